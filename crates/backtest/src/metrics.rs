@@ -1,0 +1,393 @@
+//! Result metrics. The original's (§2.9), computed in its exact arithmetic order, and ours: time-weighted
+//! (deposits removed), annualised and trade statistics. Each formula is documented where it is computed.
+
+use serde::{Deserialize, Serialize};
+use vectura_core::time::{year_month_of_day, DAY};
+
+/// Trading days per year, for annualising daily figures.
+pub const TRADING_DAYS: f64 = 252.0;
+/// Average days per month used by the original (365.25 / 12).
+pub const DAYS_PER_MONTH: f64 = 30.4375;
+
+/// The per-bar tracker: the original's metric state (§2.9) and the time-weighted index.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    /// Highest recorded equity (deposits included), starting at the start capital.
+    pub peak: f64,
+    pub max_dd_dollar: f64,
+    pub max_dd_pct: f64,
+    open_since: Option<i64>,
+    longest_dd_days: i64,
+    /// Σ (equity − cash) / equity over recorded bars, in bar order.
+    pub sum_ratio: f64,
+    cur_ym: i64,
+    cur_eq: f64,
+    prev_eq: f64,
+    best_month: f64,
+    worst_month: f64,
+    n_months: u32,
+    // Time-weighted index: twr = k × equity between deposits.
+    twr_k: f64,
+    twr: f64,
+    twr_peak: f64,
+    twr_max_dd: f64,
+    last_eq: f64,
+    // Daily (New York date) returns of the index, summarised without allocating.
+    ny_day: i64,
+    day_ref: f64,
+    n_days: u64,
+    sum_r: f64,
+    sum_r2: f64,
+    sum_down2: f64,
+    bars_in_market: u64,
+    bars: u64,
+}
+
+/// Trade statistics the engine collects from closed lots.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TradeStats {
+    pub closed: u64,
+    pub wins: u64,
+    pub gross_profit: f64,
+    pub gross_loss: f64,
+    pub holding_secs: f64,
+}
+
+/// What the finished run hands the metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct RunTotals {
+    pub start_capital: f64,
+    pub final_equity: f64,
+    /// Start capital plus every deposit.
+    pub invested: f64,
+    pub trades: u64,
+    /// Whole days from the start date to the end date, plus one.
+    pub inclusive_days: i64,
+    /// Unix seconds of the end date's 00:00 UTC (where an open drawdown period ends, as in the original).
+    pub end_midnight: i64,
+    /// Calendar days between the first and the last bar.
+    pub span_days: f64,
+    pub buy_hold_final: f64,
+}
+
+/// Every metric of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    // ---- the original's (§2.9): raw equity, deposits count as gains ----
+    /// finalEquity − investedCash.
+    pub total_return: f64,
+    /// finalEquity / investedCash × 100 − 100 (not time-weighted).
+    pub total_return_pct: f64,
+    /// (Σ_bars (eq − cash)/eq / bars) × 100.
+    pub average_invested_capital_pct: f64,
+    /// Highest post-trade equity, at least the start capital.
+    pub maximum_equity: f64,
+    pub maximum_drawdown_pct: f64,
+    pub maximum_drawdown_dollar: f64,
+    /// Longest stretch from a bar at or below the peak to the next new peak, ceil(days).
+    pub longest_drawdown_days: i64,
+    pub total_trades: u64,
+    /// trades / (inclusive days / 30.4375).
+    pub average_trades_per_month: f64,
+    /// Best and worst month-end to month-end equity change, percent.
+    pub best_month_return_pct: f64,
+    pub worst_month_return_pct: f64,
+    /// total_return_pct / |maximum_drawdown_pct|.
+    pub return_max_drawdown_ratio: f64,
+    pub buy_hold_final_equity: f64,
+    /// finalEquity − buy-and-hold final value.
+    pub buy_hold_dollar_difference: f64,
+    /// (finalEquity − bh) / bh × 100.
+    pub buy_hold_percentage_difference: f64,
+    // ---- ours: deposits removed ----
+    /// Time-weighted return: the product of sub-period growth between deposits, minus one, percent.
+    pub time_weighted_return_pct: f64,
+    /// Compound annual growth of the time-weighted index over the calendar span: (1+TWR)^(365.25/days) − 1.
+    pub cagr_pct: f64,
+    /// Standard deviation of daily index returns (sample), × √252, percent.
+    pub volatility_pct: f64,
+    /// Mean daily return / its standard deviation × √252 (risk-free rate 0).
+    pub sharpe: f64,
+    /// Mean daily return / downside deviation (√(Σ min(r,0)² / n)) × √252.
+    pub sortino: f64,
+    /// CAGR / maximum drawdown of the time-weighted index.
+    pub calmar: f64,
+    /// Largest peak-to-trough fall of the time-weighted index, percent.
+    pub time_weighted_max_drawdown_pct: f64,
+    /// Share of bars with a position, percent.
+    pub exposure_pct: f64,
+    /// Closed lots sold above their cost, percent of closed lots.
+    pub win_rate_pct: f64,
+    /// Gross profit / gross loss over closed lots (null when nothing was lost).
+    pub profit_factor: Option<f64>,
+    /// Mean time from a lot's buy to its sell, days.
+    pub average_holding_days: f64,
+    pub closed_trades: u64,
+}
+
+impl Tracker {
+    /// A tracker for a run starting with `start` dollars whose start date is the UTC day `start_day`.
+    pub fn new(start: f64, start_day: i64) -> Tracker {
+        Tracker {
+            peak: start,
+            max_dd_dollar: 0.0,
+            max_dd_pct: 0.0,
+            open_since: None,
+            longest_dd_days: 0,
+            sum_ratio: 0.0,
+            // The original's month map starts with {month(startDate): start}.
+            cur_ym: year_month_of_day(start_day),
+            cur_eq: start,
+            prev_eq: start,
+            best_month: f64::NEG_INFINITY,
+            worst_month: f64::INFINITY,
+            n_months: 0,
+            twr_k: if start > 0.0 { 1.0 / start } else { 0.0 },
+            twr: 1.0,
+            twr_peak: 1.0,
+            twr_max_dd: 0.0,
+            last_eq: start,
+            ny_day: i64::MIN,
+            day_ref: 1.0,
+            n_days: 0,
+            sum_r: 0.0,
+            sum_r2: 0.0,
+            sum_down2: 0.0,
+            bars_in_market: 0,
+            bars: 0,
+        }
+    }
+
+    /// A deposit credited before this bar's tick: the index continues from the new base, so deposits
+    /// are not returns.
+    #[inline]
+    pub fn flow(&mut self, amount: f64) {
+        let base = self.last_eq + amount;
+        self.twr_k = if base > 0.0 { self.twr / base } else { 0.0 };
+        self.last_eq = base;
+    }
+
+    /// Records one bar's post-trade equity and cash (§2.4 step 4).
+    #[inline]
+    pub fn push(&mut self, ts: i64, eq: f64, cash: f64) {
+        self.bars += 1;
+        if eq != cash {
+            self.bars_in_market += 1;
+        }
+        // The original records only finite, non-negative equity.
+        if !((eq - eq) == 0.0 && eq >= 0.0) {
+            return;
+        }
+        if eq > 0.0 {
+            self.sum_ratio += (eq - cash) / eq;
+        }
+        if eq > self.peak {
+            if let Some(t0) = self.open_since.take() {
+                self.longest_dd_days = self.longest_dd_days.max(ceil_days(ts - t0));
+            }
+            self.peak = eq;
+        } else {
+            // Equity equal to the peak opens a drawdown period too (the original's quirk).
+            let dd = self.peak - eq;
+            let ddp = if self.peak != 0.0 { dd / self.peak * 100.0 } else { 0.0 };
+            if dd > self.max_dd_dollar {
+                self.max_dd_dollar = dd;
+            }
+            if ddp > self.max_dd_pct {
+                self.max_dd_pct = ddp;
+            }
+            if self.open_since.is_none() {
+                self.open_since = Some(ts);
+            }
+        }
+        let ym = year_month_of_day(ts.div_euclid(DAY));
+        if ym != self.cur_ym {
+            self.close_month();
+            self.cur_ym = ym;
+        }
+        self.cur_eq = eq;
+        // New York date: 4 h west of UTC puts 04:00–20:00 ET of both EST and EDT on one day.
+        let d = (ts - 4 * 3600).div_euclid(DAY);
+        if d != self.ny_day {
+            if self.ny_day != i64::MIN {
+                self.end_day();
+            }
+            self.ny_day = d;
+        }
+        self.last_eq = eq;
+        let twr = self.twr_k * eq;
+        self.twr = twr;
+        if twr > self.twr_peak {
+            self.twr_peak = twr;
+        } else if self.twr_peak > 0.0 {
+            let dd = 1.0 - twr / self.twr_peak;
+            if dd > self.twr_max_dd {
+                self.twr_max_dd = dd;
+            }
+        }
+    }
+
+    fn end_day(&mut self) {
+        if self.day_ref > 0.0 {
+            let r = self.twr / self.day_ref - 1.0;
+            self.n_days += 1;
+            self.sum_r += r;
+            self.sum_r2 += r * r;
+            if r < 0.0 {
+                self.sum_down2 += r * r;
+            }
+        }
+        self.day_ref = self.twr;
+    }
+
+    fn close_month(&mut self) {
+        if self.prev_eq > 0.0 {
+            let r = (self.cur_eq - self.prev_eq) / self.prev_eq * 100.0;
+            self.best_month = self.best_month.max(r);
+            self.worst_month = self.worst_month.min(r);
+            self.n_months += 1;
+        }
+        self.prev_eq = self.cur_eq;
+    }
+
+    /// The current time-weighted index (1.0 at the start).
+    pub fn twr(&self) -> f64 {
+        self.twr
+    }
+
+    /// Computes every metric at the end of the run.
+    pub fn finish(mut self, t: &RunTotals, stats: &TradeStats) -> Metrics {
+        if self.bars > 0 {
+            self.close_month();
+            if self.ny_day != i64::MIN {
+                self.end_day();
+            }
+        }
+        if let Some(t0) = self.open_since {
+            self.longest_dd_days = self.longest_dd_days.max(ceil_days(t.end_midnight - t0));
+        }
+        let total_return = t.final_equity - t.invested;
+        let total_return_pct =
+            if t.invested > 0.0 { t.final_equity / t.invested * 100.0 - 100.0 } else { 0.0 };
+        let months = t.inclusive_days as f64 / DAYS_PER_MONTH;
+        let (best, worst) = if months < 1.0 || self.n_months == 0 {
+            (total_return_pct, total_return_pct)
+        } else {
+            (self.best_month, self.worst_month)
+        };
+        let n = self.bars as f64;
+        let avg_invested = if self.bars > 0 { self.sum_ratio / n * 100.0 } else { 0.0 };
+        let bh = t.buy_hold_final;
+        let nd = self.n_days as f64;
+        let mean = if self.n_days > 0 { self.sum_r / nd } else { 0.0 };
+        let var = if self.n_days > 1 { ((self.sum_r2 - nd * mean * mean) / (nd - 1.0)).max(0.0) } else { 0.0 };
+        let sd = var.sqrt();
+        let down = if self.n_days > 0 { (self.sum_down2 / nd).sqrt() } else { 0.0 };
+        let ann = TRADING_DAYS.sqrt();
+        let years = t.span_days.max(1.0) / 365.25;
+        let cagr = if self.twr > 0.0 { self.twr.powf(1.0 / years) - 1.0 } else { -1.0 };
+        Metrics {
+            total_return,
+            total_return_pct,
+            average_invested_capital_pct: avg_invested,
+            maximum_equity: self.peak,
+            maximum_drawdown_pct: self.max_dd_pct,
+            maximum_drawdown_dollar: self.max_dd_dollar,
+            longest_drawdown_days: self.longest_dd_days,
+            total_trades: t.trades,
+            average_trades_per_month: if months > 0.0 { t.trades as f64 / months } else { 0.0 },
+            best_month_return_pct: best,
+            worst_month_return_pct: worst,
+            return_max_drawdown_ratio: if self.max_dd_pct != 0.0 {
+                total_return_pct / self.max_dd_pct.abs()
+            } else {
+                0.0
+            },
+            buy_hold_final_equity: bh,
+            buy_hold_dollar_difference: t.final_equity - bh,
+            buy_hold_percentage_difference: if bh > 0.0 { (t.final_equity - bh) / bh * 100.0 } else { 0.0 },
+            time_weighted_return_pct: (self.twr - 1.0) * 100.0,
+            cagr_pct: cagr * 100.0,
+            volatility_pct: sd * ann * 100.0,
+            sharpe: if sd > 0.0 { mean / sd * ann } else { 0.0 },
+            sortino: if down > 0.0 { mean / down * ann } else { 0.0 },
+            calmar: if self.twr_max_dd > 0.0 { cagr / self.twr_max_dd } else { 0.0 },
+            time_weighted_max_drawdown_pct: self.twr_max_dd * 100.0,
+            exposure_pct: if self.bars > 0 { self.bars_in_market as f64 / n * 100.0 } else { 0.0 },
+            win_rate_pct: if stats.closed > 0 { stats.wins as f64 / stats.closed as f64 * 100.0 } else { 0.0 },
+            profit_factor: (stats.gross_loss > 0.0).then(|| stats.gross_profit / stats.gross_loss),
+            average_holding_days: if stats.closed > 0 {
+                stats.holding_secs / stats.closed as f64 / DAY as f64
+            } else {
+                0.0
+            },
+            closed_trades: stats.closed,
+        }
+    }
+}
+
+/// `ceil(seconds / day)`, the original's drawdown-duration rounding.
+#[inline]
+pub fn ceil_days(secs: i64) -> i64 {
+    (secs as f64 / DAY as f64).ceil() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn totals(final_equity: f64, invested: f64) -> RunTotals {
+        RunTotals {
+            start_capital: 100.0,
+            final_equity,
+            invested,
+            trades: 0,
+            inclusive_days: 60,
+            end_midnight: 59 * DAY,
+            span_days: 59.0,
+            buy_hold_final: 100.0,
+        }
+    }
+
+    #[test]
+    fn drawdown_peak_and_periods_follow_the_original() {
+        let mut t = Tracker::new(100.0, 0);
+        t.push(0, 100.0, 100.0); // equal to the peak: opens a period
+        t.push(DAY, 90.0, 90.0);
+        t.push(3 * DAY + 1, 120.0, 120.0); // new peak closes it: ceil(3 days + 1 s) = 4
+        t.push(4 * DAY, 60.0, 60.0);
+        let m = t.finish(&totals(60.0, 100.0), &TradeStats::default());
+        assert_eq!(m.maximum_equity, 120.0);
+        assert_eq!(m.maximum_drawdown_dollar, 60.0);
+        assert_eq!(m.maximum_drawdown_pct, 50.0);
+        assert_eq!(m.longest_drawdown_days, 55, "open period ends at the end date's midnight");
+        assert_eq!(m.total_return_pct, -40.0);
+        assert_eq!(m.return_max_drawdown_ratio, -0.8);
+    }
+
+    #[test]
+    fn deposits_are_not_returns_in_the_time_weighted_index() {
+        let mut t = Tracker::new(100.0, 0);
+        t.push(0, 100.0, 0.0);
+        t.push(DAY, 110.0, 0.0); // +10 %
+        t.flow(890.0); // deposit: 1000
+        t.push(2 * DAY, 1000.0, 0.0);
+        t.push(3 * DAY, 1100.0, 0.0); // +10 %
+        let m = t.finish(&totals(1100.0, 990.0), &TradeStats::default());
+        assert!((m.time_weighted_return_pct - 21.0).abs() < 1e-9, "{}", m.time_weighted_return_pct);
+        assert!(m.maximum_equity == 1100.0, "the original's peak counts the deposit");
+        assert_eq!(m.time_weighted_max_drawdown_pct, 0.0);
+    }
+
+    #[test]
+    fn monthly_returns_chain_from_the_start_capital() {
+        let jan = 0; // 1970-01
+        let feb = 31 * DAY;
+        let mut t = Tracker::new(100.0, 0);
+        t.push(jan, 110.0, 110.0);
+        t.push(feb, 99.0, 99.0);
+        let m = t.finish(&totals(99.0, 100.0), &TradeStats::default());
+        assert!((m.best_month_return_pct - 10.0).abs() < 1e-12);
+        assert!((m.worst_month_return_pct + 10.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,51 @@
+//! `vectura`: backtests, calendars and (as their issues land) data, sweeps, trading and the dashboard.
+
+mod backtest_cmd;
+mod bundled;
+mod calendar_cmd;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Automated grid trading: backtest, sweep, paper and live trading on Alpaca.
+#[derive(Parser, Debug)]
+#[command(name = "vectura", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Backtest a strategy on minute or daily bars (the bundled SPY data when no --data is given).
+    Backtest(Box<backtest_cmd::BacktestArgs>),
+    /// List NYSE sessions (open and close, UTC) between two dates.
+    Calendar(calendar_cmd::CalendarArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let res = match &cli.command {
+        Command::Backtest(a) => backtest_cmd::run(a, &mut out),
+        Command::Calendar(a) => calendar_cmd::run(a, &mut out),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the problem and its fix. Bad input is exit code 2, as clap does for bad flags.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}

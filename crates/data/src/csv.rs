@@ -1,0 +1,822 @@
+//! The CSV bar loader: one symbol's bars from a vendor export, `.csv` or `.csv.gz`.
+//!
+//! What it reads is described in `shared/data/README.md` ("What the bar loader reads") and in the
+//! crate docs. The hot loop works on [`::csv::ByteRecord`]s and parses times and numbers without
+//! allocating.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use chrono_tz::Tz;
+use vectura_core::{Bar, BarSeries};
+
+use crate::error::LoadError;
+use crate::timeparse::{parse_time, LocalProblem, Stamp, ZoneCache};
+
+/// How many widened lines [`Loaded::widened_lines`] keeps.
+pub const WIDENED_LINES_KEPT: usize = 10;
+
+/// How many symbols an error message lists.
+const SYMBOLS_LISTED: usize = 20;
+
+/// 09:30, the NYSE open, in seconds: daily (date-only) bars are stamped then, New York time.
+const DAILY_STAMP_SEC: i64 = 9 * 3600 + 30 * 60;
+
+/// What to load from a file.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    /// With a `Symbol` column: keep only this symbol's rows (case-insensitive). Required when the
+    /// file holds more than one symbol; ignored when the file has no `Symbol` column.
+    pub symbol: Option<String>,
+    /// The zone of times written without `Z` or an offset (`YYYY-MM-DD HH:MM:SS`); UTC when `None`.
+    pub tz: Option<Tz>,
+    /// Reject inconsistent bars (open/close outside low..high) instead of widening them.
+    pub strict: bool,
+}
+
+/// A loaded file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// The bars, oldest first, strictly increasing timestamps (Unix seconds UTC, bar start).
+    pub series: BarSeries,
+    /// The symbol as written in the file's `Symbol` column (of the rows kept), or `None` without one.
+    pub symbol: Option<String>,
+    /// True when the file was newest-first and has been reversed.
+    pub reversed: bool,
+    /// How many inconsistent bars were widened (always 0 with `strict`).
+    pub widened: usize,
+    /// The 1-based line numbers of the first [`WIDENED_LINES_KEPT`] widened bars.
+    pub widened_lines: Vec<u64>,
+    /// Data rows read from the file (all symbols; header and blank lines not counted).
+    pub rows: usize,
+}
+
+/// Loads a `.csv` or `.csv.gz` bar file (gzip is recognised by its magic bytes, whatever the name).
+pub fn load_csv_path(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|source| LoadError::Open { file: name.clone(), source })?;
+    load_csv_reader(&name, file, opts)
+}
+
+/// Loads bars from CSV text (or gzip-compressed CSV, recognised by its magic bytes); `name` is the
+/// file name used in error messages.
+pub fn load_csv_reader(name: &str, reader: impl Read, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let mut reader = BufReader::with_capacity(1 << 16, reader);
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => return Err(LoadError::Read { file: name.to_string(), line: 1, source }),
+        }
+    }
+    let rest = std::io::Cursor::new(head).take(got as u64).chain(reader);
+    if got == 2 && head == [0x1f, 0x8b] {
+        let gz = flate2::read::MultiGzDecoder::new(rest);
+        Loader::new(name, opts).run(Lines::new(BufReader::with_capacity(1 << 16, gz)))
+    } else {
+        Loader::new(name, opts).run(Lines::new(rest))
+    }
+}
+
+/// Rewrites line ends to `\n` (from `\r\n` or a lone `\r`) and puts a space on every empty line,
+/// so that the CSV reader neither skips lines nor miscounts them: each record's position is then
+/// its true 1-based line (the reader counts `\n`s, skips empty lines silently, and would count a
+/// `\r\n` late).
+struct Lines<R> {
+    inner: R,
+    at_line_start: bool,
+    after_cr: bool,
+    queued: Option<u8>,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(inner: R) -> Self {
+        Lines { inner, at_line_start: true, after_cr: false, queued: None }
+    }
+}
+
+impl<R: BufRead> Read for Lines<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let mut n = 0;
+        if let Some(q) = self.queued.take() {
+            out[0] = q;
+            n = 1;
+        }
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Ok(n);
+            }
+            let mut i = 0;
+            while i < buf.len() && n < out.len() {
+                let c = buf[i];
+                i += 1;
+                if self.after_cr && c == b'\n' {
+                    self.after_cr = false;
+                    continue;
+                }
+                let newline = c == b'\n' || c == b'\r';
+                let blank = newline && self.at_line_start;
+                self.after_cr = c == b'\r';
+                self.at_line_start = newline;
+                if blank {
+                    out[n] = b' ';
+                    n += 1;
+                    if n == out.len() {
+                        self.queued = Some(b'\n');
+                        break;
+                    }
+                }
+                out[n] = if newline { b'\n' } else { c };
+                n += 1;
+            }
+            self.inner.consume(i);
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+    }
+}
+
+/// ASCII whitespace trimmed from both ends.
+#[inline]
+fn trim(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// Cell text for a message: lossy UTF-8, control characters escaped, at most 60 characters.
+fn snippet(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == 60 {
+            out.push('…');
+            break;
+        }
+        out.extend(c.escape_debug());
+    }
+    out
+}
+
+#[inline]
+fn parse_f64(b: &[u8]) -> Option<f64> {
+    if b.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(b).ok()?.parse().ok()
+}
+
+/// The columns the header names, by 0-based index.
+struct Columns {
+    names: Vec<String>,
+    time: usize,
+    /// A separate time-of-day column joined to a `date` column (`Date,Time,...` exports).
+    clock: Option<usize>,
+    open: Option<usize>,
+    high: Option<usize>,
+    low: Option<usize>,
+    close: usize,
+    volume: Option<usize>,
+    vwap: Option<usize>,
+    trades: Option<usize>,
+    symbol: Option<usize>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Timestamp,
+    DateTime,
+    Ts,
+    Time,
+    Date,
+    Unnamed,
+    Open,
+    High,
+    Low,
+    Close,
+    Volume,
+    Vwap,
+    Trades,
+    Symbol,
+}
+
+fn role(cell: &[u8]) -> Option<Role> {
+    let cell = trim(cell);
+    let cell = cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell);
+    // Lower-case, without spaces, underscores and dashes: `Trade Count` = `trade_count` = `tradecount`.
+    let mut key = [0u8; 24];
+    let mut n = 0;
+    for &c in cell {
+        if matches!(c, b' ' | b'_' | b'-') {
+            continue;
+        }
+        if n == key.len() {
+            return None;
+        }
+        key[n] = c.to_ascii_lowercase();
+        n += 1;
+    }
+    Some(match &key[..n] {
+        b"" => Role::Unnamed,
+        b"timestamp" | b"timestamputc" => Role::Timestamp,
+        b"datetime" | b"datetimeutc" => Role::DateTime,
+        b"ts" | b"t" => Role::Ts,
+        b"time" => Role::Time,
+        b"date" => Role::Date,
+        b"open" | b"o" => Role::Open,
+        b"high" | b"h" => Role::High,
+        b"low" | b"l" => Role::Low,
+        b"close" | b"c" | b"price" | b"last" => Role::Close,
+        b"volume" | b"vol" | b"v" => Role::Volume,
+        b"vwap" | b"vw" => Role::Vwap,
+        b"tradecount" | b"trades" | b"n" | b"numtrades" => Role::Trades,
+        b"symbol" | b"ticker" => Role::Symbol,
+        _ => return None,
+    })
+}
+
+impl Columns {
+    fn from_header(file: &str, line: u64, rec: &::csv::ByteRecord) -> Result<Columns, LoadError> {
+        let names: Vec<String> = rec.iter().map(|c| snippet(trim(c))).collect();
+        let header = || names.join(",");
+        let mut slots: Vec<(Role, usize)> = Vec::new();
+        for (i, cell) in rec.iter().enumerate() {
+            let Some(r) = role(cell) else { continue };
+            if r == Role::Unnamed {
+                // Several unnamed cells: the first names the date column, the others are ignored.
+                if slots.iter().any(|&(s, _)| s == Role::Unnamed) {
+                    continue;
+                }
+            } else if let Some(&(_, first)) = slots.iter().find(|&&(s, _)| s == r) {
+                return Err(LoadError::DuplicateColumn {
+                    file: file.to_string(),
+                    line,
+                    index: i + 1,
+                    name: names[i].clone(),
+                    first: first + 1,
+                });
+            }
+            slots.push((r, i));
+        }
+        let get = |r: Role| slots.iter().find(|&&(s, _)| s == r).map(|&(_, i)| i);
+        let (time, clock) = match (get(Role::Timestamp).or(get(Role::DateTime)).or(get(Role::Ts)), get(Role::Date), get(Role::Time)) {
+            (Some(t), _, _) => (t, None),
+            (None, Some(d), Some(t)) => (d, Some(t)),
+            (None, d, t) => match t.or(d).or(get(Role::Unnamed)) {
+                Some(t) => (t, None),
+                None => {
+                    return Err(LoadError::NoTimeColumn { file: file.to_string(), line, header: header() });
+                }
+            },
+        };
+        let Some(close) = get(Role::Close) else {
+            return Err(LoadError::NoCloseColumn { file: file.to_string(), line, header: header() });
+        };
+        let (open, high, low) = (get(Role::Open), get(Role::High), get(Role::Low));
+        let present: Vec<&str> =
+            [("open", open), ("high", high), ("low", low)].iter().filter(|x| x.1.is_some()).map(|x| x.0).collect();
+        if !present.is_empty() && present.len() < 3 {
+            let missing: Vec<&str> =
+                [("open", open), ("high", high), ("low", low)].iter().filter(|x| x.1.is_none()).map(|x| x.0).collect();
+            return Err(LoadError::PartialOhlc {
+                file: file.to_string(),
+                line,
+                have: present.join(", "),
+                missing: missing.join(", "),
+            });
+        }
+        Ok(Columns {
+            names,
+            time,
+            clock,
+            open,
+            high,
+            low,
+            close,
+            volume: get(Role::Volume),
+            vwap: get(Role::Vwap),
+            trades: get(Role::Trades),
+            symbol: get(Role::Symbol),
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    Unknown,
+    Oldest,
+    Newest,
+}
+
+/// The symbols a file holds, noted row by row cheaply (files are usually grouped by symbol).
+#[derive(Default)]
+struct SymbolSet {
+    set: BTreeSet<Vec<u8>>,
+    last: Option<Vec<u8>>,
+}
+
+impl SymbolSet {
+    #[inline]
+    fn note(&mut self, s: &[u8]) {
+        if self.last.as_deref() == Some(s) {
+            return;
+        }
+        if !self.set.contains(s) {
+            self.set.insert(s.to_vec());
+        }
+        self.last = Some(s.to_vec());
+    }
+
+    fn listing(&self) -> String {
+        let mut out: Vec<String> = self.set.iter().take(SYMBOLS_LISTED).map(|s| snippet(s)).collect();
+        if self.set.len() > SYMBOLS_LISTED {
+            out.push("…".to_string());
+        }
+        out.join(", ")
+    }
+}
+
+struct Loader<'a> {
+    file: &'a str,
+    opts: &'a LoadOptions,
+    zone: Option<ZoneCache>,
+    new_york: ZoneCache,
+    /// The last date cell seen and its day number (intraday files repeat a date for many rows).
+    date_cache: Option<([u8; 10], i64)>,
+    scratch: Vec<u8>,
+}
+
+/// The columns being built.
+struct Out {
+    ts: Vec<i64>,
+    open: Vec<f64>,
+    high: Vec<f64>,
+    low: Vec<f64>,
+    close: Vec<f64>,
+    volume: Vec<f64>,
+    vwap: Option<Vec<f64>>,
+    trades: Option<Vec<u64>>,
+}
+
+impl<'a> Loader<'a> {
+    fn new(file: &'a str, opts: &'a LoadOptions) -> Self {
+        Loader {
+            file,
+            opts,
+            zone: opts.tz.map(ZoneCache::new),
+            new_york: ZoneCache::new(chrono_tz::America::New_York),
+            date_cache: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn read_err(&self, line: u64, e: ::csv::Error) -> LoadError {
+        let source = match e.into_kind() {
+            ::csv::ErrorKind::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{other:?}")),
+        };
+        LoadError::Read { file: self.file.to_string(), line, source }
+    }
+
+    fn run(mut self, input: impl Read) -> Result<Loaded, LoadError> {
+        let mut rdr = ::csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(input);
+        let mut rec = ::csv::ByteRecord::new();
+        let mut line = 1u64;
+        let is_blank = |r: &::csv::ByteRecord| r.len() == 1 && trim(&r[0]).is_empty();
+
+        // The header: the first line that is not blank.
+        let (cols, header_line) = loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => return Err(LoadError::Empty { file: self.file.to_string() }),
+                Err(e) => return Err(self.read_err(line, e)),
+            }
+            line = rec.position().map_or(line, |p| p.line());
+            if !is_blank(&rec) {
+                break (Columns::from_header(self.file, line, &rec)?, line);
+            }
+        };
+
+        let mut out = Out {
+            ts: Vec::new(),
+            open: Vec::new(),
+            high: Vec::new(),
+            low: Vec::new(),
+            close: Vec::new(),
+            volume: Vec::new(),
+            vwap: cols.vwap.map(|_| Vec::new()),
+            trades: cols.trades.map(|_| Vec::new()),
+        };
+        let mut rows = 0usize;
+        let mut widened = 0usize;
+        let mut widened_lines = Vec::new();
+        let mut order = Order::Unknown;
+        let mut prev: Option<(i64, u64)> = None;
+        // Whether the rows are dates (daily bars), and the first row's line.
+        let mut daily: Option<(bool, u64)> = None;
+        let mut symbols = SymbolSet::default();
+        let mut kept_symbol: Option<String> = None;
+        let mut first_symbol: Option<Vec<u8>> = None;
+        let mut many_symbols = false;
+        let width = cols.names.len();
+
+        loop {
+            match rdr.read_byte_record(&mut rec) {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => return Err(self.read_err(line, e)),
+            }
+            line = rec.position().map_or(line, |p| p.line());
+            if is_blank(&rec) {
+                continue;
+            }
+            rows += 1;
+            if rec.len() != width {
+                return Err(LoadError::FieldCount {
+                    file: self.file.to_string(),
+                    line,
+                    found: rec.len(),
+                    expected: width,
+                    header_line,
+                });
+            }
+
+            if let Some(si) = cols.symbol {
+                let s = trim(&rec[si]);
+                symbols.note(s);
+                match &self.opts.symbol {
+                    Some(want) => {
+                        if !s.eq_ignore_ascii_case(trim(want.as_bytes())) {
+                            continue;
+                        }
+                        if kept_symbol.is_none() {
+                            kept_symbol = Some(String::from_utf8_lossy(s).into_owned());
+                        }
+                    }
+                    None => {
+                        if many_symbols {
+                            continue;
+                        }
+                        match &first_symbol {
+                            None => first_symbol = Some(s.to_vec()),
+                            Some(f) if f.as_slice() == s => {}
+                            Some(_) => {
+                                many_symbols = true;
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+
+            // Time.
+            let (ts, is_date) = self.time(&cols, &rec, line)?;
+            match daily {
+                None => daily = Some((is_date, line)),
+                Some((d, first_line)) if d != is_date => {
+                    let kind = |d: bool| if d { "a date without a time of day" } else { "a date with a time of day" };
+                    return Err(LoadError::MixedTimes {
+                        file: self.file.to_string(),
+                        line,
+                        index: cols.time + 1,
+                        column: cols.names[cols.time].clone(),
+                        text: snippet(trim(&rec[cols.time])),
+                        this: kind(is_date),
+                        first_line,
+                        first: kind(d),
+                    });
+                }
+                Some(_) => {}
+            }
+
+            // Prices.
+            let close = self.price(&cols, &rec, cols.close, line)?;
+            let (open, high, low) = match (cols.open, cols.high, cols.low) {
+                (Some(o), Some(h), Some(l)) => {
+                    (self.price(&cols, &rec, o, line)?, self.price(&cols, &rec, h, line)?, self.price(&cols, &rec, l, line)?)
+                }
+                _ => (close, close, close),
+            };
+            let volume = match cols.volume {
+                None => 0.0,
+                Some(i) => {
+                    let t = trim(&rec[i]);
+                    if t.is_empty() {
+                        0.0
+                    } else {
+                        match parse_f64(t) {
+                            Some(v) if v.is_finite() && v >= 0.0 => v,
+                            Some(_) => return Err(self.cell_err(&cols, &rec, i, line, Cell::Volume)),
+                            None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Number)),
+                        }
+                    }
+                }
+            };
+            let vwap = match cols.vwap {
+                Some(i) if !trim(&rec[i]).is_empty() => Some(self.price(&cols, &rec, i, line)?),
+                _ => None,
+            };
+            let trade_count = match cols.trades {
+                Some(i) if !trim(&rec[i]).is_empty() => {
+                    let t = trim(&rec[i]);
+                    let n = std::str::from_utf8(t).ok().and_then(|s| s.parse::<u64>().ok()).or_else(|| {
+                        parse_f64(t).filter(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0 && *v < 1.8e19).map(|v| v as u64)
+                    });
+                    match n {
+                        Some(n) => Some(n),
+                        None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Trades)),
+                    }
+                }
+                _ => None,
+            };
+
+            let mut bar = Bar { ts, open, high, low, close, volume, vwap, trade_count };
+            if !bar.is_consistent() {
+                if self.opts.strict {
+                    return Err(LoadError::Inconsistent { file: self.file.to_string(), line, detail: inconsistency(&bar) });
+                }
+                bar.widen();
+                widened += 1;
+                if widened_lines.len() < WIDENED_LINES_KEPT {
+                    widened_lines.push(line);
+                }
+            }
+
+            // Order.
+            if let Some((pts, pline)) = prev {
+                let fail = match order {
+                    _ if ts == pts => {
+                        return Err(LoadError::Duplicate {
+                            file: self.file.to_string(),
+                            line,
+                            ts: vectura_core::time::rfc3339(ts),
+                            prev_line: pline,
+                        });
+                    }
+                    Order::Unknown => {
+                        order = if ts > pts { Order::Oldest } else { Order::Newest };
+                        false
+                    }
+                    Order::Oldest => ts < pts,
+                    Order::Newest => ts > pts,
+                };
+                if fail {
+                    return Err(LoadError::Disordered {
+                        file: self.file.to_string(),
+                        line,
+                        ts: vectura_core::time::rfc3339(ts),
+                        order: if order == Order::Oldest { "after" } else { "before (the file is newest first)" },
+                        prev_ts: vectura_core::time::rfc3339(pts),
+                        prev_line: pline,
+                    });
+                }
+            }
+            prev = Some((ts, line));
+
+            out.ts.push(bar.ts);
+            out.open.push(bar.open);
+            out.high.push(bar.high);
+            out.low.push(bar.low);
+            out.close.push(bar.close);
+            out.volume.push(bar.volume);
+            match (bar.vwap, &mut out.vwap) {
+                (Some(v), Some(col)) => col.push(v),
+                (None, slot @ Some(_)) => *slot = None,
+                _ => {}
+            }
+            match (bar.trade_count, &mut out.trades) {
+                (Some(v), Some(col)) => col.push(v),
+                (None, slot @ Some(_)) => *slot = None,
+                _ => {}
+            }
+        }
+
+        if let Some(si) = cols.symbol {
+            let column = cols.names[si].clone();
+            if many_symbols {
+                return Err(LoadError::MultipleSymbols {
+                    file: self.file.to_string(),
+                    index: si + 1,
+                    column,
+                    count: symbols.set.len(),
+                    symbols: symbols.listing(),
+                });
+            }
+            if let (Some(want), None) = (&self.opts.symbol, &kept_symbol) {
+                if rows > 0 {
+                    return Err(LoadError::UnknownSymbol {
+                        file: self.file.to_string(),
+                        wanted: want.clone(),
+                        index: si + 1,
+                        column,
+                        count: symbols.set.len(),
+                        symbols: symbols.listing(),
+                    });
+                }
+            }
+            if self.opts.symbol.is_none() {
+                kept_symbol = first_symbol.map(|s| String::from_utf8_lossy(&s).into_owned());
+            }
+        }
+        if out.ts.is_empty() {
+            return Err(LoadError::NoBars { file: self.file.to_string(), line: header_line });
+        }
+
+        let reversed = order == Order::Newest;
+        if reversed {
+            out.ts.reverse();
+            out.open.reverse();
+            out.high.reverse();
+            out.low.reverse();
+            out.close.reverse();
+            out.volume.reverse();
+            if let Some(v) = out.vwap.as_mut() {
+                v.reverse();
+            }
+            if let Some(v) = out.trades.as_mut() {
+                v.reverse();
+            }
+        }
+        let series = BarSeries {
+            ts: out.ts,
+            open: out.open,
+            high: out.high,
+            low: out.low,
+            close: out.close,
+            volume: out.volume,
+            vwap: out.vwap,
+            trade_count: out.trades,
+            daily: daily.is_some_and(|d| d.0),
+        };
+        Ok(Loaded { series, symbol: kept_symbol, reversed, widened, widened_lines, rows })
+    }
+
+    /// The row's bar time, and whether it was a plain date.
+    #[inline]
+    fn time(&mut self, cols: &Columns, rec: &::csv::ByteRecord, line: u64) -> Result<(i64, bool), LoadError> {
+        let mut text = trim(&rec[cols.time]);
+        if let Some(c) = cols.clock {
+            self.scratch.clear();
+            self.scratch.extend_from_slice(text);
+            self.scratch.push(b' ');
+            self.scratch.extend_from_slice(trim(&rec[c]));
+            text = &self.scratch;
+        }
+        let stamp = stamp(&mut self.date_cache, text).map_err(|reason| LoadError::BadTime {
+            file: self.file.to_string(),
+            line,
+            index: cols.time + 1,
+            column: cols.names[cols.time].clone(),
+            text: snippet(text),
+            reason,
+        })?;
+        let local = |z: &mut ZoneCache, day, sec, tz: Tz| {
+            z.resolve(day, sec).map_err(|p| LoadError::LocalTime {
+                file: self.file.to_string(),
+                line,
+                index: cols.time + 1,
+                column: cols.names[cols.time].clone(),
+                text: snippet(text),
+                tz: tz.name().to_string(),
+                problem: match p {
+                    LocalProblem::Ambiguous => "is ambiguous (it happens twice as the clocks go back)",
+                    LocalProblem::Nonexistent => "does not exist (the clocks go forward over it)",
+                },
+            })
+        };
+        Ok(match stamp {
+            Stamp::At(ts) => (ts, false),
+            Stamp::Naive { day, sec } => match self.zone.as_mut() {
+                None => (day * 86_400 + sec, false),
+                Some(z) => {
+                    let tz = self.opts.tz.unwrap_or(chrono_tz::UTC);
+                    (local(z, day, sec, tz)?, false)
+                }
+            },
+            Stamp::Date(day) => (local(&mut self.new_york, day, DAILY_STAMP_SEC, chrono_tz::America::New_York)?, true),
+        })
+    }
+
+    /// A price cell: a finite number > 0.
+    #[inline]
+    fn price(&self, cols: &Columns, rec: &::csv::ByteRecord, i: usize, line: u64) -> Result<f64, LoadError> {
+        match parse_f64(trim(&rec[i])) {
+            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
+            Some(_) => Err(self.cell_err(cols, rec, i, line, Cell::Price)),
+            None => Err(self.cell_err(cols, rec, i, line, Cell::Number)),
+        }
+    }
+
+    #[cold]
+    fn cell_err(&self, cols: &Columns, rec: &::csv::ByteRecord, i: usize, line: u64, what: Cell) -> LoadError {
+        let (file, index, column, text) = (self.file.to_string(), i + 1, cols.names[i].clone(), snippet(trim(&rec[i])));
+        match what {
+            Cell::Number => LoadError::BadNumber { file, line, index, column, text },
+            Cell::Price => LoadError::BadPrice { file, line, index, column, text },
+            Cell::Volume => LoadError::BadVolume { file, line, index, column, text },
+            Cell::Trades => LoadError::BadTradeCount { file, line, index, column, text },
+        }
+    }
+}
+
+/// Parses a time cell, remembering the last `YYYY-MM-DD` prefix's day number in `cache` so that the
+/// common `YYYY-MM-DD HH:MM:SS[Z]` shapes of intraday files skip the date arithmetic.
+#[inline]
+fn stamp(cache: &mut Option<([u8; 10], i64)>, text: &[u8]) -> Result<Stamp, &'static str> {
+    let zulu = text.len() == 20 && matches!(text[19], b'Z' | b'z');
+    if (text.len() == 19 || zulu) && text[4] == b'-' && text[7] == b'-' && text[13] == b':' && text[16] == b':' {
+        if let Some((cached, day)) = cache {
+            if cached[..] == text[..10] && matches!(text[10], b' ' | b'T' | b't') {
+                let d = |i: usize| text[i].wrapping_sub(b'0') as i64;
+                if [11, 12, 14, 15, 17, 18].iter().all(|&i| text[i].is_ascii_digit()) {
+                    let (h, m, s) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
+                    if h < 24 && m < 60 && s < 60 {
+                        let sec = h * 3600 + m * 60 + s;
+                        return Ok(if zulu { Stamp::At(*day * 86_400 + sec) } else { Stamp::Naive { day: *day, sec } });
+                    }
+                }
+            }
+        }
+    }
+    let stamp = parse_time(text)?;
+    if text.len() >= 10 && text[4] == b'-' && text[7] == b'-' {
+        let day = match stamp {
+            Stamp::Naive { day, .. } | Stamp::Date(day) => Some(day),
+            Stamp::At(_) => crate::timeparse::date_prefix_day(text),
+        };
+        if let Some(day) = day {
+            let mut key = [0u8; 10];
+            key.copy_from_slice(&text[..10]);
+            *cache = Some((key, day));
+        }
+    }
+    Ok(stamp)
+}
+
+#[derive(Clone, Copy)]
+enum Cell {
+    Number,
+    Price,
+    Volume,
+    Trades,
+}
+
+/// What is wrong with an inconsistent bar, in words.
+fn inconsistency(b: &Bar) -> String {
+    let mut parts = Vec::new();
+    if b.high < b.open {
+        parts.push(format!("high {} is below open {}", b.high, b.open));
+    }
+    if b.high < b.close {
+        parts.push(format!("high {} is below close {}", b.high, b.close));
+    }
+    if b.low > b.open {
+        parts.push(format!("low {} is above open {}", b.low, b.open));
+    }
+    if b.low > b.close {
+        parts.push(format!("low {} is above close {}", b.low, b.close));
+    }
+    if b.low > b.high {
+        parts.push(format!("low {} is above high {}", b.low, b.high));
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalise(input: &[u8], chunk: usize) -> Vec<u8> {
+        let mut lines = Lines::new(BufReader::with_capacity(3, input));
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            let n = lines.read(&mut buf).unwrap();
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn line_ends_are_normalised_and_empty_lines_kept() {
+        for chunk in [1, 2, 3, 64] {
+            assert_eq!(normalise(b"a\r\nb\r\n\r\nc", chunk), b"a\nb\n \nc");
+            assert_eq!(normalise(b"\n\na\rb\r\r\n", chunk), b" \n \na\nb\n \n");
+            assert_eq!(normalise(b"a\n\n", chunk), b"a\n \n");
+            assert_eq!(normalise(b"", chunk), b"");
+        }
+    }
+}

@@ -1,0 +1,584 @@
+//! The grid strategy of the original Vectura (original §1, DESIGN.md §1), with the `vectura-v1` switches.
+
+use crate::join::{join, BuyTrigger, Dir};
+use crate::{Account, Eval, SellGate, Strategy, Tick};
+use serde::{Deserialize, Serialize};
+use vectura_core::{floor_dp, Fill, IntentId, OrderEnd, OrderIntent, OrderKind, Side};
+
+/// The id of the first-order trigger (at −1, higher), never drawn as a trigger line.
+pub const FIRST_ORDER: u64 = 0;
+
+/// Grid parameters, named as the `at_algo_config` columns.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GridParams {
+    /// Percent of current cash used per buy (0 < x ≤ 100).
+    pub capital_pct: f64,
+    /// Distance below a fill price for the next "below" buy trigger, percent.
+    pub buy_below_pct: f64,
+    /// Distance above a buy's fill price for that lot's sell trigger, percent.
+    pub sell_above_pct: f64,
+    /// Distance above a sell's fill price for the "buy higher" trigger, percent.
+    pub buy_after_sell_pct: f64,
+    /// Dollars a buy may not dip into.
+    pub cash_floor: f64,
+    /// Join threshold for buy triggers, percent; −1 disables joining.
+    pub order_gap_pct: f64,
+}
+
+impl Default for GridParams {
+    fn default() -> Self {
+        GridParams {
+            capital_pct: 60.0,
+            buy_below_pct: 2.0,
+            sell_above_pct: 18.0,
+            buy_after_sell_pct: 25.0,
+            cash_floor: 200.0,
+            order_gap_pct: 1.5,
+        }
+    }
+}
+
+/// A parameter outside the original form's range (§6.2).
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{name} is {value}: {rule}")]
+pub struct ParamError {
+    pub name: &'static str,
+    pub value: f64,
+    pub rule: &'static str,
+}
+
+impl GridParams {
+    /// Checks every parameter against the ranges of the original form.
+    pub fn validate(&self) -> Result<(), ParamError> {
+        let pct = |name, value: f64| {
+            if value.is_finite() && value > 0.0 && value <= 100.0 {
+                Ok(())
+            } else {
+                Err(ParamError { name, value, rule: "it must be above 0 and at most 100 (percent)" })
+            }
+        };
+        pct("capital-pct", self.capital_pct)?;
+        pct("buy-below-pct", self.buy_below_pct)?;
+        pct("sell-above-pct", self.sell_above_pct)?;
+        pct("buy-after-sell-pct", self.buy_after_sell_pct)?;
+        if !(self.cash_floor.is_finite() && self.cash_floor >= 0.0) {
+            return Err(ParamError {
+                name: "cash-floor",
+                value: self.cash_floor,
+                rule: "it must be a dollar amount of 0 or more",
+            });
+        }
+        let g = self.order_gap_pct;
+        if !(g == -1.0 || (g.is_finite() && (0.0..=100.0).contains(&g))) {
+            return Err(ParamError {
+                name: "order-gap-pct",
+                value: g,
+                rule: "it must be between 0 and 100, or -1 to turn joining off",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How the grid behaves where the original's results differ from ours.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GridMode {
+    /// `vectura-v1`: buys fire even when joining removed their trigger earlier in the tick, and
+    /// zero-share buys happen.
+    pub compat_v1: bool,
+    /// Share precision as a power of ten: 1e4 in backtests, 1e9 for Alpaca fractional orders, 1 for whole shares.
+    pub share_scale: f64,
+    /// Keep trigger lines for charts (off in sweeps).
+    pub record_lines: bool,
+}
+
+impl Default for GridMode {
+    fn default() -> Self {
+        GridMode { compat_v1: false, share_scale: 1e4, record_lines: true }
+    }
+}
+
+/// A sell trigger: sells one whole lot.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SellTrigger {
+    pub id: u64,
+    pub price: f64,
+    pub shares: f64,
+    /// The buy intent whose lot this trigger sells.
+    pub lot: IntentId,
+    /// When that lot was opened (Unix s), for the PDT gate.
+    pub lot_opened: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending: Option<u64>,
+}
+
+/// An open lot.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Lot {
+    pub id: IntentId,
+    pub price: f64,
+    pub shares: f64,
+    pub opened: i64,
+}
+
+/// One executed trade in the strategy's history.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GridTrade {
+    pub intent: IntentId,
+    pub side: Side,
+    pub ts: i64,
+    pub shares: f64,
+    pub price: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closes: Option<IntentId>,
+}
+
+/// A trigger line for charts (original §2.11): from its creation until it executed, or open.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TriggerLine {
+    pub id: u64,
+    pub side: Side,
+    pub price: f64,
+    pub start: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executed: Option<i64>,
+    /// Removed by the join filter: never drawn.
+    #[serde(skip)]
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum PendingKind {
+    Buy { trigger: u64, price: f64, filled: bool },
+    Sell { trigger: u64 },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    intent: IntentId,
+    kind: PendingKind,
+}
+
+/// The grid strategy's whole state.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    p: GridParams,
+    mode: GridMode,
+    k_cap: f64,
+    k_below: f64,
+    k_above: f64,
+    k_after: f64,
+    buys: Vec<BuyTrigger>,
+    sells: Vec<SellTrigger>,
+    lots: Vec<Lot>,
+    history: Vec<GridTrade>,
+    lines: Vec<TriggerLine>,
+    line_of: Vec<u32>,
+    pending: Vec<Pending>,
+    next_trigger: u64,
+    next_intent: u64,
+    // The snapshot of one bar: fired buys (trigger id, price) and sells (index into `sells` by id, price).
+    fire_buys: Vec<(u64, f64)>,
+    fire_sells: Vec<(u64, f64)>,
+    cursor_b: usize,
+    cursor_s: usize,
+    now: i64,
+    eval: Eval,
+}
+
+const NO_LINE: u32 = u32::MAX;
+
+impl Grid {
+    /// A fresh grid: one "higher" buy trigger at −1, so the first evaluated price buys.
+    pub fn new(p: GridParams, mode: GridMode) -> Grid {
+        Grid {
+            p,
+            mode,
+            k_cap: p.capital_pct / 100.0,
+            k_below: 1.0 - p.buy_below_pct / 100.0,
+            k_above: 1.0 + p.sell_above_pct / 100.0,
+            k_after: 1.0 + p.buy_after_sell_pct / 100.0,
+            buys: vec![BuyTrigger { id: FIRST_ORDER, price: -1.0, dir: Dir::Higher, pending: None }],
+            sells: Vec::new(),
+            lots: Vec::new(),
+            history: Vec::new(),
+            lines: Vec::new(),
+            line_of: vec![NO_LINE],
+            pending: Vec::new(),
+            next_trigger: 1,
+            next_intent: 1,
+            fire_buys: Vec::new(),
+            fire_sells: Vec::new(),
+            cursor_b: 0,
+            cursor_s: 0,
+            now: 0,
+            eval: Eval::Close,
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &GridParams {
+        &self.p
+    }
+
+    /// Buy triggers in store order (the firing order).
+    pub fn buy_triggers(&self) -> &[BuyTrigger] {
+        &self.buys
+    }
+
+    /// Sell triggers in store order.
+    pub fn sell_triggers(&self) -> &[SellTrigger] {
+        &self.sells
+    }
+
+    /// Open lots in the order they were opened.
+    pub fn lots(&self) -> &[Lot] {
+        &self.lots
+    }
+
+    /// Every executed trade.
+    pub fn history(&self) -> &[GridTrade] {
+        &self.history
+    }
+
+    /// Trigger lines in creation order, without those the join filter removed.
+    pub fn trigger_lines(&self) -> impl Iterator<Item = &TriggerLine> {
+        self.lines.iter().filter(|l| !l.removed)
+    }
+
+    /// Would a buy now be vetoed by the cash floor? (It depends on cash only, so one check covers a tick.)
+    #[inline]
+    fn vetoed(&self, cash: f64) -> bool {
+        let use_cash = floor_dp(cash * self.k_cap, 1e4);
+        cash - use_cash < self.p.cash_floor
+    }
+
+    fn new_trigger_id(&mut self, side: Side, price: f64) -> u64 {
+        let id = self.next_trigger;
+        self.next_trigger += 1;
+        if self.mode.record_lines {
+            self.line_of.push(self.lines.len() as u32);
+            self.lines.push(TriggerLine { id, side, price, start: self.now, executed: None, removed: false });
+        } else {
+            self.line_of.push(NO_LINE);
+        }
+        id
+    }
+
+    fn line_mut(&mut self, id: u64) -> Option<&mut TriggerLine> {
+        match self.line_of.get(id as usize) {
+            Some(&i) if i != NO_LINE => self.lines.get_mut(i as usize),
+            _ => None,
+        }
+    }
+
+    fn run_join(&mut self) {
+        let gap = self.p.order_gap_pct;
+        let mut buys = std::mem::take(&mut self.buys);
+        if self.mode.record_lines {
+            join(&mut buys, gap, |id| {
+                if let Some(&i) = self.line_of.get(id as usize) {
+                    if i != NO_LINE {
+                        self.lines[i as usize].removed = true;
+                    }
+                }
+            });
+        } else {
+            join(&mut buys, gap, |_| {});
+        }
+        self.buys = buys;
+    }
+
+    /// The price a trigger fires at on this tick, if it fires.
+    #[inline]
+    fn fire_price(tick: &Tick, at: f64, dir: Dir) -> Option<f64> {
+        match tick.eval {
+            Eval::Close => {
+                let p = tick.close;
+                let hit = match dir {
+                    Dir::Below => p <= at,
+                    Dir::Higher => p >= at,
+                };
+                hit.then_some(p)
+            }
+            Eval::Touch => {
+                // An open outside the bar's range (bad data) is clamped so that a flat bar behaves as `close`.
+                let open = tick.open.clamp(tick.low.min(tick.high), tick.high.max(tick.low));
+                match dir {
+                    Dir::Below if open <= at => Some(open),
+                    Dir::Below if tick.low <= at => Some(at),
+                    Dir::Higher if open >= at => Some(open),
+                    Dir::Higher if tick.high >= at => Some(at),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn take_pending(&mut self, intent: IntentId) -> Option<(usize, Pending)> {
+        self.pending.iter().position(|p| p.intent == intent).map(|i| (i, self.pending[i]))
+    }
+
+    fn apply_buy(&mut self, fill: &Fill, trigger: u64) {
+        let p = fill.price;
+        // The original removes the fired trigger (if joining has not already), adds the follow-up
+        // "below" trigger and joins, then appends the lot's sell trigger and the lot.
+        if let Some(i) = self.buys.iter().position(|t| t.id == trigger) {
+            self.buys.remove(i);
+            if let Some(l) = self.line_mut(trigger) {
+                l.executed = Some(fill.ts);
+            }
+        }
+        let below = self.new_trigger_id(Side::Buy, p * self.k_below);
+        self.buys.push(BuyTrigger { id: below, price: p * self.k_below, dir: Dir::Below, pending: None });
+        self.run_join();
+        let sell_at = p * self.k_above;
+        let sid = self.new_trigger_id(Side::Sell, sell_at);
+        self.sells.push(SellTrigger {
+            id: sid,
+            price: sell_at,
+            shares: fill.qty,
+            lot: fill.intent,
+            lot_opened: fill.ts,
+            pending: None,
+        });
+        self.lots.push(Lot { id: fill.intent, price: p, shares: fill.qty, opened: fill.ts });
+    }
+
+    fn apply_sell(&mut self, lot: IntentId, trigger: u64, price: f64, ts: i64) {
+        if let Some(i) = self.lots.iter().position(|l| l.id == lot) {
+            self.lots.remove(i);
+        }
+        if let Some(i) = self.sells.iter().position(|t| t.id == trigger) {
+            self.sells.remove(i);
+        }
+        if let Some(l) = self.line_mut(trigger) {
+            l.executed = Some(ts);
+        }
+        let down = price * self.k_below;
+        let up = price * self.k_after;
+        let d = self.new_trigger_id(Side::Buy, down);
+        self.buys.push(BuyTrigger { id: d, price: down, dir: Dir::Below, pending: None });
+        let u = self.new_trigger_id(Side::Buy, up);
+        self.buys.push(BuyTrigger { id: u, price: up, dir: Dir::Higher, pending: None });
+        self.run_join();
+    }
+
+    fn clear_trigger_pending(&mut self, kind: PendingKind) {
+        match kind {
+            PendingKind::Buy { trigger, .. } => {
+                if let Some(t) = self.buys.iter_mut().find(|t| t.id == trigger) {
+                    t.pending = None;
+                }
+            }
+            PendingKind::Sell { trigger } => {
+                if let Some(t) = self.sells.iter_mut().find(|t| t.id == trigger) {
+                    t.pending = None;
+                }
+            }
+        }
+    }
+}
+
+impl Strategy for Grid {
+    fn name(&self) -> &'static str {
+        "grid"
+    }
+
+    fn quiet_band(&self, account: &Account) -> Option<(f64, f64)> {
+        Some(self.quiet_band_for(account.cash))
+    }
+
+    fn on_bar(&mut self, tick: &Tick, account: &Account, gate: &dyn SellGate) {
+        self.now = tick.ts;
+        self.eval = tick.eval;
+        self.fire_buys.clear();
+        self.fire_sells.clear();
+        self.cursor_b = 0;
+        self.cursor_s = 0;
+        // Cash does not change while buys are vetoed, so if the first is vetoed, all of this tick's are.
+        if !self.vetoed(account.cash) {
+            for t in &self.buys {
+                if t.pending.is_none() {
+                    if let Some(px) = Self::fire_price(tick, t.price, t.dir) {
+                        self.fire_buys.push((t.id, px));
+                    }
+                }
+            }
+        }
+        for t in &self.sells {
+            if t.pending.is_none() {
+                if let Some(px) = Self::fire_price(tick, t.price, Dir::Higher) {
+                    if gate.allow_sell(t.lot_opened, tick.ts) {
+                        self.fire_sells.push((t.id, px));
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_intent(&mut self, account: &Account, gate: &dyn SellGate) -> Option<OrderIntent> {
+        while self.cursor_b < self.fire_buys.len() {
+            let (tid, px) = self.fire_buys[self.cursor_b];
+            self.cursor_b += 1;
+            let pos = self.buys.iter().position(|t| t.id == tid);
+            // vectura-v1 fires a buy even when an earlier buy of this tick joined its trigger away.
+            if pos.is_none() && !self.mode.compat_v1 {
+                continue;
+            }
+            let cash = account.cash;
+            let use_cash = floor_dp(cash * self.k_cap, 1e4);
+            if cash - use_cash < self.p.cash_floor {
+                continue;
+            }
+            let shares = floor_dp(use_cash / px, self.mode.share_scale);
+            if !(shares > 0.0) && !self.mode.compat_v1 {
+                continue;
+            }
+            let id = IntentId(self.next_intent);
+            self.next_intent += 1;
+            if let Some(i) = pos {
+                self.buys[i].pending = Some(id.0);
+            }
+            self.pending.push(Pending { intent: id, kind: PendingKind::Buy { trigger: tid, price: px, filled: false } });
+            let kind = match (self.eval, pos) {
+                (Eval::Touch, Some(i)) => OrderKind::Touch { trigger: self.buys[i].price },
+                _ => OrderKind::Market,
+            };
+            return Some(OrderIntent { id, side: Side::Buy, qty: shares, ref_price: px, kind, closes: None, all_in: false });
+        }
+        while self.cursor_s < self.fire_sells.len() {
+            let (tid, px) = self.fire_sells[self.cursor_s];
+            self.cursor_s += 1;
+            let Some(i) = self.sells.iter().position(|t| t.id == tid) else { continue };
+            let t = self.sells[i];
+            // Re-checked: an earlier sell of this tick may have made this one a day trade too many.
+            if !gate.allow_sell(t.lot_opened, self.now) {
+                continue;
+            }
+            let id = IntentId(self.next_intent);
+            self.next_intent += 1;
+            self.sells[i].pending = Some(id.0);
+            self.pending.push(Pending { intent: id, kind: PendingKind::Sell { trigger: tid } });
+            let kind = match self.eval {
+                Eval::Touch => OrderKind::Touch { trigger: t.price },
+                Eval::Close => OrderKind::Market,
+            };
+            return Some(OrderIntent {
+                id,
+                side: Side::Sell,
+                qty: t.shares,
+                ref_price: px,
+                kind,
+                closes: Some(t.lot),
+                all_in: false,
+            });
+        }
+        None
+    }
+
+    fn on_fill(&mut self, fill: &Fill) {
+        let Some((idx, pend)) = self.take_pending(fill.intent) else { return };
+        match pend.kind {
+            PendingKind::Buy { trigger, price, filled } => {
+                if !filled {
+                    self.apply_buy(fill, trigger);
+                    self.pending[idx].kind = PendingKind::Buy { trigger, price, filled: true };
+                } else if let Some(l) = self.lots.iter_mut().find(|l| l.id == fill.intent) {
+                    // A later part of a partial fill: grow the lot and its sell trigger.
+                    let total = l.shares + fill.qty;
+                    l.price = (l.price * l.shares + fill.price * fill.qty) / total;
+                    l.shares = total;
+                    if let Some(s) = self.sells.iter_mut().find(|s| s.lot == fill.intent) {
+                        s.shares = total;
+                    }
+                }
+                self.history.push(GridTrade {
+                    intent: fill.intent,
+                    side: Side::Buy,
+                    ts: fill.ts,
+                    shares: fill.qty,
+                    price: fill.price,
+                    closes: None,
+                });
+            }
+            PendingKind::Sell { trigger } => {
+                let lot = self.sells.iter().find(|t| t.id == trigger).map(|t| t.lot);
+                if let Some(lot) = lot {
+                    self.history.push(GridTrade {
+                        intent: fill.intent,
+                        side: Side::Sell,
+                        ts: fill.ts,
+                        shares: fill.qty,
+                        price: fill.price,
+                        closes: Some(lot),
+                    });
+                    let remaining = self.sells.iter().find(|t| t.id == trigger).map(|t| t.shares - fill.qty);
+                    if fill.done || remaining.is_some_and(|r| r <= 0.0) {
+                        self.apply_sell(lot, trigger, fill.price, fill.ts);
+                    } else if let Some(r) = remaining {
+                        // Part of the lot is sold: the rest stays on its trigger.
+                        if let Some(t) = self.sells.iter_mut().find(|t| t.id == trigger) {
+                            t.shares = r;
+                        }
+                        if let Some(l) = self.lots.iter_mut().find(|l| l.id == lot) {
+                            l.shares = r;
+                        }
+                    }
+                }
+            }
+        }
+        if fill.done {
+            if let Some(i) = self.pending.iter().position(|p| p.intent == fill.intent) {
+                let p = self.pending.swap_remove(i);
+                self.clear_trigger_pending(p.kind);
+            }
+        }
+    }
+
+    fn on_order_end(&mut self, intent: IntentId, _end: &OrderEnd) {
+        if let Some(i) = self.pending.iter().position(|p| p.intent == intent) {
+            let p = self.pending.swap_remove(i);
+            self.clear_trigger_pending(p.kind);
+        }
+    }
+
+    fn trigger_lines(&self) -> Vec<TriggerLine> {
+        self.lines.iter().filter(|l| !l.removed).copied().collect()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::json!({
+            "strategy": "grid",
+            "params": self.p,
+            "buy_triggers": self.buys,
+            "sell_triggers": self.sells,
+            "lots": self.lots,
+            "history": self.history,
+        })
+    }
+}
+
+impl Grid {
+    /// The band for a given cash level: buys count only when a buy at that cash would not be vetoed.
+    pub fn quiet_band_for(&self, cash: f64) -> (f64, f64) {
+        let mut lo = f64::NEG_INFINITY;
+        let mut hi = f64::INFINITY;
+        if !self.vetoed(cash) {
+            for t in &self.buys {
+                if t.pending.is_none() {
+                    match t.dir {
+                        Dir::Below => lo = lo.max(t.price),
+                        Dir::Higher => hi = hi.min(t.price),
+                    }
+                }
+            }
+        }
+        for t in &self.sells {
+            if t.pending.is_none() {
+                hi = hi.min(t.price);
+            }
+        }
+        (lo, hi)
+    }
+}
