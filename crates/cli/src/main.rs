@@ -19,6 +19,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Backtest a strategy on minute or daily bars (the bundled SPY data when no --data is given).
+    #[command(allow_negative_numbers = true)]
     Backtest(Box<backtest_cmd::BacktestArgs>),
     /// List NYSE sessions (open and close, UTC) between two dates.
     Calendar(calendar_cmd::CalendarArgs),

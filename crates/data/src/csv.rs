@@ -55,13 +55,20 @@ pub struct Loaded {
 /// Loads a `.csv` or `.csv.gz` bar file (gzip is recognised by its magic bytes, whatever the name).
 pub fn load_csv_path(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| LoadError::Open { file: name.clone(), source })?;
+    let file = std::fs::File::open(path).map_err(|source| LoadError::Open {
+        file: name.clone(),
+        source,
+    })?;
     load_csv_reader(&name, file, opts)
 }
 
 /// Loads bars from CSV text (or gzip-compressed CSV, recognised by its magic bytes); `name` is the
 /// file name used in error messages.
-pub fn load_csv_reader(name: &str, reader: impl Read, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+pub fn load_csv_reader(
+    name: &str,
+    reader: impl Read,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
     let mut head = [0u8; 2];
     let mut got = 0;
@@ -70,7 +77,13 @@ pub fn load_csv_reader(name: &str, reader: impl Read, opts: &LoadOptions) -> Res
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(source) => return Err(LoadError::Read { file: name.to_string(), line: 1, source }),
+            Err(source) => {
+                return Err(LoadError::Read {
+                    file: name.to_string(),
+                    line: 1,
+                    source,
+                })
+            }
         }
     }
     let rest = std::io::Cursor::new(head).take(got as u64).chain(reader);
@@ -95,7 +108,12 @@ struct Lines<R> {
 
 impl<R: BufRead> Lines<R> {
     fn new(inner: R) -> Self {
-        Lines { inner, at_line_start: true, after_cr: false, queued: None }
+        Lines {
+            inner,
+            at_line_start: true,
+            after_cr: false,
+            queued: None,
+        }
     }
 }
 
@@ -116,6 +134,17 @@ impl<R: BufRead> Read for Lines<R> {
             }
             let mut i = 0;
             while i < buf.len() && n < out.len() {
+                if !self.at_line_start && !self.after_cr {
+                    // Inside a line: copy up to the next line end in one go.
+                    let room = (buf.len() - i).min(out.len() - n);
+                    let run = find_line_end(&buf[i..i + room]);
+                    out[n..n + run].copy_from_slice(&buf[i..i + run]);
+                    n += run;
+                    i += run;
+                    if i == buf.len() || n == out.len() {
+                        break;
+                    }
+                }
                 let c = buf[i];
                 i += 1;
                 if self.after_cr && c == b'\n' {
@@ -145,6 +174,32 @@ impl<R: BufRead> Read for Lines<R> {
     }
 }
 
+/// The index of the first `\n` or `\r` in `b` (or its length), eight bytes at a time.
+#[inline]
+fn find_line_end(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = b.chunks_exact(8);
+    let mut i = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let (x, y) = (w ^ (LO * b'\n' as u64), w ^ (LO * b'\r' as u64));
+        // A zero byte in x or y marks a match; the lowest flagged byte is always a true one.
+        let t = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI;
+        if t != 0 {
+            return i + (t.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    for &c in chunks.remainder() {
+        if c == b'\n' || c == b'\r' {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
 /// ASCII whitespace trimmed from both ends.
 #[inline]
 fn trim(b: &[u8]) -> &[u8] {
@@ -165,8 +220,39 @@ fn snippet(b: &[u8]) -> String {
     out
 }
 
+/// A number cell: plain decimals of up to 15 digits exactly by Clinger's fast path (an exact
+/// integer divided by an exact power of ten, so correctly rounded), anything else by the standard
+/// library (exponents, long digit strings, `NaN`, `inf`).
 #[inline]
 fn parse_f64(b: &[u8]) -> Option<f64> {
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let (mut m, mut count, mut frac, mut dot) = (0u64, 0usize, 0usize, false);
+    let mut fast = !digits.is_empty() && digits.len() <= 16;
+    if fast {
+        for &c in digits {
+            if c.is_ascii_digit() {
+                m = m * 10 + (c - b'0') as u64;
+                count += 1;
+                frac += dot as usize;
+            } else if c == b'.' && !dot {
+                dot = true;
+            } else {
+                fast = false;
+                break;
+            }
+        }
+    }
+    if fast && count > 0 && count <= 15 {
+        let v = m as f64 / POW10[frac];
+        return Some(if neg { -v } else { v });
+    }
     if b.is_empty() {
         return None;
     }
@@ -207,9 +293,13 @@ enum Role {
     Symbol,
 }
 
+/// A cell without a leading UTF-8 byte-order mark.
+fn strip_bom(cell: &[u8]) -> &[u8] {
+    cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell)
+}
+
 fn role(cell: &[u8]) -> Option<Role> {
-    let cell = trim(cell);
-    let cell = cell.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(cell);
+    let cell = trim(strip_bom(trim(cell)));
     // Lower-case, without spaces, underscores and dashes: `Trade Count` = `trade_count` = `tradecount`.
     let mut key = [0u8; 24];
     let mut n = 0;
@@ -244,7 +334,7 @@ fn role(cell: &[u8]) -> Option<Role> {
 
 impl Columns {
     fn from_header(file: &str, line: u64, rec: &::csv::ByteRecord) -> Result<Columns, LoadError> {
-        let names: Vec<String> = rec.iter().map(|c| snippet(trim(c))).collect();
+        let names: Vec<String> = rec.iter().map(|c| snippet(trim(strip_bom(c)))).collect();
         let header = || names.join(",");
         let mut slots: Vec<(Role, usize)> = Vec::new();
         for (i, cell) in rec.iter().enumerate() {
@@ -266,25 +356,45 @@ impl Columns {
             slots.push((r, i));
         }
         let get = |r: Role| slots.iter().find(|&&(s, _)| s == r).map(|&(_, i)| i);
-        let (time, clock) = match (get(Role::Timestamp).or(get(Role::DateTime)).or(get(Role::Ts)), get(Role::Date), get(Role::Time)) {
+        let (time, clock) = match (
+            get(Role::Timestamp)
+                .or(get(Role::DateTime))
+                .or(get(Role::Ts)),
+            get(Role::Date),
+            get(Role::Time),
+        ) {
             (Some(t), _, _) => (t, None),
             (None, Some(d), Some(t)) => (d, Some(t)),
             (None, d, t) => match t.or(d).or(get(Role::Unnamed)) {
                 Some(t) => (t, None),
                 None => {
-                    return Err(LoadError::NoTimeColumn { file: file.to_string(), line, header: header() });
+                    return Err(LoadError::NoTimeColumn {
+                        file: file.to_string(),
+                        line,
+                        header: header(),
+                    });
                 }
             },
         };
         let Some(close) = get(Role::Close) else {
-            return Err(LoadError::NoCloseColumn { file: file.to_string(), line, header: header() });
+            return Err(LoadError::NoCloseColumn {
+                file: file.to_string(),
+                line,
+                header: header(),
+            });
         };
         let (open, high, low) = (get(Role::Open), get(Role::High), get(Role::Low));
-        let present: Vec<&str> =
-            [("open", open), ("high", high), ("low", low)].iter().filter(|x| x.1.is_some()).map(|x| x.0).collect();
+        let present: Vec<&str> = [("open", open), ("high", high), ("low", low)]
+            .iter()
+            .filter(|x| x.1.is_some())
+            .map(|x| x.0)
+            .collect();
         if !present.is_empty() && present.len() < 3 {
-            let missing: Vec<&str> =
-                [("open", open), ("high", high), ("low", low)].iter().filter(|x| x.1.is_none()).map(|x| x.0).collect();
+            let missing: Vec<&str> = [("open", open), ("high", high), ("low", low)]
+                .iter()
+                .filter(|x| x.1.is_none())
+                .map(|x| x.0)
+                .collect();
             return Err(LoadError::PartialOhlc {
                 file: file.to_string(),
                 line,
@@ -335,7 +445,12 @@ impl SymbolSet {
     }
 
     fn listing(&self) -> String {
-        let mut out: Vec<String> = self.set.iter().take(SYMBOLS_LISTED).map(|s| snippet(s)).collect();
+        let mut out: Vec<String> = self
+            .set
+            .iter()
+            .take(SYMBOLS_LISTED)
+            .map(|s| snippet(s))
+            .collect();
         if self.set.len() > SYMBOLS_LISTED {
             out.push("…".to_string());
         }
@@ -382,7 +497,11 @@ impl<'a> Loader<'a> {
             ::csv::ErrorKind::Io(e) => e,
             other => std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{other:?}")),
         };
-        LoadError::Read { file: self.file.to_string(), line, source }
+        LoadError::Read {
+            file: self.file.to_string(),
+            line,
+            source,
+        }
     }
 
     fn run(mut self, input: impl Read) -> Result<Loaded, LoadError> {
@@ -399,7 +518,11 @@ impl<'a> Loader<'a> {
         let (cols, header_line) = loop {
             match rdr.read_byte_record(&mut rec) {
                 Ok(true) => {}
-                Ok(false) => return Err(LoadError::Empty { file: self.file.to_string() }),
+                Ok(false) => {
+                    return Err(LoadError::Empty {
+                        file: self.file.to_string(),
+                    })
+                }
                 Err(e) => return Err(self.read_err(line, e)),
             }
             line = rec.position().map_or(line, |p| p.line());
@@ -485,7 +608,13 @@ impl<'a> Loader<'a> {
             match daily {
                 None => daily = Some((is_date, line)),
                 Some((d, first_line)) if d != is_date => {
-                    let kind = |d: bool| if d { "a date without a time of day" } else { "a date with a time of day" };
+                    let kind = |d: bool| {
+                        if d {
+                            "a date without a time of day"
+                        } else {
+                            "a date with a time of day"
+                        }
+                    };
                     return Err(LoadError::MixedTimes {
                         file: self.file.to_string(),
                         line,
@@ -503,9 +632,11 @@ impl<'a> Loader<'a> {
             // Prices.
             let close = self.price(&cols, &rec, cols.close, line)?;
             let (open, high, low) = match (cols.open, cols.high, cols.low) {
-                (Some(o), Some(h), Some(l)) => {
-                    (self.price(&cols, &rec, o, line)?, self.price(&cols, &rec, h, line)?, self.price(&cols, &rec, l, line)?)
-                }
+                (Some(o), Some(h), Some(l)) => (
+                    self.price(&cols, &rec, o, line)?,
+                    self.price(&cols, &rec, h, line)?,
+                    self.price(&cols, &rec, l, line)?,
+                ),
                 _ => (close, close, close),
             };
             let volume = match cols.volume {
@@ -517,7 +648,9 @@ impl<'a> Loader<'a> {
                     } else {
                         match parse_f64(t) {
                             Some(v) if v.is_finite() && v >= 0.0 => v,
-                            Some(_) => return Err(self.cell_err(&cols, &rec, i, line, Cell::Volume)),
+                            Some(_) => {
+                                return Err(self.cell_err(&cols, &rec, i, line, Cell::Volume))
+                            }
                             None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Number)),
                         }
                     }
@@ -530,9 +663,16 @@ impl<'a> Loader<'a> {
             let trade_count = match cols.trades {
                 Some(i) if !trim(&rec[i]).is_empty() => {
                     let t = trim(&rec[i]);
-                    let n = std::str::from_utf8(t).ok().and_then(|s| s.parse::<u64>().ok()).or_else(|| {
-                        parse_f64(t).filter(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0 && *v < 1.8e19).map(|v| v as u64)
-                    });
+                    let n = std::str::from_utf8(t)
+                        .ok()
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .or_else(|| {
+                            parse_f64(t)
+                                .filter(|v| {
+                                    v.is_finite() && *v >= 0.0 && v.fract() == 0.0 && *v < 1.8e19
+                                })
+                                .map(|v| v as u64)
+                        });
                     match n {
                         Some(n) => Some(n),
                         None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Trades)),
@@ -541,10 +681,23 @@ impl<'a> Loader<'a> {
                 _ => None,
             };
 
-            let mut bar = Bar { ts, open, high, low, close, volume, vwap, trade_count };
+            let mut bar = Bar {
+                ts,
+                open,
+                high,
+                low,
+                close,
+                volume,
+                vwap,
+                trade_count,
+            };
             if !bar.is_consistent() {
                 if self.opts.strict {
-                    return Err(LoadError::Inconsistent { file: self.file.to_string(), line, detail: inconsistency(&bar) });
+                    return Err(LoadError::Inconsistent {
+                        file: self.file.to_string(),
+                        line,
+                        detail: inconsistency(&bar),
+                    });
                 }
                 bar.widen();
                 widened += 1;
@@ -565,7 +718,11 @@ impl<'a> Loader<'a> {
                         });
                     }
                     Order::Unknown => {
-                        order = if ts > pts { Order::Oldest } else { Order::Newest };
+                        order = if ts > pts {
+                            Order::Oldest
+                        } else {
+                            Order::Newest
+                        };
                         false
                     }
                     Order::Oldest => ts < pts,
@@ -576,7 +733,11 @@ impl<'a> Loader<'a> {
                         file: self.file.to_string(),
                         line,
                         ts: vectura_core::time::rfc3339(ts),
-                        order: if order == Order::Oldest { "after" } else { "before (the file is newest first)" },
+                        order: if order == Order::Oldest {
+                            "after"
+                        } else {
+                            "before (the file is newest first)"
+                        },
                         prev_ts: vectura_core::time::rfc3339(pts),
                         prev_line: pline,
                     });
@@ -630,7 +791,10 @@ impl<'a> Loader<'a> {
             }
         }
         if out.ts.is_empty() {
-            return Err(LoadError::NoBars { file: self.file.to_string(), line: header_line });
+            return Err(LoadError::NoBars {
+                file: self.file.to_string(),
+                line: header_line,
+            });
         }
 
         let reversed = order == Order::Newest;
@@ -659,12 +823,24 @@ impl<'a> Loader<'a> {
             trade_count: out.trades,
             daily: daily.is_some_and(|d| d.0),
         };
-        Ok(Loaded { series, symbol: kept_symbol, reversed, widened, widened_lines, rows })
+        Ok(Loaded {
+            series,
+            symbol: kept_symbol,
+            reversed,
+            widened,
+            widened_lines,
+            rows,
+        })
     }
 
     /// The row's bar time, and whether it was a plain date.
     #[inline]
-    fn time(&mut self, cols: &Columns, rec: &::csv::ByteRecord, line: u64) -> Result<(i64, bool), LoadError> {
+    fn time(
+        &mut self,
+        cols: &Columns,
+        rec: &::csv::ByteRecord,
+        line: u64,
+    ) -> Result<(i64, bool), LoadError> {
         let mut text = trim(&rec[cols.time]);
         if let Some(c) = cols.clock {
             self.scratch.clear();
@@ -690,7 +866,9 @@ impl<'a> Loader<'a> {
                 text: snippet(text),
                 tz: tz.name().to_string(),
                 problem: match p {
-                    LocalProblem::Ambiguous => "is ambiguous (it happens twice as the clocks go back)",
+                    LocalProblem::Ambiguous => {
+                        "is ambiguous (it happens twice as the clocks go back)"
+                    }
                     LocalProblem::Nonexistent => "does not exist (the clocks go forward over it)",
                 },
             })
@@ -704,13 +882,27 @@ impl<'a> Loader<'a> {
                     (local(z, day, sec, tz)?, false)
                 }
             },
-            Stamp::Date(day) => (local(&mut self.new_york, day, DAILY_STAMP_SEC, chrono_tz::America::New_York)?, true),
+            Stamp::Date(day) => (
+                local(
+                    &mut self.new_york,
+                    day,
+                    DAILY_STAMP_SEC,
+                    chrono_tz::America::New_York,
+                )?,
+                true,
+            ),
         })
     }
 
     /// A price cell: a finite number > 0.
     #[inline]
-    fn price(&self, cols: &Columns, rec: &::csv::ByteRecord, i: usize, line: u64) -> Result<f64, LoadError> {
+    fn price(
+        &self,
+        cols: &Columns,
+        rec: &::csv::ByteRecord,
+        i: usize,
+        line: u64,
+    ) -> Result<f64, LoadError> {
         match parse_f64(trim(&rec[i])) {
             Some(v) if v.is_finite() && v > 0.0 => Ok(v),
             Some(_) => Err(self.cell_err(cols, rec, i, line, Cell::Price)),
@@ -719,13 +911,49 @@ impl<'a> Loader<'a> {
     }
 
     #[cold]
-    fn cell_err(&self, cols: &Columns, rec: &::csv::ByteRecord, i: usize, line: u64, what: Cell) -> LoadError {
-        let (file, index, column, text) = (self.file.to_string(), i + 1, cols.names[i].clone(), snippet(trim(&rec[i])));
+    fn cell_err(
+        &self,
+        cols: &Columns,
+        rec: &::csv::ByteRecord,
+        i: usize,
+        line: u64,
+        what: Cell,
+    ) -> LoadError {
+        let (file, index, column, text) = (
+            self.file.to_string(),
+            i + 1,
+            cols.names[i].clone(),
+            snippet(trim(&rec[i])),
+        );
         match what {
-            Cell::Number => LoadError::BadNumber { file, line, index, column, text },
-            Cell::Price => LoadError::BadPrice { file, line, index, column, text },
-            Cell::Volume => LoadError::BadVolume { file, line, index, column, text },
-            Cell::Trades => LoadError::BadTradeCount { file, line, index, column, text },
+            Cell::Number => LoadError::BadNumber {
+                file,
+                line,
+                index,
+                column,
+                text,
+            },
+            Cell::Price => LoadError::BadPrice {
+                file,
+                line,
+                index,
+                column,
+                text,
+            },
+            Cell::Volume => LoadError::BadVolume {
+                file,
+                line,
+                index,
+                column,
+                text,
+            },
+            Cell::Trades => LoadError::BadTradeCount {
+                file,
+                line,
+                index,
+                column,
+                text,
+            },
         }
     }
 }
@@ -735,15 +963,27 @@ impl<'a> Loader<'a> {
 #[inline]
 fn stamp(cache: &mut Option<([u8; 10], i64)>, text: &[u8]) -> Result<Stamp, &'static str> {
     let zulu = text.len() == 20 && matches!(text[19], b'Z' | b'z');
-    if (text.len() == 19 || zulu) && text[4] == b'-' && text[7] == b'-' && text[13] == b':' && text[16] == b':' {
+    if (text.len() == 19 || zulu)
+        && text[4] == b'-'
+        && text[7] == b'-'
+        && text[13] == b':'
+        && text[16] == b':'
+    {
         if let Some((cached, day)) = cache {
             if cached[..] == text[..10] && matches!(text[10], b' ' | b'T' | b't') {
                 let d = |i: usize| text[i].wrapping_sub(b'0') as i64;
-                if [11, 12, 14, 15, 17, 18].iter().all(|&i| text[i].is_ascii_digit()) {
+                if [11, 12, 14, 15, 17, 18]
+                    .iter()
+                    .all(|&i| text[i].is_ascii_digit())
+                {
                     let (h, m, s) = (d(11) * 10 + d(12), d(14) * 10 + d(15), d(17) * 10 + d(18));
                     if h < 24 && m < 60 && s < 60 {
                         let sec = h * 3600 + m * 60 + s;
-                        return Ok(if zulu { Stamp::At(*day * 86_400 + sec) } else { Stamp::Naive { day: *day, sec } });
+                        return Ok(if zulu {
+                            Stamp::At(*day * 86_400 + sec)
+                        } else {
+                            Stamp::Naive { day: *day, sec }
+                        });
                     }
                 }
             }
@@ -807,6 +1047,56 @@ mod tests {
                 return out;
             }
             out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        for t in [
+            "1",
+            "1.5",
+            "-2.25",
+            "+3",
+            "0.1",
+            ".5",
+            "5.",
+            "123456789012345",
+            "0.000000000000001",
+            "3080.49",
+            "1e3",
+            "1.7976931348623157e308",
+            "12345678901234567890",
+            "0.1234567890123456789",
+        ] {
+            assert_eq!(
+                parse_f64(t.as_bytes()),
+                Some(t.parse::<f64>().unwrap()),
+                "{t}"
+            );
+        }
+        assert!(parse_f64(b"NaN").unwrap().is_nan());
+        assert_eq!(parse_f64(b"inf"), Some(f64::INFINITY));
+        for t in ["", ".", "-", "1.2.3", "1,5", "x", "1 2", "--1"] {
+            assert_eq!(parse_f64(t.as_bytes()), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn line_ends_found() {
+        for (s, want) in [
+            ("", 0),
+            ("abc", 3),
+            ("abcdefghij\n", 10),
+            ("ab\rcdefghij\n", 2),
+            ("abcdefgh\n", 8),
+            ("\n", 0),
+        ] {
+            assert_eq!(find_line_end(s.as_bytes()), want, "{s:?}");
+        }
+        let mut long = vec![b'a'; 100];
+        for i in (0..100).rev() {
+            long[i] = if i % 2 == 0 { b'\n' } else { b'\r' };
+            assert_eq!(find_line_end(&long), i);
         }
     }
 

@@ -24,29 +24,71 @@ pub enum LoadError {
     #[error("{file} line 1: no bars: the file is empty: it needs a header row such as `timestamp,open,high,low,close,volume` and one row per bar")]
     Empty { file: String },
 
-    #[error("{file} line {line}: no bars: only the header is present: add one row per bar below it")]
+    #[error(
+        "{file} line {line}: no bars: only the header is present: add one row per bar below it"
+    )]
     NoBars { file: String, line: u64 },
 
     #[error("{file} line {line}: no time column in the header [{header}]: name the bar time column timestamp, ts, time, date or datetime (or leave its header cell empty)")]
-    NoTimeColumn { file: String, line: u64, header: String },
+    NoTimeColumn {
+        file: String,
+        line: u64,
+        header: String,
+    },
 
     #[error("{file} line {line}: no close column in the header [{header}]: add a close (or price) column; open, high, low and volume are optional")]
-    NoCloseColumn { file: String, line: u64, header: String },
+    NoCloseColumn {
+        file: String,
+        line: u64,
+        header: String,
+    },
 
     #[error("{file} line {line}: the header has {have} but no {missing} column: give all of open, high and low, or none of them (close only)")]
-    PartialOhlc { file: String, line: u64, have: String, missing: String },
+    PartialOhlc {
+        file: String,
+        line: u64,
+        have: String,
+        missing: String,
+    },
 
     #[error("{file} line {line}, column {index} \"{name}\": repeats column {first}: rename or remove one of them")]
-    DuplicateColumn { file: String, line: u64, index: usize, name: String, first: usize },
+    DuplicateColumn {
+        file: String,
+        line: u64,
+        index: usize,
+        name: String,
+        first: usize,
+    },
 
     #[error("{file} line {line}: {found} fields but the header (line {header_line}) has {expected}: fix the row (a missing or extra comma, or an unquoted comma inside a value)")]
-    FieldCount { file: String, line: u64, found: usize, expected: usize, header_line: u64 },
+    FieldCount {
+        file: String,
+        line: u64,
+        found: usize,
+        expected: usize,
+        header_line: u64,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": cannot read time `{text}` ({reason}): use RFC 3339 (2011-01-03T14:30:00Z), YYYY-MM-DD HH:MM:SS, YYYY-MM-DD, M/D/YYYY, YYYYMMDD or Unix seconds")]
-    BadTime { file: String, line: u64, index: usize, column: String, text: String, reason: &'static str },
+    BadTime {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+        reason: &'static str,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": local time `{text}` {problem} in {tz}: write the time with a UTC offset or Z, or fix the row")]
-    LocalTime { file: String, line: u64, index: usize, column: String, text: String, tz: String, problem: &'static str },
+    LocalTime {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+        tz: String,
+        problem: &'static str,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": `{text}` is {this} but line {first_line} is {first}: use one kind of time throughout the file (dates for daily bars, date and time otherwise)")]
     MixedTimes {
@@ -61,29 +103,82 @@ pub enum LoadError {
     },
 
     #[error("{file} line {line}, column {index} \"{column}\": `{text}` is not a number: write a plain decimal such as 123.45")]
-    BadNumber { file: String, line: u64, index: usize, column: String, text: String },
+    BadNumber {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": price `{text}` is not finite and positive: prices must be > 0 (no 0, negatives, NaN or inf); fix or remove the row")]
-    BadPrice { file: String, line: u64, index: usize, column: String, text: String },
+    BadPrice {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": volume `{text}` must be a finite number >= 0: fix or remove the row")]
-    BadVolume { file: String, line: u64, index: usize, column: String, text: String },
+    BadVolume {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+    },
 
     #[error("{file} line {line}, column {index} \"{column}\": trade count `{text}` must be a whole number >= 0: fix or remove the row")]
-    BadTradeCount { file: String, line: u64, index: usize, column: String, text: String },
+    BadTradeCount {
+        file: String,
+        line: u64,
+        index: usize,
+        column: String,
+        text: String,
+    },
 
     #[error("{file} line {line}: inconsistent bar: {detail}: fix the row, or load without --strict to widen high/low to cover open and close")]
-    Inconsistent { file: String, line: u64, detail: String },
+    Inconsistent {
+        file: String,
+        line: u64,
+        detail: String,
+    },
 
     #[error("{file} line {line}: timestamp {ts} is not {order} {prev_ts} on line {prev_line}: sort the file by time (oldest first, or newest first throughout)")]
-    Disordered { file: String, line: u64, ts: String, order: &'static str, prev_ts: String, prev_line: u64 },
+    Disordered {
+        file: String,
+        line: u64,
+        ts: String,
+        order: &'static str,
+        prev_ts: String,
+        prev_line: u64,
+    },
 
     #[error("{file} line {line}: timestamp {ts} repeats line {prev_line}: remove the duplicate row (for a multi-symbol file, pass --symbol)")]
-    Duplicate { file: String, line: u64, ts: String, prev_line: u64 },
+    Duplicate {
+        file: String,
+        line: u64,
+        ts: String,
+        prev_line: u64,
+    },
 
     #[error("{file}: column {index} \"{column}\" holds {count} symbols ({symbols}): pass --symbol to choose one")]
-    MultipleSymbols { file: String, index: usize, column: String, count: usize, symbols: String },
+    MultipleSymbols {
+        file: String,
+        index: usize,
+        column: String,
+        count: usize,
+        symbols: String,
+    },
 
     #[error("{file}: no rows for symbol {wanted} in column {index} \"{column}\", which holds {count} symbols ({symbols}): pass one of them with --symbol")]
-    UnknownSymbol { file: String, wanted: String, index: usize, column: String, count: usize, symbols: String },
+    UnknownSymbol {
+        file: String,
+        wanted: String,
+        index: usize,
+        column: String,
+        count: usize,
+        symbols: String,
+    },
 }

@@ -190,11 +190,18 @@ pub(crate) fn parse_time(b: &[u8]) -> Result<Stamp, &'static str> {
         return slashed(b);
     }
     if b.first().is_some_and(|c| c.is_ascii_digit()) {
-        let end = b.iter().position(|c| !c.is_ascii_digit()).unwrap_or(b.len());
+        let end = b
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(b.len());
         let (num, rest) = b.split_at(end);
         if num.len() == 8 {
             // YYYYMMDD, optionally ` HHMMSS` (NinjaTrader's export).
-            let (y, m, d) = (d4(num, 0).unwrap_or(0), d2(num, 4).unwrap_or(0), d2(num, 6).unwrap_or(0));
+            let (y, m, d) = (
+                d4(num, 0).unwrap_or(0),
+                d2(num, 4).unwrap_or(0),
+                d2(num, 6).unwrap_or(0),
+            );
             let day = ymd(y as i64, m, d)?;
             return match rest {
                 [] => Ok(Stamp::Date(day)),
@@ -206,7 +213,10 @@ pub(crate) fn parse_time(b: &[u8]) -> Result<Stamp, &'static str> {
                     if h > 23 || mi > 59 || s > 59 {
                         return Err("hour, minute or second out of range");
                     }
-                    Ok(Stamp::Naive { day, sec: (h * 3600 + mi * 60 + s) as i64 })
+                    Ok(Stamp::Naive {
+                        day,
+                        sec: (h * 3600 + mi * 60 + s) as i64,
+                    })
                 }
                 _ => with_clock(day, rest),
             };
@@ -225,7 +235,10 @@ pub(crate) fn parse_time(b: &[u8]) -> Result<Stamp, &'static str> {
 
 /// `M/D/YYYY` (US order) or `YYYY/MM/DD`, optionally followed by a clock.
 fn slashed(b: &[u8]) -> Result<Stamp, &'static str> {
-    let end = b.iter().position(|&c| c == b' ' || c == b'T').unwrap_or(b.len());
+    let end = b
+        .iter()
+        .position(|&c| c == b' ' || c == b'T')
+        .unwrap_or(b.len());
     let (date, rest) = b.split_at(end);
     let mut parts = date.split(|&c| c == b'/');
     let (p1, p2, p3) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
@@ -267,12 +280,21 @@ pub(crate) struct ZoneCache {
 
 impl ZoneCache {
     pub(crate) fn new(tz: Tz) -> Self {
-        ZoneCache { tz, day: i64::MIN, off: None }
+        ZoneCache {
+            tz,
+            day: i64::MIN,
+            off: None,
+        }
     }
 
     fn offset_at(&self, ts: i64) -> Option<i64> {
         let utc = DateTime::from_timestamp(ts, 0)?.naive_utc();
-        Some(self.tz.offset_from_utc_datetime(&utc).fix().local_minus_utc() as i64)
+        Some(
+            self.tz
+                .offset_from_utc_datetime(&utc)
+                .fix()
+                .local_minus_utc() as i64,
+        )
     }
 
     /// The instant of wall-clock time `sec` on `day` in the zone.
@@ -292,7 +314,13 @@ impl ZoneCache {
             return Ok(day * DAY + sec - off);
         }
         let naive = NaiveDate::from_num_days_from_ce_opt((day + 719_163) as i32)
-            .and_then(|d| d.and_hms_opt((sec / 3600) as u32, (sec / 60 % 60) as u32, (sec % 60) as u32))
+            .and_then(|d| {
+                d.and_hms_opt(
+                    (sec / 3600) as u32,
+                    (sec / 60 % 60) as u32,
+                    (sec % 60) as u32,
+                )
+            })
             .ok_or(LocalProblem::Nonexistent)?;
         match self.tz.from_local_datetime(&naive) {
             chrono::LocalResult::Single(t) => Ok(t.timestamp()),
@@ -345,11 +373,27 @@ mod tests {
         assert_eq!(at("1294065000123"), Stamp::At(t));
         assert_eq!(at("999999999"), Stamp::At(999_999_999));
         for bad in [
-            "", "x", "2011-13-01", "2011-02-29", "2011-01-03 24:00:00", "2011-01-03 14:30:00+25:00",
-            "2011-01-03X", "13/45/2011", "1/3/11", "12345", "2011-01-03 14:30:00 junk", "/", "1//",
-            "2011-01-03T", "2011-01-03 1:3", "99999999",
+            "",
+            "x",
+            "2011-13-01",
+            "2011-02-29",
+            "2011-01-03 24:00:00",
+            "2011-01-03 14:30:00+25:00",
+            "2011-01-03X",
+            "13/45/2011",
+            "1/3/11",
+            "12345",
+            "2011-01-03 14:30:00 junk",
+            "/",
+            "1//",
+            "2011-01-03T",
+            "2011-01-03 1:3",
+            "99999999",
         ] {
-            assert!(parse_time(bad.as_bytes()).is_err(), "{bad:?} should be an error");
+            assert!(
+                parse_time(bad.as_bytes()).is_err(),
+                "{bad:?} should be an error"
+            );
         }
     }
 
@@ -359,9 +403,12 @@ mod tests {
         let mut z = ZoneCache::new(ny);
         let d = days_from_civil(2019, 11, 5);
         assert_eq!(z.resolve(d, 9 * 3600 + 1800), Ok(1_572_964_200)); // 14:30Z
-        // 2011-03-13: 02:30 does not exist; 2011-11-06 01:30 happens twice.
+                                                                      // 2011-03-13: 02:30 does not exist; 2011-11-06 01:30 happens twice.
         let spring = days_from_civil(2011, 3, 13);
-        assert_eq!(z.resolve(spring, 2 * 3600 + 1800), Err(LocalProblem::Nonexistent));
+        assert_eq!(
+            z.resolve(spring, 2 * 3600 + 1800),
+            Err(LocalProblem::Nonexistent)
+        );
         assert_eq!(z.resolve(spring, 9 * 3600 + 1800), Ok(1_300_023_000)); // 13:30Z (EDT)
         let fall = days_from_civil(2011, 11, 6);
         assert_eq!(z.resolve(fall, 3600 + 1800), Err(LocalProblem::Ambiguous));

@@ -29,8 +29,18 @@ fn has(e: &str, parts: &[&str]) {
 
 #[test]
 fn malformed_number() {
-    let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2x,0.5,1.5,10\n"));
-    has(&e, &["line 3", "column 3 \"high\"", "`2x` is not a number", "plain decimal"]);
+    let e = err0(&format!(
+        "{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2x,0.5,1.5,10\n"
+    ));
+    has(
+        &e,
+        &[
+            "line 3",
+            "column 3 \"high\"",
+            "`2x` is not a number",
+            "plain decimal",
+        ],
+    );
 }
 
 #[test]
@@ -41,8 +51,13 @@ fn empty_price_cell() {
 
 #[test]
 fn wrong_field_count() {
-    let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2,0.5,1.5\n"));
-    has(&e, &["line 3", "5 fields", "header (line 1) has 6", "fix the row"]);
+    let e = err0(&format!(
+        "{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2,0.5,1.5\n"
+    ));
+    has(
+        &e,
+        &["line 3", "5 fields", "header (line 1) has 6", "fix the row"],
+    );
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10,7\n"));
     has(&e, &["line 2", "7 fields"]);
 }
@@ -52,7 +67,14 @@ fn disordered_timestamps() {
     let e = err0(&format!(
         "{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02 14:32:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2,0.5,1.5,10\n"
     ));
-    has(&e, &["line 4", "2024-01-02T14:31:00Z is not after 2024-01-02T14:32:00Z on line 3", "sort the file"]);
+    has(
+        &e,
+        &[
+            "line 4",
+            "2024-01-02T14:31:00Z is not after 2024-01-02T14:32:00Z on line 3",
+            "sort the file",
+        ],
+    );
 }
 
 #[test]
@@ -60,7 +82,15 @@ fn disorder_in_a_newest_first_file() {
     let e = err0(&format!(
         "{HEADER}2024-01-02 14:32:00,1,2,0.5,1.5,10\n2024-01-02 14:31:00,1,2,0.5,1.5,10\n2024-01-02 14:33:00,1,2,0.5,1.5,10\n"
     ));
-    has(&e, &["line 4", "2024-01-02T14:33:00Z is not before", "newest first", "2024-01-02T14:31:00Z on line 3"]);
+    has(
+        &e,
+        &[
+            "line 4",
+            "2024-01-02T14:33:00Z is not before",
+            "newest first",
+            "2024-01-02T14:31:00Z on line 3",
+        ],
+    );
 }
 
 #[test]
@@ -68,13 +98,27 @@ fn duplicate_timestamp() {
     let e = err0(&format!(
         "{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\n2024-01-02T14:30:00Z,1,2,0.5,1.5,10\n"
     ));
-    has(&e, &["line 3", "timestamp 2024-01-02T14:30:00Z repeats line 2", "remove the duplicate"]);
+    has(
+        &e,
+        &[
+            "line 3",
+            "timestamp 2024-01-02T14:30:00Z repeats line 2",
+            "remove the duplicate",
+        ],
+    );
 }
 
 #[test]
 fn zero_price() {
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,0,10\n"));
-    has(&e, &["line 2", "column 5 \"close\"", "price `0` is not finite and positive"]);
+    has(
+        &e,
+        &[
+            "line 2",
+            "column 5 \"close\"",
+            "price `0` is not finite and positive",
+        ],
+    );
 }
 
 #[test]
@@ -86,27 +130,46 @@ fn zero_price_is_an_error_even_in_a_close_only_file() {
 #[test]
 fn negative_price() {
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,-1,2,0.5,1.5,10\n"));
-    has(&e, &["line 2", "column 2 \"open\"", "price `-1` is not finite and positive"]);
+    has(
+        &e,
+        &[
+            "line 2",
+            "column 2 \"open\"",
+            "price `-1` is not finite and positive",
+        ],
+    );
 }
 
 #[test]
 fn nan_price() {
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,NaN,1.5,10\n"));
-    has(&e, &["line 2", "column 4 \"low\"", "price `NaN` is not finite"]);
+    has(
+        &e,
+        &["line 2", "column 4 \"low\"", "price `NaN` is not finite"],
+    );
 }
 
 #[test]
 fn inf_price() {
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,inf,0.5,1.5,10\n"));
     has(&e, &["line 2", "column 3 \"high\"", "price `inf`"]);
-    let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,-Infinity,10\n"));
+    let e = err0(&format!(
+        "{HEADER}2024-01-02 14:30:00,1,2,0.5,-Infinity,10\n"
+    ));
     has(&e, &["column 5 \"close\"", "price `-Infinity`"]);
 }
 
 #[test]
 fn negative_volume() {
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,-10\n"));
-    has(&e, &["line 2", "column 6 \"volume\"", "volume `-10` must be a finite number >= 0"]);
+    has(
+        &e,
+        &[
+            "line 2",
+            "column 6 \"volume\"",
+            "volume `-10` must be a finite number >= 0",
+        ],
+    );
     let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,NaN\n"));
     has(&e, &["column 6 \"volume\"", "volume `NaN`"]);
 }
@@ -117,7 +180,13 @@ fn bad_vwap_and_trade_count() {
     let e = err0(&format!("{h}2024-01-02 14:30:00,1,2,0.5,1.5,10,0,3\n"));
     has(&e, &["column 7 \"vwap\"", "price `0`"]);
     let e = err0(&format!("{h}2024-01-02 14:30:00,1,2,0.5,1.5,10,1.2,3.5\n"));
-    has(&e, &["column 8 \"trade_count\"", "trade count `3.5` must be a whole number"]);
+    has(
+        &e,
+        &[
+            "column 8 \"trade_count\"",
+            "trade count `3.5` must be a whole number",
+        ],
+    );
 }
 
 #[test]
@@ -126,7 +195,14 @@ fn multi_symbol_file_without_symbol() {
         "Date,Symbol,Open,High,Low,Close,Volume\n20100104,MSFT,1,2,0.5,1.5,10\n20100105,MSFT,1,2,0.5,1.5,10\n\
          20100104,AAPL,1,2,0.5,1.5,10\n20100104,ibm,1,2,0.5,1.5,10\n",
     );
-    has(&e, &["column 2 \"Symbol\"", "holds 3 symbols (AAPL, MSFT, ibm)", "pass --symbol"]);
+    has(
+        &e,
+        &[
+            "column 2 \"Symbol\"",
+            "holds 3 symbols (AAPL, MSFT, ibm)",
+            "pass --symbol",
+        ],
+    );
 }
 
 #[test]
@@ -142,30 +218,59 @@ fn multi_symbol_list_is_cut_at_20() {
 
 #[test]
 fn unknown_symbol() {
-    let opts = LoadOptions { symbol: Some("GOOG".into()), ..Default::default() };
+    let opts = LoadOptions {
+        symbol: Some("GOOG".into()),
+        ..Default::default()
+    };
     let e = err(
         "Date,Symbol,Open,High,Low,Close,Volume\n20100104,MSFT,1,2,0.5,1.5,10\n20100104,AAPL,1,2,0.5,1.5,10\n",
         &opts,
     );
-    has(&e, &["no rows for symbol GOOG", "column 2 \"Symbol\"", "holds 2 symbols (AAPL, MSFT)", "--symbol"]);
+    has(
+        &e,
+        &[
+            "no rows for symbol GOOG",
+            "column 2 \"Symbol\"",
+            "holds 2 symbols (AAPL, MSFT)",
+            "--symbol",
+        ],
+    );
 }
 
 #[test]
 fn no_time_column() {
     let e = err0("when,open,high,low,close\n1,1,1,1,1\n");
-    has(&e, &["line 1", "no time column", "[when,open,high,low,close]", "timestamp, ts, time, date or datetime"]);
+    has(
+        &e,
+        &[
+            "line 1",
+            "no time column",
+            "[when,open,high,low,close]",
+            "timestamp, ts, time, date or datetime",
+        ],
+    );
 }
 
 #[test]
 fn no_close_column() {
     let e = err0("timestamp,open,high,low,Adj Close\n2024-01-02,1,1,1,1\n");
-    has(&e, &["line 1", "no close column", "Adj Close", "add a close"]);
+    has(
+        &e,
+        &["line 1", "no close column", "Adj Close", "add a close"],
+    );
 }
 
 #[test]
 fn partial_ohlc_columns() {
     let e = err0("timestamp,open,close\n2024-01-02,1,1\n");
-    has(&e, &["line 1", "has open but no high, low column", "all of open, high and low, or none"]);
+    has(
+        &e,
+        &[
+            "line 1",
+            "has open but no high, low column",
+            "all of open, high and low, or none",
+        ],
+    );
 }
 
 #[test]
@@ -192,10 +297,29 @@ fn header_only() {
 
 #[test]
 fn bad_date_text() {
-    let e = err0(&format!("{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\nyesterday,1,2,0.5,1.5,10\n"));
-    has(&e, &["line 3", "column 1 \"timestamp\"", "cannot read time `yesterday`", "RFC 3339", "YYYYMMDD"]);
+    let e = err0(&format!(
+        "{HEADER}2024-01-02 14:30:00,1,2,0.5,1.5,10\nyesterday,1,2,0.5,1.5,10\n"
+    ));
+    has(
+        &e,
+        &[
+            "line 3",
+            "column 1 \"timestamp\"",
+            "cannot read time `yesterday`",
+            "RFC 3339",
+            "YYYYMMDD",
+        ],
+    );
     let e = err0("Date,Close\n2024-02-30,1\n");
-    has(&e, &["line 2", "column 1 \"Date\"", "`2024-02-30`", "day out of range"]);
+    has(
+        &e,
+        &[
+            "line 2",
+            "column 1 \"Date\"",
+            "`2024-02-30`",
+            "day out of range",
+        ],
+    );
     let e = err0("Date,Close\n2024-01-02 25:00:00,1\n");
     has(&e, &["`2024-01-02 25:00:00`", "out of range"]);
     let e = err0("Date,Close\n13/1/2024,1\n");
@@ -205,14 +329,37 @@ fn bad_date_text() {
 #[test]
 fn mixed_dates_and_times() {
     let e = err0("Date,Close\n2024-01-02,1\n2024-01-03 14:30:00,1\n");
-    has(&e, &["line 3", "column 1 \"Date\"", "is a date with a time of day but line 2 is a date without", "one kind of time"]);
+    has(
+        &e,
+        &[
+            "line 3",
+            "column 1 \"Date\"",
+            "is a date with a time of day but line 2 is a date without",
+            "one kind of time",
+        ],
+    );
 }
 
 #[test]
 fn nonexistent_and_ambiguous_local_times() {
-    let opts = LoadOptions { tz: Some(chrono_tz::America::New_York), ..Default::default() };
-    let e = err("Date,Close\n2011-03-13 01:59:00,1\n2011-03-13 02:30:00,1\n", &opts);
-    has(&e, &["line 3", "column 1 \"Date\"", "`2011-03-13 02:30:00` does not exist", "America/New_York", "UTC offset"]);
+    let opts = LoadOptions {
+        tz: Some(chrono_tz::America::New_York),
+        ..Default::default()
+    };
+    let e = err(
+        "Date,Close\n2011-03-13 01:59:00,1\n2011-03-13 02:30:00,1\n",
+        &opts,
+    );
+    has(
+        &e,
+        &[
+            "line 3",
+            "column 1 \"Date\"",
+            "`2011-03-13 02:30:00` does not exist",
+            "America/New_York",
+            "UTC offset",
+        ],
+    );
     let e = err("Date,Close\n2011-11-06 01:30:00,1\n", &opts);
     has(&e, &["line 2", "is ambiguous", "America/New_York"]);
 }
@@ -233,8 +380,21 @@ fn inconsistent_bar_widened_or_rejected_with_strict() {
         assert!(l.series.get(i).is_consistent());
     }
 
-    let e = err(&text, &LoadOptions { strict: true, ..Default::default() });
-    has(&e, &["line 2", "inconsistent bar: high 9.5 is below open 10", "without --strict"]);
+    let e = err(
+        &text,
+        &LoadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    );
+    has(
+        &e,
+        &[
+            "line 2",
+            "inconsistent bar: high 9.5 is below open 10",
+            "without --strict",
+        ],
+    );
 }
 
 #[test]
@@ -258,15 +418,30 @@ fn gzip_that_is_cut_short() {
     }
     gz.write_all(text.as_bytes()).unwrap();
     let bytes = gz.finish().unwrap();
-    let e = load_csv_reader("bars.csv.gz", &bytes[..bytes.len() / 2], &LoadOptions::default()).unwrap_err().to_string();
-    assert!(e.starts_with("bars.csv.gz line ") && e.contains("read failed"), "{e}");
+    let e = load_csv_reader(
+        "bars.csv.gz",
+        &bytes[..bytes.len() / 2],
+        &LoadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("bars.csv.gz line ") && e.contains("read failed"),
+        "{e}"
+    );
     assert!(!e.contains('\n'));
 }
 
 #[test]
 fn missing_file() {
-    let e = vectura_data::load_csv_path(std::path::Path::new("/nonexistent/bars.csv"), &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
-    has(&e, &["/nonexistent/bars.csv", "cannot open", "check the path"]);
+    let e = vectura_data::load_csv_path(
+        std::path::Path::new("/nonexistent/bars.csv"),
+        &LoadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
+    has(
+        &e,
+        &["/nonexistent/bars.csv", "cannot open", "check the path"],
+    );
 }

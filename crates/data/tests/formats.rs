@@ -19,7 +19,10 @@ fn stamps(l: &Loaded) -> Vec<String> {
 }
 
 fn ny() -> LoadOptions {
-    LoadOptions { tz: Some(chrono_tz::America::New_York), ..Default::default() }
+    LoadOptions {
+        tz: Some(chrono_tz::America::New_York),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -29,7 +32,10 @@ fn tz_sp500_first_row_is_1430z() {
     let l = load_with(text, &ny());
     assert_eq!(stamps(&l), ["2019-11-05T14:30:00Z", "2019-11-05T14:31:00Z"]);
     let b = l.series.get(0);
-    assert_eq!((b.open, b.high, b.low, b.close, b.volume), (3080.8, 3081.47, 3080.3, 3080.49, 2_209_795.0));
+    assert_eq!(
+        (b.open, b.high, b.low, b.close, b.volume),
+        (3080.8, 3081.47, 3080.3, 3080.49, 2_209_795.0)
+    );
     assert!(!l.series.daily);
     // Without a zone the same text is UTC.
     assert_eq!(stamps(&load(text))[0], "2019-11-05T09:30:00Z");
@@ -41,10 +47,18 @@ fn tz_follows_dst() {
     let l = load_with(text, &ny());
     assert_eq!(
         stamps(&l),
-        ["2011-03-11T14:30:00Z", "2011-03-14T13:30:00Z", "2011-11-04T13:30:00Z", "2011-11-07T14:30:00Z"]
+        [
+            "2011-03-11T14:30:00Z",
+            "2011-03-14T13:30:00Z",
+            "2011-11-04T13:30:00Z",
+            "2011-11-07T14:30:00Z"
+        ]
     );
     // On the change day itself, times away from the jump are fine.
-    let l = load_with("timestamp,close\n2011-03-13 01:59:00,1\n2011-03-13 03:00:00,1\n", &ny());
+    let l = load_with(
+        "timestamp,close\n2011-03-13 01:59:00,1\n2011-03-13 03:00:00,1\n",
+        &ny(),
+    );
     assert_eq!(stamps(&l), ["2011-03-13T06:59:00Z", "2011-03-13T07:00:00Z"]);
     // A zone in the text wins over the option.
     let l = load_with("timestamp,close\n2011-03-14T09:30:00Z,1\n", &ny());
@@ -78,7 +92,10 @@ fn time_formats() {
 
 #[test]
 fn daily_bars_are_stamped_0930_new_york_whatever_the_zone() {
-    let opts = LoadOptions { tz: Some(chrono_tz::Asia::Tokyo), ..Default::default() };
+    let opts = LoadOptions {
+        tz: Some(chrono_tz::Asia::Tokyo),
+        ..Default::default()
+    };
     let l = load_with("Date,Close\n2024-01-02,1\n2024-07-01,2\n", &opts);
     assert_eq!(stamps(&l), ["2024-01-02T14:30:00Z", "2024-07-01T13:30:00Z"]);
     assert!(l.series.daily);
@@ -89,7 +106,10 @@ fn columns_in_any_order_and_case_extras_ignored() {
     let text = "RTH,VOLUME,Close,low,Adj Close,HIGH,Open,TimeStamp,OpenInt\n1,100,1.5,0.5,9,2,1,2024-01-02 14:30:00,0\n";
     let l = load(text);
     let b = l.series.get(0);
-    assert_eq!((b.ts, b.open, b.high, b.low, b.close, b.volume), (1_704_205_800, 1.0, 2.0, 0.5, 1.5, 100.0));
+    assert_eq!(
+        (b.ts, b.open, b.high, b.low, b.close, b.volume),
+        (1_704_205_800, 1.0, 2.0, 0.5, 1.5, 100.0)
+    );
     assert_eq!(l.symbol, None);
 }
 
@@ -102,7 +122,17 @@ fn empty_header_cell_names_the_date_column() {
 
 #[test]
 fn time_column_names() {
-    for name in ["timestamp", "ts", "time", "date", "datetime", "Date", "DateTime", "TIMESTAMP", ""] {
+    for name in [
+        "timestamp",
+        "ts",
+        "time",
+        "date",
+        "datetime",
+        "Date",
+        "DateTime",
+        "TIMESTAMP",
+        "",
+    ] {
         let l = load(&format!("{name},close\n2024-01-02T14:30:00Z,1\n"));
         assert_eq!(l.series.ts, [1_704_205_800], "{name}");
     }
@@ -118,14 +148,19 @@ fn separate_date_and_time_columns_are_joined() {
 fn close_only_is_flat_and_volume_defaults_to_zero() {
     let l = load("date,close\n2024-01-02,10.5\n2024-01-03,11\n");
     let b = l.series.get(1);
-    assert_eq!((b.open, b.high, b.low, b.close, b.volume), (11.0, 11.0, 11.0, 11.0, 0.0));
+    assert_eq!(
+        (b.open, b.high, b.low, b.close, b.volume),
+        (11.0, 11.0, 11.0, 11.0, 0.0)
+    );
     let l = load("date,open,high,low,close,volume\n2024-01-02,1,2,0.5,1.5,\n");
     assert_eq!(l.series.volume, [0.0]);
 }
 
 #[test]
 fn vwap_and_trade_count_columns() {
-    let l = load("t,o,h,l,c,v,vw,n\n1704205800,1,2,0.5,1.5,100,1.2,7\n1704205860,1,2,0.5,1.5,100,1.3,8\n");
+    let l = load(
+        "t,o,h,l,c,v,vw,n\n1704205800,1,2,0.5,1.5,100,1.2,7\n1704205860,1,2,0.5,1.5,100,1.3,8\n",
+    );
     assert_eq!(l.series.vwap, Some(vec![1.2, 1.3]));
     assert_eq!(l.series.trade_count, Some(vec![7, 8]));
     let l = load("timestamp,close,vwap,trades\n1704205800,1.5,1.2,7\n1704205860,1.5,,\n");
@@ -139,7 +174,10 @@ fn vwap_and_trade_count_columns() {
 fn symbol_column() {
     let text = "Date,Symbol,Open,High,Low,Close,Volume\n20100104,MSFT,1,2,0.5,1.5,10\n20100105,MSFT,1,2,0.5,1.6,10\n\
                 20100104,AAPL,3,4,2.5,3.5,10\n20100105,AAPL,3,4,2.5,3.6,10\n";
-    let opts = LoadOptions { symbol: Some("aapl".into()), ..Default::default() };
+    let opts = LoadOptions {
+        symbol: Some("aapl".into()),
+        ..Default::default()
+    };
     let l = load_with(text, &opts);
     assert_eq!(l.symbol.as_deref(), Some("AAPL"));
     assert_eq!(l.series.close, [3.5, 3.6]);
@@ -157,7 +195,14 @@ fn symbol_column() {
 fn newest_first_is_reversed() {
     let l = load("Date,Open,High,Low,Close,Volume\n2011-12-30,3,4,2,3.5,1\n2011-12-29,2,3,1,2.5,1\n2011-12-28,1,2,0.5,1.5,1\n");
     assert!(l.reversed);
-    assert_eq!(stamps(&l), ["2011-12-28T14:30:00Z", "2011-12-29T14:30:00Z", "2011-12-30T14:30:00Z"]);
+    assert_eq!(
+        stamps(&l),
+        [
+            "2011-12-28T14:30:00Z",
+            "2011-12-29T14:30:00Z",
+            "2011-12-30T14:30:00Z"
+        ]
+    );
     assert_eq!(l.series.close, [1.5, 2.5, 3.5]);
     assert_eq!(l.series.open, [1.0, 2.0, 3.0]);
     let l = load("date,close\n2024-01-02,1\n");
@@ -171,9 +216,13 @@ fn blank_lines_crlf_bom_and_quotes() {
     assert_eq!(l.series.close, [1.0, 2.0]);
     assert_eq!(l.rows, 2);
     // Line numbers count blank lines and CRLF line ends.
-    let e = load_csv_reader("x.csv", "timestamp,close\r\n\r\n2024-01-02,1\r\n\r\n2024-01-03,x\r\n".as_bytes(), &LoadOptions::default())
-        .unwrap_err()
-        .to_string();
+    let e = load_csv_reader(
+        "x.csv",
+        "timestamp,close\r\n\r\n2024-01-02,1\r\n\r\n2024-01-03,x\r\n".as_bytes(),
+        &LoadOptions::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("x.csv line 5, column 2 \"close\""), "{e}");
     // Spaces around cells are trimmed.
     let l = load("timestamp , close\n 2024-01-02T14:30:00Z , 1.5 \n");
@@ -204,7 +253,13 @@ fn gzip_is_detected_by_magic_bytes() {
     }
     let p = dir.join("plain.csv.gz");
     std::fs::write(&p, text).unwrap();
-    assert_eq!(load_csv_path(&p, &LoadOptions::default()).unwrap().series.len(), 2);
+    assert_eq!(
+        load_csv_path(&p, &LoadOptions::default())
+            .unwrap()
+            .series
+            .len(),
+        2
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -232,8 +287,13 @@ fn synthetic_minutes(n: usize) -> String {
         let close = (price * (1.0 + step) * 100.0).round() / 100.0;
         let high = open.max(close) + 0.01;
         let low = open.min(close) - 0.01;
-        let t = chrono::DateTime::from_timestamp(ts, 0).unwrap().format("%Y-%m-%d %H:%M:%S");
-        s.push_str(&format!("{t},{open},{high:.2},{low:.2},{close},{}\n", x % 10_000));
+        let t = chrono::DateTime::from_timestamp(ts, 0)
+            .unwrap()
+            .format("%Y-%m-%d %H:%M:%S");
+        s.push_str(&format!(
+            "{t},{open},{high:.2},{low:.2},{close},{}\n",
+            x % 10_000
+        ));
         price = close;
         ts += 60 + 60 * (x % 3 == 0) as i64;
     }
@@ -248,7 +308,10 @@ fn a_million_synthetic_rows_load_quickly() {
     let l = load(&text);
     let took = start.elapsed();
     assert_eq!(l.series.len(), 1_000_000);
-    eprintln!("1 000 000 synthetic rows ({} MB) loaded in {took:?}", text.len() / 1_000_000);
+    eprintln!(
+        "1 000 000 synthetic rows ({} MB) loaded in {took:?}",
+        text.len() / 1_000_000
+    );
     // Well under a second in release; the test profile is only lightly optimised.
     assert!(took.as_secs_f64() < 10.0, "{took:?}");
 }

@@ -582,3 +582,131 @@ impl Grid {
         (lo, hi)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AllowAll;
+
+    fn fill_now(g: &mut Grid, i: &OrderIntent, ts: i64) -> Fill {
+        let f = Fill { intent: i.id, side: i.side, qty: i.qty, price: i.ref_price, commission: 0.0, ts, done: true };
+        g.on_fill(&f);
+        f
+    }
+
+    #[test]
+    fn worked_example_of_1_4_first_buy_then_floor_veto() {
+        // 1 000 USD at 50 with the defaults: 600 used, 12 shares, cash 400, triggers at 49 and 59.
+        let mut g = Grid::new(GridParams::default(), GridMode::default());
+        let mut cash = 1000.0;
+        g.on_bar(&Tick::at(1, 50.0), &Account { cash, equity: cash }, &AllowAll);
+        let buy = g.next_intent(&Account { cash, equity: cash }, &AllowAll).expect("first order buys");
+        assert_eq!((buy.side, buy.qty, buy.ref_price), (Side::Buy, 12.0, 50.0));
+        fill_now(&mut g, &buy, 1);
+        cash -= buy.qty * buy.ref_price;
+        assert_eq!(cash, 400.0);
+        assert!(g.next_intent(&Account { cash, equity: 1000.0 }, &AllowAll).is_none());
+        let below: Vec<_> = g.buy_triggers().iter().map(|t| (t.price, t.dir)).collect();
+        assert_eq!(below, vec![(49.0, Dir::Below)]);
+        let sells: Vec<_> = g.sell_triggers().iter().map(|t| (t.price, t.shares)).collect();
+        assert_eq!(sells, vec![(59.0, 12.0)]);
+        assert_eq!(g.lots().len(), 1);
+        // At 49 the below trigger fires, but 400 − floor4(400 × 0.6) = 160 < 200: the floor vetoes it.
+        assert_eq!(g.quiet_band_for(cash), (f64::NEG_INFINITY, 59.0), "a vetoed buy trigger leaves the band");
+        g.on_bar(&Tick::at(2, 49.0), &Account { cash, equity: 988.0 }, &AllowAll);
+        assert!(g.next_intent(&Account { cash, equity: 988.0 }, &AllowAll).is_none());
+        assert_eq!(g.buy_triggers().len(), 1, "the vetoed trigger stays armed");
+        // A deposit lifts cash over the floor: the same trigger fires.
+        let cash = 1000.0;
+        g.on_bar(&Tick::at(3, 49.0), &Account { cash, equity: 1588.0 }, &AllowAll);
+        let b2 = g.next_intent(&Account { cash, equity: 1588.0 }, &AllowAll).expect("fires after a deposit");
+        assert_eq!(b2.qty, floor_dp(600.0 / 49.0, 1e4));
+    }
+
+    #[test]
+    fn sell_closes_the_whole_lot_and_adds_two_buy_triggers() {
+        let mut g = Grid::new(GridParams { order_gap_pct: -1.0, ..GridParams::default() }, GridMode::default());
+        let acct = Account { cash: 1000.0, equity: 1000.0 };
+        g.on_bar(&Tick::at(1, 50.0), &acct, &AllowAll);
+        let b = g.next_intent(&acct, &AllowAll).unwrap();
+        fill_now(&mut g, &b, 1);
+        let acct = Account { cash: 400.0, equity: 1108.0 };
+        g.on_bar(&Tick::at(2, 59.0), &acct, &AllowAll);
+        let s = g.next_intent(&acct, &AllowAll).unwrap();
+        assert_eq!((s.side, s.qty, s.closes), (Side::Sell, 12.0, Some(b.id)));
+        fill_now(&mut g, &s, 2);
+        assert!(g.lots().is_empty() && g.sell_triggers().is_empty());
+        let t: Vec<_> = g.buy_triggers().iter().map(|t| (t.price, t.dir)).collect();
+        // Joining off keeps insertion order: the buy's 49, then the sell's below (57.82) and higher (73.75).
+        assert_eq!(t, vec![(49.0, Dir::Below), (59.0 * 0.98, Dir::Below), (59.0 * 1.25, Dir::Higher)]);
+        assert_eq!(g.history().len(), 2);
+    }
+
+    #[test]
+    fn an_unfilled_intent_leaves_its_trigger_armed() {
+        let mut g = Grid::new(GridParams::default(), GridMode::default());
+        let acct = Account { cash: 1000.0, equity: 1000.0 };
+        g.on_bar(&Tick::at(1, 50.0), &acct, &AllowAll);
+        let b = g.next_intent(&acct, &AllowAll).unwrap();
+        // Pending: it cannot fire again while the order is out.
+        assert_eq!(g.quiet_band_for(1000.0), (f64::NEG_INFINITY, f64::INFINITY));
+        g.on_order_end(b.id, &OrderEnd::Rejected("test".into()));
+        assert_eq!(g.buy_triggers()[0].id, FIRST_ORDER);
+        assert!(g.buy_triggers()[0].pending.is_none());
+        g.on_bar(&Tick::at(2, 50.0), &acct, &AllowAll);
+        assert!(g.next_intent(&acct, &AllowAll).is_some(), "re-fires on the next bar");
+    }
+
+    #[test]
+    fn touch_fills_at_the_trigger_or_at_an_open_beyond_it() {
+        let t = Tick { ts: 0, open: 10.0, high: 10.5, low: 9.0, close: 9.5, eval: Eval::Touch };
+        assert_eq!(Grid::fire_price(&t, 9.2, Dir::Below), Some(9.2));
+        assert_eq!(Grid::fire_price(&t, 10.2, Dir::Below), Some(10.0), "opened below the trigger");
+        assert_eq!(Grid::fire_price(&t, 10.4, Dir::Higher), Some(10.4));
+        assert_eq!(Grid::fire_price(&t, 9.9, Dir::Higher), Some(10.0), "opened above the trigger");
+        assert_eq!(Grid::fire_price(&t, 11.0, Dir::Higher), None);
+        assert_eq!(Grid::fire_price(&t, 8.0, Dir::Below), None);
+    }
+
+    #[test]
+    fn compat_fires_a_buy_whose_trigger_joining_removed_in_the_same_tick() {
+        // Store order [higher 99, below 101]; at 100 both fire. The first buy adds a below trigger at 98,
+        // and 101 is within 5 % of that anchor, so joining drops 101 before its buy runs.
+        let p = GridParams { capital_pct: 10.0, cash_floor: 0.0, order_gap_pct: 5.0, ..GridParams::default() };
+        for (compat, want) in [(true, 2), (false, 1)] {
+            let mut g = Grid::new(p, GridMode { compat_v1: compat, ..GridMode::default() });
+            g.buys = vec![
+                BuyTrigger { id: 10, price: 99.0, dir: Dir::Higher, pending: None },
+                BuyTrigger { id: 11, price: 101.0, dir: Dir::Below, pending: None },
+            ];
+            g.next_trigger = 12;
+            g.line_of.resize(12, NO_LINE);
+            let mut cash = 10_000.0;
+            g.on_bar(&Tick::at(1, 100.0), &Account { cash, equity: cash }, &AllowAll);
+            let mut n = 0;
+            while let Some(i) = g.next_intent(&Account { cash, equity: cash }, &AllowAll) {
+                fill_now(&mut g, &i, 1);
+                cash -= i.qty * i.ref_price;
+                n += 1;
+            }
+            assert_eq!(n, want, "compat={compat}");
+            assert!(g.buy_triggers().iter().all(|t| t.id != 11), "101 was joined away");
+        }
+    }
+
+    #[test]
+    fn zero_share_buys_only_in_compat() {
+        // 10 % of 300 is 30, which buys 0.0000 shares of a 1e6 stock: the original buys "0 shares".
+        let p = GridParams { capital_pct: 10.0, cash_floor: 0.0, ..GridParams::default() };
+        for (compat, buys) in [(true, true), (false, false)] {
+            let mut g = Grid::new(p, GridMode { compat_v1: compat, ..GridMode::default() });
+            let acct = Account { cash: 300.0, equity: 300.0 };
+            g.on_bar(&Tick::at(1, 1e6), &acct, &AllowAll);
+            let i = g.next_intent(&acct, &AllowAll);
+            assert_eq!(i.is_some(), buys);
+            if let Some(i) = i {
+                assert_eq!(i.qty, 0.0);
+            }
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! Engine behaviour on hand-made bars: deposits, fill models, PDT in a run, and properties over random paths.
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use vectura_backtest::{run, BacktestConfig, Contributions, FillModel, PdtMode};
+use vectura_core::{Bar, BarSeries, Side};
+use vectura_strategy::grid::{Grid, GridMode, GridParams};
+use vectura_strategy::sma::{SmaCross, SmaParams};
+
+fn ts(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap().and_utc().timestamp()
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+fn series(bars: &[(i64, f64)]) -> BarSeries {
+    let mut s = BarSeries::default();
+    for &(t, p) in bars {
+        s.push(Bar::flat(t, p)).unwrap();
+    }
+    s
+}
+
+fn grid(compat: bool) -> Grid {
+    Grid::new(GridParams::default(), GridMode { compat_v1: compat, ..GridMode::default() })
+}
+
+#[test]
+fn deposits_due_over_a_weekend_catch_up_on_monday_before_the_tick() {
+    // Start Friday 2024-03-01, 100 USD every day: due Sat 00:00, Sun 00:00 and Mon 00:00.
+    let bars = series(&[(ts(2024, 3, 1, 15, 0), 50.0), (ts(2024, 3, 4, 15, 0), 50.0)]);
+    let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 4));
+    cfg.fill = FillModel::Close;
+    cfg.contributions = Some(Contributions { every_days: 1, amount: 100.0 });
+    let r = run(&bars, &mut grid(false), &cfg).unwrap();
+    let when: Vec<i64> = r.contributions.iter().map(|d| d.ts).collect();
+    assert_eq!(when, vec![ts(2024, 3, 4, 15, 0); 3], "three deposits caught up on Monday's bar");
+    assert_eq!(r.invested_cash, 1300.0);
+    // Friday: 12 shares at 50 (cash 400). Monday: 700 cash before the tick, so the 49 trigger is not hit
+    // but the deposit is there: equity = 700 + 12 × 50.
+    assert_eq!(r.final_cash, 700.0);
+    assert_eq!(r.final_equity, 1300.0);
+    assert_eq!(r.trades.len(), 1);
+}
+
+#[test]
+fn worked_example_in_the_engine_floor_vetoes_the_second_buy() {
+    let bars = series(&[(ts(2024, 3, 1, 15, 0), 50.0), (ts(2024, 3, 1, 15, 1), 49.0), (ts(2024, 3, 1, 15, 2), 48.0)]);
+    let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 1));
+    cfg.fill = FillModel::Close;
+    let r = run(&bars, &mut grid(false), &cfg).unwrap();
+    assert_eq!(r.trades.len(), 1);
+    assert_eq!((r.trades[0].shares, r.trades[0].price), (12.0, 50.0));
+    assert_eq!(r.final_cash, 400.0);
+    assert_eq!(r.bars_processed, 3);
+}
+
+#[test]
+fn next_open_fills_at_the_next_bars_open_and_an_order_at_the_end_expires() {
+    let mut s = BarSeries::default();
+    for (i, (o, c)) in [(50.0, 50.0), (51.0, 52.0), (52.0, 52.5)].into_iter().enumerate() {
+        s.push(Bar { ts: 60 * i as i64 + ts(2024, 3, 1, 15, 0), open: o, high: o.max(c), low: o.min(c), close: c, volume: 1.0, vwap: None, trade_count: None }).unwrap();
+    }
+    let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 1));
+    cfg.fill = FillModel::NextOpen;
+    let r = run(&s, &mut grid(false), &cfg).unwrap();
+    assert_eq!(r.trades.len(), 1);
+    let t = &r.trades[0];
+    assert_eq!((t.ts, t.price), (s.ts[1], 51.0), "decided at the first close, filled at the second open");
+    assert_eq!(t.shares, 12.0, "sized at the decision price: floor4(600 / 50)");
+    assert_eq!(r.final_cash, 1000.0 - 12.0 * 51.0);
+}
+
+#[test]
+fn pdt_holds_a_fourth_day_trade_in_a_run_below_25k_and_not_above() {
+    // One day of same-day round trips: buy at q, sell at q × 1.0105 (the 1 % trigger), re-buy at
+    // s × 1.0055 (the 0.5 % "higher" trigger), and so on: every sell is a day trade.
+    let p = GridParams {
+        capital_pct: 50.0,
+        buy_below_pct: 50.0,
+        sell_above_pct: 1.0,
+        buy_after_sell_pct: 0.5,
+        cash_floor: 0.0,
+        order_gap_pct: -1.0,
+    };
+    let mut bars = vec![];
+    let mut q = 100.0;
+    for k in 0..5u32 {
+        let s = q * 1.0105;
+        bars.push((ts(2024, 3, 4, 15, 2 * k), q));
+        bars.push((ts(2024, 3, 4, 15, 2 * k + 1), s));
+        q = s * 1.0055;
+    }
+    let s = series(&bars);
+    for (capital, sells) in [(10_000.0, 3usize), (25_000.0, 5), (100_000.0, 5)] {
+        let mut cfg = BacktestConfig::new("T", date(2024, 3, 4), date(2024, 3, 4));
+        cfg.fill = FillModel::Close;
+        cfg.pdt = PdtMode::On;
+        cfg.start_capital = capital;
+        let r = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
+        let n = r.trades.iter().filter(|t| t.side == Side::Sell).count();
+        assert_eq!(n, sells, "capital {capital}: {:?}", r.trades);
+        // The same run without the rule, and with auto on bars after 2026-07-06's cut-off, trades freely.
+        cfg.pdt = PdtMode::Off;
+        let r_off = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
+        assert_eq!(r_off.trades.iter().filter(|t| t.side == Side::Sell).count(), 5);
+    }
+}
+
+prop_compose! {
+    fn path()(start in 20.0f64..200.0, steps in prop::collection::vec((-0.03f64..0.03, 0.0f64..0.02, 0.0f64..0.02, -0.01f64..0.01), 1..400)) -> Vec<Bar> {
+        let mut p = start;
+        let mut out = Vec::with_capacity(steps.len());
+        for (i, (r, up, down, gap)) in steps.into_iter().enumerate() {
+            let open = (p * (1.0 + gap)).max(0.01);
+            let close = (p * (1.0 + r)).max(0.01);
+            let high = open.max(close) * (1.0 + up);
+            let low = open.min(close) * (1.0 - down);
+            out.push(Bar { ts: 1_700_000_000 + 60 * i as i64, open, high, low, close, volume: 1.0, vwap: None, trade_count: None });
+            p = close;
+        }
+        out
+    }
+}
+
+prop_compose! {
+    fn params()(cap in 1.0f64..100.0, bb in 0.1f64..10.0, sa in 0.1f64..20.0, bas in 0.1f64..30.0, floor in 0.0f64..500.0, gap in prop_oneof![Just(-1.0), 0.0f64..3.0]) -> GridParams {
+        GridParams { capital_pct: cap, buy_below_pct: bb, sell_above_pct: sa, buy_after_sell_pct: bas, cash_floor: floor, order_gap_pct: gap }
+    }
+}
+
+fn to_series(bars: &[Bar]) -> BarSeries {
+    let mut s = BarSeries::default();
+    for b in bars {
+        s.push(*b).unwrap();
+    }
+    s
+}
+
+fn cfg_for(s: &BarSeries, fill: FillModel, deposits: bool) -> BacktestConfig {
+    let d = vectura_core::time::date_utc(s.ts[0]);
+    let e = vectura_core::time::date_utc(*s.ts.last().unwrap());
+    let mut c = BacktestConfig::new("P", d, e);
+    c.fill = fill;
+    c.start_capital = 5000.0;
+    c.max_points = s.len() + 10;
+    c.commission.per_share = 0.0;
+    if deposits {
+        c.contributions = Some(Contributions { every_days: 1, amount: 250.0 });
+    }
+    c
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn cash_never_negative_equity_adds_up_and_each_bar_is_processed_once(
+        bars in path(), p in params(), fill in prop_oneof![Just(FillModel::Close), Just(FillModel::NextOpen), Just(FillModel::Touch)],
+        slip in prop_oneof![Just(0.0), 0.0f64..50.0], deposits in any::<bool>()
+    ) {
+        let s = to_series(&bars);
+        let mut cfg = cfg_for(&s, fill, deposits);
+        cfg.slippage_bps = slip;
+        let r = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
+        prop_assert_eq!(r.bars_processed as usize, s.len());
+        let series = r.series.as_ref().unwrap();
+        // One chart point per bar here (one bar per minute bucket): every bar, once, in order.
+        prop_assert_eq!(&series.time, &s.ts);
+        // Rebuild holdings and cash from the trade list and deposits, bar by bar.
+        let (mut k, mut dk) = (0usize, 0usize);
+        let mut shares = 0.0f64;
+        let mut cash = cfg.start_capital;
+        for i in 0..s.len() {
+            while dk < r.contributions.len() && r.contributions[dk].ts <= s.ts[i] {
+                cash += r.contributions[dk].amount;
+                dk += 1;
+            }
+            while k < r.trades.len() && r.trades[k].ts <= s.ts[i] {
+                let t = &r.trades[k];
+                match t.side {
+                    Side::Buy => { shares += t.shares; cash -= t.shares * t.price + t.commission; }
+                    Side::Sell => { shares -= t.shares; cash += t.shares * t.price - t.commission; }
+                }
+                k += 1;
+            }
+            prop_assert!(series.cash[i] >= 0.0, "cash {} < 0 at bar {}", series.cash[i], i);
+            let tol = 1e-9 * (1.0 + series.equity[i].abs());
+            prop_assert!((series.cash[i] - cash).abs() <= tol, "cash {} vs rebuilt {}", series.cash[i], cash);
+            let eq = cash + shares * s.close[i];
+            prop_assert!((series.equity[i] - eq).abs() <= 1e-7 * (1.0 + eq.abs()), "equity {} vs cash + shares × close {}", series.equity[i], eq);
+        }
+        prop_assert!(r.final_cash >= 0.0);
+        prop_assert!(shares >= -1e-9);
+    }
+
+    #[test]
+    fn close_and_touch_agree_on_flat_bars(bars in path(), p in params(), deposits in any::<bool>()) {
+        let flat: Vec<Bar> = bars.iter().map(|b| Bar::flat(b.ts, b.close)).collect();
+        let s = to_series(&flat);
+        let a = run(&s, &mut Grid::new(p, GridMode::default()), &cfg_for(&s, FillModel::Close, deposits)).unwrap();
+        let b = run(&s, &mut Grid::new(p, GridMode::default()), &cfg_for(&s, FillModel::Touch, deposits)).unwrap();
+        prop_assert_eq!(&a.trades, &b.trades);
+        prop_assert_eq!(a.final_equity, b.final_equity);
+        prop_assert_eq!(a.final_cash, b.final_cash);
+    }
+
+    #[test]
+    fn sma_cross_holds_whole_shares_and_never_overspends(bars in path(), fast in 1usize..8, extra in 1usize..12) {
+        let s = to_series(&bars);
+        let sp = SmaParams { fast, slow: fast + extra };
+        for fill in [FillModel::Close, FillModel::NextOpen] {
+            let r = run(&s, &mut SmaCross::new(sp).unwrap(), &cfg_for(&s, fill, false)).unwrap();
+            for t in &r.trades {
+                prop_assert_eq!(t.shares.fract(), 0.0);
+            }
+            prop_assert!(r.final_cash >= 0.0);
+        }
+    }
+}
