@@ -2,7 +2,7 @@
 //! and the metrics follow (original §2.4, fixed as DESIGN.md §2 and §4 say).
 
 use crate::config::{BacktestConfig, ConfigError, FillModel, PdtMode};
-use crate::metrics::{RunTotals, TradeStats, Tracker};
+use crate::metrics::{RunTotals, Span, TradeStats, Tracker};
 use crate::pdt::{FinraPdt, Pdt, V1Pdt, PDT_END_TS};
 use crate::result::{BacktestResult, Deposit, Line, OpenLot, Timing, Trade};
 use crate::series::Recorder;
@@ -38,6 +38,11 @@ impl SellGate for Gate<'_> {
 struct Book {
     cash: f64,
     lots: Vec<PLot>,
+    /// The lots' shares in lot order, and their total, for marking to market.
+    shares: Vec<f64>,
+    total: f64,
+    /// Sum lot values in lot order (vectura-v1's arithmetic) rather than total shares × price.
+    exact: bool,
     trades: Vec<Trade>,
     trade_of_intent: Vec<u32>,
     stats: TradeStats,
@@ -48,11 +53,22 @@ impl Book {
     /// Equity at `price`: the lots' values summed from 0.0 in lot order, then cash (the original's order).
     #[inline(always)]
     fn mark(&self, price: f64) -> f64 {
-        let mut s = 0.0;
-        for l in &self.lots {
-            s += price * l.shares;
+        if self.exact {
+            let mut s = 0.0;
+            for &sh in &self.shares {
+                s += price * sh;
+            }
+            self.cash + s
+        } else {
+            self.cash + self.total * price
         }
-        self.cash + s
+    }
+
+    /// Re-derives the share columns after a trade (a fresh sum, so no rounding drift accumulates).
+    fn sync(&mut self) {
+        self.shares.clear();
+        self.shares.extend(self.lots.iter().map(|l| l.shares));
+        self.total = self.shares.iter().sum();
     }
 
     fn link(&mut self, id: IntentId, trade: usize) {
@@ -85,12 +101,15 @@ pub fn run<S: Strategy>(
     let mut book = Book {
         cash: cfg.start_capital,
         lots: Vec::new(),
+        shares: Vec::new(),
+        total: 0.0,
+        exact: cfg.compat_v1,
         trades: Vec::new(),
         trade_of_intent: Vec::new(),
         stats: TradeStats::default(),
         pdt,
     };
-    let mut tracker = Tracker::new(cfg.start_capital, utc_day(start_midnight));
+    let mut tracker = Tracker::new(cfg.start_capital, utc_day(start_midnight), cfg.compat_v1);
     let mut recorder = match (cfg.record_series, n) {
         (true, n) if n > 0 => Some(Recorder::new(bars.ts[0], bars.ts[n - 1], cfg.max_points)),
         _ => None,
@@ -116,7 +135,42 @@ pub fn run<S: Strategy>(
     let mut dirty = true;
     let slip = cfg.slippage_bps / 1e4;
 
-    for i in 0..n {
+    let mut i = 0usize;
+    while i < n {
+        // The common bar: nothing can fire, nothing is due. A tight loop records such bars in bulk.
+        if i > 0 && pending.is_empty() {
+            if dirty {
+                band = strategy.quiet_band(&Account { cash: book.cash, equity: eq_post });
+                dirty = false;
+            }
+            if let Some((lo, hi)) = band {
+                let sp = Span { cash: book.cash, lots: &book.shares, total: book.total, lo, hi, bound: next_contrib };
+                let (ts_, c_, l_, h_) = (&bars.ts[..], &bars.close[..], &bars.low[..], &bars.high[..]);
+                let (j, mx) = match (book.exact, eval) {
+                    (true, Eval::Close) => tracker.quiet_span::<true, false>(ts_, c_, l_, h_, i, &sp),
+                    (true, Eval::Touch) => tracker.quiet_span::<true, true>(ts_, c_, l_, h_, i, &sp),
+                    (false, Eval::Close) => tracker.quiet_span::<false, false>(ts_, c_, l_, h_, i, &sp),
+                    (false, Eval::Touch) => tracker.quiet_span::<false, true>(ts_, c_, l_, h_, i, &sp),
+                };
+                if j > i {
+                    if mx > max_state {
+                        max_state = mx;
+                    }
+                    if let Some(r) = recorder.as_mut() {
+                        for k in i..j {
+                            r.push(bars.ts[k], bars.close[k], book.mark(bars.close[k]), book.cash, tracker.peak);
+                        }
+                    }
+                    equity0 = tracker.last_equity();
+                    eq_post = equity0;
+                    last_close = bars.close[j - 1];
+                    i = j;
+                    if i >= n {
+                        break;
+                    }
+                }
+            }
+        }
         let ts = bars.ts[i];
         let close = bars.close[i];
         // 1. Deposits due, caught up in a loop, before the tick; buy-and-hold buys alongside at the close.
@@ -218,6 +272,7 @@ pub fn run<S: Strategy>(
             r.push(ts, close, eq_post, book.cash, tracker.peak);
         }
         last_close = close;
+        i += 1;
     }
     // Orders still waiting for a next bar never fill.
     for intent in pending.drain(..) {
@@ -330,6 +385,7 @@ fn execute<S: Strategy>(
                 opened: ts,
                 trade: t,
             });
+            book.sync();
             book.pdt.record(ts, false, false);
             strategy.on_fill(&Fill { intent: intent.id, side: Side::Buy, qty, price: px, commission, ts, done: true });
             true
@@ -392,6 +448,7 @@ fn execute<S: Strategy>(
             let t = book.trades.len();
             book.trades.push(Trade { ts, side: Side::Sell, shares: qty, price: px, commission, closes_trade, pnl: Some(pnl) });
             book.link(intent.id, t);
+            book.sync();
             book.pdt.record(ts, day_trade_utc, day_trade_ny);
             strategy.on_fill(&Fill { intent: intent.id, side: Side::Sell, qty, price: px, commission, ts, done: true });
             true

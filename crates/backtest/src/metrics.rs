@@ -10,16 +10,25 @@ pub const TRADING_DAYS: f64 = 252.0;
 pub const DAYS_PER_MONTH: f64 = 30.4375;
 
 /// The per-bar tracker: the original's metric state (§2.9) and the time-weighted index.
+///
+/// Drawdowns are tracked per epoch (the bars between two new peaks): within an epoch the peak is fixed,
+/// so the largest `peak − eq` and `(peak − eq)/peak × 100` of the epoch are those of its lowest equity
+/// (IEEE rounding is monotonic). Keeping the epoch's minimum gives the original's per-bar maxima bit for
+/// bit, without a division per bar.
 #[derive(Debug, Clone)]
 pub struct Tracker {
     /// Highest recorded equity (deposits included), starting at the start capital.
     pub peak: f64,
-    pub max_dd_dollar: f64,
-    pub max_dd_pct: f64,
-    open_since: Option<i64>,
+    min_since_peak: f64,
+    max_dd_dollar: f64,
+    max_dd_pct: f64,
+    need_open: bool,
+    open_since: i64,
     longest_dd_days: i64,
-    /// Σ (equity − cash) / equity over recorded bars, in bar order.
-    pub sum_ratio: f64,
+    /// Σ (equity − cash) / equity over recorded bars: in bar order (exact mode), or in lanes (fast mode).
+    sum_ratio: f64,
+    sum_lanes: [f64; 4],
+    exact: bool,
     cur_ym: i64,
     cur_eq: f64,
     prev_eq: f64,
@@ -30,10 +39,13 @@ pub struct Tracker {
     twr_k: f64,
     twr: f64,
     twr_peak: f64,
+    twr_min: f64,
     twr_max_dd: f64,
     last_eq: f64,
-    // Daily (New York date) returns of the index, summarised without allocating.
+    // Day boundaries: the UTC day (months) and the New York date (daily returns) of the last bar.
+    utc_day: i64,
     ny_day: i64,
+    next_boundary: i64,
     day_ref: f64,
     n_days: u64,
     sum_r: f64,
@@ -41,6 +53,23 @@ pub struct Tracker {
     sum_down2: f64,
     bars_in_market: u64,
     bars: u64,
+}
+
+/// New York dates: 4 h west of UTC puts 04:00–20:00 ET of both EST and EDT on one day.
+const NY_SHIFT: i64 = 4 * 3600;
+
+/// What a run of quiet bars needs besides the tracker: fixed cash and holdings, the band, the next event.
+#[derive(Debug, Clone, Copy)]
+pub struct Span<'a> {
+    pub cash: f64,
+    /// Shares of each open lot in lot order (exact mode sums their values in this order).
+    pub lots: &'a [f64],
+    /// Total shares (fast mode: equity = cash + total × price).
+    pub total: f64,
+    pub lo: f64,
+    pub hi: f64,
+    /// The first instant at which something else is due (a deposit).
+    pub bound: i64,
 }
 
 /// Trade statistics the engine collects from closed lots.
@@ -127,14 +156,19 @@ pub struct Metrics {
 
 impl Tracker {
     /// A tracker for a run starting with `start` dollars whose start date is the UTC day `start_day`.
-    pub fn new(start: f64, start_day: i64) -> Tracker {
+    /// `exact`: sum the invested ratio in bar order, as the original (vectura-v1).
+    pub fn new(start: f64, start_day: i64, exact: bool) -> Tracker {
         Tracker {
             peak: start,
+            min_since_peak: f64::INFINITY,
             max_dd_dollar: 0.0,
             max_dd_pct: 0.0,
-            open_since: None,
+            need_open: true,
+            open_since: 0,
             longest_dd_days: 0,
             sum_ratio: 0.0,
+            sum_lanes: [0.0; 4],
+            exact,
             // The original's month map starts with {month(startDate): start}.
             cur_ym: year_month_of_day(start_day),
             cur_eq: start,
@@ -145,9 +179,12 @@ impl Tracker {
             twr_k: if start > 0.0 { 1.0 / start } else { 0.0 },
             twr: 1.0,
             twr_peak: 1.0,
+            twr_min: f64::INFINITY,
             twr_max_dd: 0.0,
             last_eq: start,
+            utc_day: i64::MIN,
             ny_day: i64::MIN,
+            next_boundary: i64::MIN,
             day_ref: 1.0,
             n_days: 0,
             sum_r: 0.0,
@@ -167,28 +204,32 @@ impl Tracker {
         self.last_eq = base;
     }
 
-    /// Records one bar's post-trade equity and cash (§2.4 step 4).
-    #[inline]
-    pub fn push(&mut self, ts: i64, eq: f64, cash: f64) {
-        self.bars += 1;
-        if eq != cash {
-            self.bars_in_market += 1;
-        }
-        // The original records only finite, non-negative equity.
-        if !((eq - eq) == 0.0 && eq >= 0.0) {
-            return;
-        }
-        if eq > 0.0 {
-            self.sum_ratio += (eq - cash) / eq;
-        }
-        if eq > self.peak {
-            if let Some(t0) = self.open_since.take() {
-                self.longest_dd_days = self.longest_dd_days.max(ceil_days(ts - t0));
+    /// Closes the month and the day the previous bar belonged to when `ts` starts new ones.
+    #[cold]
+    fn boundary(&mut self, ts: i64) {
+        let ud = ts.div_euclid(DAY);
+        let nd = (ts - NY_SHIFT).div_euclid(DAY);
+        if ud != self.utc_day {
+            let ym = year_month_of_day(ud);
+            if ym != self.cur_ym {
+                self.close_month();
+                self.cur_ym = ym;
             }
-            self.peak = eq;
-        } else {
-            // Equity equal to the peak opens a drawdown period too (the original's quirk).
-            let dd = self.peak - eq;
+            self.utc_day = ud;
+        }
+        if nd != self.ny_day {
+            if self.ny_day != i64::MIN {
+                self.end_day();
+            }
+            self.ny_day = nd;
+        }
+        self.next_boundary = ((ud + 1) * DAY).min((nd + 1) * DAY + NY_SHIFT);
+    }
+
+    #[inline]
+    fn finish_epoch(&mut self) {
+        if self.min_since_peak < f64::INFINITY {
+            let dd = self.peak - self.min_since_peak;
             let ddp = if self.peak != 0.0 { dd / self.peak * 100.0 } else { 0.0 };
             if dd > self.max_dd_dollar {
                 self.max_dd_dollar = dd;
@@ -196,35 +237,170 @@ impl Tracker {
             if ddp > self.max_dd_pct {
                 self.max_dd_pct = ddp;
             }
-            if self.open_since.is_none() {
-                self.open_since = Some(ts);
-            }
         }
-        let ym = year_month_of_day(ts.div_euclid(DAY));
-        if ym != self.cur_ym {
-            self.close_month();
-            self.cur_ym = ym;
+    }
+
+    #[cold]
+    fn new_peak(&mut self, ts: i64, eq: f64) {
+        self.finish_epoch();
+        if !self.need_open {
+            self.longest_dd_days = self.longest_dd_days.max(ceil_days(ts - self.open_since));
         }
-        self.cur_eq = eq;
-        // New York date: 4 h west of UTC puts 04:00–20:00 ET of both EST and EDT on one day.
-        let d = (ts - 4 * 3600).div_euclid(DAY);
-        if d != self.ny_day {
-            if self.ny_day != i64::MIN {
-                self.end_day();
-            }
-            self.ny_day = d;
-        }
-        self.last_eq = eq;
-        let twr = self.twr_k * eq;
-        self.twr = twr;
-        if twr > self.twr_peak {
-            self.twr_peak = twr;
-        } else if self.twr_peak > 0.0 {
-            let dd = 1.0 - twr / self.twr_peak;
+        self.peak = eq;
+        self.min_since_peak = f64::INFINITY;
+        // The next bar at or below this peak opens a drawdown period.
+        self.need_open = true;
+    }
+
+    #[cold]
+    fn new_twr_peak(&mut self, twr: f64) {
+        self.finish_twr_epoch();
+        self.twr_peak = twr;
+        self.twr_min = f64::INFINITY;
+    }
+
+    fn finish_twr_epoch(&mut self) {
+        if self.twr_min < f64::INFINITY && self.twr_peak > 0.0 {
+            let dd = 1.0 - self.twr_min / self.twr_peak;
             if dd > self.twr_max_dd {
                 self.twr_max_dd = dd;
             }
         }
+    }
+
+    /// Records one bar's post-trade equity and cash (§2.4 step 4).
+    #[inline]
+    pub fn push(&mut self, ts: i64, eq: f64, cash: f64) {
+        self.bars += 1;
+        self.bars_in_market += (eq != cash) as u64;
+        if ts >= self.next_boundary {
+            self.boundary(ts);
+        }
+        // The original records only finite, non-negative equity.
+        if !(eq.is_finite() && eq >= 0.0) {
+            return;
+        }
+        if eq > 0.0 {
+            self.sum_ratio += (eq - cash) / eq;
+        }
+        if eq > self.peak {
+            self.new_peak(ts, eq);
+        } else {
+            // Equity equal to the peak opens a drawdown period too (the original's quirk).
+            self.min_since_peak = self.min_since_peak.min(eq);
+            if self.need_open {
+                self.open_since = ts;
+                self.need_open = false;
+            }
+        }
+        self.cur_eq = eq;
+        self.last_eq = eq;
+        let twr = self.twr_k * eq;
+        self.twr = twr;
+        if twr > self.twr_peak {
+            self.new_twr_peak(twr);
+        } else {
+            self.twr_min = self.twr_min.min(twr);
+        }
+    }
+
+    /// Records bars from `from` on while they stay quiet (close strictly inside the band, or low and
+    /// high with `TOUCH`), before `sp.bound` and inside the current day: nothing trades on them, so each
+    /// equity is cash plus the fixed holdings at the close. The same arithmetic as [`Tracker::push`], bar
+    /// by bar. Returns the first bar not recorded and the highest equity seen.
+    #[inline(never)]
+    pub fn quiet_span<const EXACT: bool, const TOUCH: bool>(
+        &mut self,
+        ts: &[i64],
+        close: &[f64],
+        low: &[f64],
+        high: &[f64],
+        from: usize,
+        sp: &Span,
+    ) -> (usize, f64) {
+        let n = ts.len().min(close.len()).min(low.len()).min(high.len());
+        if from >= n || ts[from] >= self.next_boundary {
+            return (from, f64::NEG_INFINITY);
+        }
+        let bound = sp.bound.min(self.next_boundary);
+        let cash = sp.cash;
+        let k = self.twr_k;
+        let mut max_eq = f64::NEG_INFINITY;
+        let mut sum = self.sum_ratio;
+        let mut lanes = self.sum_lanes;
+        let mut peak = self.peak;
+        let mut min_eq = self.min_since_peak;
+        let mut twr_peak = self.twr_peak;
+        let mut twr_min = self.twr_min;
+        let mut in_market = 0u64;
+        let mut eq = self.last_eq;
+        let mut i = from;
+        while i < n {
+            let t = ts[i];
+            let p = close[i];
+            let quiet = if TOUCH { low[i] > sp.lo && high[i] < sp.hi } else { p > sp.lo && p < sp.hi };
+            if !quiet || t >= bound {
+                break;
+            }
+            let e = if EXACT {
+                let mut s = 0.0;
+                for &sh in sp.lots {
+                    s += p * sh;
+                }
+                cash + s
+            } else {
+                cash + sp.total * p
+            };
+            if !(e.is_finite() && e >= 0.0) {
+                break;
+            }
+            eq = e;
+            max_eq = max_eq.max(e);
+            in_market += (e != cash) as u64;
+            if e > 0.0 {
+                let r = (e - cash) / e;
+                if EXACT {
+                    sum += r;
+                } else {
+                    // Independent lanes: no loop-carried add latency (fast mode is not bit-compatible).
+                    lanes[i & 3] += r;
+                }
+            }
+            if e > peak {
+                self.min_since_peak = min_eq;
+                self.new_peak(t, e);
+                peak = e;
+                min_eq = f64::INFINITY;
+            } else {
+                min_eq = min_eq.min(e);
+                if self.need_open {
+                    self.open_since = t;
+                    self.need_open = false;
+                }
+            }
+            let tw = k * e;
+            if tw > twr_peak {
+                self.twr_min = twr_min;
+                self.new_twr_peak(tw);
+                twr_peak = tw;
+                twr_min = f64::INFINITY;
+            } else {
+                twr_min = twr_min.min(tw);
+            }
+            i += 1;
+        }
+        if i > from {
+            self.bars += (i - from) as u64;
+            self.bars_in_market += in_market;
+            self.sum_ratio = sum;
+            self.sum_lanes = lanes;
+            self.min_since_peak = min_eq;
+            self.twr_min = twr_min;
+            self.cur_eq = eq;
+            self.last_eq = eq;
+            self.twr = k * eq;
+        }
+        (i, max_eq)
     }
 
     fn end_day(&mut self) {
@@ -250,6 +426,12 @@ impl Tracker {
         self.prev_eq = self.cur_eq;
     }
 
+    /// The equity of the last recorded bar.
+    #[inline]
+    pub fn last_equity(&self) -> f64 {
+        self.last_eq
+    }
+
     /// The current time-weighted index (1.0 at the start).
     pub fn twr(&self) -> f64 {
         self.twr
@@ -263,8 +445,14 @@ impl Tracker {
                 self.end_day();
             }
         }
-        if let Some(t0) = self.open_since {
-            self.longest_dd_days = self.longest_dd_days.max(ceil_days(t.end_midnight - t0));
+        self.finish_epoch();
+        self.finish_twr_epoch();
+        if !self.need_open {
+            self.longest_dd_days = self.longest_dd_days.max(ceil_days(t.end_midnight - self.open_since));
+        }
+        if !self.exact {
+            let l = self.sum_lanes;
+            self.sum_ratio += (l[0] + l[1]) + (l[2] + l[3]);
         }
         let total_return = t.final_equity - t.invested;
         let total_return_pct =
@@ -351,7 +539,7 @@ mod tests {
 
     #[test]
     fn drawdown_peak_and_periods_follow_the_original() {
-        let mut t = Tracker::new(100.0, 0);
+        let mut t = Tracker::new(100.0, 0, true);
         t.push(0, 100.0, 100.0); // equal to the peak: opens a period
         t.push(DAY, 90.0, 90.0);
         t.push(3 * DAY + 1, 120.0, 120.0); // new peak closes it: ceil(3 days + 1 s) = 4
@@ -367,7 +555,7 @@ mod tests {
 
     #[test]
     fn deposits_are_not_returns_in_the_time_weighted_index() {
-        let mut t = Tracker::new(100.0, 0);
+        let mut t = Tracker::new(100.0, 0, true);
         t.push(0, 100.0, 0.0);
         t.push(DAY, 110.0, 0.0); // +10 %
         t.flow(890.0); // deposit: 1000
@@ -383,7 +571,7 @@ mod tests {
     fn monthly_returns_chain_from_the_start_capital() {
         let jan = 0; // 1970-01
         let feb = 31 * DAY;
-        let mut t = Tracker::new(100.0, 0);
+        let mut t = Tracker::new(100.0, 0, true);
         t.push(jan, 110.0, 110.0);
         t.push(feb, 99.0, 99.0);
         let m = t.finish(&totals(99.0, 100.0), &TradeStats::default());

@@ -310,6 +310,8 @@ enum Unit {
     Int,
     Days,
     Seconds,
+    /// A ratio whose missing value means nothing was lost (profit factor).
+    NoLossRatio,
 }
 
 struct Row {
@@ -330,7 +332,12 @@ fn row(label: &'static str, value: Option<f64>, unit: Unit, hint: &'static str) 
 
 fn cell(v: Option<f64>, unit: Unit) -> (String, &'static str) {
     let Some(x) = v else {
-        return ("—".into(), "na");
+        let missing = if matches!(unit, Unit::NoLossRatio) {
+            "n/a (no losses)"
+        } else {
+            "—"
+        };
+        return (missing.into(), "na");
     };
     let color = |neg: bool| {
         if neg {
@@ -354,10 +361,10 @@ fn cell(v: Option<f64>, unit: Unit) -> (String, &'static str) {
             let c = color(s.starts_with('-'));
             (s, c)
         }
-        Unit::Ratio => (fmt_num(x, 2), ""),
+        Unit::Ratio | Unit::NoLossRatio => (fmt_num(x, 2), ""),
         Unit::Int => (fmt_num(x, 0), ""),
         Unit::Days => (
-            format!("{} days", fmt_num(x, if x.fract() == 0.0 { 0 } else { 1 })),
+            format!("{} days", fmt_num(x, if x.fract() == 0.0 { 0 } else { 2 })),
             "",
         ),
         Unit::Seconds => (fmt_seconds(x), ""),
@@ -535,6 +542,14 @@ fn metric_groups(out: &mut String, r: &Value) {
         ],
     );
     let pf = g("profit_factor");
+    // null with closed trades: gross loss was zero.
+    let pf_unit = if m.get("profit_factor") == Some(&Value::Null)
+        && g("closed_trades").unwrap_or(0.0) > 0.0
+    {
+        Unit::NoLossRatio
+    } else {
+        Unit::Ratio
+    };
     table(
         out,
         "Time-weighted (deposits removed)",
@@ -586,7 +601,7 @@ fn metric_groups(out: &mut String, r: &Value) {
             row(
                 "Profit factor",
                 pf,
-                Unit::Ratio,
+                pf_unit,
                 "gross profit / gross loss (n/a when nothing was lost)",
             ),
             row(
@@ -953,6 +968,7 @@ table { border-collapse:collapse; width:100%; }
 .kv th[title] { text-decoration:underline dotted #bbb; cursor:help; }
 .kv td { text-align:right; padding:3px 0; font-variant-numeric:tabular-nums; white-space:nowrap; }
 .kv tr + tr { border-top:1px solid #eef1f4; }
+.params th { width:30%; }
 .params td { text-align:left; white-space:normal; word-break:break-word; font-family:ui-monospace,Menlo,Consolas,monospace; font-size:13px; }
 .pos { color:var(--pos); } .neg { color:var(--neg); } .na { color:var(--muted); }
 .buy { color:var(--pos); font-weight:600; } .sell { color:var(--neg); font-weight:600; }
@@ -1116,6 +1132,11 @@ mod tests {
         assert!(html.contains("780,000"));
         assert!(html.contains("Time-weighted (deposits removed)"));
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"), "params are escaped");
+        assert!(
+            html.contains("n/a (no losses)"),
+            "null profit factor with closed trades"
+        );
+        assert!(html.contains("1.50 days"));
         let d = embedded(&html);
         let c = &d["chart"];
         assert_eq!(c["x"][0], "2024-01-02 14:30:00");

@@ -608,22 +608,14 @@ impl<'a> Loader<'a> {
             match daily {
                 None => daily = Some((is_date, line)),
                 Some((d, first_line)) if d != is_date => {
-                    let kind = |d: bool| {
-                        if d {
-                            "a date without a time of day"
-                        } else {
-                            "a date with a time of day"
-                        }
-                    };
                     return Err(LoadError::MixedTimes {
                         file: self.file.to_string(),
                         line,
                         index: cols.time + 1,
                         column: cols.names[cols.time].clone(),
                         text: snippet(trim(&rec[cols.time])),
-                        this: kind(is_date),
+                        date_only: is_date,
                         first_line,
-                        first: kind(d),
                     });
                 }
                 Some(_) => {}
@@ -864,7 +856,7 @@ impl<'a> Loader<'a> {
                 index: cols.time + 1,
                 column: cols.names[cols.time].clone(),
                 text: snippet(text),
-                tz: tz.name().to_string(),
+                tz: tz.name(),
                 problem: match p {
                     LocalProblem::Ambiguous => {
                         "is ambiguous (it happens twice as the clocks go back)"

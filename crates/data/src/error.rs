@@ -86,20 +86,20 @@ pub enum LoadError {
         index: usize,
         column: String,
         text: String,
-        tz: String,
+        tz: &'static str,
         problem: &'static str,
     },
 
-    #[error("{file} line {line}, column {index} \"{column}\": `{text}` is {this} but line {first_line} is {first}: use one kind of time throughout the file (dates for daily bars, date and time otherwise)")]
+    #[error("{file} line {line}, column {index} \"{column}\": `{text}` is {} but line {first_line} is {}: use one kind of time throughout the file (dates for daily bars, date and time otherwise)", time_kind(*.date_only), time_kind(!*.date_only))]
     MixedTimes {
         file: String,
         line: u64,
         index: usize,
         column: String,
         text: String,
-        this: &'static str,
+        /// True when this row is a plain date (and the first row had a time of day).
+        date_only: bool,
         first_line: u64,
-        first: &'static str,
     },
 
     #[error("{file} line {line}, column {index} \"{column}\": `{text}` is not a number: write a plain decimal such as 123.45")]
@@ -181,4 +181,12 @@ pub enum LoadError {
         count: usize,
         symbols: String,
     },
+}
+
+fn time_kind(date_only: bool) -> &'static str {
+    if date_only {
+        "a date without a time of day"
+    } else {
+        "a date with a time of day"
+    }
 }

@@ -295,7 +295,7 @@ fn synthetic_minutes(n: usize) -> String {
             x % 10_000
         ));
         price = close;
-        ts += 60 + 60 * (x % 3 == 0) as i64;
+        ts += 60 + 60 * x.is_multiple_of(3) as i64;
     }
     s
 }
