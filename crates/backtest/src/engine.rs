@@ -320,7 +320,7 @@ pub fn run<S: Strategy>(
         open_lots,
         triggers,
         series: recorder.map(|r| r.series.into()),
-        state: strategy.state(),
+        state: if cfg.record_series { strategy.state() } else { serde_json::Value::Null },
         timing: Timing { bars_processed: n as u64, ..Timing::default() },
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod kernel;
 pub mod metrics;
 pub mod pdt;
 pub mod result;

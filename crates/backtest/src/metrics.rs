@@ -55,6 +55,9 @@ pub struct Tracker {
     bars: u64,
 }
 
+/// Bars per block of the quiet-bar kernel.
+const BLOCK: usize = 64;
+
 /// New York dates: 4 h west of UTC puts 04:00–20:00 ET of both EST and EDT on one day.
 const NY_SHIFT: i64 = 4 * 3600;
 
@@ -308,7 +311,10 @@ impl Tracker {
     /// high with `TOUCH`), before `sp.bound` and inside the current day: nothing trades on them, so each
     /// equity is cash plus the fixed holdings at the close. The same arithmetic as [`Tracker::push`], bar
     /// by bar. Returns the first bar not recorded and the highest equity seen.
-    #[inline(never)]
+    ///
+    /// On x86-64 with AVX2, bars go in blocks through [`crate::kernel`]: one fused SIMD pass per 8 bars
+    /// over prices only, with the ordered ratio sum as the only chain. A block that makes a new peak is
+    /// replayed bar by bar.
     pub fn quiet_span<const EXACT: bool, const TOUCH: bool>(
         &mut self,
         ts: &[i64],
@@ -322,85 +328,146 @@ impl Tracker {
         if from >= n || ts[from] >= self.next_boundary {
             return (from, f64::NEG_INFINITY);
         }
+        // Timestamps are sorted: find where the span must end once, so the scan reads prices only.
         let bound = sp.bound.min(self.next_boundary);
-        let cash = sp.cash;
-        let k = self.twr_k;
+        let end = from + gallop(&ts[from..n], bound);
         let mut max_eq = f64::NEG_INFINITY;
-        let mut sum = self.sum_ratio;
-        let mut lanes = self.sum_lanes;
-        let mut peak = self.peak;
-        let mut min_eq = self.min_since_peak;
-        let mut twr_peak = self.twr_peak;
-        let mut twr_min = self.twr_min;
-        let mut in_market = 0u64;
-        let mut eq = self.last_eq;
         let mut i = from;
-        while i < n {
-            let t = ts[i];
-            let p = close[i];
-            let quiet = if TOUCH { low[i] > sp.lo && high[i] < sp.hi } else { p > sp.lo && p < sp.hi };
-            if !quiet || t >= bound {
+        let mut eqs = [0.0f64; BLOCK];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                loop {
+                    let max = (end - i).min(BLOCK);
+                    if max < 8 {
+                        break;
+                    }
+                    let input = crate::kernel::BlockIn {
+                        cash: sp.cash,
+                        lots: sp.lots,
+                        total: sp.total,
+                        lo: sp.lo,
+                        hi: sp.hi,
+                        peak: self.peak,
+                        twr_k: self.twr_k,
+                        twr_peak: self.twr_peak,
+                        sum: self.sum_ratio,
+                    };
+                    let (l, h): (&[f64], &[f64]) = if TOUCH { (&low[i..], &high[i..]) } else { (&[], &[]) };
+                    // SAFETY: AVX2 is present (checked above) and every slice holds at least `max` bars.
+                    let out = unsafe { crate::kernel::block_avx2::<EXACT, TOUCH>(&close[i..], l, h, max, &input, &mut eqs) };
+                    let m = out.bars;
+                    if m == 0 {
+                        break;
+                    }
+                    if out.clean {
+                        if EXACT {
+                            self.sum_ratio = out.sum;
+                        } else {
+                            for (a, b) in self.sum_lanes.iter_mut().zip(out.lanes) {
+                                *a += b;
+                            }
+                        }
+                        if self.need_open {
+                            self.open_since = ts[i];
+                            self.need_open = false;
+                        }
+                        self.min_since_peak = self.min_since_peak.min(out.lo);
+                        self.twr_min = self.twr_min.min(self.twr_k * out.lo);
+                        self.bars += m as u64;
+                        self.bars_in_market += out.in_market;
+                        let last = mark::<EXACT>(close[i + m - 1], sp);
+                        self.cur_eq = last;
+                        self.last_eq = last;
+                        self.twr = self.twr_k * last;
+                        max_eq = max_eq.max(out.hi);
+                        i += m;
+                    } else {
+                        let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + m, sp, Some(&eqs[..m]));
+                        max_eq = max_eq.max(mx);
+                        if j < i + m {
+                            return (j, max_eq);
+                        }
+                        i = j;
+                    }
+                    if m < max / 8 * 8 || m < BLOCK {
+                        break;
+                    }
+                }
+            }
+        }
+        // The rest one bar at a time, up to the first bar that is not quiet.
+        while i < end {
+            let quiet = if TOUCH {
+                low[i] > sp.lo && high[i] < sp.hi
+            } else {
+                close[i] > sp.lo && close[i] < sp.hi
+            };
+            if !quiet {
                 break;
             }
-            let e = if EXACT {
-                let mut s = 0.0;
-                for &sh in sp.lots {
-                    s += p * sh;
-                }
-                cash + s
-            } else {
-                cash + sp.total * p
+            let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + 1, sp, None);
+            max_eq = max_eq.max(mx);
+            if j == i {
+                break;
+            }
+            i = j;
+        }
+        (i, max_eq)
+    }
+
+    /// The per-bar path over quiet bars `[from, to)` (already known quiet and before the bound).
+    /// `pre`: the bars' equities when the kernel already computed them.
+    fn quiet_bars<const EXACT: bool>(
+        &mut self,
+        ts: &[i64],
+        close: &[f64],
+        from: usize,
+        to: usize,
+        sp: &Span,
+        pre: Option<&[f64]>,
+    ) -> (usize, f64) {
+        let cash = sp.cash;
+        let mut max_eq = f64::NEG_INFINITY;
+        for i in from..to {
+            let e = match pre {
+                Some(p) => p[i - from],
+                None => mark::<EXACT>(close[i], sp),
             };
             if !(e.is_finite() && e >= 0.0) {
-                break;
+                return (i, max_eq);
             }
-            eq = e;
             max_eq = max_eq.max(e);
-            in_market += (e != cash) as u64;
+            self.bars += 1;
+            self.bars_in_market += (e != cash) as u64;
             if e > 0.0 {
                 let r = (e - cash) / e;
                 if EXACT {
-                    sum += r;
+                    self.sum_ratio += r;
                 } else {
-                    // Independent lanes: no loop-carried add latency (fast mode is not bit-compatible).
-                    lanes[i & 3] += r;
+                    self.sum_lanes[i & 3] += r;
                 }
             }
-            if e > peak {
-                self.min_since_peak = min_eq;
-                self.new_peak(t, e);
-                peak = e;
-                min_eq = f64::INFINITY;
+            if e > self.peak {
+                self.new_peak(ts[i], e);
             } else {
-                min_eq = min_eq.min(e);
+                self.min_since_peak = self.min_since_peak.min(e);
                 if self.need_open {
-                    self.open_since = t;
+                    self.open_since = ts[i];
                     self.need_open = false;
                 }
             }
-            let tw = k * e;
-            if tw > twr_peak {
-                self.twr_min = twr_min;
+            self.cur_eq = e;
+            self.last_eq = e;
+            let tw = self.twr_k * e;
+            self.twr = tw;
+            if tw > self.twr_peak {
                 self.new_twr_peak(tw);
-                twr_peak = tw;
-                twr_min = f64::INFINITY;
             } else {
-                twr_min = twr_min.min(tw);
+                self.twr_min = self.twr_min.min(tw);
             }
-            i += 1;
         }
-        if i > from {
-            self.bars += (i - from) as u64;
-            self.bars_in_market += in_market;
-            self.sum_ratio = sum;
-            self.sum_lanes = lanes;
-            self.min_since_peak = min_eq;
-            self.twr_min = twr_min;
-            self.cur_eq = eq;
-            self.last_eq = eq;
-            self.twr = k * eq;
-        }
-        (i, max_eq)
+        (to, max_eq)
     }
 
     fn end_day(&mut self) {
@@ -514,6 +581,34 @@ impl Tracker {
     }
 }
 
+/// Equity at `p` with the span's fixed holdings, in the engine's arithmetic.
+#[inline(always)]
+fn mark<const EXACT: bool>(p: f64, sp: &Span) -> f64 {
+    if EXACT {
+        let mut s = 0.0;
+        for &sh in sp.lots {
+            s += p * sh;
+        }
+        sp.cash + s
+    } else {
+        sp.cash + sp.total * p
+    }
+}
+
+/// The number of leading values below `bound` in sorted `ts`, searching outward from the front so that
+/// a nearby answer touches only nearby memory.
+#[inline]
+pub fn gallop(ts: &[i64], bound: i64) -> usize {
+    let n = ts.len();
+    let mut hi = 1usize;
+    while hi < n && ts[hi] < bound {
+        hi *= 2;
+    }
+    let lo = hi / 2;
+    let hi = hi.min(n);
+    lo + ts[lo..hi].partition_point(|&t| t < bound)
+}
+
 /// `ceil(seconds / day)`, the original's drawdown-duration rounding.
 #[inline]
 pub fn ceil_days(secs: i64) -> i64 {
@@ -535,6 +630,15 @@ mod tests {
             span_days: 59.0,
             buy_hold_final: 100.0,
         }
+    }
+
+    #[test]
+    fn gallop_finds_the_partition_point() {
+        let ts: Vec<i64> = (0..1000).map(|i| i * 2).collect();
+        for bound in [-5, 0, 1, 2, 3, 500, 1997, 1998, 1999, 5000] {
+            assert_eq!(gallop(&ts, bound), ts.partition_point(|&t| t < bound), "bound {bound}");
+        }
+        assert_eq!(gallop(&[], 3), 0);
     }
 
     #[test]

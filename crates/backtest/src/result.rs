@@ -129,7 +129,7 @@ pub struct BacktestResult {
     pub open_lots: Vec<OpenLot>,
     pub triggers: Vec<Line>,
     pub series: Option<ChartSeries>,
-    /// The strategy's final state (triggers, lots, history).
+    /// The strategy's final state (triggers, lots, history); null when series are not recorded (sweeps).
     pub state: serde_json::Value,
     pub timing: Timing,
 }

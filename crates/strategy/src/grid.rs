@@ -169,6 +169,7 @@ pub struct Grid {
     k_above: f64,
     k_after: f64,
     buys: Vec<BuyTrigger>,
+    dead_buys: usize,
     sells: Vec<SellTrigger>,
     lots: Vec<Lot>,
     history: Vec<GridTrade>,
@@ -178,12 +179,15 @@ pub struct Grid {
     next_trigger: u64,
     next_intent: u64,
     // The snapshot of one bar: fired buys (trigger id, price) and sells (index into `sells` by id, price).
-    fire_buys: Vec<(u64, f64)>,
+    fire_buys: Vec<(u64, f64, f64)>,
     fire_sells: Vec<(u64, f64)>,
     cursor_b: usize,
     cursor_s: usize,
     now: i64,
     eval: Eval,
+    /// Cached extremes of armed triggers: (highest below-buy, lowest higher-buy, lowest sell); `None`
+    /// after any change to the triggers.
+    band_cache: std::cell::Cell<Option<(f64, f64, f64)>>,
 }
 
 const NO_LINE: u32 = u32::MAX;
@@ -198,7 +202,8 @@ impl Grid {
             k_below: 1.0 - p.buy_below_pct / 100.0,
             k_above: 1.0 + p.sell_above_pct / 100.0,
             k_after: 1.0 + p.buy_after_sell_pct / 100.0,
-            buys: vec![BuyTrigger { id: FIRST_ORDER, price: -1.0, dir: Dir::Higher, pending: None }],
+            buys: vec![BuyTrigger { id: FIRST_ORDER, price: -1.0, dir: Dir::Higher, pending: None, dead: false }],
+            dead_buys: 0,
             sells: Vec::new(),
             lots: Vec::new(),
             history: Vec::new(),
@@ -213,6 +218,7 @@ impl Grid {
             cursor_s: 0,
             now: 0,
             eval: Eval::Close,
+            band_cache: std::cell::Cell::new(None),
         }
     }
 
@@ -222,8 +228,24 @@ impl Grid {
     }
 
     /// Buy triggers in store order (the firing order).
-    pub fn buy_triggers(&self) -> &[BuyTrigger] {
-        &self.buys
+    pub fn buy_triggers(&self) -> impl Iterator<Item = &BuyTrigger> + Clone {
+        self.buys.iter().filter(|t| !t.dead)
+    }
+
+    /// Removes the buy trigger at store index `i`. With joining off it is only marked, and the store is
+    /// compacted when half of it is dead, so a removal costs no shift of thousands of triggers.
+    fn remove_buy(&mut self, i: usize) {
+        self.band_cache.set(None);
+        if self.p.order_gap_pct == -1.0 {
+            self.buys[i].dead = true;
+            self.dead_buys += 1;
+            if self.dead_buys > 32 && self.dead_buys * 2 > self.buys.len() {
+                self.buys.retain(|t| !t.dead);
+                self.dead_buys = 0;
+            }
+        } else {
+            self.buys.remove(i);
+        }
     }
 
     /// Sell triggers in store order.
@@ -244,6 +266,31 @@ impl Grid {
     /// Trigger lines in creation order, without those the join filter removed.
     pub fn trigger_lines(&self) -> impl Iterator<Item = &TriggerLine> {
         self.lines.iter().filter(|l| !l.removed)
+    }
+
+    /// Where buy trigger `id` (at `price`) sits in the store, found by binary search: the store is in
+    /// ascending id order with joining off (appends, order-keeping removals) and in ascending price order
+    /// with joining on (every trade re-sorts).
+    #[inline]
+    fn find_buy(&self, id: u64, price: f64) -> Option<usize> {
+        if self.p.order_gap_pct == -1.0 {
+            self.buys.binary_search_by_key(&id, |t| t.id).ok().filter(|&i| !self.buys[i].dead)
+        } else {
+            let from = self.buys.partition_point(|t| t.price < price);
+            self.buys[from..].iter().take_while(|t| t.price == price).position(|t| t.id == id).map(|k| from + k)
+        }
+    }
+
+    /// Where sell trigger `id` sits: sell triggers are kept in ascending id order.
+    #[inline]
+    fn find_sell(&self, id: u64) -> Option<usize> {
+        self.sells.binary_search_by_key(&id, |t| t.id).ok()
+    }
+
+    /// Where the lot opened by `intent` sits: lots are kept in ascending intent order.
+    #[inline]
+    fn find_lot(&self, intent: IntentId) -> Option<usize> {
+        self.lots.binary_search_by_key(&intent, |l| l.id).ok()
     }
 
     /// Would a buy now be vetoed by the cash floor? (It depends on cash only, so one check covers a tick.)
@@ -273,6 +320,7 @@ impl Grid {
     }
 
     fn run_join(&mut self) {
+        self.band_cache.set(None);
         let gap = self.p.order_gap_pct;
         let mut buys = std::mem::take(&mut self.buys);
         if self.mode.record_lines {
@@ -319,18 +367,19 @@ impl Grid {
         self.pending.iter().position(|p| p.intent == intent).map(|i| (i, self.pending[i]))
     }
 
-    fn apply_buy(&mut self, fill: &Fill, trigger: u64) {
+    fn apply_buy(&mut self, fill: &Fill, trigger: u64, at: f64) {
+        self.band_cache.set(None);
         let p = fill.price;
         // The original removes the fired trigger (if joining has not already), adds the follow-up
         // "below" trigger and joins, then appends the lot's sell trigger and the lot.
-        if let Some(i) = self.buys.iter().position(|t| t.id == trigger) {
-            self.buys.remove(i);
+        if let Some(i) = self.find_buy(trigger, at) {
+            self.remove_buy(i);
             if let Some(l) = self.line_mut(trigger) {
                 l.executed = Some(fill.ts);
             }
         }
         let below = self.new_trigger_id(Side::Buy, p * self.k_below);
-        self.buys.push(BuyTrigger { id: below, price: p * self.k_below, dir: Dir::Below, pending: None });
+        self.buys.push(BuyTrigger { id: below, price: p * self.k_below, dir: Dir::Below, pending: None, dead: false });
         self.run_join();
         let sell_at = p * self.k_above;
         let sid = self.new_trigger_id(Side::Sell, sell_at);
@@ -346,10 +395,11 @@ impl Grid {
     }
 
     fn apply_sell(&mut self, lot: IntentId, trigger: u64, price: f64, ts: i64) {
-        if let Some(i) = self.lots.iter().position(|l| l.id == lot) {
+        self.band_cache.set(None);
+        if let Some(i) = self.find_lot(lot) {
             self.lots.remove(i);
         }
-        if let Some(i) = self.sells.iter().position(|t| t.id == trigger) {
+        if let Some(i) = self.find_sell(trigger) {
             self.sells.remove(i);
         }
         if let Some(l) = self.line_mut(trigger) {
@@ -358,22 +408,23 @@ impl Grid {
         let down = price * self.k_below;
         let up = price * self.k_after;
         let d = self.new_trigger_id(Side::Buy, down);
-        self.buys.push(BuyTrigger { id: d, price: down, dir: Dir::Below, pending: None });
+        self.buys.push(BuyTrigger { id: d, price: down, dir: Dir::Below, pending: None, dead: false });
         let u = self.new_trigger_id(Side::Buy, up);
-        self.buys.push(BuyTrigger { id: u, price: up, dir: Dir::Higher, pending: None });
+        self.buys.push(BuyTrigger { id: u, price: up, dir: Dir::Higher, pending: None, dead: false });
         self.run_join();
     }
 
     fn clear_trigger_pending(&mut self, kind: PendingKind) {
+        self.band_cache.set(None);
         match kind {
-            PendingKind::Buy { trigger, .. } => {
-                if let Some(t) = self.buys.iter_mut().find(|t| t.id == trigger) {
-                    t.pending = None;
+            PendingKind::Buy { trigger, price, .. } => {
+                if let Some(i) = self.find_buy(trigger, price) {
+                    self.buys[i].pending = None;
                 }
             }
             PendingKind::Sell { trigger } => {
-                if let Some(t) = self.sells.iter_mut().find(|t| t.id == trigger) {
-                    t.pending = None;
+                if let Some(i) = self.find_sell(trigger) {
+                    self.sells[i].pending = None;
                 }
             }
         }
@@ -396,17 +447,26 @@ impl Strategy for Grid {
         self.fire_sells.clear();
         self.cursor_b = 0;
         self.cursor_s = 0;
+        // The cached extremes tell whether any buy or any sell can fire at all on this bar.
+        let _ = self.quiet_band_for(account.cash);
+        let (b_lo, b_hi, s_hi) = self.band_cache.get().unwrap_or((f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY));
+        let (bar_lo, bar_hi) = match tick.eval {
+            Eval::Close => (tick.close, tick.close),
+            Eval::Touch => (tick.low.min(tick.open), tick.high.max(tick.open)),
+        };
+        let buys_may_fire = bar_lo <= b_lo || bar_hi >= b_hi;
+        let sells_may_fire = bar_hi >= s_hi;
         // Cash does not change while buys are vetoed, so if the first is vetoed, all of this tick's are.
-        if !self.vetoed(account.cash) {
+        if buys_may_fire && !self.vetoed(account.cash) {
             for t in &self.buys {
-                if t.pending.is_none() {
+                if t.pending.is_none() && !t.dead {
                     if let Some(px) = Self::fire_price(tick, t.price, t.dir) {
-                        self.fire_buys.push((t.id, px));
+                        self.fire_buys.push((t.id, px, t.price));
                     }
                 }
             }
         }
-        for t in &self.sells {
+        for t in self.sells.iter().filter(|_| sells_may_fire) {
             if t.pending.is_none() {
                 if let Some(px) = Self::fire_price(tick, t.price, Dir::Higher) {
                     if gate.allow_sell(t.lot_opened, tick.ts) {
@@ -419,9 +479,9 @@ impl Strategy for Grid {
 
     fn next_intent(&mut self, account: &Account, gate: &dyn SellGate) -> Option<OrderIntent> {
         while self.cursor_b < self.fire_buys.len() {
-            let (tid, px) = self.fire_buys[self.cursor_b];
+            let (tid, px, at) = self.fire_buys[self.cursor_b];
             self.cursor_b += 1;
-            let pos = self.buys.iter().position(|t| t.id == tid);
+            let pos = self.find_buy(tid, at);
             // vectura-v1 fires a buy even when an earlier buy of this tick joined its trigger away.
             if pos.is_none() && !self.mode.compat_v1 {
                 continue;
@@ -439,8 +499,9 @@ impl Strategy for Grid {
             self.next_intent += 1;
             if let Some(i) = pos {
                 self.buys[i].pending = Some(id.0);
+                self.band_cache.set(None);
             }
-            self.pending.push(Pending { intent: id, kind: PendingKind::Buy { trigger: tid, price: px, filled: false } });
+            self.pending.push(Pending { intent: id, kind: PendingKind::Buy { trigger: tid, price: at, filled: false } });
             let kind = match (self.eval, pos) {
                 (Eval::Touch, Some(i)) => OrderKind::Touch { trigger: self.buys[i].price },
                 _ => OrderKind::Market,
@@ -450,7 +511,7 @@ impl Strategy for Grid {
         while self.cursor_s < self.fire_sells.len() {
             let (tid, px) = self.fire_sells[self.cursor_s];
             self.cursor_s += 1;
-            let Some(i) = self.sells.iter().position(|t| t.id == tid) else { continue };
+            let Some(i) = self.find_sell(tid) else { continue };
             let t = self.sells[i];
             // Re-checked: an earlier sell of this tick may have made this one a day trade too many.
             if !gate.allow_sell(t.lot_opened, self.now) {
@@ -459,6 +520,7 @@ impl Strategy for Grid {
             let id = IntentId(self.next_intent);
             self.next_intent += 1;
             self.sells[i].pending = Some(id.0);
+            self.band_cache.set(None);
             self.pending.push(Pending { intent: id, kind: PendingKind::Sell { trigger: tid } });
             let kind = match self.eval {
                 Eval::Touch => OrderKind::Touch { trigger: t.price },
@@ -482,7 +544,7 @@ impl Strategy for Grid {
         match pend.kind {
             PendingKind::Buy { trigger, price, filled } => {
                 if !filled {
-                    self.apply_buy(fill, trigger);
+                    self.apply_buy(fill, trigger, price);
                     self.pending[idx].kind = PendingKind::Buy { trigger, price, filled: true };
                 } else if let Some(l) = self.lots.iter_mut().find(|l| l.id == fill.intent) {
                     // A later part of a partial fill: grow the lot and its sell trigger.
@@ -503,7 +565,7 @@ impl Strategy for Grid {
                 });
             }
             PendingKind::Sell { trigger } => {
-                let lot = self.sells.iter().find(|t| t.id == trigger).map(|t| t.lot);
+                let lot = self.find_sell(trigger).map(|i| self.sells[i].lot);
                 if let Some(lot) = lot {
                     self.history.push(GridTrade {
                         intent: fill.intent,
@@ -513,7 +575,7 @@ impl Strategy for Grid {
                         price: fill.price,
                         closes: Some(lot),
                     });
-                    let remaining = self.sells.iter().find(|t| t.id == trigger).map(|t| t.shares - fill.qty);
+                    let remaining = self.find_sell(trigger).map(|i| self.sells[i].shares - fill.qty);
                     if fill.done || remaining.is_some_and(|r| r <= 0.0) {
                         self.apply_sell(lot, trigger, fill.price, fill.ts);
                     } else if let Some(r) = remaining {
@@ -551,7 +613,7 @@ impl Strategy for Grid {
         serde_json::json!({
             "strategy": "grid",
             "params": self.p,
-            "buy_triggers": self.buys,
+            "buy_triggers": self.buy_triggers().collect::<Vec<_>>(),
             "sell_triggers": self.sells,
             "lots": self.lots,
             "history": self.history,
@@ -562,24 +624,35 @@ impl Strategy for Grid {
 impl Grid {
     /// The band for a given cash level: buys count only when a buy at that cash would not be vetoed.
     pub fn quiet_band_for(&self, cash: f64) -> (f64, f64) {
-        let mut lo = f64::NEG_INFINITY;
-        let mut hi = f64::INFINITY;
-        if !self.vetoed(cash) {
-            for t in &self.buys {
-                if t.pending.is_none() {
-                    match t.dir {
-                        Dir::Below => lo = lo.max(t.price),
-                        Dir::Higher => hi = hi.min(t.price),
+        let (b_lo, b_hi, s_hi) = match self.band_cache.get() {
+            Some(c) => c,
+            None => {
+                let mut lo = f64::NEG_INFINITY;
+                let mut hi = f64::INFINITY;
+                for t in &self.buys {
+                    if t.pending.is_none() && !t.dead {
+                        match t.dir {
+                            Dir::Below if t.price > lo => lo = t.price,
+                            Dir::Higher if t.price < hi => hi = t.price,
+                            _ => {}
+                        }
                     }
                 }
+                let mut sh = f64::INFINITY;
+                for t in &self.sells {
+                    if t.pending.is_none() && t.price < sh {
+                        sh = t.price;
+                    }
+                }
+                self.band_cache.set(Some((lo, hi, sh)));
+                (lo, hi, sh)
             }
+        };
+        if self.vetoed(cash) {
+            (f64::NEG_INFINITY, s_hi)
+        } else {
+            (b_lo, b_hi.min(s_hi))
         }
-        for t in &self.sells {
-            if t.pending.is_none() {
-                hi = hi.min(t.price);
-            }
-        }
-        (lo, hi)
     }
 }
 
@@ -606,7 +679,7 @@ mod tests {
         cash -= buy.qty * buy.ref_price;
         assert_eq!(cash, 400.0);
         assert!(g.next_intent(&Account { cash, equity: 1000.0 }, &AllowAll).is_none());
-        let below: Vec<_> = g.buy_triggers().iter().map(|t| (t.price, t.dir)).collect();
+        let below: Vec<_> = g.buy_triggers().map(|t| (t.price, t.dir)).collect();
         assert_eq!(below, vec![(49.0, Dir::Below)]);
         let sells: Vec<_> = g.sell_triggers().iter().map(|t| (t.price, t.shares)).collect();
         assert_eq!(sells, vec![(59.0, 12.0)]);
@@ -615,7 +688,7 @@ mod tests {
         assert_eq!(g.quiet_band_for(cash), (f64::NEG_INFINITY, 59.0), "a vetoed buy trigger leaves the band");
         g.on_bar(&Tick::at(2, 49.0), &Account { cash, equity: 988.0 }, &AllowAll);
         assert!(g.next_intent(&Account { cash, equity: 988.0 }, &AllowAll).is_none());
-        assert_eq!(g.buy_triggers().len(), 1, "the vetoed trigger stays armed");
+        assert_eq!(g.buy_triggers().count(), 1, "the vetoed trigger stays armed");
         // A deposit lifts cash over the floor: the same trigger fires.
         let cash = 1000.0;
         g.on_bar(&Tick::at(3, 49.0), &Account { cash, equity: 1588.0 }, &AllowAll);
@@ -636,7 +709,7 @@ mod tests {
         assert_eq!((s.side, s.qty, s.closes), (Side::Sell, 12.0, Some(b.id)));
         fill_now(&mut g, &s, 2);
         assert!(g.lots().is_empty() && g.sell_triggers().is_empty());
-        let t: Vec<_> = g.buy_triggers().iter().map(|t| (t.price, t.dir)).collect();
+        let t: Vec<_> = g.buy_triggers().map(|t| (t.price, t.dir)).collect();
         // Joining off keeps insertion order: the buy's 49, then the sell's below (57.82) and higher (73.75).
         assert_eq!(t, vec![(49.0, Dir::Below), (59.0 * 0.98, Dir::Below), (59.0 * 1.25, Dir::Higher)]);
         assert_eq!(g.history().len(), 2);
@@ -651,8 +724,9 @@ mod tests {
         // Pending: it cannot fire again while the order is out.
         assert_eq!(g.quiet_band_for(1000.0), (f64::NEG_INFINITY, f64::INFINITY));
         g.on_order_end(b.id, &OrderEnd::Rejected("test".into()));
-        assert_eq!(g.buy_triggers()[0].id, FIRST_ORDER);
-        assert!(g.buy_triggers()[0].pending.is_none());
+        let first = g.buy_triggers().next().unwrap();
+        assert_eq!(first.id, FIRST_ORDER);
+        assert!(first.pending.is_none());
         g.on_bar(&Tick::at(2, 50.0), &acct, &AllowAll);
         assert!(g.next_intent(&acct, &AllowAll).is_some(), "re-fires on the next bar");
     }
@@ -676,8 +750,8 @@ mod tests {
         for (compat, want) in [(true, 2), (false, 1)] {
             let mut g = Grid::new(p, GridMode { compat_v1: compat, ..GridMode::default() });
             g.buys = vec![
-                BuyTrigger { id: 10, price: 99.0, dir: Dir::Higher, pending: None },
-                BuyTrigger { id: 11, price: 101.0, dir: Dir::Below, pending: None },
+                BuyTrigger { id: 10, price: 99.0, dir: Dir::Higher, pending: None, dead: false },
+                BuyTrigger { id: 11, price: 101.0, dir: Dir::Below, pending: None, dead: false },
             ];
             g.next_trigger = 12;
             g.line_of.resize(12, NO_LINE);
@@ -690,7 +764,7 @@ mod tests {
                 n += 1;
             }
             assert_eq!(n, want, "compat={compat}");
-            assert!(g.buy_triggers().iter().all(|t| t.id != 11), "101 was joined away");
+            assert!(g.buy_triggers().all(|t| t.id != 11), "101 was joined away");
         }
     }
 

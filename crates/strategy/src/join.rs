@@ -21,6 +21,9 @@ pub struct BuyTrigger {
     /// Set while an order for this trigger is out and unfilled; such a trigger cannot fire again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending: Option<u64>,
+    /// Removed, awaiting compaction (joining off only: the id order stays searchable without shifting).
+    #[serde(skip)]
+    pub dead: bool,
 }
 
 /// Merges nearby buy triggers of one direction, in place; `gap_pct == -1` leaves the list unchanged.
@@ -65,7 +68,7 @@ mod tests {
     use super::*;
 
     fn t(id: u64, price: f64, dir: Dir) -> BuyTrigger {
-        BuyTrigger { id, price, dir, pending: None }
+        BuyTrigger { id, price, dir, pending: None, dead: false }
     }
 
     fn prices(v: &[BuyTrigger]) -> Vec<f64> {
