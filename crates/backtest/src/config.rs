@@ -77,6 +77,8 @@ pub struct BacktestConfig {
     pub record_series: bool,
     /// Maximum points per chart series.
     pub max_points: usize,
+    /// Record runs of quiet bars with the SIMD kernel (off only to cross-check it against the per-bar path).
+    pub kernel: bool,
 }
 
 impl BacktestConfig {
@@ -97,6 +99,7 @@ impl BacktestConfig {
             benchmark_cash_floor: 200.0,
             record_series: true,
             max_points: 2000,
+            kernel: true,
         }
     }
 }

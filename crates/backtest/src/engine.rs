@@ -138,7 +138,7 @@ pub fn run<S: Strategy>(
     let mut i = 0usize;
     while i < n {
         // The common bar: nothing can fire, nothing is due. A tight loop records such bars in bulk.
-        if i > 0 && pending.is_empty() {
+        if i > 0 && pending.is_empty() && cfg.kernel {
             if dirty {
                 band = strategy.quiet_band(&Account { cash: book.cash, equity: eq_post });
                 dirty = false;

@@ -325,95 +325,103 @@ impl Tracker {
         sp: &Span,
     ) -> (usize, f64) {
         let n = ts.len().min(close.len()).min(low.len()).min(high.len());
-        if from >= n || ts[from] >= self.next_boundary {
-            return (from, f64::NEG_INFINITY);
-        }
-        // Timestamps are sorted: find where the span must end once, so the scan reads prices only.
-        let bound = sp.bound.min(self.next_boundary);
-        let end = from + gallop(&ts[from..n], bound);
         let mut max_eq = f64::NEG_INFINITY;
         let mut i = from;
         let mut eqs = [0.0f64; BLOCK];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                loop {
-                    let max = (end - i).min(BLOCK);
-                    if max < 8 {
-                        break;
-                    }
-                    let input = crate::kernel::BlockIn {
-                        cash: sp.cash,
-                        lots: sp.lots,
-                        total: sp.total,
-                        lo: sp.lo,
-                        hi: sp.hi,
-                        peak: self.peak,
-                        twr_k: self.twr_k,
-                        twr_peak: self.twr_peak,
-                        sum: self.sum_ratio,
-                    };
-                    let (l, h): (&[f64], &[f64]) = if TOUCH { (&low[i..], &high[i..]) } else { (&[], &[]) };
-                    // SAFETY: AVX2 is present (checked above) and every slice holds at least `max` bars.
-                    let out = unsafe { crate::kernel::block_avx2::<EXACT, TOUCH>(&close[i..], l, h, max, &input, &mut eqs) };
-                    let m = out.bars;
-                    if m == 0 {
-                        break;
-                    }
-                    if out.clean {
-                        if EXACT {
-                            self.sum_ratio = out.sum;
-                        } else {
-                            for (a, b) in self.sum_lanes.iter_mut().zip(out.lanes) {
-                                *a += b;
+        loop {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    loop {
+                        // Timestamps are sorted: one look at each block's last stamp decides whether a
+                        // day boundary or a deposit falls inside it (then a search of that block finds
+                        // where), so the scan otherwise reads prices only.
+                        let bound = sp.bound.min(self.next_boundary);
+                        let mut max = (n - i).min(BLOCK);
+                        if max > 0 && ts[i + max - 1] >= bound {
+                            max = ts[i..i + max].partition_point(|&t| t < bound);
+                        }
+                        if max < 8 {
+                            break;
+                        }
+                        let input = crate::kernel::BlockIn {
+                            cash: sp.cash,
+                            lots: sp.lots,
+                            total: sp.total,
+                            lo: sp.lo,
+                            hi: sp.hi,
+                            peak: self.peak,
+                            twr_k: self.twr_k,
+                            twr_peak: self.twr_peak,
+                            sum: self.sum_ratio,
+                        };
+                        let (l, h): (&[f64], &[f64]) = if TOUCH { (&low[i..], &high[i..]) } else { (&[], &[]) };
+                        // SAFETY: AVX2 is present (checked above) and every slice holds at least `max` bars.
+                        let out =
+                            unsafe { crate::kernel::block_avx2::<EXACT, TOUCH>(&close[i..], l, h, max, &input, &mut eqs) };
+                        let m = out.bars;
+                        if m == 0 {
+                            break;
+                        }
+                        if out.clean {
+                            if EXACT {
+                                self.sum_ratio = out.sum;
+                            } else {
+                                for (a, b) in self.sum_lanes.iter_mut().zip(out.lanes) {
+                                    *a += b;
+                                }
                             }
+                            if self.need_open {
+                                self.open_since = ts[i];
+                                self.need_open = false;
+                            }
+                            self.min_since_peak = self.min_since_peak.min(out.lo);
+                            self.twr_min = self.twr_min.min(self.twr_k * out.lo);
+                            self.bars += m as u64;
+                            self.bars_in_market += out.in_market;
+                            let last = mark::<EXACT>(close[i + m - 1], sp);
+                            self.cur_eq = last;
+                            self.last_eq = last;
+                            self.twr = self.twr_k * last;
+                            max_eq = max_eq.max(out.hi);
+                            i += m;
+                        } else {
+                            let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + m, sp, Some(&eqs[..m]));
+                            max_eq = max_eq.max(mx);
+                            if j < i + m {
+                                return (j, max_eq);
+                            }
+                            i = j;
                         }
-                        if self.need_open {
-                            self.open_since = ts[i];
-                            self.need_open = false;
+                        if m < max / 8 * 8 {
+                            break;
                         }
-                        self.min_since_peak = self.min_since_peak.min(out.lo);
-                        self.twr_min = self.twr_min.min(self.twr_k * out.lo);
-                        self.bars += m as u64;
-                        self.bars_in_market += out.in_market;
-                        let last = mark::<EXACT>(close[i + m - 1], sp);
-                        self.cur_eq = last;
-                        self.last_eq = last;
-                        self.twr = self.twr_k * last;
-                        max_eq = max_eq.max(out.hi);
-                        i += m;
-                    } else {
-                        let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + m, sp, Some(&eqs[..m]));
-                        max_eq = max_eq.max(mx);
-                        if j < i + m {
-                            return (j, max_eq);
-                        }
-                        i = j;
-                    }
-                    if m < max / 8 * 8 || m < BLOCK {
-                        break;
                     }
                 }
             }
-        }
-        // The rest one bar at a time, up to the first bar that is not quiet.
-        while i < end {
-            let quiet = if TOUCH {
-                low[i] > sp.lo && high[i] < sp.hi
-            } else {
-                close[i] > sp.lo && close[i] < sp.hi
-            };
-            if !quiet {
-                break;
+            // A few bars one at a time (across a day boundary, or where a block did not fit), up to the
+            // first bar that is not quiet or has a deposit due; then blocks again.
+            let start = i;
+            while i < n && i < start + 8 && ts[i] < sp.bound {
+                let quiet = if TOUCH {
+                    low[i] > sp.lo && high[i] < sp.hi
+                } else {
+                    close[i] > sp.lo && close[i] < sp.hi
+                };
+                if !quiet {
+                    return (i, max_eq);
+                }
+                let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + 1, sp, None);
+                max_eq = max_eq.max(mx);
+                if j == i {
+                    return (i, max_eq);
+                }
+                i = j;
             }
-            let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + 1, sp, None);
-            max_eq = max_eq.max(mx);
-            if j == i {
-                break;
+            if i == start || i >= n {
+                return (i, max_eq);
             }
-            i = j;
         }
-        (i, max_eq)
     }
 
     /// The per-bar path over quiet bars `[from, to)` (already known quiet and before the bound).
@@ -430,6 +438,9 @@ impl Tracker {
         let cash = sp.cash;
         let mut max_eq = f64::NEG_INFINITY;
         for i in from..to {
+            if ts[i] >= self.next_boundary {
+                self.boundary(ts[i]);
+            }
             let e = match pre {
                 Some(p) => p[i - from],
                 None => mark::<EXACT>(close[i], sp),

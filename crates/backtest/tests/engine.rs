@@ -219,4 +219,42 @@ proptest! {
             prop_assert!(r.final_cash >= 0.0);
         }
     }
+
+    #[test]
+    fn the_quiet_bar_kernel_matches_the_per_bar_path(
+        bars in path(), p in params(), deposits in any::<bool>(), touch in any::<bool>(), many in 1usize..4
+    ) {
+        // Repeat the path to get spans long enough for whole SIMD blocks.
+        let mut long = Vec::new();
+        for k in 0..many * 3 {
+            for (j, b) in bars.iter().enumerate() {
+                long.push(Bar { ts: b.ts + (k * bars.len() + j) as i64 * 60 - j as i64 * 60, ..*b });
+            }
+        }
+        let s = to_series(&long);
+        for compat in [true, false] {
+            let fill = if compat { FillModel::Close } else if touch { FillModel::Touch } else { FillModel::NextOpen };
+            let mut on = cfg_for(&s, fill, deposits);
+            on.compat_v1 = compat;
+            let mut off = on.clone();
+            off.kernel = false;
+            let gm = GridMode { compat_v1: compat, ..GridMode::default() };
+            let a = run(&s, &mut Grid::new(p, gm), &on).unwrap();
+            let b = run(&s, &mut Grid::new(p, gm), &off).unwrap();
+            prop_assert_eq!(&a.trades, &b.trades);
+            prop_assert_eq!(a.final_equity, b.final_equity);
+            prop_assert_eq!(a.max_equity_state, b.max_equity_state);
+            let (ma, mb) = (&a.metrics, &b.metrics);
+            if compat {
+                prop_assert_eq!(ma, mb, "vectura-v1 metrics must agree bit for bit");
+            } else {
+                prop_assert_eq!(ma.maximum_drawdown_pct, mb.maximum_drawdown_pct);
+                prop_assert_eq!(ma.longest_drawdown_days, mb.longest_drawdown_days);
+                prop_assert_eq!(ma.time_weighted_return_pct, mb.time_weighted_return_pct);
+                prop_assert_eq!(ma.exposure_pct, mb.exposure_pct);
+                let d = (ma.average_invested_capital_pct - mb.average_invested_capital_pct).abs();
+                prop_assert!(d <= 1e-9 * (1.0 + mb.average_invested_capital_pct.abs()), "lanes sum drifted: {}", d);
+            }
+        }
+    }
 }

@@ -235,7 +235,9 @@ impl Grid {
     /// Removes the buy trigger at store index `i`. With joining off it is only marked, and the store is
     /// compacted when half of it is dead, so a removal costs no shift of thousands of triggers.
     fn remove_buy(&mut self, i: usize) {
-        self.band_cache.set(None);
+        if self.buys[i].pending.is_none() {
+            self.band_disarm(self.buys[i].price, Some(self.buys[i].dir));
+        }
         if self.p.order_gap_pct == -1.0 {
             self.buys[i].dead = true;
             self.dead_buys += 1;
@@ -281,6 +283,33 @@ impl Grid {
         }
     }
 
+    /// Keeps the cached band right when an armed trigger appears (added, or its order ended).
+    #[inline]
+    fn band_arm(&self, price: f64, kind: Option<Dir>) {
+        if let Some((lo, hi, sh)) = self.band_cache.get() {
+            self.band_cache.set(Some(match kind {
+                Some(Dir::Below) => (lo.max(price), hi, sh),
+                Some(Dir::Higher) => (lo, hi.min(price), sh),
+                None => (lo, hi, sh.min(price)),
+            }));
+        }
+    }
+
+    /// Drops the cached band when an armed trigger that may be an extreme goes away (removed, or pending).
+    #[inline]
+    fn band_disarm(&self, price: f64, kind: Option<Dir>) {
+        if let Some((lo, hi, sh)) = self.band_cache.get() {
+            let extreme = match kind {
+                Some(Dir::Below) => price >= lo,
+                Some(Dir::Higher) => price <= hi,
+                None => price <= sh,
+            };
+            if extreme {
+                self.band_cache.set(None);
+            }
+        }
+    }
+
     /// Where sell trigger `id` sits: sell triggers are kept in ascending id order.
     #[inline]
     fn find_sell(&self, id: u64) -> Option<usize> {
@@ -320,7 +349,9 @@ impl Grid {
     }
 
     fn run_join(&mut self) {
-        self.band_cache.set(None);
+        if self.p.order_gap_pct != -1.0 {
+            self.band_cache.set(None);
+        }
         let gap = self.p.order_gap_pct;
         let mut buys = std::mem::take(&mut self.buys);
         if self.mode.record_lines {
@@ -368,7 +399,6 @@ impl Grid {
     }
 
     fn apply_buy(&mut self, fill: &Fill, trigger: u64, at: f64) {
-        self.band_cache.set(None);
         let p = fill.price;
         // The original removes the fired trigger (if joining has not already), adds the follow-up
         // "below" trigger and joins, then appends the lot's sell trigger and the lot.
@@ -380,9 +410,11 @@ impl Grid {
         }
         let below = self.new_trigger_id(Side::Buy, p * self.k_below);
         self.buys.push(BuyTrigger { id: below, price: p * self.k_below, dir: Dir::Below, pending: None, dead: false });
+        self.band_arm(p * self.k_below, Some(Dir::Below));
         self.run_join();
         let sell_at = p * self.k_above;
         let sid = self.new_trigger_id(Side::Sell, sell_at);
+        self.band_arm(sell_at, None);
         self.sells.push(SellTrigger {
             id: sid,
             price: sell_at,
@@ -395,12 +427,14 @@ impl Grid {
     }
 
     fn apply_sell(&mut self, lot: IntentId, trigger: u64, price: f64, ts: i64) {
-        self.band_cache.set(None);
         if let Some(i) = self.find_lot(lot) {
             self.lots.remove(i);
         }
         if let Some(i) = self.find_sell(trigger) {
-            self.sells.remove(i);
+            let t = self.sells.remove(i);
+            if t.pending.is_none() {
+                self.band_disarm(t.price, None);
+            }
         }
         if let Some(l) = self.line_mut(trigger) {
             l.executed = Some(ts);
@@ -409,22 +443,27 @@ impl Grid {
         let up = price * self.k_after;
         let d = self.new_trigger_id(Side::Buy, down);
         self.buys.push(BuyTrigger { id: d, price: down, dir: Dir::Below, pending: None, dead: false });
+        self.band_arm(down, Some(Dir::Below));
         let u = self.new_trigger_id(Side::Buy, up);
         self.buys.push(BuyTrigger { id: u, price: up, dir: Dir::Higher, pending: None, dead: false });
+        self.band_arm(up, Some(Dir::Higher));
         self.run_join();
     }
 
     fn clear_trigger_pending(&mut self, kind: PendingKind) {
-        self.band_cache.set(None);
         match kind {
             PendingKind::Buy { trigger, price, .. } => {
                 if let Some(i) = self.find_buy(trigger, price) {
-                    self.buys[i].pending = None;
+                    if self.buys[i].pending.take().is_some() {
+                        self.band_arm(self.buys[i].price, Some(self.buys[i].dir));
+                    }
                 }
             }
             PendingKind::Sell { trigger } => {
                 if let Some(i) = self.find_sell(trigger) {
-                    self.sells[i].pending = None;
+                    if self.sells[i].pending.take().is_some() {
+                        self.band_arm(self.sells[i].price, None);
+                    }
                 }
             }
         }
@@ -481,14 +520,16 @@ impl Strategy for Grid {
         while self.cursor_b < self.fire_buys.len() {
             let (tid, px, at) = self.fire_buys[self.cursor_b];
             self.cursor_b += 1;
-            let pos = self.find_buy(tid, at);
-            // vectura-v1 fires a buy even when an earlier buy of this tick joined its trigger away.
-            if pos.is_none() && !self.mode.compat_v1 {
-                continue;
-            }
             let cash = account.cash;
             let use_cash = floor_dp(cash * self.k_cap, 1e4);
             if cash - use_cash < self.p.cash_floor {
+                // Vetoed buys leave cash as it is, so every later buy of this tick is vetoed too.
+                self.cursor_b = self.fire_buys.len();
+                break;
+            }
+            let pos = self.find_buy(tid, at);
+            // vectura-v1 fires a buy even when an earlier buy of this tick joined its trigger away.
+            if pos.is_none() && !self.mode.compat_v1 {
                 continue;
             }
             let shares = floor_dp(use_cash / px, self.mode.share_scale);
@@ -499,7 +540,7 @@ impl Strategy for Grid {
             self.next_intent += 1;
             if let Some(i) = pos {
                 self.buys[i].pending = Some(id.0);
-                self.band_cache.set(None);
+                self.band_disarm(self.buys[i].price, Some(self.buys[i].dir));
             }
             self.pending.push(Pending { intent: id, kind: PendingKind::Buy { trigger: tid, price: at, filled: false } });
             let kind = match (self.eval, pos) {
@@ -520,7 +561,7 @@ impl Strategy for Grid {
             let id = IntentId(self.next_intent);
             self.next_intent += 1;
             self.sells[i].pending = Some(id.0);
-            self.band_cache.set(None);
+            self.band_disarm(self.sells[i].price, None);
             self.pending.push(Pending { intent: id, kind: PendingKind::Sell { trigger: tid } });
             let kind = match self.eval {
                 Eval::Touch => OrderKind::Touch { trigger: t.price },
@@ -624,6 +665,12 @@ impl Strategy for Grid {
 impl Grid {
     /// The band for a given cash level: buys count only when a buy at that cash would not be vetoed.
     pub fn quiet_band_for(&self, cash: f64) -> (f64, f64) {
+        #[cfg(debug_assertions)]
+        if let Some(c) = self.band_cache.get() {
+            self.band_cache.set(None);
+            let _ = self.quiet_band_for(cash);
+            assert_eq!(self.band_cache.get(), Some(c), "the cached band went stale");
+        }
         let (b_lo, b_hi, s_hi) = match self.band_cache.get() {
             Some(c) => c,
             None => {
