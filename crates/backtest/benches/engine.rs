@@ -19,21 +19,37 @@ fn root() -> PathBuf {
 
 /// The seeded synthetic bars, generated once with the peer's own generator.
 fn seeded(years: u32) -> Option<BarSeries> {
-    let dir = std::env::var_os("VECTURA_PEERDATA").map(PathBuf::from).unwrap_or_else(|| root().join("peerdata"));
+    let dir = std::env::var_os("VECTURA_PEERDATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("peerdata"));
     let file = dir.join(format!("syn_{years}y.csv"));
     if !file.exists() {
         let _ = std::fs::create_dir_all(&dir);
         let gen = root().join("../shared/peers/gen_minute_bars.py");
-        let py = if root().join("peervenv/bin/python").exists() { root().join("peervenv/bin/python") } else { PathBuf::from("python3") };
+        let py = if root().join("peervenv/bin/python").exists() {
+            root().join("peervenv/bin/python")
+        } else {
+            PathBuf::from("python3")
+        };
         eprintln!("generating {} with {}", file.display(), gen.display());
         let ok = Command::new(py)
             .env("PYTHONDONTWRITEBYTECODE", "1")
-            .args([gen.as_os_str(), "--years".as_ref(), years.to_string().as_ref(), "--seed".as_ref(), "1".as_ref(), "--out".as_ref(), file.as_os_str()])
+            .args([
+                gen.as_os_str(),
+                "--years".as_ref(),
+                years.to_string().as_ref(),
+                "--seed".as_ref(),
+                "1".as_ref(),
+                "--out".as_ref(),
+                file.as_os_str(),
+            ])
             .status()
             .map(|s| s.success())
             .unwrap_or(false);
         if !ok {
-            eprintln!("cannot generate the seeded bars (needs python3 with numpy): skipping {years}y");
+            eprintln!(
+                "cannot generate the seeded bars (needs python3 with numpy): skipping {years}y"
+            );
             return None;
         }
     }
@@ -88,22 +104,33 @@ fn config(bars: &BarSeries, capital: f64, compat: bool) -> BacktestConfig {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("grid");
-    g.measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1)).sample_size(20);
+    g.measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(20);
     for years in [1u32, 10] {
         let Some(bars) = seeded(years) else { continue };
         g.throughput(Throughput::Elements(bars.len() as u64));
         for (name, (p, capital)) in [("defaults", defaults()), ("active", active())] {
             for (mode, compat) in [("v1", true), ("default-mode", false)] {
                 let cfg = config(&bars, capital, compat);
-                let gm = GridMode { compat_v1: compat, share_scale: 1e4, record_lines: false };
-                g.bench_with_input(BenchmarkId::new(format!("{mode}/{name}"), format!("{years}y")), &bars, |b, bars| {
-                    b.iter(|| run(bars, &mut Grid::new(p, gm), &cfg).unwrap().final_equity)
-                });
+                let gm = GridMode {
+                    compat_v1: compat,
+                    share_scale: 1e4,
+                    record_lines: false,
+                };
+                g.bench_with_input(
+                    BenchmarkId::new(format!("{mode}/{name}"), format!("{years}y")),
+                    &bars,
+                    |b, bars| {
+                        b.iter(|| run(bars, &mut Grid::new(p, gm), &cfg).unwrap().final_equity)
+                    },
+                );
             }
         }
     }
     // A real joining-off case: golden INDA case c (thousands of live triggers), vectura-v1.
-    if let Some(bars) = load(&root().join("../shared/data/INDA_1min_2023-07-10_to_2025-07-07.csv")) {
+    if let Some(bars) = load(&root().join("../shared/data/INDA_1min_2023-07-10_to_2025-07-07.csv"))
+    {
         g.throughput(Throughput::Elements(bars.len() as u64));
         let p = GridParams {
             capital_pct: 20.0,
@@ -114,10 +141,21 @@ fn bench(c: &mut Criterion) {
             order_gap_pct: -1.0,
         };
         let mut cfg = config(&bars, 10_000.0, true);
-        cfg.contributions = Some(Contributions { every_days: 7, amount: 500.0 });
-        let gm = GridMode { compat_v1: true, share_scale: 1e4, record_lines: false };
+        cfg.contributions = Some(Contributions {
+            every_days: 7,
+            amount: 500.0,
+        });
+        let gm = GridMode {
+            compat_v1: true,
+            share_scale: 1e4,
+            record_lines: false,
+        };
         g.bench_function("v1/golden-INDA-c-joining-off", |b| {
-            b.iter(|| run(&bars, &mut Grid::new(p, gm), &cfg).unwrap().final_equity)
+            b.iter(|| {
+                run(&bars, &mut Grid::new(p, gm), &cfg)
+                    .unwrap()
+                    .final_equity
+            })
         });
     }
     g.finish();

@@ -6,13 +6,35 @@ use vectura_strategy::grid::{Grid, GridMode, GridParams};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let bars = load_csv_path(a[1].as_ref(), &LoadOptions::default()).expect("bars").series;
+    let bars = load_csv_path(a[1].as_ref(), &LoadOptions::default())
+        .expect("bars")
+        .series;
     let compat = a.get(2).map(|s| s == "v1").unwrap_or(true);
     let golden_c = a.get(3).map(|s| s == "golden-c").unwrap_or(false);
     let (p, cap) = if golden_c {
-        (GridParams { capital_pct: 20.0, buy_below_pct: 0.5, sell_above_pct: 1.0, buy_after_sell_pct: 2.0, cash_floor: 100.0, order_gap_pct: -1.0 }, 10_000.0)
+        (
+            GridParams {
+                capital_pct: 20.0,
+                buy_below_pct: 0.5,
+                sell_above_pct: 1.0,
+                buy_after_sell_pct: 2.0,
+                cash_floor: 100.0,
+                order_gap_pct: -1.0,
+            },
+            10_000.0,
+        )
     } else if a.get(3).map(|s| s == "active").unwrap_or(false) {
-        (GridParams { capital_pct: 35.0, buy_below_pct: 0.3, sell_above_pct: 0.6, buy_after_sell_pct: 1.0, cash_floor: 50.0, order_gap_pct: 0.2 }, 3000.0)
+        (
+            GridParams {
+                capital_pct: 35.0,
+                buy_below_pct: 0.3,
+                sell_above_pct: 0.6,
+                buy_after_sell_pct: 1.0,
+                cash_floor: 50.0,
+                order_gap_pct: 0.2,
+            },
+            3000.0,
+        )
     } else {
         (GridParams::default(), 10_000.0)
     };
@@ -23,19 +45,44 @@ fn main() {
     c.start_capital = cap;
     c.record_series = false;
     if golden_c {
-        c.contributions = Some(vectura_backtest::Contributions { every_days: 7, amount: 500.0 });
+        c.contributions = Some(vectura_backtest::Contributions {
+            every_days: 7,
+            amount: 500.0,
+        });
     }
     c.compat_v1 = compat;
-    c.fill = if compat { FillModel::Close } else { FillModel::NextOpen };
+    c.fill = if compat {
+        FillModel::Close
+    } else {
+        FillModel::NextOpen
+    };
     let mut x = 0.0;
     let mut trades = 0;
     let mut dt = f64::INFINITY;
     for _ in 0..reps {
         let t = std::time::Instant::now();
-        let r = run(&bars, &mut Grid::new(p, GridMode { compat_v1: compat, share_scale: 1e4, record_lines: false }), &c).unwrap();
+        let r = run(
+            &bars,
+            &mut Grid::new(
+                p,
+                GridMode {
+                    compat_v1: compat,
+                    share_scale: 1e4,
+                    record_lines: false,
+                },
+            ),
+            &c,
+        )
+        .unwrap();
         dt = dt.min(t.elapsed().as_secs_f64());
         x += r.final_equity;
         trades = r.trades.len();
     }
-    println!("{} bars, {trades} trades, {:.3} ms/run, {:.2} ns/bar, {:.0} M bars/s ({x})", bars.len(), dt * 1e3, dt * 1e9 / bars.len() as f64, bars.len() as f64 / dt / 1e6);
+    println!(
+        "{} bars, {trades} trades, {:.3} ms/run, {:.2} ns/bar, {:.0} M bars/s ({x})",
+        bars.len(),
+        dt * 1e3,
+        dt * 1e9 / bars.len() as f64,
+        bars.len() as f64 / dt / 1e6
+    );
 }

@@ -123,7 +123,10 @@ impl BacktestConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.end_date < self.start_date {
-            return Err(ConfigError::EndBeforeStart { start: self.start_date, end: self.end_date });
+            return Err(ConfigError::EndBeforeStart {
+                start: self.start_date,
+                end: self.end_date,
+            });
         }
         if !(self.start_capital.is_finite() && self.start_capital >= 0.0) {
             return Err(ConfigError::StartCapital(self.start_capital));

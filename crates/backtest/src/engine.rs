@@ -2,7 +2,7 @@
 //! and the metrics follow (original §2.4, fixed as DESIGN.md §2 and §4 say).
 
 use crate::config::{BacktestConfig, ConfigError, FillModel, PdtMode};
-use crate::metrics::{RunTotals, Span, TradeStats, Tracker};
+use crate::metrics::{RunTotals, Span, Tracker, TradeStats};
 use crate::pdt::{FinraPdt, Pdt, V1Pdt, PDT_END_TS};
 use crate::result::{BacktestResult, Deposit, Line, OpenLot, Timing, Trade};
 use crate::series::Recorder;
@@ -44,7 +44,6 @@ struct Book {
     /// Sum lot values in lot order (vectura-v1's arithmetic) rather than total shares × price.
     exact: bool,
     trades: Vec<Trade>,
-    trade_of_intent: Vec<u32>,
     stats: TradeStats,
     pdt: Pdt,
 }
@@ -70,17 +69,7 @@ impl Book {
         self.shares.extend(self.lots.iter().map(|l| l.shares));
         self.total = self.shares.iter().sum();
     }
-
-    fn link(&mut self, id: IntentId, trade: usize) {
-        let i = id.0 as usize;
-        if self.trade_of_intent.len() <= i {
-            self.trade_of_intent.resize(i + 1, u32::MAX);
-        }
-        self.trade_of_intent[i] = trade as u32;
-    }
 }
-
-const NO_TRADE: u32 = u32::MAX;
 
 /// Runs `strategy` over `bars` (already cut to the run's dates and session).
 pub fn run<S: Strategy>(
@@ -90,12 +79,22 @@ pub fn run<S: Strategy>(
 ) -> Result<BacktestResult, ConfigError> {
     cfg.validate()?;
     let n = bars.len();
-    let eval = if cfg.fill == FillModel::Touch { Eval::Touch } else { Eval::Close };
+    let eval = if cfg.fill == FillModel::Touch {
+        Eval::Touch
+    } else {
+        Eval::Close
+    };
     let pdt = match (cfg.compat_v1, cfg.pdt) {
         (_, PdtMode::Off) => Pdt::Off,
         (true, _) => Pdt::V1(V1Pdt::default()),
-        (false, PdtMode::Auto) => Pdt::Finra { rule: FinraPdt::default(), until: PDT_END_TS },
-        (false, PdtMode::On) => Pdt::Finra { rule: FinraPdt::default(), until: i64::MAX },
+        (false, PdtMode::Auto) => Pdt::Finra {
+            rule: FinraPdt::default(),
+            until: PDT_END_TS,
+        },
+        (false, PdtMode::On) => Pdt::Finra {
+            rule: FinraPdt::default(),
+            until: i64::MAX,
+        },
     };
     let start_midnight = midnight_utc(cfg.start_date);
     let mut book = Book {
@@ -105,7 +104,6 @@ pub fn run<S: Strategy>(
         total: 0.0,
         exact: cfg.compat_v1,
         trades: Vec::new(),
-        trade_of_intent: Vec::new(),
         stats: TradeStats::default(),
         pdt,
     };
@@ -116,10 +114,16 @@ pub fn run<S: Strategy>(
     };
     // Contributions: the first falls `every_days` after the start date's 00:00 UTC (§2.6).
     let (contrib_on, step, amount) = match cfg.contributions {
-        Some(c) if c.every_days > 0 && c.amount > 0.0 => (true, c.every_days as i64 * DAY, c.amount),
+        Some(c) if c.every_days > 0 && c.amount > 0.0 => {
+            (true, c.every_days as i64 * DAY, c.amount)
+        }
         _ => (false, i64::MAX, 0.0),
     };
-    let mut next_contrib = if contrib_on { start_midnight + step } else { i64::MAX };
+    let mut next_contrib = if contrib_on {
+        start_midnight + step
+    } else {
+        i64::MAX
+    };
     let mut deposits: Vec<Deposit> = Vec::new();
     let mut invested_sum = 0.0;
     let bh_floor = cfg.benchmark_cash_floor;
@@ -140,17 +144,36 @@ pub fn run<S: Strategy>(
         // The common bar: nothing can fire, nothing is due. A tight loop records such bars in bulk.
         if i > 0 && pending.is_empty() && cfg.kernel {
             if dirty {
-                band = strategy.quiet_band(&Account { cash: book.cash, equity: eq_post });
+                band = strategy.quiet_band(&Account {
+                    cash: book.cash,
+                    equity: eq_post,
+                });
                 dirty = false;
             }
             if let Some((lo, hi)) = band {
-                let sp = Span { cash: book.cash, lots: &book.shares, total: book.total, lo, hi, bound: next_contrib };
-                let (ts_, c_, l_, h_) = (&bars.ts[..], &bars.close[..], &bars.low[..], &bars.high[..]);
+                let sp = Span {
+                    cash: book.cash,
+                    lots: &book.shares,
+                    total: book.total,
+                    lo,
+                    hi,
+                    bound: next_contrib,
+                };
+                let (ts_, c_, l_, h_) =
+                    (&bars.ts[..], &bars.close[..], &bars.low[..], &bars.high[..]);
                 let (j, mx) = match (book.exact, eval) {
-                    (true, Eval::Close) => tracker.quiet_span::<true, false>(ts_, c_, l_, h_, i, &sp),
-                    (true, Eval::Touch) => tracker.quiet_span::<true, true>(ts_, c_, l_, h_, i, &sp),
-                    (false, Eval::Close) => tracker.quiet_span::<false, false>(ts_, c_, l_, h_, i, &sp),
-                    (false, Eval::Touch) => tracker.quiet_span::<false, true>(ts_, c_, l_, h_, i, &sp),
+                    (true, Eval::Close) => {
+                        tracker.quiet_span::<true, false>(ts_, c_, l_, h_, i, &sp)
+                    }
+                    (true, Eval::Touch) => {
+                        tracker.quiet_span::<true, true>(ts_, c_, l_, h_, i, &sp)
+                    }
+                    (false, Eval::Close) => {
+                        tracker.quiet_span::<false, false>(ts_, c_, l_, h_, i, &sp)
+                    }
+                    (false, Eval::Touch) => {
+                        tracker.quiet_span::<false, true>(ts_, c_, l_, h_, i, &sp)
+                    }
                 };
                 if j > i {
                     if mx > max_state {
@@ -158,7 +181,13 @@ pub fn run<S: Strategy>(
                     }
                     if let Some(r) = recorder.as_mut() {
                         for k in i..j {
-                            r.push(bars.ts[k], bars.close[k], book.mark(bars.close[k]), book.cash, tracker.peak);
+                            r.push(
+                                bars.ts[k],
+                                bars.close[k],
+                                book.mark(bars.close[k]),
+                                book.cash,
+                                tracker.peak,
+                            );
                         }
                     }
                     equity0 = tracker.last_equity();
@@ -223,7 +252,10 @@ pub fn run<S: Strategy>(
             max_state = equity0;
         }
         if dirty {
-            band = strategy.quiet_band(&Account { cash: book.cash - reserved, equity: equity0 });
+            band = strategy.quiet_band(&Account {
+                cash: book.cash - reserved,
+                equity: equity0,
+            });
             dirty = false;
         }
         let (lo, hi) = (bars.low[i], bars.high[i]);
@@ -236,12 +268,38 @@ pub fn run<S: Strategy>(
         };
         let mut traded = false;
         if !quiet {
-            let tick = Tick { ts, open: bars.open[i], high: hi, low: lo, close, eval };
-            let acct = Account { cash: book.cash - reserved, equity: equity0 };
-            strategy.on_bar(&tick, &acct, &Gate { pdt: &book.pdt, equity: equity0 });
+            let tick = Tick {
+                ts,
+                open: bars.open[i],
+                high: hi,
+                low: lo,
+                close,
+                eval,
+            };
+            let acct = Account {
+                cash: book.cash - reserved,
+                equity: equity0,
+            };
+            strategy.on_bar(
+                &tick,
+                &acct,
+                &Gate {
+                    pdt: &book.pdt,
+                    equity: equity0,
+                },
+            );
             loop {
-                let acct = Account { cash: book.cash - reserved, equity: equity0 };
-                let Some(intent) = strategy.next_intent(&acct, &Gate { pdt: &book.pdt, equity: equity0 }) else {
+                let acct = Account {
+                    cash: book.cash - reserved,
+                    equity: equity0,
+                };
+                let Some(intent) = strategy.next_intent(
+                    &acct,
+                    &Gate {
+                        pdt: &book.pdt,
+                        equity: equity0,
+                    },
+                ) else {
                     break;
                 };
                 match cfg.fill {
@@ -280,7 +338,11 @@ pub fn run<S: Strategy>(
     }
 
     let start = cfg.start_capital;
-    let final_equity = if n > 0 && equity0 != 0.0 { equity0 } else { start };
+    let final_equity = if n > 0 && equity0 != 0.0 {
+        equity0
+    } else {
+        start
+    };
     let invested = start + invested_sum;
     let bh_final = bh_shares * last_close + bh_cash;
     let totals = RunTotals {
@@ -290,16 +352,29 @@ pub fn run<S: Strategy>(
         trades: book.trades.len() as u64,
         inclusive_days: (cfg.end_date - cfg.start_date).num_days() + 1,
         end_midnight: midnight_utc(cfg.end_date),
-        span_days: if n > 1 { (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64 } else { 0.0 },
+        span_days: if n > 1 {
+            (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64
+        } else {
+            0.0
+        },
         buy_hold_final: bh_final,
     };
     let metrics = tracker.finish(&totals, &book.stats);
     let open_lots = book
         .lots
         .iter()
-        .map(|l| OpenLot { trade: l.trade, ts: l.opened, price: l.price, shares: l.shares })
+        .map(|l| OpenLot {
+            trade: l.trade,
+            ts: l.opened,
+            price: l.price,
+            shares: l.shares,
+        })
         .collect();
-    let triggers = if cfg.record_series { strategy.trigger_lines().iter().map(Line::from).collect() } else { vec![] };
+    let triggers = if cfg.record_series {
+        strategy.trigger_lines().iter().map(Line::from).collect()
+    } else {
+        vec![]
+    };
     Ok(BacktestResult {
         symbol: cfg.symbol.clone(),
         strategy: strategy.name(),
@@ -320,8 +395,15 @@ pub fn run<S: Strategy>(
         open_lots,
         triggers,
         series: recorder.map(|r| r.series.into()),
-        state: if cfg.record_series { strategy.state() } else { serde_json::Value::Null },
-        timing: Timing { bars_processed: n as u64, ..Timing::default() },
+        state: if cfg.record_series {
+            strategy.state()
+        } else {
+            serde_json::Value::Null
+        },
+        timing: Timing {
+            bars_processed: n as u64,
+            ..Timing::default()
+        },
     })
 }
 
@@ -338,7 +420,11 @@ fn execute<S: Strategy>(
 ) -> bool {
     match intent.side {
         Side::Buy => {
-            let px = if slip > 0.0 { price * (1.0 + slip) } else { price };
+            let px = if slip > 0.0 {
+                price * (1.0 + slip)
+            } else {
+                price
+            };
             let mut qty = if intent.all_in {
                 // Whole shares for all the cash there is, commission included.
                 let mut q = (book.cash / px).floor();
@@ -354,14 +440,20 @@ fn execute<S: Strategy>(
             // (a next-open gap up, slippage or commission), shrinking the order to what cash buys.
             if !cfg.compat_v1 && qty * px + commission > book.cash {
                 let scale = if intent.all_in { 1.0 } else { cfg.share_scale };
-                qty = floor_dp((book.cash - cfg.commission.per_order).max(0.0) / (px * (1.0 + cfg.commission.pct / 100.0) + cfg.commission.per_share), scale);
+                qty = floor_dp(
+                    (book.cash - cfg.commission.per_order).max(0.0)
+                        / (px * (1.0 + cfg.commission.pct / 100.0) + cfg.commission.per_share),
+                    scale,
+                );
                 commission = cfg.commission.of(qty, px);
                 while qty > 0.0 && qty * px + commission > book.cash {
                     qty = floor_dp(qty - 1.0 / scale, scale);
                     commission = cfg.commission.of(qty, px);
                 }
             }
-            if !(qty > 0.0) && !(cfg.compat_v1 && qty == 0.0) {
+            // vectura-v1 books zero-share buys (the original's quirk); ours rejects them.
+            let zero_ok = cfg.compat_v1 && qty == 0.0;
+            if !(qty > 0.0 || zero_ok) {
                 strategy.on_order_end(intent.id, &OrderEnd::Rejected("insufficient cash".into()));
                 return false;
             }
@@ -376,7 +468,6 @@ fn execute<S: Strategy>(
                 closes_trade: None,
                 pnl: None,
             });
-            book.link(intent.id, t);
             book.lots.push(PLot {
                 id: intent.id,
                 shares: qty,
@@ -387,22 +478,43 @@ fn execute<S: Strategy>(
             });
             book.sync();
             book.pdt.record(ts, false, false);
-            strategy.on_fill(&Fill { intent: intent.id, side: Side::Buy, qty, price: px, commission, ts, done: true });
+            strategy.on_fill(&Fill {
+                intent: intent.id,
+                side: Side::Buy,
+                qty,
+                price: px,
+                commission,
+                ts,
+                done: true,
+            });
             true
         }
         Side::Sell => {
-            let px = if slip > 0.0 { price * (1.0 - slip) } else { price };
+            let px = if slip > 0.0 {
+                price * (1.0 - slip)
+            } else {
+                price
+            };
             // The lots this sell closes: the named one, or first-in first-out.
             let held: f64 = match intent.closes {
-                Some(id) => book.lots.iter().filter(|l| l.id == id).map(|l| l.shares).sum(),
+                Some(id) => book
+                    .lots
+                    .iter()
+                    .filter(|l| l.id == id)
+                    .map(|l| l.shares)
+                    .sum(),
                 None => book.lots.iter().map(|l| l.shares).sum(),
             };
             let qty = intent.qty.min(held);
-            if !(qty > 0.0) && !(cfg.compat_v1 && intent.closes.is_some() && held == 0.0 && intent.qty == 0.0) {
-                if held == 0.0 && intent.qty > 0.0 || qty <= 0.0 && intent.qty > 0.0 {
-                    strategy.on_order_end(intent.id, &OrderEnd::Rejected("no shares to sell".into()));
-                    return false;
-                }
+            let lot_exists = match intent.closes {
+                Some(id) => book.lots.iter().any(|l| l.id == id),
+                None => !book.lots.is_empty(),
+            };
+            // vectura-v1 sells the zero-share lot a zero-share buy opened; otherwise a sell needs shares.
+            let zero_ok = cfg.compat_v1 && lot_exists && intent.qty == 0.0;
+            if !(qty > 0.0 || zero_ok) {
+                strategy.on_order_end(intent.id, &OrderEnd::Rejected("no shares to sell".into()));
+                return false;
             }
             let commission = cfg.commission.of(qty, px);
             let mut left = qty;
@@ -419,13 +531,15 @@ fn execute<S: Strategy>(
                 }
                 let take = left.min(l.shares);
                 pnl += take * (px - l.price) - take * l.commission_per_share;
-                book.stats.holding_secs += (ts - l.opened) as f64 * if qty > 0.0 { take / qty } else { 1.0 };
+                book.stats.holding_secs +=
+                    (ts - l.opened) as f64 * if qty > 0.0 { take / qty } else { 1.0 };
                 closes_trade.get_or_insert(l.trade);
                 if utc_day(l.opened) == utc_day(ts) {
                     day_trade_utc = true;
                 }
                 if !matches!(book.pdt, Pdt::Off | Pdt::V1(_))
-                    && vectura_core::calendar::ny_date(l.opened) == vectura_core::calendar::ny_date(ts)
+                    && vectura_core::calendar::ny_date(l.opened)
+                        == vectura_core::calendar::ny_date(ts)
                 {
                     day_trade_ny = true;
                 }
@@ -445,18 +559,27 @@ fn execute<S: Strategy>(
             } else {
                 book.stats.gross_loss -= pnl;
             }
-            let t = book.trades.len();
-            book.trades.push(Trade { ts, side: Side::Sell, shares: qty, price: px, commission, closes_trade, pnl: Some(pnl) });
-            book.link(intent.id, t);
+            book.trades.push(Trade {
+                ts,
+                side: Side::Sell,
+                shares: qty,
+                price: px,
+                commission,
+                closes_trade,
+                pnl: Some(pnl),
+            });
             book.sync();
             book.pdt.record(ts, day_trade_utc, day_trade_ny);
-            strategy.on_fill(&Fill { intent: intent.id, side: Side::Sell, qty, price: px, commission, ts, done: true });
+            strategy.on_fill(&Fill {
+                intent: intent.id,
+                side: Side::Sell,
+                qty,
+                price: px,
+                commission,
+                ts,
+                done: true,
+            });
             true
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_no_trade(t: u32) -> bool {
-    t == NO_TRADE
 }

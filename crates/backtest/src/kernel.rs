@@ -55,7 +55,11 @@ pub unsafe fn block_avx2<const EXACT: bool, const TOUCH: bool>(
     eq_out: &mut [f64],
 ) -> BlockOut {
     let max = max.min(eq_out.len());
-    let max = max.min(close.len()).min(if TOUCH { low.len().min(high.len()) } else { usize::MAX });
+    let max = max.min(close.len()).min(if TOUCH {
+        low.len().min(high.len())
+    } else {
+        usize::MAX
+    });
     let cashv = _mm256_set1_pd(a.cash);
     let totv = _mm256_set1_pd(a.total);
     let lov = _mm256_set1_pd(a.lo);
@@ -82,12 +86,24 @@ pub unsafe fn block_avx2<const EXACT: bool, const TOUCH: bool>(
             let l1 = _mm256_loadu_pd(low.as_ptr().add(i + 4));
             let h0 = _mm256_loadu_pd(high.as_ptr().add(i));
             let h1 = _mm256_loadu_pd(high.as_ptr().add(i + 4));
-            let q0 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(l0, lov), _mm256_cmp_pd::<_CMP_LT_OQ>(h0, hiv));
-            let q1 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(l1, lov), _mm256_cmp_pd::<_CMP_LT_OQ>(h1, hiv));
+            let q0 = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(l0, lov),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(h0, hiv),
+            );
+            let q1 = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(l1, lov),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(h1, hiv),
+            );
             _mm256_movemask_pd(q0) | (_mm256_movemask_pd(q1) << 4)
         } else {
-            let q0 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(p0, lov), _mm256_cmp_pd::<_CMP_LT_OQ>(p0, hiv));
-            let q1 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(p1, lov), _mm256_cmp_pd::<_CMP_LT_OQ>(p1, hiv));
+            let q0 = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(p0, lov),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(p0, hiv),
+            );
+            let q1 = _mm256_and_pd(
+                _mm256_cmp_pd::<_CMP_GT_OQ>(p1, lov),
+                _mm256_cmp_pd::<_CMP_LT_OQ>(p1, hiv),
+            );
             _mm256_movemask_pd(q0) | (_mm256_movemask_pd(q1) << 4)
         };
         if q != 0xFF {
@@ -103,23 +119,48 @@ pub unsafe fn block_avx2<const EXACT: bool, const TOUCH: bool>(
             }
             (_mm256_add_pd(cashv, a0), _mm256_add_pd(cashv, a1))
         } else {
-            (_mm256_add_pd(cashv, _mm256_mul_pd(totv, p0)), _mm256_add_pd(cashv, _mm256_mul_pd(totv, p1)))
+            (
+                _mm256_add_pd(cashv, _mm256_mul_pd(totv, p0)),
+                _mm256_add_pd(cashv, _mm256_mul_pd(totv, p1)),
+            )
         };
         _mm256_storeu_pd(eq_out.as_mut_ptr().add(i), e0);
         _mm256_storeu_pd(eq_out.as_mut_ptr().add(i + 4), e1);
         // (e − cash) / e where e > 0, else 0 (the original skips non-positive equity).
-        let r0 = _mm256_and_pd(_mm256_div_pd(_mm256_sub_pd(e0, cashv), e0), _mm256_cmp_pd::<_CMP_GT_OQ>(e0, zero));
-        let r1 = _mm256_and_pd(_mm256_div_pd(_mm256_sub_pd(e1, cashv), e1), _mm256_cmp_pd::<_CMP_GT_OQ>(e1, zero));
+        let r0 = _mm256_and_pd(
+            _mm256_div_pd(_mm256_sub_pd(e0, cashv), e0),
+            _mm256_cmp_pd::<_CMP_GT_OQ>(e0, zero),
+        );
+        let r1 = _mm256_and_pd(
+            _mm256_div_pd(_mm256_sub_pd(e1, cashv), e1),
+            _mm256_cmp_pd::<_CMP_GT_OQ>(e1, zero),
+        );
         vlo = _mm256_min_pd(vlo, _mm256_min_pd(e0, e1));
         vhi = _mm256_max_pd(vhi, _mm256_max_pd(e0, e1));
         // Not (0 ≤ e < ∞) — NaN included — or a new peak of equity or of the time-weighted index.
-        let ok0 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(e0, zero), _mm256_cmp_pd::<_CMP_LT_OQ>(e0, inf));
-        let ok1 = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GE_OQ>(e1, zero), _mm256_cmp_pd::<_CMP_LT_OQ>(e1, inf));
-        let pk0 = _mm256_or_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(e0, peakv), _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_mul_pd(kv, e0), twrv));
-        let pk1 = _mm256_or_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(e1, peakv), _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_mul_pd(kv, e1), twrv));
-        let not_ok = _mm256_xor_pd(_mm256_and_pd(ok0, ok1), _mm256_castsi256_pd(_mm256_set1_epi64x(-1)));
+        let ok0 = _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(e0, zero),
+            _mm256_cmp_pd::<_CMP_LT_OQ>(e0, inf),
+        );
+        let ok1 = _mm256_and_pd(
+            _mm256_cmp_pd::<_CMP_GE_OQ>(e1, zero),
+            _mm256_cmp_pd::<_CMP_LT_OQ>(e1, inf),
+        );
+        let pk0 = _mm256_or_pd(
+            _mm256_cmp_pd::<_CMP_GT_OQ>(e0, peakv),
+            _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_mul_pd(kv, e0), twrv),
+        );
+        let pk1 = _mm256_or_pd(
+            _mm256_cmp_pd::<_CMP_GT_OQ>(e1, peakv),
+            _mm256_cmp_pd::<_CMP_GT_OQ>(_mm256_mul_pd(kv, e1), twrv),
+        );
+        let not_ok = _mm256_xor_pd(
+            _mm256_and_pd(ok0, ok1),
+            _mm256_castsi256_pd(_mm256_set1_epi64x(-1)),
+        );
         bad = _mm256_or_pd(bad, _mm256_or_pd(not_ok, _mm256_or_pd(pk0, pk1)));
-        let n0 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_NEQ_UQ>(e0, cashv)) | (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_NEQ_UQ>(e1, cashv)) << 4);
+        let n0 = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_NEQ_UQ>(e0, cashv))
+            | (_mm256_movemask_pd(_mm256_cmp_pd::<_CMP_NEQ_UQ>(e1, cashv)) << 4);
         nz += (n0 as u32).count_ones() as u64;
         if EXACT {
             let mut buf = [0.0f64; 8];

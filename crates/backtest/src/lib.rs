@@ -1,5 +1,8 @@
 //! Vectura's backtest engine: replay, fill models, portfolio, PDT, contributions and metrics.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail every price and cash check.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod config;
 pub mod engine;
 pub mod kernel;

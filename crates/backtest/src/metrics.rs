@@ -233,7 +233,11 @@ impl Tracker {
     fn finish_epoch(&mut self) {
         if self.min_since_peak < f64::INFINITY {
             let dd = self.peak - self.min_since_peak;
-            let ddp = if self.peak != 0.0 { dd / self.peak * 100.0 } else { 0.0 };
+            let ddp = if self.peak != 0.0 {
+                dd / self.peak * 100.0
+            } else {
+                0.0
+            };
             if dd > self.max_dd_dollar {
                 self.max_dd_dollar = dd;
             }
@@ -355,10 +359,22 @@ impl Tracker {
                             twr_peak: self.twr_peak,
                             sum: self.sum_ratio,
                         };
-                        let (l, h): (&[f64], &[f64]) = if TOUCH { (&low[i..], &high[i..]) } else { (&[], &[]) };
+                        let (l, h): (&[f64], &[f64]) = if TOUCH {
+                            (&low[i..], &high[i..])
+                        } else {
+                            (&[], &[])
+                        };
                         // SAFETY: AVX2 is present (checked above) and every slice holds at least `max` bars.
-                        let out =
-                            unsafe { crate::kernel::block_avx2::<EXACT, TOUCH>(&close[i..], l, h, max, &input, &mut eqs) };
+                        let out = unsafe {
+                            crate::kernel::block_avx2::<EXACT, TOUCH>(
+                                &close[i..],
+                                l,
+                                h,
+                                max,
+                                &input,
+                                &mut eqs,
+                            )
+                        };
                         let m = out.bars;
                         if m == 0 {
                             break;
@@ -386,7 +402,8 @@ impl Tracker {
                             max_eq = max_eq.max(out.hi);
                             i += m;
                         } else {
-                            let (j, mx) = self.quiet_bars::<EXACT>(ts, close, i, i + m, sp, Some(&eqs[..m]));
+                            let (j, mx) =
+                                self.quiet_bars::<EXACT>(ts, close, i, i + m, sp, Some(&eqs[..m]));
                             max_eq = max_eq.max(mx);
                             if j < i + m {
                                 return (j, max_eq);
@@ -526,15 +543,20 @@ impl Tracker {
         self.finish_epoch();
         self.finish_twr_epoch();
         if !self.need_open {
-            self.longest_dd_days = self.longest_dd_days.max(ceil_days(t.end_midnight - self.open_since));
+            self.longest_dd_days = self
+                .longest_dd_days
+                .max(ceil_days(t.end_midnight - self.open_since));
         }
         if !self.exact {
             let l = self.sum_lanes;
             self.sum_ratio += (l[0] + l[1]) + (l[2] + l[3]);
         }
         let total_return = t.final_equity - t.invested;
-        let total_return_pct =
-            if t.invested > 0.0 { t.final_equity / t.invested * 100.0 - 100.0 } else { 0.0 };
+        let total_return_pct = if t.invested > 0.0 {
+            t.final_equity / t.invested * 100.0 - 100.0
+        } else {
+            0.0
+        };
         let months = t.inclusive_days as f64 / DAYS_PER_MONTH;
         let (best, worst) = if months < 1.0 || self.n_months == 0 {
             (total_return_pct, total_return_pct)
@@ -542,16 +564,36 @@ impl Tracker {
             (self.best_month, self.worst_month)
         };
         let n = self.bars as f64;
-        let avg_invested = if self.bars > 0 { self.sum_ratio / n * 100.0 } else { 0.0 };
+        let avg_invested = if self.bars > 0 {
+            self.sum_ratio / n * 100.0
+        } else {
+            0.0
+        };
         let bh = t.buy_hold_final;
         let nd = self.n_days as f64;
-        let mean = if self.n_days > 0 { self.sum_r / nd } else { 0.0 };
-        let var = if self.n_days > 1 { ((self.sum_r2 - nd * mean * mean) / (nd - 1.0)).max(0.0) } else { 0.0 };
+        let mean = if self.n_days > 0 {
+            self.sum_r / nd
+        } else {
+            0.0
+        };
+        let var = if self.n_days > 1 {
+            ((self.sum_r2 - nd * mean * mean) / (nd - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
         let sd = var.sqrt();
-        let down = if self.n_days > 0 { (self.sum_down2 / nd).sqrt() } else { 0.0 };
+        let down = if self.n_days > 0 {
+            (self.sum_down2 / nd).sqrt()
+        } else {
+            0.0
+        };
         let ann = TRADING_DAYS.sqrt();
         let years = t.span_days.max(1.0) / 365.25;
-        let cagr = if self.twr > 0.0 { self.twr.powf(1.0 / years) - 1.0 } else { -1.0 };
+        let cagr = if self.twr > 0.0 {
+            self.twr.powf(1.0 / years) - 1.0
+        } else {
+            -1.0
+        };
         Metrics {
             total_return,
             total_return_pct,
@@ -561,7 +603,11 @@ impl Tracker {
             maximum_drawdown_dollar: self.max_dd_dollar,
             longest_drawdown_days: self.longest_dd_days,
             total_trades: t.trades,
-            average_trades_per_month: if months > 0.0 { t.trades as f64 / months } else { 0.0 },
+            average_trades_per_month: if months > 0.0 {
+                t.trades as f64 / months
+            } else {
+                0.0
+            },
             best_month_return_pct: best,
             worst_month_return_pct: worst,
             return_max_drawdown_ratio: if self.max_dd_pct != 0.0 {
@@ -571,16 +617,32 @@ impl Tracker {
             },
             buy_hold_final_equity: bh,
             buy_hold_dollar_difference: t.final_equity - bh,
-            buy_hold_percentage_difference: if bh > 0.0 { (t.final_equity - bh) / bh * 100.0 } else { 0.0 },
+            buy_hold_percentage_difference: if bh > 0.0 {
+                (t.final_equity - bh) / bh * 100.0
+            } else {
+                0.0
+            },
             time_weighted_return_pct: (self.twr - 1.0) * 100.0,
             cagr_pct: cagr * 100.0,
             volatility_pct: sd * ann * 100.0,
             sharpe: if sd > 0.0 { mean / sd * ann } else { 0.0 },
             sortino: if down > 0.0 { mean / down * ann } else { 0.0 },
-            calmar: if self.twr_max_dd > 0.0 { cagr / self.twr_max_dd } else { 0.0 },
+            calmar: if self.twr_max_dd > 0.0 {
+                cagr / self.twr_max_dd
+            } else {
+                0.0
+            },
             time_weighted_max_drawdown_pct: self.twr_max_dd * 100.0,
-            exposure_pct: if self.bars > 0 { self.bars_in_market as f64 / n * 100.0 } else { 0.0 },
-            win_rate_pct: if stats.closed > 0 { stats.wins as f64 / stats.closed as f64 * 100.0 } else { 0.0 },
+            exposure_pct: if self.bars > 0 {
+                self.bars_in_market as f64 / n * 100.0
+            } else {
+                0.0
+            },
+            win_rate_pct: if stats.closed > 0 {
+                stats.wins as f64 / stats.closed as f64 * 100.0
+            } else {
+                0.0
+            },
             profit_factor: (stats.gross_loss > 0.0).then(|| stats.gross_profit / stats.gross_loss),
             average_holding_days: if stats.closed > 0 {
                 stats.holding_secs / stats.closed as f64 / DAY as f64
@@ -647,7 +709,11 @@ mod tests {
     fn gallop_finds_the_partition_point() {
         let ts: Vec<i64> = (0..1000).map(|i| i * 2).collect();
         for bound in [-5, 0, 1, 2, 3, 500, 1997, 1998, 1999, 5000] {
-            assert_eq!(gallop(&ts, bound), ts.partition_point(|&t| t < bound), "bound {bound}");
+            assert_eq!(
+                gallop(&ts, bound),
+                ts.partition_point(|&t| t < bound),
+                "bound {bound}"
+            );
         }
         assert_eq!(gallop(&[], 3), 0);
     }
@@ -663,7 +729,10 @@ mod tests {
         assert_eq!(m.maximum_equity, 120.0);
         assert_eq!(m.maximum_drawdown_dollar, 60.0);
         assert_eq!(m.maximum_drawdown_pct, 50.0);
-        assert_eq!(m.longest_drawdown_days, 55, "open period ends at the end date's midnight");
+        assert_eq!(
+            m.longest_drawdown_days, 55,
+            "open period ends at the end date's midnight"
+        );
         assert_eq!(m.total_return_pct, -40.0);
         assert_eq!(m.return_max_drawdown_ratio, -0.8);
     }
@@ -677,8 +746,15 @@ mod tests {
         t.push(2 * DAY, 1000.0, 0.0);
         t.push(3 * DAY, 1100.0, 0.0); // +10 %
         let m = t.finish(&totals(1100.0, 990.0), &TradeStats::default());
-        assert!((m.time_weighted_return_pct - 21.0).abs() < 1e-9, "{}", m.time_weighted_return_pct);
-        assert!(m.maximum_equity == 1100.0, "the original's peak counts the deposit");
+        assert!(
+            (m.time_weighted_return_pct - 21.0).abs() < 1e-9,
+            "{}",
+            m.time_weighted_return_pct
+        );
+        assert!(
+            m.maximum_equity == 1100.0,
+            "the original's peak counts the deposit"
+        );
         assert_eq!(m.time_weighted_max_drawdown_pct, 0.0);
     }
 

@@ -21,7 +21,12 @@ pub struct V1Pdt {
 
 impl Default for V1Pdt {
     fn default() -> Self {
-        V1Pdt { days: [(0, 0); 6], n: 0, rt_day: i64::MIN, rt_count: 0 }
+        V1Pdt {
+            days: [(0, 0); 6],
+            n: 0,
+            rt_day: i64::MIN,
+            rt_count: 0,
+        }
     }
 }
 
@@ -71,13 +76,20 @@ impl V1Pdt {
             return true;
         }
         let day = utc_day(now);
-        let sum: u32 = self.days[..self.n].iter().filter(|e| e.0 >= day - 5 && e.0 <= day).map(|e| e.1).sum();
+        let sum: u32 = self.days[..self.n]
+            .iter()
+            .filter(|e| e.0 >= day - 5 && e.0 <= day)
+            .map(|e| e.1)
+            .sum();
         sum < PDT_LIMIT || utc_day(lot_opened) != day
     }
 
     /// The list as `(UTC date, round trips)` for reports.
     pub fn entries(&self) -> Vec<(chrono::NaiveDate, u32)> {
-        self.days[..self.n].iter().map(|&(d, r)| (vectura_core::time::date_utc(d * 86_400), r)).collect()
+        self.days[..self.n]
+            .iter()
+            .map(|&(d, r)| (vectura_core::time::date_utc(d * 86_400), r))
+            .collect()
     }
 }
 
@@ -128,7 +140,11 @@ impl FinraPdt {
     pub fn count(&mut self, now: i64) -> u32 {
         let day = calendar::ny_date(now);
         let start = self.window_start(day);
-        self.recent.iter().filter(|e| e.0 >= start && e.0 <= day).map(|e| e.1).sum()
+        self.recent
+            .iter()
+            .filter(|e| e.0 >= start && e.0 <= day)
+            .map(|e| e.1)
+            .sum()
     }
 
     /// May a sell of a lot opened at `lot_opened` go out at `now` with equity `equity`?
@@ -153,7 +169,12 @@ impl FinraPdt {
                 s
             }
         };
-        let n: u32 = self.recent.iter().filter(|e| e.0 >= start && e.0 <= day).map(|e| e.1).sum();
+        let n: u32 = self
+            .recent
+            .iter()
+            .filter(|e| e.0 >= start && e.0 <= day)
+            .map(|e| e.1)
+            .sum();
         n < PDT_LIMIT
     }
 }
@@ -163,7 +184,10 @@ impl FinraPdt {
 pub enum Pdt {
     Off,
     /// FINRA's rule, applied to bars before `until` (Unix s).
-    Finra { rule: FinraPdt, until: i64 },
+    Finra {
+        rule: FinraPdt,
+        until: i64,
+    },
     V1(V1Pdt),
 }
 
@@ -193,7 +217,12 @@ mod tests {
     use chrono::NaiveDate;
 
     fn ts(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap().and_utc().timestamp()
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(h, min, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp()
     }
 
     #[test]
@@ -206,9 +235,15 @@ mod tests {
         let lot_today = ts(2024, 3, 8, 15, 0);
         let now = ts(2024, 3, 8, 16, 0);
         assert_eq!(p.count(now), 3);
-        assert!(!p.allow_sell(lot_today, now, 24_999.99), "a 4th day trade is held below 25 000");
+        assert!(
+            !p.allow_sell(lot_today, now, 24_999.99),
+            "a 4th day trade is held below 25 000"
+        );
         assert!(p.allow_sell(lot_today, now, 25_000.0), "allowed at 25 000");
-        assert!(p.allow_sell(ts(2024, 3, 7, 15, 0), now, 1_000.0), "a lot from yesterday is no day trade");
+        assert!(
+            p.allow_sell(ts(2024, 3, 7, 15, 0), now, 1_000.0),
+            "a lot from yesterday is no day trade"
+        );
         // Five business days later (Mon 2024-03-11 drops Mon 03-04 out of the window) only 2 remain.
         let later = ts(2024, 3, 11, 15, 0);
         assert_eq!(p.count(later), 2);
@@ -237,9 +272,15 @@ mod tests {
             p.record(ts(2024, 3, d, 15, 0), true);
         }
         let now = ts(2024, 3, 6, 15, 0);
-        assert!(!p.allow_sell(now - 60, now, 1000.0), "03-01 is inside [D-5, D]");
+        assert!(
+            !p.allow_sell(now - 60, now, 1000.0),
+            "03-01 is inside [D-5, D]"
+        );
         let now = ts(2024, 3, 7, 15, 0);
-        assert!(p.allow_sell(now - 60, now, 1000.0), "03-01 left the 6-calendar-day window");
+        assert!(
+            p.allow_sell(now - 60, now, 1000.0),
+            "03-01 left the 6-calendar-day window"
+        );
         assert_eq!(p.entries().len(), 3);
     }
 
@@ -250,7 +291,10 @@ mod tests {
             rule.record(ts(2026, 6, d, 15, 0), true);
         }
         rule.record(ts(2026, 7, 2, 15, 0), true);
-        let p = Pdt::Finra { rule, until: PDT_END_TS };
+        let p = Pdt::Finra {
+            rule,
+            until: PDT_END_TS,
+        };
         let before = ts(2026, 7, 2, 16, 0);
         assert!(!p.allow_sell(before - 60, before, 1000.0));
         let after = ts(2026, 7, 6, 15, 0);

@@ -73,7 +73,12 @@ pub struct Line {
 
 impl From<&TriggerLine> for Line {
     fn from(l: &TriggerLine) -> Line {
-        Line { side: l.side, price: l.price, start: l.start, executed: l.executed }
+        Line {
+            side: l.side,
+            price: l.price,
+            start: l.start,
+            executed: l.executed,
+        }
     }
 }
 
@@ -90,7 +95,13 @@ pub struct ChartSeries {
 
 impl From<Series> for ChartSeries {
     fn from(s: Series) -> Self {
-        ChartSeries { time: s.ts, price: s.price, equity: s.equity, cash: s.cash, drawdown_pct: s.drawdown_pct }
+        ChartSeries {
+            time: s.ts,
+            price: s.price,
+            equity: s.equity,
+            cash: s.cash,
+            drawdown_pct: s.drawdown_pct,
+        }
     }
 }
 

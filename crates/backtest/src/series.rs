@@ -28,14 +28,23 @@ impl Recorder {
     pub fn new(first: i64, last: i64, max_points: usize) -> Recorder {
         let span = (last - first).max(1);
         let width = (span / max_points.max(1) as i64 + 1).max(60);
-        Recorder { t0: first, width, last_bucket: i64::MIN, series: Series::default() }
+        Recorder {
+            t0: first,
+            width,
+            last_bucket: i64::MIN,
+            series: Series::default(),
+        }
     }
 
     /// Records a bar's close, post-trade equity and cash, and the running equity peak.
     #[inline]
     pub fn push(&mut self, ts: i64, price: f64, equity: f64, cash: f64, peak: f64) {
         let b = (ts - self.t0).div_euclid(self.width);
-        let dd = if peak > 0.0 { ((peak - equity) / peak * 100.0).max(0.0) } else { 0.0 };
+        let dd = if peak > 0.0 {
+            ((peak - equity) / peak * 100.0).max(0.0)
+        } else {
+            0.0
+        };
         let s = &mut self.series;
         if b != self.last_bucket {
             self.last_bucket = b;

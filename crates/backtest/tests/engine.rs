@@ -8,7 +8,12 @@ use vectura_strategy::grid::{Grid, GridMode, GridParams};
 use vectura_strategy::sma::{SmaCross, SmaParams};
 
 fn ts(y: i32, m: u32, d: u32, h: u32, min: u32) -> i64 {
-    NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(h, min, 0).unwrap().and_utc().timestamp()
+    NaiveDate::from_ymd_opt(y, m, d)
+        .unwrap()
+        .and_hms_opt(h, min, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp()
 }
 
 fn date(y: i32, m: u32, d: u32) -> NaiveDate {
@@ -24,7 +29,13 @@ fn series(bars: &[(i64, f64)]) -> BarSeries {
 }
 
 fn grid(compat: bool) -> Grid {
-    Grid::new(GridParams::default(), GridMode { compat_v1: compat, ..GridMode::default() })
+    Grid::new(
+        GridParams::default(),
+        GridMode {
+            compat_v1: compat,
+            ..GridMode::default()
+        },
+    )
 }
 
 #[test]
@@ -33,10 +44,17 @@ fn deposits_due_over_a_weekend_catch_up_on_monday_before_the_tick() {
     let bars = series(&[(ts(2024, 3, 1, 15, 0), 50.0), (ts(2024, 3, 4, 15, 0), 50.0)]);
     let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 4));
     cfg.fill = FillModel::Close;
-    cfg.contributions = Some(Contributions { every_days: 1, amount: 100.0 });
+    cfg.contributions = Some(Contributions {
+        every_days: 1,
+        amount: 100.0,
+    });
     let r = run(&bars, &mut grid(false), &cfg).unwrap();
     let when: Vec<i64> = r.contributions.iter().map(|d| d.ts).collect();
-    assert_eq!(when, vec![ts(2024, 3, 4, 15, 0); 3], "three deposits caught up on Monday's bar");
+    assert_eq!(
+        when,
+        vec![ts(2024, 3, 4, 15, 0); 3],
+        "three deposits caught up on Monday's bar"
+    );
     assert_eq!(r.invested_cash, 1300.0);
     // Friday: 12 shares at 50 (cash 400). Monday: 700 cash before the tick, so the 49 trigger is not hit
     // but the deposit is there: equity = 700 + 12 × 50.
@@ -47,7 +65,11 @@ fn deposits_due_over_a_weekend_catch_up_on_monday_before_the_tick() {
 
 #[test]
 fn worked_example_in_the_engine_floor_vetoes_the_second_buy() {
-    let bars = series(&[(ts(2024, 3, 1, 15, 0), 50.0), (ts(2024, 3, 1, 15, 1), 49.0), (ts(2024, 3, 1, 15, 2), 48.0)]);
+    let bars = series(&[
+        (ts(2024, 3, 1, 15, 0), 50.0),
+        (ts(2024, 3, 1, 15, 1), 49.0),
+        (ts(2024, 3, 1, 15, 2), 48.0),
+    ]);
     let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 1));
     cfg.fill = FillModel::Close;
     let r = run(&bars, &mut grid(false), &cfg).unwrap();
@@ -60,16 +82,36 @@ fn worked_example_in_the_engine_floor_vetoes_the_second_buy() {
 #[test]
 fn next_open_fills_at_the_next_bars_open_and_an_order_at_the_end_expires() {
     let mut s = BarSeries::default();
-    for (i, (o, c)) in [(50.0, 50.0), (51.0, 52.0), (52.0, 52.5)].into_iter().enumerate() {
-        s.push(Bar { ts: 60 * i as i64 + ts(2024, 3, 1, 15, 0), open: o, high: o.max(c), low: o.min(c), close: c, volume: 1.0, vwap: None, trade_count: None }).unwrap();
+    for (i, (o, c)) in [(50.0, 50.0), (51.0, 52.0), (52.0, 52.5)]
+        .into_iter()
+        .enumerate()
+    {
+        s.push(Bar {
+            ts: 60 * i as i64 + ts(2024, 3, 1, 15, 0),
+            open: o,
+            high: o.max(c),
+            low: o.min(c),
+            close: c,
+            volume: 1.0,
+            vwap: None,
+            trade_count: None,
+        })
+        .unwrap();
     }
     let mut cfg = BacktestConfig::new("T", date(2024, 3, 1), date(2024, 3, 1));
     cfg.fill = FillModel::NextOpen;
     let r = run(&s, &mut grid(false), &cfg).unwrap();
     assert_eq!(r.trades.len(), 1);
     let t = &r.trades[0];
-    assert_eq!((t.ts, t.price), (s.ts[1], 51.0), "decided at the first close, filled at the second open");
-    assert_eq!(t.shares, 12.0, "sized at the decision price: floor4(600 / 50)");
+    assert_eq!(
+        (t.ts, t.price),
+        (s.ts[1], 51.0),
+        "decided at the first close, filled at the second open"
+    );
+    assert_eq!(
+        t.shares, 12.0,
+        "sized at the decision price: floor4(600 / 50)"
+    );
     assert_eq!(r.final_cash, 1000.0 - 12.0 * 51.0);
 }
 
@@ -105,7 +147,10 @@ fn pdt_holds_a_fourth_day_trade_in_a_run_below_25k_and_not_above() {
         // The same run without the rule, and with auto on bars after 2026-07-06's cut-off, trades freely.
         cfg.pdt = PdtMode::Off;
         let r_off = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
-        assert_eq!(r_off.trades.iter().filter(|t| t.side == Side::Sell).count(), 5);
+        assert_eq!(
+            r_off.trades.iter().filter(|t| t.side == Side::Sell).count(),
+            5
+        );
     }
 }
 
@@ -148,7 +193,10 @@ fn cfg_for(s: &BarSeries, fill: FillModel, deposits: bool) -> BacktestConfig {
     c.max_points = s.len() + 10;
     c.commission.per_share = 0.0;
     if deposits {
-        c.contributions = Some(Contributions { every_days: 1, amount: 250.0 });
+        c.contributions = Some(Contributions {
+            every_days: 1,
+            amount: 250.0,
+        });
     }
     c
 }

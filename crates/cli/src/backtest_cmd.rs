@@ -187,7 +187,8 @@ fn join_loaded(name: &str, acc: &mut Option<(BarSeries, usize)>, l: Loaded) -> R
                 }
             }
             for i in 0..l.series.len() {
-                s.push(l.series.get(i)).map_err(|e| anyhow!("{name}: {e}"))?;
+                s.push(l.series.get(i))
+                    .map_err(|e| anyhow!("{name}: {e}"))?;
             }
         }
     }
@@ -198,10 +199,16 @@ fn load(args: &BacktestArgs) -> Result<Input> {
     let tz = match &args.tz {
         None => None,
         Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
-            anyhow!("--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC")
+            anyhow!(
+                "--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC"
+            )
         })?),
     };
-    let opts = LoadOptions { symbol: args.symbol.clone(), tz, strict: args.strict };
+    let opts = LoadOptions {
+        symbol: args.symbol.clone(),
+        tz,
+        strict: args.strict,
+    };
     let mut acc = None;
     let mut sources = vec![];
     let mut file_symbol = None;
@@ -214,7 +221,10 @@ fn load(args: &BacktestArgs) -> Result<Input> {
                 );
             }
         }
-        let opts = LoadOptions { symbol: None, ..opts };
+        let opts = LoadOptions {
+            symbol: None,
+            ..opts
+        };
         for (name, bytes) in bundled::FILES {
             let l = load_csv_reader(name, *bytes, &opts)?;
             join_loaded(name, &mut acc, l)?;
@@ -234,26 +244,45 @@ fn load(args: &BacktestArgs) -> Result<Input> {
     }
     let (series, widened) = acc.ok_or_else(|| anyhow!("no bars loaded"))?;
     let symbol = match &args.symbol {
-        Some(s) => Symbol::new(s).map_err(|e| anyhow!("--symbol: {e}"))?.to_string(),
+        Some(s) => Symbol::new(s)
+            .map_err(|e| anyhow!("--symbol: {e}"))?
+            .to_string(),
         None => file_symbol.unwrap_or_else(|| "UNKNOWN".into()),
     };
-    Ok(Input { series, symbol, sources, widened })
+    Ok(Input {
+        series,
+        symbol,
+        sources,
+        widened,
+    })
 }
 
 fn load_splits(path: &Path) -> Result<Vec<Split>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read --splits {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --splits {}", path.display()))?;
     let mut out = vec![];
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
-        if line.is_empty() || (i == 0 && line.chars().next().is_some_and(|c| c.is_ascii_alphabetic())) {
+        if line.is_empty()
+            || (i == 0 && line.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+        {
             continue;
         }
         let mut parts = line.split(',').map(str::trim);
         let (Some(d), Some(r)) = (parts.next(), parts.next()) else {
-            bail!("{} line {}: expected date,ratio (e.g. 2020-08-31,4): fix the row", path.display(), i + 1);
+            bail!(
+                "{} line {}: expected date,ratio (e.g. 2020-08-31,4): fix the row",
+                path.display(),
+                i + 1
+            );
         };
-        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|_| anyhow!("{} line {}, column 1: {d:?} is not a YYYY-MM-DD date", path.display(), i + 1))?;
+        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            anyhow!(
+                "{} line {}, column 1: {d:?} is not a YYYY-MM-DD date",
+                path.display(),
+                i + 1
+            )
+        })?;
         let ratio = match r.split_once(':') {
             Some((a, b)) => match (a.parse::<f64>(), b.parse::<f64>()) {
                 (Ok(a), Ok(b)) if b != 0.0 => a / b,
@@ -261,8 +290,12 @@ fn load_splits(path: &Path) -> Result<Vec<Split>> {
             },
             None => r.parse::<f64>().unwrap_or(f64::NAN),
         };
-        let s = Split { effective: date, ratio };
-        s.validate().map_err(|e| anyhow!("{} line {}, column 2: {e}", path.display(), i + 1))?;
+        let s = Split {
+            effective: date,
+            ratio,
+        };
+        s.validate()
+            .map_err(|e| anyhow!("{} line {}, column 2: {e}", path.display(), i + 1))?;
         out.push(s);
     }
     Ok(out)
@@ -272,7 +305,10 @@ fn progress(msg: &str) -> ProgressBar {
     let pb = ProgressBar::new_spinner();
     if std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::stderr());
-        pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").unwrap_or(ProgressStyle::default_spinner()));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or(ProgressStyle::default_spinner()),
+        );
         pb.enable_steady_tick(Duration::from_millis(100));
     } else {
         pb.set_draw_target(ProgressDrawTarget::hidden());
@@ -291,7 +327,9 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     };
     let f = args.contribution_frequency_days;
     if !(f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= 36_500.0) {
-        bail!("--contribution-frequency-days is {f}: give a whole number of days, 0 for no deposits");
+        bail!(
+            "--contribution-frequency-days is {f}: give a whole number of days, 0 for no deposits"
+        );
     }
     let params = GridParams {
         capital_pct: args.capital_pct,
@@ -326,7 +364,13 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         SessionArg::Regular => s.filter(|i| calendar::classify(s.ts[i]) == SessionPart::Regular),
         SessionArg::Extended => s.filter(|i| calendar::classify(s.ts[i]) != SessionPart::Closed),
     };
-    let day_of = |ts: i64| if compat { date_utc(ts) } else { calendar::ny_date(ts) };
+    let day_of = |ts: i64| {
+        if compat {
+            date_utc(ts)
+        } else {
+            calendar::ny_date(ts)
+        }
+    };
     if sessioned.is_empty() {
         bail!(
             "no bars of {} fall in the {:?} session: try --session all",
@@ -354,10 +398,15 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
 
     let mut cfg = BacktestConfig::new(&input.symbol, start, end);
     cfg.start_capital = args.start_capital;
-    cfg.contributions = (f > 0.0 && args.contribution_amount > 0.0)
-        .then_some(Contributions { every_days: f as u32, amount: args.contribution_amount });
+    cfg.contributions = (f > 0.0 && args.contribution_amount > 0.0).then_some(Contributions {
+        every_days: f as u32,
+        amount: args.contribution_amount,
+    });
     if !(args.contribution_amount.is_finite() && args.contribution_amount >= 0.0) {
-        bail!("--contribution-amount is {}: give a dollar amount of 0 or more", args.contribution_amount);
+        bail!(
+            "--contribution-amount is {}: give a dollar amount of 0 or more",
+            args.contribution_amount
+        );
     }
     cfg.fill = fill;
     cfg.compat_v1 = compat;
@@ -377,25 +426,46 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     cfg.record_series = args.report.is_some() || args.json;
     cfg.validate().map_err(|e| anyhow!("{e}"))?;
 
-    pb.set_message(format!("backtesting {} bars of {}", bars.len(), input.symbol));
+    pb.set_message(format!(
+        "backtesting {} bars of {}",
+        bars.len(),
+        input.symbol
+    ));
     let t1 = Instant::now();
     let (mut result, params_json) = match args.strategy {
         StrategyArg::Grid => {
-            let mode = GridMode { compat_v1: compat, share_scale: cfg.share_scale, record_lines: cfg.record_series };
+            let mode = GridMode {
+                compat_v1: compat,
+                share_scale: cfg.share_scale,
+                record_lines: cfg.record_series,
+            };
             let mut g = Grid::new(params, mode);
-            (vectura_backtest::run(&bars, &mut g, &cfg)?, serde_json::to_value(params)?)
+            (
+                vectura_backtest::run(&bars, &mut g, &cfg)?,
+                serde_json::to_value(params)?,
+            )
         }
         StrategyArg::SmaCross => {
-            let p = SmaParams { fast: args.fast, slow: args.slow };
+            let p = SmaParams {
+                fast: args.fast,
+                slow: args.slow,
+            };
             let mut s = SmaCross::new(p)?;
-            (vectura_backtest::run(&bars, &mut s, &cfg)?, serde_json::to_value(p)?)
+            (
+                vectura_backtest::run(&bars, &mut s, &cfg)?,
+                serde_json::to_value(p)?,
+            )
         }
     };
     let run_seconds = t1.elapsed().as_secs_f64();
     pb.finish_and_clear();
     result.timing.load_seconds = load_seconds;
     result.timing.run_seconds = run_seconds;
-    result.timing.bars_per_second = if run_seconds > 0.0 { bars.len() as f64 / run_seconds } else { 0.0 };
+    result.timing.bars_per_second = if run_seconds > 0.0 {
+        bars.len() as f64 / run_seconds
+    } else {
+        0.0
+    };
 
     let mut doc = serde_json::to_value(&result)?;
     if let Some(o) = doc.as_object_mut() {
@@ -423,25 +493,66 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
 /// Writes through a temporary file and a rename, so a failed run leaves no partial report.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write --report {}", path.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write --report {}", path.display()))?;
+    std::fs::write(&tmp, bytes)
+        .with_context(|| format!("cannot write --report {}", path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("cannot write --report {}", path.display()))?;
     Ok(())
 }
 
-fn print_summary(out: &mut dyn Write, r: &vectura_backtest::BacktestResult, sources: &[String]) -> Result<()> {
+fn print_summary(
+    out: &mut dyn Write,
+    r: &vectura_backtest::BacktestResult,
+    sources: &[String],
+) -> Result<()> {
     let m = &r.metrics;
-    writeln!(out, "{} {} backtest, {} to {}, fill {:?}{}", r.symbol, r.strategy, r.start_date, r.end_date, r.fill, r.compat.map(|c| format!(", compat {c}")).unwrap_or_default())?;
+    writeln!(
+        out,
+        "{} {} backtest, {} to {}, fill {:?}{}",
+        r.symbol,
+        r.strategy,
+        r.start_date,
+        r.end_date,
+        r.fill,
+        r.compat
+            .map(|c| format!(", compat {c}"))
+            .unwrap_or_default()
+    )?;
     writeln!(out, "data: {}", sources.join(", "))?;
     writeln!(out, "bars processed      {:>14}", r.bars_processed)?;
     writeln!(out, "trades              {:>14}", m.total_trades)?;
     writeln!(out, "invested cash       {:>14.2}", r.invested_cash)?;
     writeln!(out, "final equity        {:>14.2}", r.final_equity)?;
     writeln!(out, "final cash          {:>14.2}", r.final_cash)?;
-    writeln!(out, "total return        {:>14.2}  ({:+.2} %)", m.total_return, m.total_return_pct)?;
-    writeln!(out, "time-weighted return{:>14.2} %  CAGR {:.2} %", m.time_weighted_return_pct, m.cagr_pct)?;
-    writeln!(out, "max drawdown        {:>14.2}  ({:.2} %)", m.maximum_drawdown_dollar, m.maximum_drawdown_pct)?;
-    writeln!(out, "sharpe / sortino    {:>14.2} / {:.2}", m.sharpe, m.sortino)?;
-    writeln!(out, "buy & hold          {:>14.2}  (strategy {:+.2} %)", m.buy_hold_final_equity, m.buy_hold_percentage_difference)?;
-    writeln!(out, "run time            {:>14.6} s  ({:.0} bars/s)", r.timing.run_seconds, r.timing.bars_per_second)?;
+    writeln!(
+        out,
+        "total return        {:>14.2}  ({:+.2} %)",
+        m.total_return, m.total_return_pct
+    )?;
+    writeln!(
+        out,
+        "time-weighted return{:>14.2} %  CAGR {:.2} %",
+        m.time_weighted_return_pct, m.cagr_pct
+    )?;
+    writeln!(
+        out,
+        "max drawdown        {:>14.2}  ({:.2} %)",
+        m.maximum_drawdown_dollar, m.maximum_drawdown_pct
+    )?;
+    writeln!(
+        out,
+        "sharpe / sortino    {:>14.2} / {:.2}",
+        m.sharpe, m.sortino
+    )?;
+    writeln!(
+        out,
+        "buy & hold          {:>14.2}  (strategy {:+.2} %)",
+        m.buy_hold_final_equity, m.buy_hold_percentage_difference
+    )?;
+    writeln!(
+        out,
+        "run time            {:>14.6} s  ({:.0} bars/s)",
+        r.timing.run_seconds, r.timing.bars_per_second
+    )?;
     Ok(())
 }

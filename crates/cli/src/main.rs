@@ -1,5 +1,8 @@
 //! `vectura`: backtests, calendars and (as their issues land) data, sweeps, trading and the dashboard.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail every price and cash check.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 mod backtest_cmd;
 mod bundled;
 mod calendar_cmd;

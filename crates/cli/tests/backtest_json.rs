@@ -9,11 +9,20 @@ fn recompute(extra: &[&str]) {
     let mut args = vec!["backtest", "--json"];
     args.extend_from_slice(extra);
     let out = vectura(&args);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
     let f = |v: &Value| v.as_f64().unwrap();
     let start = f(&r["start_capital"]);
-    let deposits: f64 = r["contributions"].as_array().unwrap().iter().map(|d| f(&d["amount"])).sum();
+    let deposits: f64 = r["contributions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| f(&d["amount"]))
+        .sum();
     let trades = r["trades"].as_array().unwrap();
     let (mut cash, mut shares, mut wins, mut sells) = (start + deposits, 0.0f64, 0, 0);
     let mut last = i64::MIN;
@@ -45,8 +54,16 @@ fn recompute(extra: &[&str]) {
     let last_close = r["series"]["price"].as_array().unwrap().last().unwrap();
     let equity = cash + shares * f(last_close);
     let tol = |x: f64| 1e-7 * (1.0 + x.abs());
-    assert!((f(&r["final_cash"]) - cash).abs() < tol(cash), "final_cash {} vs {cash}", r["final_cash"]);
-    assert!((f(&r["final_equity"]) - equity).abs() < tol(equity), "final_equity {} vs {equity}", r["final_equity"]);
+    assert!(
+        (f(&r["final_cash"]) - cash).abs() < tol(cash),
+        "final_cash {} vs {cash}",
+        r["final_cash"]
+    );
+    assert!(
+        (f(&r["final_equity"]) - equity).abs() < tol(equity),
+        "final_equity {} vs {equity}",
+        r["final_equity"]
+    );
     assert_eq!(f(&r["invested_cash"]), start + deposits);
     let m = &r["metrics"];
     assert!((f(&m["total_return"]) - (equity - start - deposits)).abs() < tol(equity));
@@ -74,13 +91,41 @@ fn default_backtest_json_recomputes_from_its_trades() {
 #[test]
 fn active_backtest_json_recomputes_from_its_trades() {
     recompute(&[
-        "--capital-pct", "35", "--buy-below-pct", "0.3", "--sell-above-pct", "0.6", "--buy-after-sell-pct", "1",
-        "--cash-floor", "50", "--order-gap-pct", "0.2", "--start-capital", "3000",
+        "--capital-pct",
+        "35",
+        "--buy-below-pct",
+        "0.3",
+        "--sell-above-pct",
+        "0.6",
+        "--buy-after-sell-pct",
+        "1",
+        "--cash-floor",
+        "50",
+        "--order-gap-pct",
+        "0.2",
+        "--start-capital",
+        "3000",
     ]);
 }
 
 #[test]
 fn touch_fill_and_sma_cross_json_recompute_too() {
-    recompute(&["--fill", "touch", "--capital-pct", "35", "--buy-below-pct", "0.3", "--sell-above-pct", "0.6"]);
-    recompute(&["--strategy", "sma-cross", "--fill", "next-open", "--contribution-frequency-days", "0"]);
+    recompute(&[
+        "--fill",
+        "touch",
+        "--capital-pct",
+        "35",
+        "--buy-below-pct",
+        "0.3",
+        "--sell-above-pct",
+        "0.6",
+    ]);
+    recompute(&[
+        "--strategy",
+        "sma-cross",
+        "--fill",
+        "next-open",
+        "--contribution-frequency-days",
+        "0",
+    ]);
 }

@@ -34,21 +34,36 @@ pub enum BarError {
 impl Bar {
     /// A bar with all four prices equal (a close-only feed, as the original stored).
     pub fn flat(ts: i64, price: f64) -> Bar {
-        Bar { ts, open: price, high: price, low: price, close: price, volume: 0.0, vwap: None, trade_count: None }
+        Bar {
+            ts,
+            open: price,
+            high: price,
+            low: price,
+            close: price,
+            volume: 0.0,
+            vwap: None,
+            trade_count: None,
+        }
     }
 
     /// Checks prices and volume; `strict` also rejects open/close outside low..high.
     pub fn validate(&self, strict: bool) -> Result<(), BarError> {
-        for (field, value) in
-            [("open", self.open), ("high", self.high), ("low", self.low), ("close", self.close)]
-        {
+        for (field, value) in [
+            ("open", self.open),
+            ("high", self.high),
+            ("low", self.low),
+            ("close", self.close),
+        ] {
             if !(value.is_finite() && value > 0.0) {
                 return Err(BarError::BadPrice { field, value });
             }
         }
         if let Some(v) = self.vwap {
             if !(v.is_finite() && v > 0.0) {
-                return Err(BarError::BadPrice { field: "vwap", value: v });
+                return Err(BarError::BadPrice {
+                    field: "vwap",
+                    value: v,
+                });
             }
         }
         if !(self.volume.is_finite() && self.volume >= 0.0) {
@@ -56,7 +71,10 @@ impl Bar {
         }
         if strict {
             if self.low > self.high {
-                return Err(BarError::LowAboveHigh { low: self.low, high: self.high });
+                return Err(BarError::LowAboveHigh {
+                    low: self.low,
+                    high: self.high,
+                });
             }
             if !self.is_consistent() {
                 return Err(BarError::Inconsistent);
@@ -67,7 +85,9 @@ impl Bar {
 
     /// True when low ≤ open, close ≤ high.
     pub fn is_consistent(&self) -> bool {
-        self.low <= self.open.min(self.close) && self.high >= self.open.max(self.close) && self.low <= self.high
+        self.low <= self.open.min(self.close)
+            && self.high >= self.open.max(self.close)
+            && self.low <= self.high
     }
 
     /// Widens high and low so that low ≤ open, close ≤ high.
@@ -209,8 +229,14 @@ mod tests {
     fn push_rejects_disorder_and_repeats() {
         let mut s = BarSeries::default();
         s.push(Bar::flat(10, 1.0)).unwrap();
-        assert_eq!(s.push(Bar::flat(10, 1.0)), Err(BarError::Disordered { ts: 10, prev: 10 }));
-        assert_eq!(s.push(Bar::flat(5, 1.0)), Err(BarError::Disordered { ts: 5, prev: 10 }));
+        assert_eq!(
+            s.push(Bar::flat(10, 1.0)),
+            Err(BarError::Disordered { ts: 10, prev: 10 })
+        );
+        assert_eq!(
+            s.push(Bar::flat(5, 1.0)),
+            Err(BarError::Disordered { ts: 5, prev: 10 })
+        );
         s.push(Bar::flat(11, 2.0)).unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s.slice_time(11, 12).close, vec![2.0]);
@@ -218,14 +244,26 @@ mod tests {
 
     #[test]
     fn validate_and_widen() {
-        let mut b = Bar { ts: 0, open: 10.0, high: 9.5, low: 9.0, close: 9.8, volume: 1.0, vwap: None, trade_count: None };
+        let mut b = Bar {
+            ts: 0,
+            open: 10.0,
+            high: 9.5,
+            low: 9.0,
+            close: 9.8,
+            volume: 1.0,
+            vwap: None,
+            trade_count: None,
+        };
         assert!(b.validate(false).is_ok());
         assert_eq!(b.validate(true), Err(BarError::Inconsistent));
         b.widen();
         assert!(b.is_consistent());
         assert_eq!(b.high, 10.0);
         let bad = Bar::flat(0, f64::NAN);
-        assert!(matches!(bad.validate(false), Err(BarError::BadPrice { field: "open", .. })));
+        assert!(matches!(
+            bad.validate(false),
+            Err(BarError::BadPrice { field: "open", .. })
+        ));
         assert!(Bar::flat(0, -1.0).validate(false).is_err());
     }
 

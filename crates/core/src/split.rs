@@ -24,7 +24,10 @@ impl Split {
         if self.ratio.is_finite() && self.ratio > 0.0 {
             Ok(())
         } else {
-            Err(SplitError::BadRatio { date: self.effective, ratio: self.ratio })
+            Err(SplitError::BadRatio {
+                date: self.effective,
+                ratio: self.ratio,
+            })
         }
     }
 }
@@ -32,7 +35,11 @@ impl Split {
 /// Back-adjusts raw bars in place: every bar that starts before a split's effective instant has its
 /// prices divided and its volume multiplied by that split's ratio. `effective_ts(date)` gives the
 /// instant a split takes effect (the session open of its date, from the calendar).
-pub fn apply_splits(series: &mut BarSeries, splits: &[Split], effective_ts: impl Fn(NaiveDate) -> i64) {
+pub fn apply_splits(
+    series: &mut BarSeries,
+    splits: &[Split],
+    effective_ts: impl Fn(NaiveDate) -> i64,
+) {
     for s in splits {
         let cut = effective_ts(s.effective);
         let n = series.ts.partition_point(|&t| t < cut);
@@ -61,12 +68,28 @@ mod tests {
     fn adjusts_bars_before_the_effective_instant_only() {
         let mut s = BarSeries::default();
         for (t, p) in [(10, 100.0), (20, 102.0), (30, 51.0)] {
-            s.push(Bar { volume: 10.0, ..Bar::flat(t, p) }).unwrap();
+            s.push(Bar {
+                volume: 10.0,
+                ..Bar::flat(t, p)
+            })
+            .unwrap();
         }
         let d = NaiveDate::from_ymd_opt(2020, 1, 1).unwrap();
-        apply_splits(&mut s, &[Split { effective: d, ratio: 2.0 }], |_| 30);
+        apply_splits(
+            &mut s,
+            &[Split {
+                effective: d,
+                ratio: 2.0,
+            }],
+            |_| 30,
+        );
         assert_eq!(s.close, vec![50.0, 51.0, 51.0]);
         assert_eq!(s.volume, vec![20.0, 20.0, 10.0]);
-        assert!(Split { effective: d, ratio: 0.0 }.validate().is_err());
+        assert!(Split {
+            effective: d,
+            ratio: 0.0
+        }
+        .validate()
+        .is_err());
     }
 }

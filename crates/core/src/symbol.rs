@@ -29,10 +29,9 @@ impl Symbol {
         if up.len() > 10 {
             return Err(SymbolError::TooLong(up));
         }
-        if !up
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'/'))
-        {
+        if !up.bytes().all(|b| {
+            b.is_ascii_uppercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'/')
+        }) {
             return Err(SymbolError::BadChar(up));
         }
         Ok(Symbol(up))
@@ -72,7 +71,10 @@ mod tests {
         assert_eq!(Symbol::new(" spy ").unwrap().as_str(), "SPY");
         assert_eq!(Symbol::new("brk.b").unwrap().as_str(), "BRK.B");
         assert_eq!(Symbol::new(""), Err(SymbolError::Empty));
-        assert!(matches!(Symbol::new("ABCDEFGHIJK"), Err(SymbolError::TooLong(_))));
+        assert!(matches!(
+            Symbol::new("ABCDEFGHIJK"),
+            Err(SymbolError::TooLong(_))
+        ));
         assert!(matches!(Symbol::new("A B"), Err(SymbolError::BadChar(_))));
     }
 }

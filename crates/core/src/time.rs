@@ -13,7 +13,10 @@ pub fn utc_day(ts: i64) -> i64 {
 
 /// Unix seconds of a UTC date's midnight.
 pub fn midnight_utc(d: NaiveDate) -> i64 {
-    d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp()
+    d.and_hms_opt(0, 0, 0)
+        .expect("midnight exists")
+        .and_utc()
+        .timestamp()
 }
 
 /// The UTC date of an instant.

@@ -54,7 +54,11 @@ impl GridParams {
             if value.is_finite() && value > 0.0 && value <= 100.0 {
                 Ok(())
             } else {
-                Err(ParamError { name, value, rule: "it must be above 0 and at most 100 (percent)" })
+                Err(ParamError {
+                    name,
+                    value,
+                    rule: "it must be above 0 and at most 100 (percent)",
+                })
             }
         };
         pct("capital-pct", self.capital_pct)?;
@@ -94,7 +98,11 @@ pub struct GridMode {
 
 impl Default for GridMode {
     fn default() -> Self {
-        GridMode { compat_v1: false, share_scale: 1e4, record_lines: true }
+        GridMode {
+            compat_v1: false,
+            share_scale: 1e4,
+            record_lines: true,
+        }
     }
 }
 
@@ -149,8 +157,14 @@ pub struct TriggerLine {
 
 #[derive(Debug, Clone, Copy)]
 enum PendingKind {
-    Buy { trigger: u64, price: f64, filled: bool },
-    Sell { trigger: u64 },
+    Buy {
+        trigger: u64,
+        price: f64,
+        filled: bool,
+    },
+    Sell {
+        trigger: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -202,7 +216,13 @@ impl Grid {
             k_below: 1.0 - p.buy_below_pct / 100.0,
             k_above: 1.0 + p.sell_above_pct / 100.0,
             k_after: 1.0 + p.buy_after_sell_pct / 100.0,
-            buys: vec![BuyTrigger { id: FIRST_ORDER, price: -1.0, dir: Dir::Higher, pending: None, dead: false }],
+            buys: vec![BuyTrigger {
+                id: FIRST_ORDER,
+                price: -1.0,
+                dir: Dir::Higher,
+                pending: None,
+                dead: false,
+            }],
             dead_buys: 0,
             sells: Vec::new(),
             lots: Vec::new(),
@@ -276,10 +296,17 @@ impl Grid {
     #[inline]
     fn find_buy(&self, id: u64, price: f64) -> Option<usize> {
         if self.p.order_gap_pct == -1.0 {
-            self.buys.binary_search_by_key(&id, |t| t.id).ok().filter(|&i| !self.buys[i].dead)
+            self.buys
+                .binary_search_by_key(&id, |t| t.id)
+                .ok()
+                .filter(|&i| !self.buys[i].dead)
         } else {
             let from = self.buys.partition_point(|t| t.price < price);
-            self.buys[from..].iter().take_while(|t| t.price == price).position(|t| t.id == id).map(|k| from + k)
+            self.buys[from..]
+                .iter()
+                .take_while(|t| t.price == price)
+                .position(|t| t.id == id)
+                .map(|k| from + k)
         }
     }
 
@@ -334,7 +361,14 @@ impl Grid {
         self.next_trigger += 1;
         if self.mode.record_lines {
             self.line_of.push(self.lines.len() as u32);
-            self.lines.push(TriggerLine { id, side, price, start: self.now, executed: None, removed: false });
+            self.lines.push(TriggerLine {
+                id,
+                side,
+                price,
+                start: self.now,
+                executed: None,
+                removed: false,
+            });
         } else {
             self.line_of.push(NO_LINE);
         }
@@ -382,7 +416,9 @@ impl Grid {
             }
             Eval::Touch => {
                 // An open outside the bar's range (bad data) is clamped so that a flat bar behaves as `close`.
-                let open = tick.open.clamp(tick.low.min(tick.high), tick.high.max(tick.low));
+                let open = tick
+                    .open
+                    .clamp(tick.low.min(tick.high), tick.high.max(tick.low));
                 match dir {
                     Dir::Below if open <= at => Some(open),
                     Dir::Below if tick.low <= at => Some(at),
@@ -395,7 +431,10 @@ impl Grid {
     }
 
     fn take_pending(&mut self, intent: IntentId) -> Option<(usize, Pending)> {
-        self.pending.iter().position(|p| p.intent == intent).map(|i| (i, self.pending[i]))
+        self.pending
+            .iter()
+            .position(|p| p.intent == intent)
+            .map(|i| (i, self.pending[i]))
     }
 
     fn apply_buy(&mut self, fill: &Fill, trigger: u64, at: f64) {
@@ -409,7 +448,13 @@ impl Grid {
             }
         }
         let below = self.new_trigger_id(Side::Buy, p * self.k_below);
-        self.buys.push(BuyTrigger { id: below, price: p * self.k_below, dir: Dir::Below, pending: None, dead: false });
+        self.buys.push(BuyTrigger {
+            id: below,
+            price: p * self.k_below,
+            dir: Dir::Below,
+            pending: None,
+            dead: false,
+        });
         self.band_arm(p * self.k_below, Some(Dir::Below));
         self.run_join();
         let sell_at = p * self.k_above;
@@ -423,7 +468,12 @@ impl Grid {
             lot_opened: fill.ts,
             pending: None,
         });
-        self.lots.push(Lot { id: fill.intent, price: p, shares: fill.qty, opened: fill.ts });
+        self.lots.push(Lot {
+            id: fill.intent,
+            price: p,
+            shares: fill.qty,
+            opened: fill.ts,
+        });
     }
 
     fn apply_sell(&mut self, lot: IntentId, trigger: u64, price: f64, ts: i64) {
@@ -442,10 +492,22 @@ impl Grid {
         let down = price * self.k_below;
         let up = price * self.k_after;
         let d = self.new_trigger_id(Side::Buy, down);
-        self.buys.push(BuyTrigger { id: d, price: down, dir: Dir::Below, pending: None, dead: false });
+        self.buys.push(BuyTrigger {
+            id: d,
+            price: down,
+            dir: Dir::Below,
+            pending: None,
+            dead: false,
+        });
         self.band_arm(down, Some(Dir::Below));
         let u = self.new_trigger_id(Side::Buy, up);
-        self.buys.push(BuyTrigger { id: u, price: up, dir: Dir::Higher, pending: None, dead: false });
+        self.buys.push(BuyTrigger {
+            id: u,
+            price: up,
+            dir: Dir::Higher,
+            pending: None,
+            dead: false,
+        });
         self.band_arm(up, Some(Dir::Higher));
         self.run_join();
     }
@@ -488,7 +550,10 @@ impl Strategy for Grid {
         self.cursor_s = 0;
         // The cached extremes tell whether any buy or any sell can fire at all on this bar.
         let _ = self.quiet_band_for(account.cash);
-        let (b_lo, b_hi, s_hi) = self.band_cache.get().unwrap_or((f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY));
+        let (b_lo, b_hi, s_hi) =
+            self.band_cache
+                .get()
+                .unwrap_or((f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY));
         let (bar_lo, bar_hi) = match tick.eval {
             Eval::Close => (tick.close, tick.close),
             Eval::Touch => (tick.low.min(tick.open), tick.high.max(tick.open)),
@@ -542,17 +607,36 @@ impl Strategy for Grid {
                 self.buys[i].pending = Some(id.0);
                 self.band_disarm(self.buys[i].price, Some(self.buys[i].dir));
             }
-            self.pending.push(Pending { intent: id, kind: PendingKind::Buy { trigger: tid, price: at, filled: false } });
+            self.pending.push(Pending {
+                intent: id,
+                kind: PendingKind::Buy {
+                    trigger: tid,
+                    price: at,
+                    filled: false,
+                },
+            });
             let kind = match (self.eval, pos) {
-                (Eval::Touch, Some(i)) => OrderKind::Touch { trigger: self.buys[i].price },
+                (Eval::Touch, Some(i)) => OrderKind::Touch {
+                    trigger: self.buys[i].price,
+                },
                 _ => OrderKind::Market,
             };
-            return Some(OrderIntent { id, side: Side::Buy, qty: shares, ref_price: px, kind, closes: None, all_in: false });
+            return Some(OrderIntent {
+                id,
+                side: Side::Buy,
+                qty: shares,
+                ref_price: px,
+                kind,
+                closes: None,
+                all_in: false,
+            });
         }
         while self.cursor_s < self.fire_sells.len() {
             let (tid, px) = self.fire_sells[self.cursor_s];
             self.cursor_s += 1;
-            let Some(i) = self.find_sell(tid) else { continue };
+            let Some(i) = self.find_sell(tid) else {
+                continue;
+            };
             let t = self.sells[i];
             // Re-checked: an earlier sell of this tick may have made this one a day trade too many.
             if !gate.allow_sell(t.lot_opened, self.now) {
@@ -562,7 +646,10 @@ impl Strategy for Grid {
             self.next_intent += 1;
             self.sells[i].pending = Some(id.0);
             self.band_disarm(self.sells[i].price, None);
-            self.pending.push(Pending { intent: id, kind: PendingKind::Sell { trigger: tid } });
+            self.pending.push(Pending {
+                intent: id,
+                kind: PendingKind::Sell { trigger: tid },
+            });
             let kind = match self.eval {
                 Eval::Touch => OrderKind::Touch { trigger: t.price },
                 Eval::Close => OrderKind::Market,
@@ -581,12 +668,22 @@ impl Strategy for Grid {
     }
 
     fn on_fill(&mut self, fill: &Fill) {
-        let Some((idx, pend)) = self.take_pending(fill.intent) else { return };
+        let Some((idx, pend)) = self.take_pending(fill.intent) else {
+            return;
+        };
         match pend.kind {
-            PendingKind::Buy { trigger, price, filled } => {
+            PendingKind::Buy {
+                trigger,
+                price,
+                filled,
+            } => {
                 if !filled {
                     self.apply_buy(fill, trigger, price);
-                    self.pending[idx].kind = PendingKind::Buy { trigger, price, filled: true };
+                    self.pending[idx].kind = PendingKind::Buy {
+                        trigger,
+                        price,
+                        filled: true,
+                    };
                 } else if let Some(l) = self.lots.iter_mut().find(|l| l.id == fill.intent) {
                     // A later part of a partial fill: grow the lot and its sell trigger.
                     let total = l.shares + fill.qty;
@@ -616,7 +713,9 @@ impl Strategy for Grid {
                         price: fill.price,
                         closes: Some(lot),
                     });
-                    let remaining = self.find_sell(trigger).map(|i| self.sells[i].shares - fill.qty);
+                    let remaining = self
+                        .find_sell(trigger)
+                        .map(|i| self.sells[i].shares - fill.qty);
                     if fill.done || remaining.is_some_and(|r| r <= 0.0) {
                         self.apply_sell(lot, trigger, fill.price, fill.ts);
                     } else if let Some(r) = remaining {
@@ -709,7 +808,15 @@ mod tests {
     use crate::AllowAll;
 
     fn fill_now(g: &mut Grid, i: &OrderIntent, ts: i64) -> Fill {
-        let f = Fill { intent: i.id, side: i.side, qty: i.qty, price: i.ref_price, commission: 0.0, ts, done: true };
+        let f = Fill {
+            intent: i.id,
+            side: i.side,
+            qty: i.qty,
+            price: i.ref_price,
+            commission: 0.0,
+            ts,
+            done: true,
+        };
         g.on_fill(&f);
         f
     }
@@ -719,38 +826,106 @@ mod tests {
         // 1 000 USD at 50 with the defaults: 600 used, 12 shares, cash 400, triggers at 49 and 59.
         let mut g = Grid::new(GridParams::default(), GridMode::default());
         let mut cash = 1000.0;
-        g.on_bar(&Tick::at(1, 50.0), &Account { cash, equity: cash }, &AllowAll);
-        let buy = g.next_intent(&Account { cash, equity: cash }, &AllowAll).expect("first order buys");
+        g.on_bar(
+            &Tick::at(1, 50.0),
+            &Account { cash, equity: cash },
+            &AllowAll,
+        );
+        let buy = g
+            .next_intent(&Account { cash, equity: cash }, &AllowAll)
+            .expect("first order buys");
         assert_eq!((buy.side, buy.qty, buy.ref_price), (Side::Buy, 12.0, 50.0));
         fill_now(&mut g, &buy, 1);
         cash -= buy.qty * buy.ref_price;
         assert_eq!(cash, 400.0);
-        assert!(g.next_intent(&Account { cash, equity: 1000.0 }, &AllowAll).is_none());
+        assert!(g
+            .next_intent(
+                &Account {
+                    cash,
+                    equity: 1000.0
+                },
+                &AllowAll
+            )
+            .is_none());
         let below: Vec<_> = g.buy_triggers().map(|t| (t.price, t.dir)).collect();
         assert_eq!(below, vec![(49.0, Dir::Below)]);
-        let sells: Vec<_> = g.sell_triggers().iter().map(|t| (t.price, t.shares)).collect();
+        let sells: Vec<_> = g
+            .sell_triggers()
+            .iter()
+            .map(|t| (t.price, t.shares))
+            .collect();
         assert_eq!(sells, vec![(59.0, 12.0)]);
         assert_eq!(g.lots().len(), 1);
         // At 49 the below trigger fires, but 400 − floor4(400 × 0.6) = 160 < 200: the floor vetoes it.
-        assert_eq!(g.quiet_band_for(cash), (f64::NEG_INFINITY, 59.0), "a vetoed buy trigger leaves the band");
-        g.on_bar(&Tick::at(2, 49.0), &Account { cash, equity: 988.0 }, &AllowAll);
-        assert!(g.next_intent(&Account { cash, equity: 988.0 }, &AllowAll).is_none());
-        assert_eq!(g.buy_triggers().count(), 1, "the vetoed trigger stays armed");
+        assert_eq!(
+            g.quiet_band_for(cash),
+            (f64::NEG_INFINITY, 59.0),
+            "a vetoed buy trigger leaves the band"
+        );
+        g.on_bar(
+            &Tick::at(2, 49.0),
+            &Account {
+                cash,
+                equity: 988.0,
+            },
+            &AllowAll,
+        );
+        assert!(g
+            .next_intent(
+                &Account {
+                    cash,
+                    equity: 988.0
+                },
+                &AllowAll
+            )
+            .is_none());
+        assert_eq!(
+            g.buy_triggers().count(),
+            1,
+            "the vetoed trigger stays armed"
+        );
         // A deposit lifts cash over the floor: the same trigger fires.
         let cash = 1000.0;
-        g.on_bar(&Tick::at(3, 49.0), &Account { cash, equity: 1588.0 }, &AllowAll);
-        let b2 = g.next_intent(&Account { cash, equity: 1588.0 }, &AllowAll).expect("fires after a deposit");
+        g.on_bar(
+            &Tick::at(3, 49.0),
+            &Account {
+                cash,
+                equity: 1588.0,
+            },
+            &AllowAll,
+        );
+        let b2 = g
+            .next_intent(
+                &Account {
+                    cash,
+                    equity: 1588.0,
+                },
+                &AllowAll,
+            )
+            .expect("fires after a deposit");
         assert_eq!(b2.qty, floor_dp(600.0 / 49.0, 1e4));
     }
 
     #[test]
     fn sell_closes_the_whole_lot_and_adds_two_buy_triggers() {
-        let mut g = Grid::new(GridParams { order_gap_pct: -1.0, ..GridParams::default() }, GridMode::default());
-        let acct = Account { cash: 1000.0, equity: 1000.0 };
+        let mut g = Grid::new(
+            GridParams {
+                order_gap_pct: -1.0,
+                ..GridParams::default()
+            },
+            GridMode::default(),
+        );
+        let acct = Account {
+            cash: 1000.0,
+            equity: 1000.0,
+        };
         g.on_bar(&Tick::at(1, 50.0), &acct, &AllowAll);
         let b = g.next_intent(&acct, &AllowAll).unwrap();
         fill_now(&mut g, &b, 1);
-        let acct = Account { cash: 400.0, equity: 1108.0 };
+        let acct = Account {
+            cash: 400.0,
+            equity: 1108.0,
+        };
         g.on_bar(&Tick::at(2, 59.0), &acct, &AllowAll);
         let s = g.next_intent(&acct, &AllowAll).unwrap();
         assert_eq!((s.side, s.qty, s.closes), (Side::Sell, 12.0, Some(b.id)));
@@ -758,14 +933,24 @@ mod tests {
         assert!(g.lots().is_empty() && g.sell_triggers().is_empty());
         let t: Vec<_> = g.buy_triggers().map(|t| (t.price, t.dir)).collect();
         // Joining off keeps insertion order: the buy's 49, then the sell's below (57.82) and higher (73.75).
-        assert_eq!(t, vec![(49.0, Dir::Below), (59.0 * 0.98, Dir::Below), (59.0 * 1.25, Dir::Higher)]);
+        assert_eq!(
+            t,
+            vec![
+                (49.0, Dir::Below),
+                (59.0 * 0.98, Dir::Below),
+                (59.0 * 1.25, Dir::Higher)
+            ]
+        );
         assert_eq!(g.history().len(), 2);
     }
 
     #[test]
     fn an_unfilled_intent_leaves_its_trigger_armed() {
         let mut g = Grid::new(GridParams::default(), GridMode::default());
-        let acct = Account { cash: 1000.0, equity: 1000.0 };
+        let acct = Account {
+            cash: 1000.0,
+            equity: 1000.0,
+        };
         g.on_bar(&Tick::at(1, 50.0), &acct, &AllowAll);
         let b = g.next_intent(&acct, &AllowAll).unwrap();
         // Pending: it cannot fire again while the order is out.
@@ -775,16 +960,34 @@ mod tests {
         assert_eq!(first.id, FIRST_ORDER);
         assert!(first.pending.is_none());
         g.on_bar(&Tick::at(2, 50.0), &acct, &AllowAll);
-        assert!(g.next_intent(&acct, &AllowAll).is_some(), "re-fires on the next bar");
+        assert!(
+            g.next_intent(&acct, &AllowAll).is_some(),
+            "re-fires on the next bar"
+        );
     }
 
     #[test]
     fn touch_fills_at_the_trigger_or_at_an_open_beyond_it() {
-        let t = Tick { ts: 0, open: 10.0, high: 10.5, low: 9.0, close: 9.5, eval: Eval::Touch };
+        let t = Tick {
+            ts: 0,
+            open: 10.0,
+            high: 10.5,
+            low: 9.0,
+            close: 9.5,
+            eval: Eval::Touch,
+        };
         assert_eq!(Grid::fire_price(&t, 9.2, Dir::Below), Some(9.2));
-        assert_eq!(Grid::fire_price(&t, 10.2, Dir::Below), Some(10.0), "opened below the trigger");
+        assert_eq!(
+            Grid::fire_price(&t, 10.2, Dir::Below),
+            Some(10.0),
+            "opened below the trigger"
+        );
         assert_eq!(Grid::fire_price(&t, 10.4, Dir::Higher), Some(10.4));
-        assert_eq!(Grid::fire_price(&t, 9.9, Dir::Higher), Some(10.0), "opened above the trigger");
+        assert_eq!(
+            Grid::fire_price(&t, 9.9, Dir::Higher),
+            Some(10.0),
+            "opened above the trigger"
+        );
         assert_eq!(Grid::fire_price(&t, 11.0, Dir::Higher), None);
         assert_eq!(Grid::fire_price(&t, 8.0, Dir::Below), None);
     }
@@ -793,17 +996,44 @@ mod tests {
     fn compat_fires_a_buy_whose_trigger_joining_removed_in_the_same_tick() {
         // Store order [higher 99, below 101]; at 100 both fire. The first buy adds a below trigger at 98,
         // and 101 is within 5 % of that anchor, so joining drops 101 before its buy runs.
-        let p = GridParams { capital_pct: 10.0, cash_floor: 0.0, order_gap_pct: 5.0, ..GridParams::default() };
+        let p = GridParams {
+            capital_pct: 10.0,
+            cash_floor: 0.0,
+            order_gap_pct: 5.0,
+            ..GridParams::default()
+        };
         for (compat, want) in [(true, 2), (false, 1)] {
-            let mut g = Grid::new(p, GridMode { compat_v1: compat, ..GridMode::default() });
+            let mut g = Grid::new(
+                p,
+                GridMode {
+                    compat_v1: compat,
+                    ..GridMode::default()
+                },
+            );
             g.buys = vec![
-                BuyTrigger { id: 10, price: 99.0, dir: Dir::Higher, pending: None, dead: false },
-                BuyTrigger { id: 11, price: 101.0, dir: Dir::Below, pending: None, dead: false },
+                BuyTrigger {
+                    id: 10,
+                    price: 99.0,
+                    dir: Dir::Higher,
+                    pending: None,
+                    dead: false,
+                },
+                BuyTrigger {
+                    id: 11,
+                    price: 101.0,
+                    dir: Dir::Below,
+                    pending: None,
+                    dead: false,
+                },
             ];
             g.next_trigger = 12;
             g.line_of.resize(12, NO_LINE);
             let mut cash = 10_000.0;
-            g.on_bar(&Tick::at(1, 100.0), &Account { cash, equity: cash }, &AllowAll);
+            g.on_bar(
+                &Tick::at(1, 100.0),
+                &Account { cash, equity: cash },
+                &AllowAll,
+            );
             let mut n = 0;
             while let Some(i) = g.next_intent(&Account { cash, equity: cash }, &AllowAll) {
                 fill_now(&mut g, &i, 1);
@@ -818,10 +1048,23 @@ mod tests {
     #[test]
     fn zero_share_buys_only_in_compat() {
         // 10 % of 300 is 30, which buys 0.0000 shares of a 1e6 stock: the original buys "0 shares".
-        let p = GridParams { capital_pct: 10.0, cash_floor: 0.0, ..GridParams::default() };
+        let p = GridParams {
+            capital_pct: 10.0,
+            cash_floor: 0.0,
+            ..GridParams::default()
+        };
         for (compat, buys) in [(true, true), (false, false)] {
-            let mut g = Grid::new(p, GridMode { compat_v1: compat, ..GridMode::default() });
-            let acct = Account { cash: 300.0, equity: 300.0 };
+            let mut g = Grid::new(
+                p,
+                GridMode {
+                    compat_v1: compat,
+                    ..GridMode::default()
+                },
+            );
+            let acct = Account {
+                cash: 300.0,
+                equity: 300.0,
+            };
             g.on_bar(&Tick::at(1, 1e6), &acct, &AllowAll);
             let i = g.next_intent(&acct, &AllowAll);
             assert_eq!(i.is_some(), buys);

@@ -68,7 +68,13 @@ mod tests {
     use super::*;
 
     fn t(id: u64, price: f64, dir: Dir) -> BuyTrigger {
-        BuyTrigger { id, price, dir, pending: None, dead: false }
+        BuyTrigger {
+            id,
+            price,
+            dir,
+            pending: None,
+            dead: false,
+        }
     }
 
     fn prices(v: &[BuyTrigger]) -> Vec<f64> {
@@ -78,7 +84,11 @@ mod tests {
     #[test]
     fn below_chain_keeps_the_fixed_anchor() {
         // §1.6: 100 / 101.4 / 102.8 at 1.5 % → [100, 102.8] because the anchor stays at 100.
-        let mut v = vec![t(1, 102.8, Dir::Below), t(2, 100.0, Dir::Below), t(3, 101.4, Dir::Below)];
+        let mut v = vec![
+            t(1, 102.8, Dir::Below),
+            t(2, 100.0, Dir::Below),
+            t(3, 101.4, Dir::Below),
+        ];
         let mut gone = vec![];
         join(&mut v, 1.5, |id| gone.push(id));
         assert_eq!(prices(&v), vec![100.0, 102.8]);
@@ -88,7 +98,11 @@ mod tests {
     #[test]
     fn higher_chain_moves_the_anchor() {
         // §1.6: the same prices as "higher" triggers → [102.8].
-        let mut v = vec![t(1, 100.0, Dir::Higher), t(2, 101.4, Dir::Higher), t(3, 102.8, Dir::Higher)];
+        let mut v = vec![
+            t(1, 100.0, Dir::Higher),
+            t(2, 101.4, Dir::Higher),
+            t(3, 102.8, Dir::Higher),
+        ];
         let mut gone = vec![];
         join(&mut v, 1.5, |id| gone.push(id));
         assert_eq!(prices(&v), vec![102.8]);
@@ -97,10 +111,18 @@ mod tests {
 
     #[test]
     fn other_direction_breaks_a_chain_and_gap_zero_merges_only_equal() {
-        let mut v = vec![t(1, 100.0, Dir::Below), t(2, 100.5, Dir::Higher), t(3, 101.0, Dir::Below)];
+        let mut v = vec![
+            t(1, 100.0, Dir::Below),
+            t(2, 100.5, Dir::Higher),
+            t(3, 101.0, Dir::Below),
+        ];
         join(&mut v, 1.5, |_| {});
         assert_eq!(v.len(), 3);
-        let mut v = vec![t(1, 100.0, Dir::Below), t(2, 100.0, Dir::Below), t(3, 100.01, Dir::Below)];
+        let mut v = vec![
+            t(1, 100.0, Dir::Below),
+            t(2, 100.0, Dir::Below),
+            t(3, 100.01, Dir::Below),
+        ];
         join(&mut v, 0.0, |_| {});
         assert_eq!(prices(&v), vec![100.0, 100.01]);
     }

@@ -5,6 +5,9 @@
 //! only when told of a fill. A fill may come at once (backtest), later (next-open fills, live), in parts,
 //! or never (reject, cancel); an intent that ends unfilled leaves its trigger armed.
 
+// `!(x > 0.0)` is deliberate throughout: NaN must fail every price and cash check.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod grid;
 pub mod join;
 pub mod sma;
@@ -38,7 +41,14 @@ pub struct Tick {
 impl Tick {
     /// A tick where every price is `p` (close-only feeds, live snapshots).
     pub fn at(ts: i64, p: f64) -> Tick {
-        Tick { ts, open: p, high: p, low: p, close: p, eval: Eval::Close }
+        Tick {
+            ts,
+            open: p,
+            high: p,
+            low: p,
+            close: p,
+            eval: Eval::Close,
+        }
     }
 }
 

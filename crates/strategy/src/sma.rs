@@ -16,7 +16,9 @@ pub struct SmaParams {
 /// Fast/slow windows that cannot work.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SmaError {
-    #[error("--fast {fast} must be at least 1 and below --slow {slow}: for example --fast 10 --slow 20")]
+    #[error(
+        "--fast {fast} must be at least 1 and below --slow {slow}: for example --fast 10 --slow 20"
+    )]
     Windows { fast: usize, slow: usize },
 }
 
@@ -41,7 +43,10 @@ impl SmaCross {
     /// A new SMA cross.
     pub fn new(p: SmaParams) -> Result<SmaCross, SmaError> {
         if p.fast == 0 || p.fast >= p.slow {
-            return Err(SmaError::Windows { fast: p.fast, slow: p.slow });
+            return Err(SmaError::Windows {
+                fast: p.fast,
+                slow: p.slow,
+            });
         }
         Ok(SmaCross {
             p,

@@ -6,7 +6,10 @@ use std::process::{Command, Output};
 
 /// The `vectura` binary built for this test run.
 pub fn vectura(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vectura")).args(args).output().expect("vectura runs")
+    Command::new(env!("CARGO_BIN_EXE_vectura"))
+        .args(args)
+        .output()
+        .expect("vectura runs")
 }
 
 /// `../shared` next to the repository, where the golden files and real bars live.
@@ -15,7 +18,10 @@ pub fn shared() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing: CI must run with shared/ beside the repository", p.display());
+        panic!(
+            "{} is missing: CI must run with shared/ beside the repository",
+            p.display()
+        );
     } else {
         eprintln!("skipping: {} is missing", p.display());
         None
@@ -32,5 +38,7 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Parses RFC 3339 text (with or without milliseconds) to Unix seconds.
 pub fn secs(s: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(s).unwrap_or_else(|e| panic!("{s}: {e}")).timestamp()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap_or_else(|e| panic!("{s}: {e}"))
+        .timestamp()
 }
