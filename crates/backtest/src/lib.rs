@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod pdt;
 pub mod result;
 pub mod series;
+pub mod sweep;
 
 pub use config::{BacktestConfig, Commission, ConfigError, Contributions, FillModel, PdtMode};
 pub use engine::run;

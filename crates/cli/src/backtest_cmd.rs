@@ -317,8 +317,21 @@ fn progress(msg: &str) -> ProgressBar {
     pb
 }
 
-/// Runs `vectura backtest`.
-pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
+/// Loaded bars and the run's configuration, shared by `backtest` and `sweep`.
+pub struct Prepared {
+    pub bars: BarSeries,
+    pub cfg: BacktestConfig,
+    pub params: GridParams,
+    pub symbol: String,
+    pub sources: Vec<String>,
+    pub bars_loaded: usize,
+    pub widened: usize,
+    pub load_seconds: f64,
+    pub progress: ProgressBar,
+}
+
+/// Loads and cuts the bars and builds the configuration from the flags.
+pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     let compat = args.compat == Some(CompatArg::VecturaV1);
     let fill = match (args.fill, compat) {
         (Some(FillArg::Close), _) | (None, true) => FillModel::Close,
@@ -425,12 +438,34 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     cfg.benchmark_cash_floor = args.cash_floor;
     cfg.record_series = args.report.is_some() || args.json;
     cfg.validate().map_err(|e| anyhow!("{e}"))?;
+    Ok(Prepared {
+        bars,
+        cfg,
+        params,
+        symbol: input.symbol.clone(),
+        sources: input.sources.clone(),
+        bars_loaded: input.series.len(),
+        widened: input.widened,
+        load_seconds,
+        progress: pb,
+    })
+}
 
-    pb.set_message(format!(
-        "backtesting {} bars of {}",
-        bars.len(),
-        input.symbol
-    ));
+/// Runs `vectura backtest`.
+pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
+    let Prepared {
+        bars,
+        cfg,
+        params,
+        symbol,
+        sources,
+        bars_loaded,
+        widened,
+        load_seconds,
+        progress: pb,
+    } = prepare(args)?;
+    let compat = cfg.compat_v1;
+    pb.set_message(format!("backtesting {} bars of {}", bars.len(), symbol));
     let t1 = Instant::now();
     let (mut result, params_json) = match args.strategy {
         StrategyArg::Grid => {
@@ -472,7 +507,7 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         o.insert("params".into(), params_json);
         o.insert(
             "data".into(),
-            serde_json::json!({ "sources": input.sources, "bars_loaded": input.series.len(), "widened_bars": input.widened, "session": format!("{:?}", args.session).to_lowercase() }),
+            serde_json::json!({ "sources": sources, "bars_loaded": bars_loaded, "widened_bars": widened, "session": format!("{:?}", args.session).to_lowercase() }),
         );
     }
     if let Some(path) = &args.report {
@@ -482,7 +517,7 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         serde_json::to_writer_pretty(&mut *out, &doc)?;
         writeln!(out)?;
     } else {
-        print_summary(out, &result, &input.sources)?;
+        print_summary(out, &result, &sources)?;
         if let Some(p) = &args.report {
             writeln!(out, "report: {}", p.display())?;
         }

@@ -7,6 +7,7 @@ mod backtest_cmd;
 mod bundled;
 mod calendar_cmd;
 mod report;
+mod sweep_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     Backtest(Box<backtest_cmd::BacktestArgs>),
     /// List NYSE sessions (open and close, UTC) between two dates.
     Calendar(calendar_cmd::CalendarArgs),
+    /// Run many grid parameter sets over the same bars on all cores, ranked, optionally as one shard.
+    #[command(allow_negative_numbers = true)]
+    Sweep(Box<sweep_cmd::SweepArgs>),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let res = match &cli.command {
         Command::Backtest(a) => backtest_cmd::run(a, &mut out),
         Command::Calendar(a) => calendar_cmd::run(a, &mut out),
+        Command::Sweep(a) => sweep_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,480 @@
+//! Parameter sweeps: a deterministic plan of grid parameter sets, run on all cores over bars decoded
+//! once and shared read-only, with results produced in set order and memory bounded by a chunk.
+
+use crate::config::BacktestConfig;
+use crate::metrics::Metrics;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use vectura_core::BarSeries;
+use vectura_strategy::grid::{Grid, GridMode, GridParams};
+
+/// The grid parameters a sweep can vary, named as the `at_algo_config` columns.
+pub const PARAM_NAMES: [&str; 6] = [
+    "capital_pct",
+    "buy_below_pct",
+    "sell_above_pct",
+    "buy_after_sell_pct",
+    "cash_floor",
+    "order_gap_pct",
+];
+
+/// The values one parameter takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamAxis {
+    pub name: String,
+    pub values: Vec<f64>,
+}
+
+/// A bad `--param`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("--param {0:?}: write name=start:stop:step or name=v1,v2,… with name one of capital_pct, buy_below_pct, sell_above_pct, buy_after_sell_pct, cash_floor, order_gap_pct")]
+    Syntax(String),
+    #[error("--param {name}: {value:?} is not a number")]
+    Number { name: String, value: String },
+    #[error(
+        "--param {0}: the range needs step > 0 and start ≤ stop, and at most 1 000 000 values"
+    )]
+    Range(String),
+    #[error("--param {0} is given twice: give each parameter once")]
+    Twice(String),
+    #[error("the plan has {0} sets, more than 100 000 000: narrow the ranges or use --random N")]
+    TooBig(u128),
+    #[error("set {index}: {error}")]
+    Invalid { index: u64, error: String },
+}
+
+impl ParamAxis {
+    /// Parses `name=start:stop:step` (inclusive, steps counted as integers so no drift) or `name=a,b,c`.
+    pub fn parse(spec: &str) -> Result<ParamAxis, PlanError> {
+        let (name, rhs) = spec
+            .split_once('=')
+            .ok_or_else(|| PlanError::Syntax(spec.into()))?;
+        let name = name.trim().replace('-', "_");
+        if !PARAM_NAMES.contains(&name.as_str()) {
+            return Err(PlanError::Syntax(spec.into()));
+        }
+        let num = |v: &str| {
+            v.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or(PlanError::Number {
+                    name: name.clone(),
+                    value: v.into(),
+                })
+        };
+        let parts: Vec<&str> = rhs.split(':').collect();
+        let values = if parts.len() == 3 {
+            let (a, b, st) = (num(parts[0])?, num(parts[1])?, num(parts[2])?);
+            if !(st > 0.0 && a <= b) || (b - a) / st > 1e6 {
+                return Err(PlanError::Range(name));
+            }
+            let n = ((b - a) / st + 1e-9).floor() as u64;
+            (0..=n).map(|k| round12(a + k as f64 * st)).collect()
+        } else if parts.len() == 1 {
+            rhs.split(',').map(num).collect::<Result<Vec<_>, _>>()?
+        } else {
+            return Err(PlanError::Syntax(spec.into()));
+        };
+        if values.is_empty() {
+            return Err(PlanError::Syntax(spec.into()));
+        }
+        Ok(ParamAxis { name, values })
+    }
+}
+
+/// Rounds to 12 significant decimals so that `1 + 3 × 0.1` prints as 1.3 in results.
+fn round12(x: f64) -> f64 {
+    let s = format!("{x:.12}");
+    s.parse().unwrap_or(x)
+}
+
+/// How the sets are drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Sampling {
+    /// Every combination, the first axis varying slowest.
+    Grid,
+    /// `n` sets drawn uniformly from the axes' values with a seeded SplitMix64 (the same on every machine).
+    Random { n: u64, seed: u64 },
+}
+
+/// A deterministic sweep plan: set `i` is the same on every machine and in every shard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub base: GridParams,
+    pub axes: Vec<ParamAxis>,
+    pub sampling: Sampling,
+}
+
+/// SplitMix64: a tiny, fully specified PRNG, so random plans are identical across versions and machines.
+fn splitmix(state: u64) -> u64 {
+    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl Plan {
+    /// A plan over `axes` from `base`, checking names are unique and the size is sane.
+    pub fn new(
+        base: GridParams,
+        axes: Vec<ParamAxis>,
+        sampling: Sampling,
+    ) -> Result<Plan, PlanError> {
+        for (i, a) in axes.iter().enumerate() {
+            if axes[..i].iter().any(|b| b.name == a.name) {
+                return Err(PlanError::Twice(a.name.clone()));
+            }
+        }
+        let p = Plan {
+            base,
+            axes,
+            sampling,
+        };
+        let size = match p.sampling {
+            Sampling::Grid => p
+                .axes
+                .iter()
+                .map(|a| a.values.len() as u128)
+                .product::<u128>(),
+            Sampling::Random { n, .. } => n as u128,
+        };
+        if size > 100_000_000 {
+            return Err(PlanError::TooBig(size));
+        }
+        Ok(p)
+    }
+
+    /// Number of sets.
+    pub fn len(&self) -> u64 {
+        match self.sampling {
+            Sampling::Grid => self.axes.iter().map(|a| a.values.len() as u64).product(),
+            Sampling::Random { n, .. } => n,
+        }
+    }
+
+    /// True when the plan has no sets.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The parameters of set `i`.
+    pub fn set(&self, i: u64) -> GridParams {
+        let mut p = self.base;
+        match self.sampling {
+            Sampling::Grid => {
+                let mut rest = i;
+                for a in self.axes.iter().rev() {
+                    let n = a.values.len() as u64;
+                    set_param(&mut p, &a.name, a.values[(rest % n) as usize]);
+                    rest /= n;
+                }
+            }
+            Sampling::Random { seed, .. } => {
+                for (k, a) in self.axes.iter().enumerate() {
+                    let r = splitmix(seed ^ splitmix(i.wrapping_mul(31).wrapping_add(k as u64)));
+                    set_param(
+                        &mut p,
+                        &a.name,
+                        a.values[(r % a.values.len() as u64) as usize],
+                    );
+                }
+            }
+        }
+        p
+    }
+}
+
+fn set_param(p: &mut GridParams, name: &str, v: f64) {
+    match name {
+        "capital_pct" => p.capital_pct = v,
+        "buy_below_pct" => p.buy_below_pct = v,
+        "sell_above_pct" => p.sell_above_pct = v,
+        "buy_after_sell_pct" => p.buy_after_sell_pct = v,
+        "cash_floor" => p.cash_floor = v,
+        "order_gap_pct" => p.order_gap_pct = v,
+        _ => {}
+    }
+}
+
+/// One set's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    pub set: u64,
+    pub params: GridParams,
+    pub final_equity: f64,
+    pub final_cash: f64,
+    pub invested_cash: f64,
+    pub metrics: Metrics,
+}
+
+/// Runs sets `[from, to)` of `plan` over `bars` on all cores, `chunk` sets at a time, handing rows to
+/// `sink` in set order (so memory stays flat however many sets there are). Returns the sets run.
+pub fn run_sets(
+    bars: &BarSeries,
+    cfg: &BacktestConfig,
+    plan: &Plan,
+    from: u64,
+    to: u64,
+    chunk: u64,
+    mut sink: impl FnMut(SweepRow) -> Result<(), String>,
+) -> Result<u64, PlanError> {
+    let mut cfg = cfg.clone();
+    cfg.record_series = false;
+    let mode = GridMode {
+        compat_v1: cfg.compat_v1,
+        share_scale: cfg.share_scale,
+        record_lines: false,
+    };
+    let chunk = chunk.max(1);
+    let mut start = from;
+    while start < to {
+        let end = (start + chunk).min(to);
+        let rows: Vec<Result<SweepRow, PlanError>> = (start..end)
+            .into_par_iter()
+            .map(|i| {
+                let params = plan.set(i);
+                params.validate().map_err(|e| PlanError::Invalid {
+                    index: i,
+                    error: e.to_string(),
+                })?;
+                let r =
+                    crate::engine::run(bars, &mut Grid::new(params, mode), &cfg).map_err(|e| {
+                        PlanError::Invalid {
+                            index: i,
+                            error: e.to_string(),
+                        }
+                    })?;
+                Ok(SweepRow {
+                    set: i,
+                    params,
+                    final_equity: r.final_equity,
+                    final_cash: r.final_cash,
+                    invested_cash: r.invested_cash,
+                    metrics: r.metrics,
+                })
+            })
+            .collect();
+        for r in rows {
+            sink(r?).map_err(|e| PlanError::Invalid {
+                index: start,
+                error: e,
+            })?;
+        }
+        start = end;
+    }
+    Ok(to.saturating_sub(from))
+}
+
+/// The CSV header of sweep rows.
+pub fn csv_header() -> String {
+    let mut h = String::from("set,");
+    h.push_str(&PARAM_NAMES.join(","));
+    h.push_str(",final_equity,final_cash,invested_cash");
+    for m in metric_names() {
+        h.push(',');
+        h.push_str(m);
+    }
+    h
+}
+
+/// Metric names in CSV column order.
+pub fn metric_names() -> &'static [&'static str] {
+    &[
+        "total_return",
+        "total_return_pct",
+        "time_weighted_return_pct",
+        "cagr_pct",
+        "maximum_drawdown_pct",
+        "time_weighted_max_drawdown_pct",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "volatility_pct",
+        "total_trades",
+        "win_rate_pct",
+        "profit_factor",
+        "exposure_pct",
+        "average_invested_capital_pct",
+        "buy_hold_percentage_difference",
+    ]
+}
+
+/// A metric of a row by name (`None` for unknown names or a null profit factor).
+pub fn metric(m: &Metrics, name: &str) -> Option<f64> {
+    Some(match name {
+        "total_return" => m.total_return,
+        "total_return_pct" => m.total_return_pct,
+        "time_weighted_return_pct" => m.time_weighted_return_pct,
+        "cagr_pct" => m.cagr_pct,
+        "maximum_drawdown_pct" => m.maximum_drawdown_pct,
+        "time_weighted_max_drawdown_pct" => m.time_weighted_max_drawdown_pct,
+        "sharpe" => m.sharpe,
+        "sortino" => m.sortino,
+        "calmar" => m.calmar,
+        "volatility_pct" => m.volatility_pct,
+        "total_trades" => m.total_trades as f64,
+        "win_rate_pct" => m.win_rate_pct,
+        "profit_factor" => return m.profit_factor,
+        "exposure_pct" => m.exposure_pct,
+        "average_invested_capital_pct" => m.average_invested_capital_pct,
+        "buy_hold_percentage_difference" => m.buy_hold_percentage_difference,
+        _ => return None,
+    })
+}
+
+/// One CSV line for a row (f64 in shortest round-trip form, so files compare exactly).
+pub fn csv_line(r: &SweepRow) -> String {
+    let p = &r.params;
+    let mut s = format!(
+        "{},{},{},{},{},{},{},{},{},{}",
+        r.set,
+        p.capital_pct,
+        p.buy_below_pct,
+        p.sell_above_pct,
+        p.buy_after_sell_pct,
+        p.cash_floor,
+        p.order_gap_pct,
+        r.final_equity,
+        r.final_cash,
+        r.invested_cash
+    );
+    for m in metric_names() {
+        s.push(',');
+        if let Some(v) = metric(&r.metrics, m) {
+            s.push_str(&v.to_string());
+        }
+    }
+    s
+}
+
+/// Keeps the best `k` rows by a metric (higher is better), ties broken by the lower set index.
+#[derive(Debug, Clone)]
+pub struct TopK {
+    k: usize,
+    metric: String,
+    rows: Vec<(f64, SweepRow)>,
+}
+
+impl TopK {
+    /// A ranking of the best `k` rows by `metric`.
+    pub fn new(k: usize, metric: &str) -> TopK {
+        TopK {
+            k,
+            metric: metric.to_string(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Offers a row.
+    pub fn offer(&mut self, r: &SweepRow) {
+        let Some(v) = metric(&r.metrics, &self.metric).filter(|v| v.is_finite()) else {
+            return;
+        };
+        let worse = |a: &(f64, SweepRow)| (a.0 < v) || (a.0 == v && a.1.set > r.set);
+        if self.rows.len() < self.k || self.rows.last().is_some_and(worse) {
+            let pos = self
+                .rows
+                .partition_point(|(x, row)| *x > v || (*x == v && row.set < r.set));
+            self.rows.insert(pos, (v, r.clone()));
+            self.rows.truncate(self.k);
+        }
+    }
+
+    /// The ranked rows, best first.
+    pub fn rows(&self) -> impl Iterator<Item = &SweepRow> {
+        self.rows.iter().map(|(_, r)| r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_ranges_and_lists() {
+        let a = ParamAxis::parse("buy_below_pct=1:5:0.5").unwrap();
+        assert_eq!(a.values, vec![1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]);
+        let b = ParamAxis::parse("sell_above_pct=5,10,18").unwrap();
+        assert_eq!(b.values, vec![5.0, 10.0, 18.0]);
+        let c = ParamAxis::parse("capital_pct=10:11:0.1").unwrap();
+        assert_eq!(c.values.len(), 11);
+        assert_eq!(c.values[3], 10.3);
+        assert!(matches!(
+            ParamAxis::parse("nope=1,2"),
+            Err(PlanError::Syntax(_))
+        ));
+        assert!(matches!(
+            ParamAxis::parse("cash_floor=5:1:1"),
+            Err(PlanError::Range(_))
+        ));
+        assert!(matches!(
+            ParamAxis::parse("cash_floor=a,1"),
+            Err(PlanError::Number { .. })
+        ));
+    }
+
+    #[test]
+    fn grid_plan_enumerates_every_combination_first_axis_slowest() {
+        let axes = vec![
+            ParamAxis::parse("buy_below_pct=1,2").unwrap(),
+            ParamAxis::parse("sell_above_pct=5,10,18").unwrap(),
+        ];
+        let p = Plan::new(GridParams::default(), axes, Sampling::Grid).unwrap();
+        assert_eq!(p.len(), 6);
+        let got: Vec<(f64, f64)> = (0..6)
+            .map(|i| (p.set(i).buy_below_pct, p.set(i).sell_above_pct))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1.0, 5.0),
+                (1.0, 10.0),
+                (1.0, 18.0),
+                (2.0, 5.0),
+                (2.0, 10.0),
+                (2.0, 18.0)
+            ]
+        );
+        assert_eq!(
+            p.set(3).capital_pct,
+            60.0,
+            "unvaried parameters keep the base"
+        );
+    }
+
+    #[test]
+    fn random_plan_is_deterministic_and_uses_the_axes() {
+        let axes = vec![ParamAxis::parse("buy_below_pct=1:5:0.5").unwrap()];
+        let p = Plan::new(
+            GridParams::default(),
+            axes.clone(),
+            Sampling::Random { n: 50, seed: 7 },
+        )
+        .unwrap();
+        let q = Plan::new(
+            GridParams::default(),
+            axes,
+            Sampling::Random { n: 50, seed: 7 },
+        )
+        .unwrap();
+        let a: Vec<f64> = (0..50).map(|i| p.set(i).buy_below_pct).collect();
+        let b: Vec<f64> = (0..50).map(|i| q.set(i).buy_below_pct).collect();
+        assert_eq!(a, b);
+        assert!(a.iter().all(|v| (1.0..=5.0).contains(v)));
+        assert!(a.iter().any(|&v| v != a[0]), "draws vary");
+    }
+
+    #[test]
+    fn duplicate_axes_are_refused() {
+        let axes = vec![
+            ParamAxis::parse("cash_floor=1").unwrap(),
+            ParamAxis::parse("cash_floor=2").unwrap(),
+        ];
+        assert_eq!(
+            Plan::new(GridParams::default(), axes, Sampling::Grid),
+            Err(PlanError::Twice("cash_floor".into()))
+        );
+    }
+}
