@@ -7,6 +7,7 @@ mod backtest_cmd;
 mod bundled;
 mod calendar_cmd;
 mod report;
+mod shards;
 mod sweep_cmd;
 
 use clap::{Parser, Subcommand};

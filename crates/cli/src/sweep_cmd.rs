@@ -1,6 +1,7 @@
 //! `vectura sweep`: many grid parameter sets over the same bars, on all cores.
 
 use crate::backtest_cmd::{prepare, BacktestArgs, StrategyArg};
+use crate::shards::{Packed, Remote};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{BufWriter, IsTerminal, Write};
@@ -12,12 +13,22 @@ use vectura_backtest::sweep::{
 
 /// Flags of `vectura sweep`: the backtest flags plus the plan, the output and the shard.
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct SweepArgs {
+    #[command(subcommand)]
+    pub action: Option<SweepAction>,
     #[command(flatten)]
     pub common: BacktestArgs,
     /// A parameter to vary: name=start:stop:step or name=v1,v2,… (names as the at_algo_config columns).
-    #[arg(long = "param", required = true)]
+    #[arg(long = "param")]
     pub params: Vec<String>,
+    /// Object store for a distributed sweep (file:///path or s3://bucket/prefix): the plan and the bars
+    /// are packed there once, and each shard writes its results there.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// With --store: run the whole sweep here as N shard processes, then merge into --output.
+    #[arg(long)]
+    pub local_processes: Option<u64>,
     /// Draw N sets at random from the parameter values instead of every combination.
     #[arg(long)]
     pub random: Option<u64>,
@@ -41,6 +52,25 @@ pub struct SweepArgs {
     pub shard_count: u64,
 }
 
+/// The steps of a distributed sweep.
+#[derive(clap::Subcommand, Debug)]
+pub enum SweepAction {
+    /// Run one shard of a sweep packed in --store (the index from --shard-index, AWS_BATCH_JOB_ARRAY_INDEX or JOB_COMPLETION_INDEX).
+    Run {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        shard_index: Option<u64>,
+    },
+    /// Combine every shard's results into one file, identical to a single-machine run's.
+    Merge {
+        #[arg(long)]
+        store: String,
+        #[arg(long)]
+        output: PathBuf,
+    },
+}
+
 /// The set range `[from, to)` of shard `index` of `count` over `len` sets: contiguous and deterministic.
 pub fn shard_range(len: u64, index: u64, count: u64) -> (u64, u64) {
     let count = count.max(1) as u128;
@@ -51,22 +81,88 @@ pub fn shard_range(len: u64, index: u64, count: u64) -> (u64, u64) {
     )
 }
 
-fn shard_index(args: &SweepArgs) -> Result<u64> {
-    if let Some(i) = args.shard_index {
-        return Ok(i);
+fn shard_index(flag: Option<u64>) -> Result<Option<u64>> {
+    if let Some(i) = flag {
+        return Ok(Some(i));
     }
     for var in ["AWS_BATCH_JOB_ARRAY_INDEX", "JOB_COMPLETION_INDEX"] {
         if let Ok(v) = std::env::var(var) {
-            return v.trim().parse().map_err(|_| {
+            return v.trim().parse().map(Some).map_err(|_| {
                 anyhow!("{var}={v:?} is not a shard index: it must be a whole number")
             });
         }
     }
-    Ok(0)
+    Ok(None)
+}
+
+/// Runs shard `index` of the sweep packed in `store` and stores its rows there.
+fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Result<()> {
+    let remote = Remote::open(store)?;
+    let packed = remote.packed()?;
+    let index = shard_index(index)?.ok_or_else(|| {
+        anyhow!("no shard index: pass --shard-index I or set AWS_BATCH_JOB_ARRAY_INDEX / JOB_COMPLETION_INDEX")
+    })?;
+    if index >= packed.shard_count {
+        bail!(
+            "shard index {index} is not below the sweep's {} shards: indexes run from 0",
+            packed.shard_count
+        );
+    }
+    let bars = remote.bars(&packed)?;
+    let (from, to) = shard_range(packed.plan.len(), index, packed.shard_count);
+    let mut rows = Vec::new();
+    let t0 = Instant::now();
+    run_sets(&bars, &packed.cfg, &packed.plan, from, to, 256, |row| {
+        rows.extend_from_slice(csv_line(&row).as_bytes());
+        rows.push(b'\n');
+        Ok(())
+    })?;
+    remote.put_shard(index, packed.shard_count, rows)?;
+    writeln!(
+        out,
+        "shard {index}/{}: sets {from}..{to} in {:.3} s, stored",
+        packed.shard_count,
+        t0.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// Merges every shard's rows into `output`.
+fn merge(store: &str, output: &Path, out: &mut dyn Write) -> Result<()> {
+    let remote = Remote::open(store)?;
+    let packed = remote.packed()?;
+    let rows = remote.merged_rows(packed.shard_count)?;
+    let n = rows.iter().filter(|&&b| b == b'\n').count();
+    if n as u64 != packed.plan.len() {
+        bail!(
+            "the shards hold {n} rows but the plan has {} sets: a shard's results are incomplete; re-run it",
+            packed.plan.len()
+        );
+    }
+    let mut w = CsvOut::create(output)?;
+    w.w.write_all(&rows)?;
+    w.finish()?;
+    writeln!(
+        out,
+        "merged {} shards, {n} sets: {}",
+        packed.shard_count,
+        output.display()
+    )?;
+    Ok(())
 }
 
 /// Runs `vectura sweep`.
 pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
+    match &args.action {
+        Some(SweepAction::Run { store, shard_index }) => {
+            return run_remote_shard(store, *shard_index, out)
+        }
+        Some(SweepAction::Merge { store, output }) => return merge(store, output, out),
+        None => {}
+    }
+    if args.params.is_empty() {
+        bail!("no --param: give at least one, e.g. --param buy_below_pct=1:5:0.5");
+    }
     if args.common.strategy != StrategyArg::Grid {
         bail!(
             "--strategy {:?}: sweeps vary the grid's parameters; use --strategy grid",
@@ -83,12 +179,17 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     if args.shard_count == 0 {
         bail!("--shard-count is 0: give 1 or more");
     }
-    let index = shard_index(args)?;
-    if index >= args.shard_count {
+    let shard_count = args.local_processes.unwrap_or(args.shard_count);
+    let index = shard_index(args.shard_index)?;
+    if index.unwrap_or(0) >= shard_count {
         bail!(
-            "--shard-index {index} is not below --shard-count {}: indexes run from 0",
-            args.shard_count
+            "--shard-index {} is not below --shard-count {}: indexes run from 0",
+            index.unwrap_or(0),
+            shard_count
         );
+    }
+    if args.local_processes.is_some() && (args.store.is_none() || args.output.is_none()) {
+        bail!("--local-processes needs --store URL and --output FILE");
     }
     if let Some(p) = &args.output {
         if p.extension().and_then(|e| e.to_str()) != Some("csv") {
@@ -106,8 +207,55 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     };
     let prep = prepare(&args.common)?;
     let plan = Plan::new(prep.params, axes, sampling)?;
-    let (from, to) = shard_range(plan.len(), index, args.shard_count);
     prep.progress.finish_and_clear();
+    if let Some(store) = &args.store {
+        let remote = Remote::open(store)?;
+        let packed = Packed {
+            format: 1,
+            symbol: prep.symbol.clone(),
+            plan: plan.clone(),
+            cfg: prep.cfg.clone(),
+            shard_count,
+            bars: 0,
+            bars_hash: String::new(),
+        };
+        remote.pack(&packed, &prep.bars)?;
+        if let Some(n) = args.local_processes {
+            let exe = std::env::current_exe()?;
+            let children: Vec<_> = (0..n)
+                .map(|i| {
+                    std::process::Command::new(&exe)
+                        .args([
+                            "sweep",
+                            "run",
+                            "--store",
+                            store,
+                            "--shard-index",
+                            &i.to_string(),
+                        ])
+                        .stdout(std::process::Stdio::null())
+                        .spawn()
+                        .with_context(|| format!("cannot start shard process {i}"))
+                })
+                .collect::<Result<_>>()?;
+            for (i, mut c) in children.into_iter().enumerate() {
+                let st = c.wait()?;
+                if !st.success() {
+                    bail!("shard process {i} failed ({st}); re-run it with: vectura sweep run --store {store} --shard-index {i}");
+                }
+            }
+            let output = args.output.as_deref().unwrap_or(Path::new("sweep.csv"));
+            return merge(store, output, out);
+        }
+        match index {
+            Some(i) => return run_remote_shard(store, Some(i), out),
+            None => {
+                writeln!(out, "packed {} sets of {} bars into {store} as {shard_count} shards; run each with: vectura sweep run --store {store} --shard-index I; then: vectura sweep merge --store {store} --output FILE", plan.len(), prep.bars.len())?;
+                return Ok(());
+            }
+        }
+    }
+    let (from, to) = shard_range(plan.len(), index.unwrap_or(0), shard_count);
 
     let pb = ProgressBar::new(to - from);
     if std::io::stderr().is_terminal() {
@@ -141,9 +289,10 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let sets = to - from;
     writeln!(
         out,
-        "{} sets (shard {index}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
+        "{} sets (shard {}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
         sets,
-        args.shard_count,
+        index.unwrap_or(0),
+        shard_count,
         plan.len(),
         prep.bars.len(),
         prep.symbol,
@@ -191,7 +340,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
 struct CsvOut {
     tmp: PathBuf,
     path: PathBuf,
-    w: BufWriter<std::fs::File>,
+    pub w: BufWriter<std::fs::File>,
 }
 
 impl CsvOut {

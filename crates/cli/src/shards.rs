@@ -1,0 +1,258 @@
+//! Distributed sweeps through an object store (`file:///path` or `s3://bucket/prefix`): the plan and the
+//! bars are packed once, each shard writes its rows as one object, and `merge` concatenates them in shard
+//! order into exactly the file a single machine writes. Every write is a whole-object put, so a killed
+//! shard leaves nothing half-written and re-running it rewrites the same object.
+
+use anyhow::{anyhow, bail, Context, Result};
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use vectura_backtest::sweep::Plan;
+use vectura_backtest::BacktestConfig;
+use vectura_core::{Bar, BarSeries};
+
+/// The packed description of a sweep, stored as `plan.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Packed {
+    pub format: u32,
+    pub symbol: String,
+    pub plan: Plan,
+    pub cfg: BacktestConfig,
+    pub shard_count: u64,
+    pub bars: usize,
+    /// FNV-1a 64 of `bars.bin`, hex.
+    pub bars_hash: String,
+}
+
+/// An object store and the prefix a sweep lives under.
+pub struct Remote {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjPath,
+    rt: tokio::runtime::Runtime,
+}
+
+/// FNV-1a 64: a tiny, fully specified checksum, so packed bars are verified identically everywhere.
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+const BARS_MAGIC: &[u8; 8] = b"VTBARS1\0";
+
+/// Packs bars into a columnar little-endian blob with a checksum trailer.
+pub fn pack_bars(s: &BarSeries) -> Vec<u8> {
+    let n = s.len();
+    let mut out = Vec::with_capacity(17 + n * 48 + 8);
+    out.extend_from_slice(BARS_MAGIC);
+    out.extend_from_slice(&(n as u64).to_le_bytes());
+    out.push(s.daily as u8);
+    for &t in &s.ts {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    for col in [&s.open, &s.high, &s.low, &s.close, &s.volume] {
+        for &v in col {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let h = fnv64(&out);
+    out.extend_from_slice(&h.to_le_bytes());
+    out
+}
+
+/// Unpacks [`pack_bars`] output, verifying its checksum and order.
+pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
+    let bad = || {
+        anyhow!("bars.bin in the sweep store is damaged: pack the sweep again into a new --store prefix")
+    };
+    if b.len() < 25 || &b[..8] != BARS_MAGIC {
+        return Err(bad());
+    }
+    let (body, tail) = b.split_at(b.len() - 8);
+    if fnv64(body).to_le_bytes() != tail {
+        return Err(bad());
+    }
+    let n = u64::from_le_bytes(body[8..16].try_into().map_err(|_| bad())?) as usize;
+    if body.len() != 17 + n.checked_mul(48).ok_or_else(bad)? {
+        return Err(bad());
+    }
+    let word = |k: usize| -> [u8; 8] { body[17 + k * 8..25 + k * 8].try_into().unwrap_or([0; 8]) };
+    let mut s = BarSeries::with_capacity(n);
+    s.daily = body[16] != 0;
+    for i in 0..n {
+        s.push(Bar {
+            ts: i64::from_le_bytes(word(i)),
+            open: f64::from_le_bytes(word(n + i)),
+            high: f64::from_le_bytes(word(2 * n + i)),
+            low: f64::from_le_bytes(word(3 * n + i)),
+            close: f64::from_le_bytes(word(4 * n + i)),
+            volume: f64::from_le_bytes(word(5 * n + i)),
+            vwap: None,
+            trade_count: None,
+        })
+        .map_err(|_| bad())?;
+    }
+    Ok(s)
+}
+
+impl Remote {
+    /// Opens `file:///path` (created if missing) or `s3://bucket/prefix` (credentials, region and an
+    /// optional endpoint from the AWS_* environment variables, as the AWS tools read them).
+    pub fn open(url: &str) -> Result<Remote> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let parsed = url::Url::parse(url).map_err(|e| {
+            anyhow!("--store {url:?} is not a URL ({e}): give file:///path or s3://bucket/prefix")
+        })?;
+        let (store, prefix): (Arc<dyn ObjectStore>, ObjPath) = match parsed.scheme() {
+            "file" => {
+                let path = parsed
+                    .to_file_path()
+                    .map_err(|_| anyhow!("--store {url:?}: give an absolute path, file:///tmp/sweep"))?;
+                std::fs::create_dir_all(&path).with_context(|| format!("cannot create --store {}", path.display()))?;
+                (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&path)?), ObjPath::from(""))
+            }
+            "s3" => {
+                let bucket = parsed.host_str().ok_or_else(|| anyhow!("--store {url:?}: name a bucket, s3://bucket/prefix"))?;
+                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL") {
+                    b = b.with_endpoint(ep.clone()).with_allow_http(ep.starts_with("http://"));
+                }
+                let s = b.build().map_err(|e| anyhow!("--store {url:?}: {e}: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION"))?;
+                (Arc::new(s), ObjPath::from(parsed.path().trim_start_matches('/')))
+            }
+            other => bail!("--store {url:?}: scheme {other:?} is not supported: give file:///path or s3://bucket/prefix"),
+        };
+        Ok(Remote { store, prefix, rt })
+    }
+
+    fn path(&self, name: &str) -> ObjPath {
+        if self.prefix.as_ref().is_empty() {
+            ObjPath::from(name)
+        } else {
+            ObjPath::from(format!("{}/{name}", self.prefix.as_ref()))
+        }
+    }
+
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let p = self.path(name);
+        self.rt.block_on(async {
+            match self.store.get(&p).await {
+                Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(anyhow!("cannot read {p} from the sweep store: {e}")),
+            }
+        })
+    }
+
+    fn put(&self, name: &str, bytes: Vec<u8>, create_only: bool) -> Result<bool> {
+        let p = self.path(name);
+        let opts = PutOptions {
+            mode: if create_only {
+                PutMode::Create
+            } else {
+                PutMode::Overwrite
+            },
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            match self.store.put_opts(&p, PutPayload::from(bytes), opts).await {
+                Ok(_) => Ok(true),
+                Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+                Err(e) => Err(anyhow!("cannot write {p} to the sweep store: {e}")),
+            }
+        })
+    }
+
+    /// Packs the sweep once: writes `bars.bin` and `plan.json` unless present; if present, they must
+    /// describe the same sweep (the shards of one sweep may all try to pack it).
+    pub fn pack(&self, packed_plan: &Packed, bars: &BarSeries) -> Result<()> {
+        let blob = pack_bars(bars);
+        let mut p = packed_plan.clone();
+        p.bars_hash = format!("{:016x}", fnv64(&blob));
+        p.bars = bars.len();
+        self.put("bars.bin", blob, true)?;
+        let json = serde_json::to_vec_pretty(&p)?;
+        if !self.put("plan.json", json, true)? {
+            let stored = self.packed()?;
+            if stored != p {
+                bail!("the sweep store already holds a different sweep (plan.json differs): use a new --store prefix, or the same flags as the shards");
+            }
+        }
+        Ok(())
+    }
+
+    /// The packed plan.
+    pub fn packed(&self) -> Result<Packed> {
+        let b = self.get("plan.json")?.ok_or_else(|| anyhow!("the sweep store has no plan.json: pack the sweep first (vectura sweep … --store URL --shard-count N)"))?;
+        serde_json::from_slice(&b).map_err(|e| {
+            anyhow!("plan.json in the sweep store is damaged ({e}): pack again into a new prefix")
+        })
+    }
+
+    /// The packed bars, verified against the plan's checksum.
+    pub fn bars(&self, p: &Packed) -> Result<BarSeries> {
+        let b = self
+            .get("bars.bin")?
+            .ok_or_else(|| anyhow!("the sweep store has no bars.bin: pack the sweep first"))?;
+        if format!("{:016x}", fnv64(&b)) != p.bars_hash {
+            bail!("bars.bin does not match plan.json: the store was changed; pack again into a new prefix");
+        }
+        unpack_bars(&b)
+    }
+
+    fn shard_name(index: u64, count: u64) -> String {
+        format!("results/shard-{index:05}-of-{count:05}.csv")
+    }
+
+    /// Stores one shard's rows (CSV lines without the header), replacing a previous attempt.
+    pub fn put_shard(&self, index: u64, count: u64, rows: Vec<u8>) -> Result<()> {
+        self.put(&Self::shard_name(index, count), rows, false)
+            .map(|_| ())
+    }
+
+    /// Every shard's rows in shard order; an error names the shards still missing.
+    pub fn merged_rows(&self, count: u64) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut missing = vec![];
+        for i in 0..count {
+            match self.get(&Self::shard_name(i, count))? {
+                Some(b) => out.extend_from_slice(&b),
+                None => missing.push(i),
+            }
+        }
+        if !missing.is_empty() {
+            bail!("shards {missing:?} of {count} have no results yet: run them (vectura sweep run --store URL --shard-index I), then merge again");
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bars_pack_round_trip_and_reject_damage() {
+        let mut s = BarSeries::default();
+        for i in 0..100 {
+            s.push(Bar {
+                volume: i as f64,
+                ..Bar::flat(60 * i, 100.0 + i as f64 / 7.0)
+            })
+            .unwrap();
+        }
+        let b = pack_bars(&s);
+        assert_eq!(unpack_bars(&b).unwrap(), s);
+        let mut d = b.clone();
+        d[40] ^= 1;
+        assert!(unpack_bars(&d).is_err());
+        assert!(unpack_bars(&b[..b.len() - 1]).is_err());
+        assert!(unpack_bars(&[]).is_err());
+    }
+}
