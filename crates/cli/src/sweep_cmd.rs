@@ -29,6 +29,10 @@ pub struct SweepArgs {
     /// With --store: run the whole sweep here as N shard processes, then merge into --output.
     #[arg(long)]
     pub local_processes: Option<u64>,
+    /// Walk forward: rolling windows of IS in-sample and OOS out-of-sample calendar days (e.g. 180:30);
+    /// the --top in-sample winners of each window are re-run out of sample and shown side by side.
+    #[arg(long, value_name = "IS:OOS")]
+    pub walk_forward: Option<String>,
     /// Draw N sets at random from the parameter values instead of every combination.
     #[arg(long)]
     pub random: Option<u64>,
@@ -208,6 +212,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let prep = prepare(&args.common)?;
     let plan = Plan::new(prep.params, axes, sampling)?;
     prep.progress.finish_and_clear();
+    if let Some(wf) = &args.walk_forward {
+        return walk(args, wf, &prep, &plan, out);
+    }
     if let Some(store) = &args.store {
         let remote = Remote::open(store)?;
         let packed = Packed {
@@ -336,6 +343,114 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+fn walk(
+    args: &SweepArgs,
+    spec: &str,
+    prep: &crate::backtest_cmd::Prepared,
+    plan: &Plan,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let bad = || {
+        anyhow!("--walk-forward {spec:?}: give IS:OOS in calendar days, both above 0, e.g. 180:30")
+    };
+    let (a, b) = spec.split_once(':').ok_or_else(bad)?;
+    let (is_days, oos_days): (i64, i64) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
+    if is_days <= 0 || oos_days <= 0 {
+        return Err(bad());
+    }
+    let rows = vectura_backtest::sweep::walk_forward(
+        &prep.bars,
+        &prep.cfg,
+        plan,
+        is_days,
+        oos_days,
+        &args.rank_by,
+        args.top,
+    )?;
+    if rows.is_empty() {
+        bail!("--walk-forward {spec}: the data ({} bars) holds no full in-sample window followed by out-of-sample bars: shorten the windows", prep.bars.len());
+    }
+    writeln!(
+        out,
+        "walk-forward {is_days}:{oos_days} days, ranked by {} (in-sample → out-of-sample):",
+        args.rank_by
+    )?;
+    writeln!(
+        out,
+        "{:>3} {:>23} {:>23} {:>4} {:>7} {:>12} {:>12} {:>9} {:>9}",
+        "win",
+        "in sample",
+        "out of sample",
+        "rank",
+        "set",
+        "IS metric",
+        "OOS metric",
+        "IS maxDD",
+        "OOS maxDD"
+    )?;
+    let mut csv = String::from("window,is_start,is_end,oos_start,oos_end,rank,set,capital_pct,buy_below_pct,sell_above_pct,buy_after_sell_pct,cash_floor,order_gap_pct,is_metric,oos_metric,is_max_drawdown_pct,oos_max_drawdown_pct\n");
+    for r in &rows {
+        writeln!(
+            out,
+            "{:>3} {} {} {} {} {:>4} {:>7} {:>12.4} {:>12.4} {:>9.3} {:>9.3}",
+            r.window,
+            r.in_sample.0,
+            r.in_sample.1,
+            r.out_of_sample.0,
+            r.out_of_sample.1,
+            r.rank,
+            r.set,
+            r.in_sample_metric,
+            r.out_of_sample_metric,
+            r.in_sample_max_dd_pct,
+            r.out_of_sample_max_dd_pct
+        )?;
+        let p = &r.params;
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            r.window,
+            r.in_sample.0,
+            r.in_sample.1,
+            r.out_of_sample.0,
+            r.out_of_sample.1,
+            r.rank,
+            r.set,
+            p.capital_pct,
+            p.buy_below_pct,
+            p.sell_above_pct,
+            p.buy_after_sell_pct,
+            p.cash_floor,
+            p.order_gap_pct,
+            r.in_sample_metric,
+            r.out_of_sample_metric,
+            r.in_sample_max_dd_pct,
+            r.out_of_sample_max_dd_pct
+        ));
+    }
+    let winners: Vec<&vectura_backtest::sweep::WalkRow> =
+        rows.iter().filter(|r| r.rank == 1).collect();
+    let mean = |f: fn(&vectura_backtest::sweep::WalkRow) -> f64| {
+        winners.iter().map(|r| f(r)).sum::<f64>() / winners.len() as f64
+    };
+    writeln!(
+        out,
+        "in-sample winners: mean {} in sample {:.4}, out of sample {:.4}",
+        args.rank_by,
+        mean(|r| r.in_sample_metric),
+        mean(|r| r.out_of_sample_metric)
+    )?;
+    if let Some(p) = &args.output {
+        let mut w = CsvOut::create_raw(p)?;
+        w.w.write_all(csv.as_bytes())?;
+        w.finish()?;
+        writeln!(out, "results: {}", p.display())?;
+    }
+    Ok(())
+}
+
 /// A CSV file written through a temporary name and renamed when complete.
 struct CsvOut {
     tmp: PathBuf,
@@ -345,15 +460,19 @@ struct CsvOut {
 
 impl CsvOut {
     fn create(path: &Path) -> Result<CsvOut> {
+        let mut c = Self::create_raw(path)?;
+        writeln!(c.w, "{}", csv_header())?;
+        Ok(c)
+    }
+
+    fn create_raw(path: &Path) -> Result<CsvOut> {
         let tmp = path.with_extension("csv.tmp");
         let f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot write --output {}", path.display()))?;
-        let mut w = BufWriter::new(f);
-        writeln!(w, "{}", csv_header())?;
         Ok(CsvOut {
             tmp,
             path: path.to_path_buf(),
-            w,
+            w: BufWriter::new(f),
         })
     }
 

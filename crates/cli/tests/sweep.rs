@@ -264,3 +264,51 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn walk_forward_reports_out_of_sample_results_of_in_sample_winners() {
+    let Some(shared) = common::shared() else {
+        return;
+    };
+    let d = scratch("sweep-wf");
+    let out = d.join("wf.csv");
+    let data = shared.join("data/yahoofinance-SPY-20080101-20180101.csv");
+    let o = vectura(&[
+        "sweep",
+        "--data",
+        data.to_str().unwrap(),
+        "--contribution-frequency-days",
+        "0",
+        "--param",
+        "buy_below_pct=1:5:1",
+        "--param",
+        "sell_above_pct=2,5,10,20",
+        "--walk-forward",
+        "720:180",
+        "--top",
+        "2",
+        "--rank-by",
+        "total_return_pct",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert!(rows.len() >= 20, "about 16 windows × top 2: {}", rows.len());
+    for pair in rows.chunks(2) {
+        assert_eq!(pair[0][5], "1");
+        assert_eq!(pair[1][5], "2");
+        // The winner's in-sample metric is at least the runner-up's.
+        assert!(pair[0][13].parse::<f64>().unwrap() >= pair[1][13].parse::<f64>().unwrap());
+        // Out of sample starts the day after in sample ends.
+        let is_end = chrono::NaiveDate::parse_from_str(pair[0][2], "%Y-%m-%d").unwrap();
+        let oos_start = chrono::NaiveDate::parse_from_str(pair[0][3], "%Y-%m-%d").unwrap();
+        assert_eq!(oos_start, is_end + chrono::Duration::days(1));
+    }
+    assert!(String::from_utf8_lossy(&o.stdout).contains("in-sample winners"));
+}
