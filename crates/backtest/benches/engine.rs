@@ -8,6 +8,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use vectura_backtest::sweep::{run_sets, ParamAxis, Plan, Sampling};
 use vectura_backtest::{run, BacktestConfig, Contributions, FillModel, PdtMode};
 use vectura_core::BarSeries;
 use vectura_data::csv::{load_csv_path, LoadOptions};
@@ -161,5 +162,41 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// Sweep throughput (sets × bars per second) on the seeded year, over random sets drawn from ranges like
+/// bench_grid.py's "wide" sets, on all cores (rayon), in our default mode.
+fn bench_sweep(c: &mut Criterion) {
+    let Some(bars) = seeded(1) else { return };
+    let axes = [
+        "capital_pct=10:60:0.01",
+        "buy_below_pct=0.2:3:0.001",
+        "sell_above_pct=0.3:20:0.001",
+        "buy_after_sell_pct=0.5:25:0.001",
+        "cash_floor=50:200:0.01",
+        "order_gap_pct=0.1:1.5:0.001",
+    ]
+    .iter()
+    .map(|s| ParamAxis::parse(s).unwrap())
+    .collect::<Vec<_>>();
+    let cfg = config(&bars, 10_000.0, false);
+    let mut g = c.benchmark_group("sweep");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    for sets in [1_000u64, 10_000] {
+        let plan = Plan::new(GridParams::default(), axes.clone(), Sampling::Random { n: sets, seed: 7 }).unwrap();
+        g.throughput(Throughput::Elements(sets * bars.len() as u64));
+        g.bench_function(BenchmarkId::new("wide-random/1y", sets), |b| {
+            b.iter(|| {
+                let mut acc = 0.0;
+                run_sets(&bars, &cfg, &plan, 0, plan.len(), 256, |r| {
+                    acc += r.final_equity;
+                    Ok(())
+                })
+                .unwrap();
+                acc
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_sweep);
 criterion_main!(benches);
