@@ -179,9 +179,16 @@ fn bench_sweep(c: &mut Criterion) {
     .collect::<Vec<_>>();
     let cfg = config(&bars, 10_000.0, false);
     let mut g = c.benchmark_group("sweep");
-    g.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(8));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(8));
     for sets in [1_000u64, 10_000] {
-        let plan = Plan::new(GridParams::default(), axes.clone(), Sampling::Random { n: sets, seed: 7 }).unwrap();
+        let plan = Plan::new(
+            GridParams::default(),
+            axes.clone(),
+            Sampling::Random { n: sets, seed: 7 },
+        )
+        .unwrap();
         g.throughput(Throughput::Elements(sets * bars.len() as u64));
         g.bench_function(BenchmarkId::new("wide-random/1y", sets), |b| {
             b.iter(|| {
