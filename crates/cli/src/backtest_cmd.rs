@@ -164,6 +164,60 @@ struct Input {
     symbol: String,
     sources: Vec<String>,
     widened: usize,
+    /// The store's splits of the symbol, applied at read time (bars come from the store raw).
+    splits: Vec<Split>,
+}
+
+/// The raw bars and splits of `symbol` from the store, when it holds any (`None` otherwise, and
+/// when the default SQLite file does not exist yet).
+fn load_from_store(
+    symbol: &str,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Result<Option<(BarSeries, Vec<Split>, String)>> {
+    crate::env::load_dotenv()?;
+    let loc = crate::env::database_url(false)?;
+    if !loc.exists() {
+        return Ok(None);
+    }
+    let rt = crate::env::runtime()?;
+    let res = rt.block_on(async {
+        let store = vectura_store::Store::open(&loc.url)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let out = async {
+            let Some(r) = store
+                .range(symbol)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .filter(|r| r.days_stored > 0)
+            else {
+                return Ok(None);
+            };
+            let (Some(a), Some(b)) = (from.or(r.have_from), to.or(r.have_to)) else {
+                return Ok(None);
+            };
+            // A day either side: the date filter after loading picks the exact days.
+            let bars = store
+                .load(
+                    symbol,
+                    a - chrono::Duration::days(1),
+                    b + chrono::Duration::days(1),
+                )
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
+            let splits = store.splits(symbol).await.map_err(|e| anyhow!("{e}"))?;
+            Ok::<_, anyhow::Error>(Some((bars, splits)))
+        }
+        .await;
+        store.close().await;
+        out
+    })?;
+    let what = match &loc.file {
+        Some(f) => format!("store {}", f.display()),
+        None => "store DATABASE_URL".to_string(),
+    };
+    Ok(res.map(|(b, s)| (b, s, what)))
 }
 
 fn symbol_from_file(path: &Path) -> Option<String> {
@@ -214,9 +268,24 @@ fn load(args: &BacktestArgs) -> Result<Input> {
     let mut file_symbol = None;
     if args.data.is_empty() {
         if let Some(s) = &args.symbol {
+            let sym = Symbol::new(s).map_err(|e| anyhow!("--symbol: {e}"))?;
+            if let Some((series, splits, what)) =
+                load_from_store(sym.as_str(), args.start_date, args.end_date)?
+            {
+                if series.is_empty() {
+                    bail!("the {what} holds no bars of {sym} between the dates asked: `vectura data ranges` shows what it holds");
+                }
+                return Ok(Input {
+                    series,
+                    symbol: sym.to_string(),
+                    sources: vec![what],
+                    widened: 0,
+                    splits,
+                });
+            }
             if !s.eq_ignore_ascii_case(bundled::SYMBOL) {
                 bail!(
-                    "no bars for --symbol {s}: the bundled data holds {} only; pass --data FILE with {s}'s bars",
+                    "no bars for --symbol {s}: the store holds none and the bundled data holds {} only; run `vectura data fetch {s} --from YYYY-MM-DD` or pass --data FILE with {s}'s bars",
                     bundled::SYMBOL
                 );
             }
@@ -254,6 +323,7 @@ fn load(args: &BacktestArgs) -> Result<Input> {
         symbol,
         sources,
         widened,
+        splits: Vec::new(),
     })
 }
 
@@ -364,8 +434,12 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     let pb = progress("loading bars");
     let t0 = Instant::now();
     let mut input = load(args)?;
-    if let Some(p) = &args.splits {
-        let splits = load_splits(p)?;
+    // A --splits file replaces the store's list.
+    let splits = match &args.splits {
+        Some(p) => load_splits(p)?,
+        None => std::mem::take(&mut input.splits),
+    };
+    if !splits.is_empty() {
         apply_splits(&mut input.series, &splits, calendar::session_open_ts);
     }
     // Which bars are traded: the session filter, then the dates.

@@ -6,6 +6,9 @@
 mod backtest_cmd;
 mod bundled;
 mod calendar_cmd;
+mod data_cmd;
+mod db_cmd;
+mod env;
 mod report;
 mod shards;
 mod sweep_cmd;
@@ -31,6 +34,10 @@ enum Command {
     /// Run many grid parameter sets over the same bars on all cores, ranked, optionally as one shard.
     #[command(allow_negative_numbers = true)]
     Sweep(Box<sweep_cmd::SweepArgs>),
+    /// Market data in the store: fetch from Alpaca, import and export files, ranges, gaps, splits.
+    Data(data_cmd::DataArgs),
+    /// The database: print the schema (for pasting into Supabase's SQL editor).
+    Db(db_cmd::DbArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +55,8 @@ fn main() -> ExitCode {
         Command::Backtest(a) => backtest_cmd::run(a, &mut out),
         Command::Calendar(a) => calendar_cmd::run(a, &mut out),
         Command::Sweep(a) => sweep_cmd::run(a, &mut out),
+        Command::Data(a) => data_cmd::run(a, &mut out),
+        Command::Db(a) => db_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -216,8 +216,25 @@ impl BarSeries {
     /// The bars with `from <= ts < to`.
     pub fn slice_time(&self, from: i64, to: i64) -> BarSeries {
         let a = self.ts.partition_point(|&t| t < from);
-        let b = self.ts.partition_point(|&t| t < to);
-        self.filter(|i| i >= a && i < b)
+        let b = self.ts.partition_point(|&t| t < to).max(a);
+        self.slice(a, b)
+    }
+
+    /// A copy of the bars at indices `a..b` (clamped to the series).
+    pub fn slice(&self, a: usize, b: usize) -> BarSeries {
+        let b = b.min(self.len());
+        let a = a.min(b);
+        BarSeries {
+            ts: self.ts[a..b].to_vec(),
+            open: self.open[a..b].to_vec(),
+            high: self.high[a..b].to_vec(),
+            low: self.low[a..b].to_vec(),
+            close: self.close[a..b].to_vec(),
+            volume: self.volume[a..b].to_vec(),
+            vwap: self.vwap.as_ref().map(|v| v[a..b].to_vec()),
+            trade_count: self.trade_count.as_ref().map(|v| v[a..b].to_vec()),
+            daily: self.daily,
+        }
     }
 }
 

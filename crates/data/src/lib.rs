@@ -22,9 +22,15 @@
 //! - every error is a [`LoadError`] whose message is one line naming the file, the line, the column
 //!   where one is involved, the problem and the fix.
 
+pub mod alpaca;
+pub mod alphavantage;
+pub mod codec;
 pub mod csv;
 mod error;
+pub mod parquet_io;
+pub mod ratelimit;
 mod timeparse;
+pub mod v1blob;
 
 pub use crate::csv::{load_csv_path, load_csv_reader, LoadOptions, Loaded, WIDENED_LINES_KEPT};
 pub use crate::error::LoadError;

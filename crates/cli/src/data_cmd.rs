@@ -1,0 +1,599 @@
+//! `vectura data …`: fetch, import, export and inspect the bar store.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use vectura_core::calendar;
+use vectura_core::{BarSeries, Symbol};
+use vectura_data::alpaca::{AlpacaData, Feed};
+use vectura_data::alphavantage::AlphaVantage;
+use vectura_data::{load_csv_path, LoadOptions};
+use vectura_fetch::{DayOutcome, Event, FetchOptions, SplitRefresh};
+use vectura_store::Store;
+
+use crate::env;
+
+/// `vectura data`.
+#[derive(Args, Debug)]
+pub struct DataArgs {
+    #[command(subcommand)]
+    pub command: DataCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download minute bars from Alpaca into the store: only days not stored yet or failed before.
+    Fetch(FetchArgs),
+    /// Store the bars of a CSV or Parquet file under a symbol.
+    Import(ImportArgs),
+    /// Write a symbol's stored bars (raw, as imported) to a CSV or Parquet file.
+    Export(ExportArgs),
+    /// What is stored per symbol: days, bars, first and last day, failed days.
+    Ranges(JsonFlag),
+    /// Sessions without bars that are not known closed, per symbol.
+    Gaps(GapsArgs),
+    /// A symbol's stored splits; --refresh asks Alpha Vantage first.
+    Splits(SplitsArgs),
+    /// Delete everything stored for a symbol (bars, day status, range, splits).
+    Delete(DeleteArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FetchArgs {
+    /// Symbols (AAPL SPY …).
+    #[arg(required = true)]
+    pub symbols: Vec<String>,
+    /// First day (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: NaiveDate,
+    /// Last day, inclusive (YYYY-MM-DD); default: the last closed session.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Alpaca feed: iex (free plan) or sip (paid). Default: APCA_DATA_FEED, else iex.
+    #[arg(long, value_enum)]
+    pub feed: Option<FeedArg>,
+    /// Also fetch pre-market and after-hours bars (04:00–20:00 ET).
+    #[arg(long)]
+    pub extended: bool,
+    /// Passes over the days that failed.
+    #[arg(long, default_value_t = 3)]
+    pub passes: u32,
+    /// Do not refresh the split lists from Alpha Vantage.
+    #[arg(long)]
+    pub no_splits: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FeedArg {
+    Iex,
+    Sip,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A CSV file (as `vectura backtest --data` reads it) or a Parquet file (.parquet).
+    pub file: PathBuf,
+    /// The symbol to store the bars under (and to pick from a file with a Symbol column).
+    #[arg(long)]
+    pub symbol: String,
+    /// Time zone of zone-less timestamps in a CSV (default UTC).
+    #[arg(long)]
+    pub tz: Option<String>,
+    /// Reject inconsistent bars instead of widening them.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Parquet,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub symbol: String,
+    /// csv or parquet; default from the output's extension.
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// First day (default: the first stored).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day, inclusive (default: the last stored).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Args, Debug)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct GapsArgs {
+    /// Symbols (default: every stored symbol).
+    pub symbols: Vec<String>,
+    /// First day (default: the symbol's first stored day).
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last day (default: the symbol's last stored day).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SplitsArgs {
+    pub symbol: String,
+    /// Ask Alpha Vantage now (even if it was asked today); a refusal keeps the stored list.
+    #[arg(long)]
+    pub refresh: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DeleteArgs {
+    pub symbol: String,
+    /// Confirm: without it, only says what would be deleted.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Runs `vectura data …`.
+pub fn run(args: &DataArgs, out: &mut dyn Write) -> Result<()> {
+    env::load_dotenv()?;
+    let rt = env::runtime()?;
+    let read_only = matches!(
+        args.command,
+        DataCommand::Ranges(_)
+            | DataCommand::Gaps(_)
+            | DataCommand::Export(_)
+            | DataCommand::Delete(_)
+    );
+    let store = env::open_store(&rt, !read_only || env::var("DATABASE_URL").is_some())?;
+    let res = rt.block_on(async {
+        match &args.command {
+            DataCommand::Fetch(a) => fetch(&store, a, out).await,
+            DataCommand::Import(a) => import(&store, a, out).await,
+            DataCommand::Export(a) => export(&store, a, out).await,
+            DataCommand::Ranges(a) => ranges(&store, a.json, out).await,
+            DataCommand::Gaps(a) => gaps(&store, a, out).await,
+            DataCommand::Splits(a) => splits(&store, a, out).await,
+            DataCommand::Delete(a) => delete(&store, a, out).await,
+        }
+    });
+    rt.block_on(store.close());
+    res
+}
+
+fn sym(s: &str, flag: &str) -> Result<String> {
+    Ok(Symbol::new(s)
+        .map_err(|e| anyhow!("{flag}: {e}"))?
+        .as_str()
+        .to_string())
+}
+
+fn store_err(e: vectura_store::StoreError) -> anyhow::Error {
+    anyhow!("{e}")
+}
+
+async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> {
+    let symbols = a
+        .symbols
+        .iter()
+        .map(|s| sym(s, "symbol"))
+        .collect::<Result<Vec<_>>>()?;
+    let now = vectura_fetch::now_unix();
+    let to = match a.to {
+        Some(t) => t,
+        None => calendar::prev_session(calendar::ny_date(now))
+            .map(|s| s.date)
+            .ok_or_else(|| anyhow!("no session before today in the calendar: give --to"))?,
+    };
+    if a.from > to {
+        bail!("--from {} is after --to {to}: swap them", a.from);
+    }
+    let feed = match (a.feed, env::var("APCA_DATA_FEED").as_deref()) {
+        (Some(FeedArg::Sip), _) => Feed::Sip,
+        (Some(FeedArg::Iex), _) | (None, None) => Feed::Iex,
+        (None, Some(v)) if v.eq_ignore_ascii_case("iex") => Feed::Iex,
+        (None, Some(v)) if v.eq_ignore_ascii_case("sip") => Feed::Sip,
+        (None, Some(v)) => bail!("APCA_DATA_FEED is {v:?}: set it to iex or sip"),
+    };
+    let alpaca = AlpacaData::from_env()
+        .map_err(|e| anyhow!("{e}"))?
+        .with_feed(feed)
+        .with_extended(a.extended);
+    if !a.no_splits {
+        match AlphaVantage::from_env() {
+            Ok(av) => {
+                let av = match env::var("ALPHA_VANTAGE_URL") {
+                    Some(u) => av.with_base_url(u),
+                    None => av,
+                };
+                let today = chrono::DateTime::from_timestamp(now, 0)
+                    .map(|t| t.date_naive())
+                    .unwrap_or(to);
+                for s in &symbols {
+                    match vectura_fetch::refresh_splits(store, &av, s, today, false)
+                        .await
+                        .map_err(store_err)?
+                    {
+                        SplitRefresh::Changed(n) => {
+                            writeln!(out, "{s}: split list updated ({n} splits)")?
+                        }
+                        SplitRefresh::Kept(why) => eprintln!("warning: {why}"),
+                        SplitRefresh::Unchanged | SplitRefresh::CheckedToday => {}
+                    }
+                }
+            }
+            Err(e) => eprintln!("warning: splits not refreshed: {e}"),
+        }
+    }
+    let pb = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::new(0);
+        pb.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} days, {per_sec}, ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        pb
+    };
+    let opts = FetchOptions {
+        passes: a.passes.max(1),
+        now,
+        ..FetchOptions::default()
+    };
+    let report = vectura_fetch::fetch(store, &alpaca, &symbols, a.from, to, &opts, |e| match e {
+        Event::Searching { symbol } => pb.set_message(format!("{symbol}: first day")),
+        Event::FirstDay { symbol, day } => pb.println(match day {
+            Some(d) => format!("{symbol}: data from {d}"),
+            None => format!("{symbol}: Alpaca has no bars for it"),
+        }),
+        Event::SearchFailed { symbol, error } => pb.println(format!(
+            "{symbol}: first-day search failed ({error}); fetching without it"
+        )),
+        Event::Pass { pass, days } => {
+            pb.set_length(*days as u64);
+            pb.set_position(0);
+            pb.set_message(if *pass == 1 {
+                "fetching".to_string()
+            } else {
+                format!("retry {}", pass - 1)
+            });
+        }
+        Event::Day { outcome, .. } => {
+            if let DayOutcome::Failed(msg) = outcome {
+                pb.println(format!("failed: {msg}"));
+            }
+            pb.inc(1);
+        }
+    })
+    .await;
+    pb.finish_and_clear();
+    let report = report.map_err(|e| anyhow!("{e}"))?;
+    for (s, r) in &report.symbols {
+        writeln!(
+            out,
+            "{s}: {} days stored, {} closed, {} already held{}{}",
+            r.stored,
+            r.closed,
+            r.already,
+            if r.before_listing > 0 {
+                format!(
+                    ", {} before its first day {}",
+                    r.before_listing,
+                    r.first_available_day
+                        .map(|d| d.to_string())
+                        .unwrap_or_default()
+                )
+            } else {
+                String::new()
+            },
+            if r.failed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} still failing", r.failed.len())
+            }
+        )?;
+    }
+    if !report.complete() {
+        let n: usize = report.symbols.values().map(|r| r.failed.len()).sum();
+        bail!("{n} days are still gaps (see `vectura data gaps`): run the same fetch again later to retry only them");
+    }
+    Ok(())
+}
+
+/// Splits a series into New York trading days.
+fn by_day(s: &BarSeries) -> Vec<(NaiveDate, BarSeries)> {
+    let mut out: Vec<(NaiveDate, BarSeries)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=s.len() {
+        if i == s.len() || calendar::ny_date(s.ts[i]) != calendar::ny_date(s.ts[start]) {
+            out.push((calendar::ny_date(s.ts[start]), s.slice(start, i)));
+            start = i;
+        }
+    }
+    out
+}
+
+fn is_parquet(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()> {
+    let symbol = sym(&a.symbol, "--symbol")?;
+    let (series, widened) = if is_parquet(&a.file) {
+        let s = vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?;
+        (s, 0)
+    } else {
+        let tz = match &a.tz {
+            None => None,
+            Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
+                anyhow!("--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC")
+            })?),
+        };
+        let l = load_csv_path(
+            &a.file,
+            &LoadOptions {
+                symbol: Some(symbol.clone()),
+                tz,
+                strict: a.strict,
+            },
+        )?;
+        (l.series, l.widened)
+    };
+    if series.is_empty() {
+        bail!("{} holds no bars: nothing to import", a.file.display());
+    }
+    let days = by_day(&series);
+    let refs: Vec<(NaiveDate, &BarSeries)> = days.iter().map(|(d, s)| (*d, s)).collect();
+    store.put_days(&symbol, &refs).await.map_err(store_err)?;
+    writeln!(
+        out,
+        "{symbol}: imported {} bars on {} days ({} to {}) from {}{}",
+        series.len(),
+        days.len(),
+        days[0].0,
+        days[days.len() - 1].0,
+        a.file.display(),
+        if widened > 0 {
+            format!("; {widened} inconsistent bars were widened to include their open and close (--strict rejects them)")
+        } else {
+            String::new()
+        }
+    )?;
+    Ok(())
+}
+
+async fn export(store: &Store, a: &ExportArgs, out: &mut dyn Write) -> Result<()> {
+    let symbol = sym(&a.symbol, "symbol")?;
+    let range = store
+        .range(&symbol)
+        .await
+        .map_err(store_err)?
+        .filter(|r| r.days_stored > 0)
+        .ok_or_else(|| anyhow!("no bars of {symbol} are stored: fetch or import them first (`vectura data ranges` lists what is stored)"))?;
+    let from = a.from.or(range.have_from).unwrap_or(NaiveDate::MIN);
+    let to = a.to.or(range.have_to).unwrap_or(NaiveDate::MAX);
+    let bars = store.load(&symbol, from, to).await.map_err(store_err)?;
+    if bars.is_empty() {
+        bail!("no bars of {symbol} are stored between {from} and {to}: widen --from/--to");
+    }
+    let format = match a.format {
+        Some(f) => f,
+        None if is_parquet(&a.output) => Format::Parquet,
+        None => Format::Csv,
+    };
+    let tmp = a.output.with_extension("tmp-export");
+    match format {
+        Format::Parquet => {
+            vectura_data::parquet_io::write_parquet(&tmp, &bars, 3).map_err(|e| anyhow!("{e}"))?
+        }
+        Format::Csv => {
+            let f = std::fs::File::create(&tmp).with_context(|| {
+                format!(
+                    "creating {}: check the folder exists and is writable",
+                    tmp.display()
+                )
+            })?;
+            let mut w = std::io::BufWriter::new(f);
+            write_csv(&mut w, &bars)?;
+            w.flush()?;
+        }
+    }
+    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    writeln!(
+        out,
+        "{symbol}: exported {} bars to {}",
+        bars.len(),
+        a.output.display()
+    )?;
+    Ok(())
+}
+
+/// The bars as CSV the loader reads back bit for bit (shortest round-trip decimals; UTC times;
+/// daily bars as dates).
+fn write_csv(w: &mut dyn Write, s: &BarSeries) -> Result<()> {
+    write!(w, "timestamp,open,high,low,close,volume")?;
+    if s.vwap.is_some() {
+        write!(w, ",vwap")?;
+    }
+    if s.trade_count.is_some() {
+        write!(w, ",trade_count")?;
+    }
+    writeln!(w)?;
+    for i in 0..s.len() {
+        if s.daily {
+            write!(w, "{}", calendar::ny_date(s.ts[i]))?;
+        } else {
+            write!(w, "{}", vectura_core::time::rfc3339(s.ts[i]))?;
+        }
+        write!(
+            w,
+            ",{:?},{:?},{:?},{:?},{:?}",
+            s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i]
+        )?;
+        if let Some(v) = &s.vwap {
+            write!(w, ",{:?}", v[i])?;
+        }
+        if let Some(t) = &s.trade_count {
+            write!(w, ",{}", t[i])?;
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
+async fn ranges(store: &Store, json: bool, out: &mut dyn Write) -> Result<()> {
+    let rs = store.ranges().await.map_err(store_err)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&rs)?)?;
+        return Ok(());
+    }
+    if rs.is_empty() {
+        writeln!(out, "nothing stored yet: `vectura data fetch SYMBOL --from YYYY-MM-DD` or `vectura data import FILE --symbol SYMBOL`")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<8} {:>10} {:>10} {:>6} {:>10} {:>6} {:>6} {:>10}",
+        "symbol", "from", "to", "days", "bars", "closed", "failed", "first day"
+    )?;
+    let d = |d: Option<NaiveDate>| d.map_or("-".to_string(), |d| d.to_string());
+    for r in rs {
+        writeln!(
+            out,
+            "{:<8} {:>10} {:>10} {:>6} {:>10} {:>6} {:>6} {:>10}",
+            r.symbol,
+            d(r.have_from),
+            d(r.have_to),
+            r.days_stored,
+            r.bars,
+            r.days_closed,
+            r.days_failed,
+            d(r.first_available_day)
+        )?;
+    }
+    Ok(())
+}
+
+async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
+    let ranges = store.ranges().await.map_err(store_err)?;
+    let wanted: Vec<String> = if a.symbols.is_empty() {
+        ranges.iter().map(|r| r.symbol.clone()).collect()
+    } else {
+        a.symbols
+            .iter()
+            .map(|s| sym(s, "symbol"))
+            .collect::<Result<_>>()?
+    };
+    let now = vectura_fetch::now_unix();
+    let mut all = BTreeMap::new();
+    for s in &wanted {
+        let r = ranges.iter().find(|r| &r.symbol == s);
+        let (Some(from), Some(to)) = (
+            a.from.or(r.and_then(|r| r.have_from)),
+            a.to.or(r.and_then(|r| r.have_to)),
+        ) else {
+            continue;
+        };
+        let g = vectura_fetch::gaps(store, s, from, to, now)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        all.insert(s.clone(), g);
+    }
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        return Ok(());
+    }
+    let mut any = false;
+    for (s, g) in &all {
+        for gap in g {
+            any = true;
+            writeln!(
+                out,
+                "{s} {} {}",
+                gap.day,
+                match (&gap.last_error, gap.attempts) {
+                    (_, 0) => "never fetched".to_string(),
+                    (Some(e), n) => format!("failed {n}x: {e}"),
+                    (None, n) => format!("failed {n}x"),
+                }
+            )?;
+        }
+    }
+    if !any {
+        writeln!(out, "no gaps")?;
+    }
+    Ok(())
+}
+
+async fn splits(store: &Store, a: &SplitsArgs, out: &mut dyn Write) -> Result<()> {
+    let symbol = sym(&a.symbol, "symbol")?;
+    if a.refresh {
+        let av = AlphaVantage::from_env().map_err(|e| anyhow!("{e}"))?;
+        let av = match env::var("ALPHA_VANTAGE_URL") {
+            Some(u) => av.with_base_url(u),
+            None => av,
+        };
+        let today = chrono::Utc::now().date_naive();
+        if let SplitRefresh::Kept(why) =
+            vectura_fetch::refresh_splits(store, &av, &symbol, today, true)
+                .await
+                .map_err(store_err)?
+        {
+            eprintln!("warning: {why}");
+        }
+    }
+    let list = store.splits(&symbol).await.map_err(store_err)?;
+    if a.json {
+        let rows: Vec<_> = list
+            .iter()
+            .map(|s| serde_json::json!({"effective_date": s.effective.to_string(), "ratio": s.ratio}))
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+    } else if list.is_empty() {
+        writeln!(out, "{symbol}: no splits stored")?;
+    } else {
+        for s in &list {
+            writeln!(out, "{symbol} {} {}-for-1", s.effective, s.ratio)?;
+        }
+    }
+    Ok(())
+}
+
+async fn delete(store: &Store, a: &DeleteArgs, out: &mut dyn Write) -> Result<()> {
+    let symbol = sym(&a.symbol, "symbol")?;
+    let Some(r) = store.range(&symbol).await.map_err(store_err)? else {
+        bail!("nothing is stored for {symbol}: check the symbol (`vectura data ranges`)");
+    };
+    if !a.yes {
+        writeln!(
+            out,
+            "would delete {symbol}: {} days, {} bars; run again with --yes to delete",
+            r.days_stored, r.bars
+        )?;
+        return Ok(());
+    }
+    let n = store.delete_symbol(&symbol).await.map_err(store_err)?;
+    writeln!(out, "{symbol}: deleted {n} stored days")?;
+    Ok(())
+}

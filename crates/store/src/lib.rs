@@ -1,0 +1,330 @@
+//! Vectura's store: minute bars per symbol-day, stored ranges, per-day fetch status (gaps), splits, and
+//! the live-trading `at_*` tables, in SQLite (the embedded default) or Postgres (Supabase works as is).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vectura_store::StoreError> {
+//! let store = vectura_store::Store::open("sqlite://vectura.db?mode=rwc").await?;
+//! for r in store.ranges().await? {
+//!     println!("{} {:?}..{:?}: {} days", r.symbol, r.have_from, r.have_to, r.days_stored);
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! [`Store::open`] runs the migrations (generated from [`schema`]'s single set of definitions into
+//! `migrations/sqlite` and `migrations/postgres`) and checks that every table has the columns this
+//! version needs. Every change that touches more than one row runs in one transaction. Bars are
+//! stored raw; splits live in their own table and are applied by the reader.
+//!
+//! Symbols are checked and upper-cased as [`vectura_core::Symbol`] does.
+
+mod bars;
+pub mod error;
+mod live;
+pub mod schema;
+mod types;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::{Connection, Row};
+
+pub use crate::error::StoreError;
+pub use crate::schema::{schema_sql_postgres, Dialect};
+pub use crate::types::{
+    AlgoConfig, BuyTrigger, DayState, DayStatus, Gap, OpenLot, OrderRow, OrderUpdate, SellTrigger,
+    SymbolRange, TradeRecord, TradeSummary, Triggers,
+};
+
+use crate::error::{mask_url, query_err};
+
+const SQLITE_OPEN_FIX: &str = "check the path: its directory must exist, and add ?mode=rwc to create a missing file (sqlite://vectura.db?mode=rwc)";
+
+/// How long opening a Postgres connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the body is written once and type-checked
+/// against each backend (the SQL uses only what both accept: `$n` parameters, `ON CONFLICT`, `CASE`).
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            $crate::Store::Sqlite($pool) => $body,
+            $crate::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A connection pool to the store's database. Cheap to clone (the pools are shared).
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens the database at `url`, creates or updates its tables, and checks them.
+    ///
+    /// Accepts `sqlite://PATH` (add `?mode=rwc` to create a missing file), `sqlite::memory:` (one
+    /// private in-memory database), and `postgres://…` / `postgresql://…` (sslmode and other options
+    /// as libpq spells them in the URL, for example a Supabase connection string). On Postgres the
+    /// tables go to the first schema of the search path; `?options=-c%20search_path%3DNAME` picks
+    /// another (the tests give each run a schema of its own this way). Use Supabase's direct or
+    /// session-mode connection string: the transaction-mode pooler (port 6543) does not keep the
+    /// prepared statements sqlx relies on.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        let url = url.trim();
+        let masked = mask_url(url);
+        let store = if url.starts_with("sqlite:") {
+            let open_err = |source: sqlx::Error| StoreError::Open {
+                url: masked.clone(),
+                fix: SQLITE_OPEN_FIX,
+                source,
+            };
+            let memory = url.contains(":memory:") || url.contains("mode=memory");
+            let mut opts = SqliteConnectOptions::from_str(url)
+                .map_err(open_err)?
+                .busy_timeout(Duration::from_secs(10));
+            let pool = if memory {
+                // Every connection to `:memory:` is its own database: keep exactly one, forever.
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .connect_with(opts)
+                    .await
+            } else {
+                opts = opts
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+                SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(opts)
+                    .await
+            }
+            .map_err(open_err)?;
+            Store::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|source| StoreError::Open {
+                url: masked.clone(),
+                fix: "check the URL's form: postgres://USER:PASSWORD@HOST:5432/DATABASE?sslmode=require (percent-encode special characters in the password)",
+                source,
+            })?;
+            let open_err = |source: sqlx::Error| StoreError::Open {
+                url: masked.clone(),
+                fix: pg_open_fix(&source),
+                source,
+            };
+            // One direct attempt first: the pool retries a refused connection until its timeout
+            // and then reports only the timeout; this names the real cause at once.
+            let probe =
+                tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&opts))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(sqlx::Error::Io(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+                        )))
+                    })
+                    .map_err(open_err)?;
+            probe.close().await.map_err(open_err)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(5)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect_with(opts)
+                .await
+                .map_err(open_err)?;
+            Store::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl { url: masked });
+        };
+        store.migrate_url(&masked).await?;
+        Ok(store)
+    }
+
+    /// Which SQL dialect the store speaks.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Store::Sqlite(_) => Dialect::Sqlite,
+            Store::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs the migrations not yet applied and checks the tables (done by [`Store::open`]; running it
+    /// again is harmless).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.migrate_url("the store").await
+    }
+
+    async fn migrate_url(&self, url: &str) -> Result<(), StoreError> {
+        let backend = self.dialect().name();
+        let result = match self {
+            Store::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
+            Store::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+        };
+        result.map_err(|source| StoreError::Migrate {
+            backend,
+            url: url.to_string(),
+            fix: migrate_fix(&source),
+            source,
+        })?;
+        self.verify_schema().await
+    }
+
+    /// Closes every connection (pending operations finish first).
+    pub async fn close(&self) {
+        on_pool!(self, |p| p.close().await)
+    }
+
+    /// The columns (name, type as the database reports it) of each of vectura's tables that exists,
+    /// in column order.
+    pub async fn table_columns(
+        &self,
+    ) -> Result<BTreeMap<String, Vec<(String, String)>>, StoreError> {
+        let mut out = BTreeMap::new();
+        for t in schema::tables() {
+            let err = || query_err("reading the columns of", t.name, "the schema");
+            let cols: Vec<(String, String)> = match self {
+                Store::Sqlite(p) => {
+                    sqlx::query("SELECT name, type FROM pragma_table_info($1) ORDER BY cid")
+                        .bind(t.name)
+                        .fetch_all(p)
+                        .await
+                        .map_err(err())?
+                        .iter()
+                        .map(|r| Ok((r.try_get("name")?, r.try_get("type")?)))
+                        .collect::<Result<_, sqlx::Error>>()
+                        .map_err(err())?
+                }
+                Store::Postgres(p) => sqlx::query(
+                    "SELECT a.attname::text AS name, format_type(a.atttypid, a.atttypmod) AS type \
+                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                )
+                .bind(t.name)
+                .fetch_all(p)
+                .await
+                .map_err(err())?
+                .iter()
+                .map(|r| Ok((r.try_get("name")?, r.try_get("type")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(err())?,
+            };
+            if !cols.is_empty() {
+                out.insert(t.name.to_string(), cols);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks that every table has every column this version uses (and, on Postgres, of the right
+    /// type): a table made earlier by other SQL (the original seed's, for one) is named with the fix.
+    async fn verify_schema(&self) -> Result<(), StoreError> {
+        let actual = self.table_columns().await?;
+        let recreate = |t: &str| {
+            format!(
+                "it was probably created by other SQL (the original seed's at_* tables have no symbol column): \
+                 rename it (ALTER TABLE {t} RENAME TO {t}_old) and restart vectura to create it anew, then copy the rows over"
+            )
+        };
+        for t in schema::tables() {
+            let Some(cols) = actual.get(t.name) else {
+                return Err(StoreError::Schema {
+                    table: t.name.to_string(),
+                    detail: "the table is missing after the migrations ran".to_string(),
+                    fix: "check that the database user may create tables in the current schema (search_path), then restart vectura".to_string(),
+                });
+            };
+            for c in t.columns {
+                match cols.iter().find(|(n, _)| n == c.name) {
+                    None => {
+                        return Err(StoreError::Schema {
+                            table: t.name.to_string(),
+                            detail: format!("it has no column {}", c.name),
+                            fix: recreate(t.name),
+                        })
+                    }
+                    Some((_, ty)) if self.dialect() == Dialect::Postgres => {
+                        let want = c.ty.pg_reported();
+                        if ty != want {
+                            return Err(StoreError::Schema {
+                                table: t.name.to_string(),
+                                detail: format!("column {} is {ty}, vectura needs {want}", c.name),
+                                fix: format!(
+                                    "ALTER TABLE {t} ALTER COLUMN {c} TYPE {w} USING {c}::{w}; or {r}",
+                                    t = t.name,
+                                    c = c.name,
+                                    w = c.ty.sql(Dialect::Postgres),
+                                    r = recreate(t.name)
+                                ),
+                            });
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn pg_open_fix(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::Database(d) => match d.code().as_deref() {
+            Some("28P01") | Some("28000") => {
+                "check the user and password in DATABASE_URL (Supabase: Project Settings → Database)"
+            }
+            Some("3D000") => "the database does not exist: create it or fix its name at the end of DATABASE_URL",
+            _ => "check DATABASE_URL and that the user may connect",
+        },
+        sqlx::Error::Tls(_) => {
+            "the TLS handshake failed: check sslmode in DATABASE_URL (sslmode=require for Supabase, sslmode=disable for a local server without TLS)"
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => {
+            "check the host and port in DATABASE_URL and that Postgres is running and reachable"
+        }
+        sqlx::Error::Configuration(_) => "check the URL's form: postgres://USER:PASSWORD@HOST:5432/DATABASE",
+        _ => "check DATABASE_URL and that Postgres is running",
+    }
+}
+
+fn migrate_fix(e: &sqlx::migrate::MigrateError) -> &'static str {
+    use sqlx::migrate::MigrateError as M;
+    match e {
+        M::VersionMissing(_) => {
+            "the database was migrated by a newer vectura: upgrade vectura (or use another database)"
+        }
+        M::VersionMismatch(_) => {
+            "an applied migration differs from this vectura's: the database was migrated by another build; use a matching vectura"
+        }
+        M::Dirty(_) => {
+            "a migration stopped half-way earlier: inspect the _sqlx_migrations table and the named migration, fix by hand, then retry"
+        }
+        _ => "check that the database user may create tables, then retry",
+    }
+}
+
+/// Checks and upper-cases a symbol.
+pub(crate) fn symbol_key(symbol: &str) -> Result<String, StoreError> {
+    vectura_core::Symbol::new(symbol)
+        .map(String::from)
+        .map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+/// Rejects NaN and infinities (SQLite would store NaN as NULL).
+pub(crate) fn finite(table: &str, column: &str, target: &str, v: f64) -> Result<(), StoreError> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{table}: {column} for {target} is {v}: give a finite number"
+        )))
+    }
+}

@@ -1,0 +1,644 @@
+//! The schema, defined once for both backends.
+//!
+//! Every table and index is described here as data ([`MIGRATIONS`]); [`render`] turns a migration into
+//! SQLite or Postgres DDL. The files under `crates/store/migrations/{sqlite,postgres}/` (which
+//! `sqlx::migrate!` embeds) are generated from these definitions and must not be edited by hand: the
+//! test `schema::tests::migration_files_are_generated_from_the_definitions` fails when they differ, and
+//! `VECTURA_BLESS=1 cargo test -p vectura-store --lib schema` rewrites them. The two dialects differ only
+//! in column types and one default:
+//!
+//! | kind | Postgres | SQLite |
+//! |---|---|---|
+//! | text | `text` | `text` |
+//! | date | `date` | `text` (`YYYY-MM-DD`) |
+//! | blob | `bytea` | `blob` |
+//! | json | `jsonb` | `text` |
+//! | timestamp | `timestamptz` | `text` (RFC 3339 or `YYYY-MM-DD HH:MM:SS`, UTC) |
+//! | int | `integer` | `integer` |
+//! | bigint | `bigint` | `integer` |
+//! | double | `double precision` | `real` |
+//! | default now | `now()` | `CURRENT_TIMESTAMP` |
+//!
+//! Every statement is `CREATE … IF NOT EXISTS`, so the Postgres DDL pasted into Supabase's SQL editor
+//! ([`schema_sql_postgres`]) and the migration run on start can both happen, in either order.
+//!
+//! To change the schema, append a [`Migration`] (never edit an applied one: sqlx checks their
+//! checksums), then bless the files.
+
+/// A SQL dialect the store speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// The migrations directory (relative to the crate) holding this dialect's generated files.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "migrations/sqlite",
+            Dialect::Postgres => "migrations/postgres",
+        }
+    }
+
+    /// A name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "SQLite",
+            Dialect::Postgres => "Postgres",
+        }
+    }
+}
+
+/// A column's kind, mapped to a type per dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    Text,
+    Date,
+    Blob,
+    Json,
+    Timestamp,
+    Int,
+    BigInt,
+    Double,
+}
+
+impl Ty {
+    /// The type as written in DDL.
+    pub fn sql(self, d: Dialect) -> &'static str {
+        match (d, self) {
+            (_, Ty::Text) => "text",
+            (Dialect::Postgres, Ty::Date) => "date",
+            (Dialect::Postgres, Ty::Blob) => "bytea",
+            (Dialect::Postgres, Ty::Json) => "jsonb",
+            (Dialect::Postgres, Ty::Timestamp) => "timestamptz",
+            (Dialect::Postgres, Ty::Int) => "integer",
+            (Dialect::Postgres, Ty::BigInt) => "bigint",
+            (Dialect::Postgres, Ty::Double) => "double precision",
+            (Dialect::Sqlite, Ty::Date | Ty::Json | Ty::Timestamp) => "text",
+            (Dialect::Sqlite, Ty::Blob) => "blob",
+            (Dialect::Sqlite, Ty::Int | Ty::BigInt) => "integer",
+            (Dialect::Sqlite, Ty::Double) => "real",
+        }
+    }
+
+    /// The type as Postgres reports it (`format_type`), to check an existing table.
+    pub fn pg_reported(self) -> &'static str {
+        match self {
+            Ty::Timestamp => "timestamp with time zone",
+            other => other.sql(Dialect::Postgres),
+        }
+    }
+}
+
+/// A column default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnDefault {
+    None,
+    /// The time of the insert.
+    Now,
+    /// An empty JSON array.
+    EmptyJsonArray,
+    /// The number 0.
+    Zero,
+}
+
+/// One column.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub not_null: bool,
+    pub default: ColumnDefault,
+    /// A portable CHECK expression.
+    pub check: Option<&'static str>,
+}
+
+const fn col(name: &'static str, ty: Ty) -> Column {
+    Column {
+        name,
+        ty,
+        not_null: false,
+        default: ColumnDefault::None,
+        check: None,
+    }
+}
+
+const fn req(name: &'static str, ty: Ty) -> Column {
+    Column {
+        not_null: true,
+        ..col(name, ty)
+    }
+}
+
+const fn with_default(c: Column, default: ColumnDefault) -> Column {
+    Column { default, ..c }
+}
+
+const fn with_check(c: Column, check: &'static str) -> Column {
+    Column {
+        check: Some(check),
+        ..c
+    }
+}
+
+/// One table.
+#[derive(Debug, Clone, Copy)]
+pub struct Table {
+    pub name: &'static str,
+    pub columns: &'static [Column],
+    pub primary_key: &'static [&'static str],
+}
+
+/// One index.
+#[derive(Debug, Clone, Copy)]
+pub struct Index {
+    pub name: &'static str,
+    pub table: &'static str,
+    pub columns: &'static [&'static str],
+}
+
+/// One migration: tables then indexes, created if missing.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: u32,
+    /// The file-name description (`0001_initial.sql`).
+    pub name: &'static str,
+    pub tables: &'static [Table],
+    pub indexes: &'static [Index],
+}
+
+impl Migration {
+    /// The file name sqlx reads the version and description from.
+    pub fn file_name(&self) -> String {
+        format!("{:04}_{}.sql", self.version, self.name)
+    }
+}
+
+use Ty::*;
+
+/// Bars: one row per symbol and session day, `data` a `vectura_data::codec` blob (the seed's table).
+const BT_BARS_DAILY: Table = Table {
+    name: "bt_bars_daily",
+    columns: &[
+        req("symbol", Text),
+        req("day", Date),
+        req("data", Blob),
+        req("records", Int),
+        req("start_ts", BigInt),
+        req("end_ts", BigInt),
+        with_default(col("created_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["symbol", "day"],
+};
+
+/// Per-symbol span of stored days (the seed's table; `splits` mirrors the `splits` table in the seed's
+/// `[{effective_date, split_factor}]` form).
+const BT_SYMBOL_RANGES: Table = Table {
+    name: "bt_symbol_ranges",
+    columns: &[
+        req("symbol", Text),
+        col("have_from", Date),
+        col("have_to", Date),
+        col("first_available_day", Date),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+        with_default(req("splits", Json), ColumnDefault::EmptyJsonArray),
+        col("last_split_check", Date),
+    ],
+    primary_key: &["symbol"],
+};
+
+/// The outcome of the last fetch of each symbol-day; a session day with no `fetched` or `closed` row is
+/// a gap.
+const BT_DAY_STATUS: Table = Table {
+    name: "bt_day_status",
+    columns: &[
+        req("symbol", Text),
+        req("day", Date),
+        with_check(
+            req("status", Text),
+            "status IN ('fetched', 'closed', 'failed')",
+        ),
+        col("error", Text),
+        with_check(
+            with_default(req("attempts", BigInt), ColumnDefault::Zero),
+            "attempts >= 0",
+        ),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["symbol", "day"],
+};
+
+/// Splits per symbol, applied to raw bars when they are read.
+const SPLITS: Table = Table {
+    name: "splits",
+    columns: &[
+        req("symbol", Text),
+        req("effective_date", Date),
+        with_check(req("ratio", Double), "ratio > 0"),
+        req("source", Text),
+        with_default(req("fetched_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["symbol", "effective_date"],
+};
+
+const AT_TRADE_SUMMARY: Table = Table {
+    name: "at_trade_summary",
+    columns: &[
+        req("symbol", Text),
+        req("max_cash", Double),
+        req("max_equity", Double),
+        col("splits_last_updated_at", Date),
+        with_default(req("splits", Json), ColumnDefault::EmptyJsonArray),
+        with_default(req("pdt_days", Json), ColumnDefault::EmptyJsonArray),
+        col("session_start", Timestamp),
+        col("session_end", Timestamp),
+    ],
+    primary_key: &["symbol"],
+};
+
+const AT_TRADE_HISTORY: Table = Table {
+    name: "at_trade_history",
+    columns: &[
+        req("id", Text),
+        req("symbol", Text),
+        req("timestamp", Timestamp),
+        with_check(req("trade_type", Text), "trade_type IN ('buy', 'sell')"),
+        req("shares", Double),
+        req("price", Double),
+        col("close_trade_id", Text),
+    ],
+    primary_key: &["id"],
+};
+
+const AT_TO_BUY: Table = Table {
+    name: "at_to_buy",
+    columns: &[
+        req("symbol", Text),
+        req("id", Text),
+        req("at_price", Double),
+        req("below_or_higher", Text),
+    ],
+    primary_key: &["symbol", "id"],
+};
+
+const AT_TO_SELL: Table = Table {
+    name: "at_to_sell",
+    columns: &[
+        req("symbol", Text),
+        req("id", Text),
+        req("at_price", Double),
+        req("below_or_higher", Text),
+        req("shares", Double),
+        req("trade_id", Text),
+    ],
+    primary_key: &["symbol", "id"],
+};
+
+const AT_OPEN_TRADES: Table = Table {
+    name: "at_open_trades",
+    columns: &[
+        req("symbol", Text),
+        req("id", Text),
+        req("timestamp", Timestamp),
+        req("price", Double),
+        req("shares", Double),
+    ],
+    primary_key: &["symbol", "id"],
+};
+
+const AT_ALGO_CONFIG: Table = Table {
+    name: "at_algo_config",
+    columns: &[
+        req("symbol", Text),
+        req("capital_pct", Double),
+        req("buy_below_pct", Double),
+        req("sell_above_pct", Double),
+        req("buy_after_sell_pct", Double),
+        req("cash_floor", Double),
+        req("order_gap_pct", Double),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["symbol"],
+};
+
+/// Order intents, stored before submission; updated as the broker reports.
+const AT_ORDERS: Table = Table {
+    name: "at_orders",
+    columns: &[
+        req("client_order_id", Text),
+        req("symbol", Text),
+        with_check(req("side", Text), "side IN ('buy', 'sell')"),
+        req("qty", Double),
+        req("status", Text),
+        req("created_at", Timestamp),
+        col("broker_order_id", Text),
+        with_default(req("filled_qty", Double), ColumnDefault::Zero),
+        col("filled_avg_price", Double),
+        col("intent", Json),
+        col("error", Text),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["client_order_id"],
+};
+
+/// Every migration, oldest first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    tables: &[
+        BT_BARS_DAILY,
+        BT_SYMBOL_RANGES,
+        BT_DAY_STATUS,
+        SPLITS,
+        AT_TRADE_SUMMARY,
+        AT_TRADE_HISTORY,
+        AT_TO_BUY,
+        AT_TO_SELL,
+        AT_OPEN_TRADES,
+        AT_ALGO_CONFIG,
+        AT_ORDERS,
+    ],
+    indexes: &[
+        Index {
+            name: "idx_at_trade_history_symbol_timestamp",
+            table: "at_trade_history",
+            columns: &["symbol", "timestamp"],
+        },
+        Index {
+            name: "idx_at_orders_symbol_status",
+            table: "at_orders",
+            columns: &["symbol", "status"],
+        },
+    ],
+}];
+
+/// Every table of the current schema, in creation order.
+pub fn tables() -> impl Iterator<Item = &'static Table> {
+    MIGRATIONS.iter().flat_map(|m| m.tables.iter())
+}
+
+fn render_default(d: ColumnDefault, ty: Ty, dialect: Dialect) -> Option<&'static str> {
+    match (d, dialect) {
+        (ColumnDefault::None, _) => None,
+        (ColumnDefault::Now, Dialect::Postgres) => Some("now()"),
+        (ColumnDefault::Now, Dialect::Sqlite) => Some("CURRENT_TIMESTAMP"),
+        (ColumnDefault::EmptyJsonArray, Dialect::Postgres) if ty == Json => Some("'[]'::jsonb"),
+        (ColumnDefault::EmptyJsonArray, _) => Some("'[]'"),
+        (ColumnDefault::Zero, _) => Some("0"),
+    }
+}
+
+/// The DDL of one table.
+pub fn render_table(t: &Table, d: Dialect) -> String {
+    let mut lines: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let mut s = format!("  {} {}", c.name, c.ty.sql(d));
+            if c.not_null {
+                s.push_str(" NOT NULL");
+            }
+            if let Some(def) = render_default(c.default, c.ty, d) {
+                s.push_str(" DEFAULT ");
+                s.push_str(def);
+            }
+            if let Some(check) = c.check {
+                s.push_str(&format!(" CHECK ({check})"));
+            }
+            s
+        })
+        .collect();
+    lines.push(format!("  PRIMARY KEY ({})", t.primary_key.join(", ")));
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n{}\n);\n",
+        t.name,
+        lines.join(",\n")
+    )
+}
+
+/// The DDL of one migration, as stored in its generated file.
+pub fn render(m: &Migration, d: Dialect) -> String {
+    let mut out = format!(
+        "-- Vectura schema, migration {:04} ({}), {}.\n\
+         -- Generated from crates/store/src/schema.rs: do not edit; change the definitions there and run\n\
+         -- VECTURA_BLESS=1 cargo test -p vectura-store --lib schema\n",
+        m.version,
+        m.name,
+        d.name()
+    );
+    for t in m.tables {
+        out.push('\n');
+        out.push_str(&render_table(t, d));
+    }
+    if !m.indexes.is_empty() {
+        out.push('\n');
+    }
+    for i in m.indexes {
+        out.push_str(&format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} ({});\n",
+            i.name,
+            i.table,
+            i.columns.join(", ")
+        ));
+    }
+    out
+}
+
+/// The full Postgres DDL (every migration, in order), for pasting into Supabase's SQL editor. Running
+/// it before or after vectura's own migration is harmless: every statement creates only what is missing.
+pub fn schema_sql_postgres() -> String {
+    let mut out = String::from(
+        "-- Vectura's tables for Postgres / Supabase: paste into the SQL editor and run.\n\
+         -- vectura creates the same tables by itself on start; running both is harmless.\n",
+    );
+    for m in MIGRATIONS {
+        out.push('\n');
+        out.push_str(&render(m, Dialect::Postgres));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn crate_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn migration_files_are_generated_from_the_definitions() {
+        let bless = std::env::var("VECTURA_BLESS").is_ok_and(|v| v == "1");
+        for d in [Dialect::Sqlite, Dialect::Postgres] {
+            let dir = crate_dir().join(d.dir());
+            let mut expected: Vec<String> = MIGRATIONS.iter().map(|m| m.file_name()).collect();
+            expected.sort();
+            if bless {
+                std::fs::create_dir_all(&dir).unwrap();
+                for m in MIGRATIONS {
+                    std::fs::write(dir.join(m.file_name()), render(m, d)).unwrap();
+                }
+            }
+            let mut present: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}: run with VECTURA_BLESS=1", dir.display()))
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            present.sort();
+            assert_eq!(
+                present,
+                expected,
+                "{}: the files differ from schema.rs's migrations: run VECTURA_BLESS=1 cargo test -p vectura-store --lib schema",
+                dir.display()
+            );
+            for m in MIGRATIONS {
+                let path = dir.join(m.file_name());
+                let text = std::fs::read_to_string(&path).unwrap();
+                assert_eq!(
+                    text,
+                    render(m, d),
+                    "{} was edited by hand or schema.rs changed: run VECTURA_BLESS=1 cargo test -p vectura-store --lib schema (and never change an applied migration: add one)",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    /// Table name → column names, read back from the DDL text (not from the definitions), so the two
+    /// generated sets are compared as written.
+    fn parse_tables(sql: &str) -> BTreeMap<String, Vec<String>> {
+        let mut out = BTreeMap::new();
+        let mut current: Option<(String, Vec<String>)> = None;
+        for line in sql.lines() {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
+                current = Some((rest.trim_end_matches(" (").to_string(), Vec::new()));
+            } else if line == ");" {
+                let (name, cols) = current.take().expect("a ); closes a CREATE TABLE");
+                assert!(out.insert(name, cols).is_none(), "table created twice");
+            } else if let Some((_, cols)) = current.as_mut() {
+                let word = line.split_whitespace().next().unwrap_or_default();
+                if word != "PRIMARY" {
+                    cols.push(word.to_string());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn both_dialects_define_the_same_tables_and_columns() {
+        let read = |d: Dialect| {
+            MIGRATIONS
+                .iter()
+                .map(|m| {
+                    std::fs::read_to_string(crate_dir().join(d.dir()).join(m.file_name())).unwrap()
+                })
+                .collect::<String>()
+        };
+        let sqlite = parse_tables(&read(Dialect::Sqlite));
+        let postgres = parse_tables(&read(Dialect::Postgres));
+        assert_eq!(sqlite, postgres);
+        let names: Vec<&str> = sqlite.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "at_algo_config",
+                "at_open_trades",
+                "at_orders",
+                "at_to_buy",
+                "at_to_sell",
+                "at_trade_history",
+                "at_trade_summary",
+                "bt_bars_daily",
+                "bt_day_status",
+                "bt_symbol_ranges",
+                "splits"
+            ]
+        );
+        assert_eq!(
+            sqlite["bt_bars_daily"],
+            [
+                "symbol",
+                "day",
+                "data",
+                "records",
+                "start_ts",
+                "end_ts",
+                "created_at"
+            ]
+        );
+        assert_eq!(
+            sqlite["bt_symbol_ranges"],
+            [
+                "symbol",
+                "have_from",
+                "have_to",
+                "first_available_day",
+                "updated_at",
+                "splits",
+                "last_split_check"
+            ]
+        );
+        for (t, cols) in &sqlite {
+            if t.starts_with("at_") && t != "at_orders" && t != "at_trade_history" {
+                assert_eq!(cols[0], "symbol", "{t} is keyed by symbol first");
+            }
+        }
+        // Line by line, the two dialects differ only in column types, two defaults and the header.
+        let pg = read(Dialect::Postgres);
+        let lite = read(Dialect::Sqlite);
+        assert_eq!(pg.lines().count(), lite.lines().count());
+        for (p, l) in pg.lines().zip(lite.lines()) {
+            assert_eq!(
+                to_sqlite(p),
+                l,
+                "the Postgres line {p:?} has no SQLite twin"
+            );
+        }
+    }
+
+    /// A Postgres DDL line with its type and defaults written the SQLite way.
+    fn to_sqlite(line: &str) -> String {
+        if line.starts_with("--") {
+            return line.replace(Dialect::Postgres.name(), Dialect::Sqlite.name());
+        }
+        let Some(body) = line.strip_prefix("  ") else {
+            return line.to_string();
+        };
+        let Some((name, rest)) = body.split_once(' ') else {
+            return line.to_string();
+        };
+        const TYPES: [(&str, &str); 8] = [
+            ("double precision", "real"),
+            ("timestamptz", "text"),
+            ("bytea", "blob"),
+            ("jsonb", "text"),
+            ("date", "text"),
+            ("bigint", "integer"),
+            ("integer", "integer"),
+            ("text", "text"),
+        ];
+        for (pg, lite) in TYPES {
+            if let Some(tail) = rest.strip_prefix(pg) {
+                let tail = tail
+                    .replace("DEFAULT now()", "DEFAULT CURRENT_TIMESTAMP")
+                    .replace("'[]'::jsonb", "'[]'");
+                return format!("  {name} {lite}{tail}");
+            }
+        }
+        line.to_string()
+    }
+
+    #[test]
+    fn postgres_schema_sql_holds_every_migration() {
+        let sql = schema_sql_postgres();
+        for m in MIGRATIONS {
+            assert!(sql.contains(&render(m, Dialect::Postgres)));
+        }
+        assert!(sql.contains("data bytea NOT NULL"));
+        assert!(sql.contains("splits jsonb NOT NULL DEFAULT '[]'::jsonb"));
+        assert!(!sql.contains(" real"));
+    }
+}

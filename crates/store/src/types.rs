@@ -1,0 +1,185 @@
+//! The rows the store reads and writes.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use vectura_core::Side;
+
+/// The outcome of the last fetch of one symbol-day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DayState {
+    /// Bars are stored for the day.
+    Fetched,
+    /// The provider has no bars for the day (a holiday, a halt, before the listing).
+    Closed,
+    /// Every fetch so far failed; the day is a gap.
+    Failed,
+}
+
+impl DayState {
+    /// The value in `bt_day_status.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DayState::Fetched => "fetched",
+            DayState::Closed => "closed",
+            DayState::Failed => "failed",
+        }
+    }
+
+    /// Parses a `bt_day_status.status` value.
+    pub fn parse(s: &str) -> Option<DayState> {
+        match s {
+            "fetched" => Some(DayState::Fetched),
+            "closed" => Some(DayState::Closed),
+            "failed" => Some(DayState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// One `bt_day_status` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DayStatus {
+    pub state: DayState,
+    /// The last failure's message (kept while the state is `Failed`; set again by a failed re-fetch of a
+    /// day already fetched or closed, which keeps its state).
+    pub error: Option<String>,
+    /// Failed fetch attempts so far.
+    pub attempts: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What is stored for one symbol (a `bt_symbol_ranges` row with counts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SymbolRange {
+    pub symbol: String,
+    /// The first and last day with stored bars (a hull: days in between may be gaps, see `gaps`).
+    pub have_from: Option<NaiveDate>,
+    pub have_to: Option<NaiveDate>,
+    /// The first day the provider has data for, once searched.
+    pub first_available_day: Option<NaiveDate>,
+    /// Days with stored bars.
+    pub days_stored: u64,
+    /// Days marked closed (no bars at the provider).
+    pub days_closed: u64,
+    /// Days whose every fetch failed so far.
+    pub days_failed: u64,
+    /// Bars over all stored days.
+    pub bars: u64,
+}
+
+/// A session day with neither stored bars nor a `closed` mark.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Gap {
+    pub day: NaiveDate,
+    /// Failed fetch attempts so far (0: never tried).
+    pub attempts: u64,
+    pub last_error: Option<String>,
+}
+
+/// The grid parameters of one symbol (`at_algo_config`), percentages as in the form (2 = 2 %).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AlgoConfig {
+    pub capital_pct: f64,
+    pub buy_below_pct: f64,
+    pub sell_above_pct: f64,
+    pub buy_after_sell_pct: f64,
+    pub cash_floor: f64,
+    /// −1 turns joining off.
+    pub order_gap_pct: f64,
+}
+
+/// One executed trade (`at_trade_history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeRecord {
+    pub id: String,
+    pub timestamp: DateTime<Utc>,
+    pub side: Side,
+    pub shares: f64,
+    pub price: f64,
+    /// For a sell: the id of the lot (buy) it closed.
+    pub close_trade_id: Option<String>,
+}
+
+/// A buy trigger (`at_to_buy`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BuyTrigger {
+    pub id: String,
+    pub at_price: f64,
+    /// `below` or `higher`, as the original wrote it.
+    pub below_or_higher: String,
+}
+
+/// A sell trigger for one lot (`at_to_sell`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SellTrigger {
+    pub id: String,
+    pub at_price: f64,
+    pub below_or_higher: String,
+    pub shares: f64,
+    /// The lot (`at_open_trades.id`) this trigger sells.
+    pub trade_id: String,
+}
+
+/// One symbol's armed triggers, each list by price ascending (as the original read them).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Triggers {
+    pub buys: Vec<BuyTrigger>,
+    pub sells: Vec<SellTrigger>,
+}
+
+/// An open lot (`at_open_trades`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OpenLot {
+    pub id: String,
+    pub timestamp: DateTime<Utc>,
+    pub price: f64,
+    pub shares: f64,
+}
+
+/// An order, stored as an intent before it is submitted (`at_orders`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRow {
+    /// The deterministic id sent to the broker (see `vectura_core::IntentId::client_order_id`).
+    pub client_order_id: String,
+    pub symbol: String,
+    pub side: Side,
+    pub qty: f64,
+    /// The trader's status word (for example `intent`, `submitted`, `partially_filled`, `filled`,
+    /// `cancelled`, `rejected`).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub broker_order_id: Option<String>,
+    pub filled_qty: f64,
+    pub filled_avg_price: Option<f64>,
+    /// The full intent (for example a serialised `vectura_core::OrderIntent`), for reconciliation.
+    pub intent: Option<serde_json::Value>,
+    /// Why the broker rejected or ended the order, when it did.
+    pub error: Option<String>,
+}
+
+/// A broker report on a stored order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderUpdate {
+    pub status: String,
+    /// Kept as stored when `None`.
+    pub broker_order_id: Option<String>,
+    pub filled_qty: f64,
+    pub filled_avg_price: Option<f64>,
+    /// Replaces the stored error (`None` clears it).
+    pub error: Option<String>,
+}
+
+/// A symbol's live-trading summary (`at_trade_summary`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TradeSummary {
+    pub max_cash: f64,
+    pub max_equity: f64,
+    pub splits_last_updated_at: Option<NaiveDate>,
+    /// The split list as last fetched (JSON array).
+    pub splits: serde_json::Value,
+    /// The day-trade days (JSON array).
+    pub pdt_days: serde_json::Value,
+    pub session_start: Option<DateTime<Utc>>,
+    pub session_end: Option<DateTime<Utc>>,
+}
