@@ -157,14 +157,9 @@ pub struct DeleteArgs {
 pub fn run(args: &DataArgs, out: &mut dyn Write) -> Result<()> {
     env::load_dotenv()?;
     let rt = env::runtime()?;
-    let read_only = matches!(
-        args.command,
-        DataCommand::Ranges(_)
-            | DataCommand::Gaps(_)
-            | DataCommand::Export(_)
-            | DataCommand::Delete(_)
-    );
-    let store = env::open_store(&rt, !read_only || env::var("DATABASE_URL").is_some())?;
+    // Even a read-only command opens (and so creates) the default file: an empty store answers
+    // "nothing stored" the same way a full one answers.
+    let store = env::open_store(&rt, true)?;
     let res = rt.block_on(async {
         match &args.command {
             DataCommand::Fetch(a) => fetch(&store, a, out).await,
@@ -178,6 +173,20 @@ pub fn run(args: &DataArgs, out: &mut dyn Write) -> Result<()> {
     });
     rt.block_on(store.close());
     res
+}
+
+/// The Alpha Vantage client when a key is set (`ALPHA_VANTAGE_URL` overrides the endpoint).
+fn alpha_vantage() -> Option<AlphaVantage> {
+    let av = AlphaVantage::from_env().ok()?;
+    Some(match env::var("ALPHA_VANTAGE_URL") {
+        Some(u) => av.with_base_url(u),
+        None => av,
+    })
+}
+
+/// The Alpaca market-data client when keys are set.
+fn alpaca_from_env() -> Option<AlpacaData> {
+    AlpacaData::from_env().ok()
 }
 
 fn sym(s: &str, flag: &str) -> Result<String> {
@@ -219,29 +228,23 @@ async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> 
         .with_feed(feed)
         .with_extended(a.extended);
     if !a.no_splits {
-        match AlphaVantage::from_env() {
-            Ok(av) => {
-                let av = match env::var("ALPHA_VANTAGE_URL") {
-                    Some(u) => av.with_base_url(u),
-                    None => av,
-                };
-                let today = chrono::DateTime::from_timestamp(now, 0)
-                    .map(|t| t.date_naive())
-                    .unwrap_or(to);
-                for s in &symbols {
-                    match vectura_fetch::refresh_splits(store, &av, s, today, false)
-                        .await
-                        .map_err(store_err)?
-                    {
-                        SplitRefresh::Changed(n) => {
-                            writeln!(out, "{s}: split list updated ({n} splits)")?
-                        }
-                        SplitRefresh::Kept(why) => eprintln!("warning: {why}"),
-                        SplitRefresh::Unchanged | SplitRefresh::CheckedToday => {}
-                    }
-                }
+        let av = alpha_vantage();
+        let sources = vectura_fetch::SplitSources {
+            alpha_vantage: av.as_ref(),
+            alpaca: Some(&alpaca),
+        };
+        let today = chrono::DateTime::from_timestamp(now, 0)
+            .map(|t| t.date_naive())
+            .unwrap_or(to);
+        for s in &symbols {
+            match vectura_fetch::refresh_splits(store, sources, s, today, false)
+                .await
+                .map_err(store_err)?
+            {
+                SplitRefresh::Changed(n) => writeln!(out, "{s}: split list updated ({n} splits)")?,
+                SplitRefresh::Kept(why) => eprintln!("warning: {s}: splits not refreshed: {why}"),
+                SplitRefresh::Unchanged | SplitRefresh::CheckedToday => {}
             }
-            Err(e) => eprintln!("warning: splits not refreshed: {e}"),
         }
     }
     let pb = if a.quiet {
@@ -549,18 +552,19 @@ async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
 async fn splits(store: &Store, a: &SplitsArgs, out: &mut dyn Write) -> Result<()> {
     let symbol = sym(&a.symbol, "symbol")?;
     if a.refresh {
-        let av = AlphaVantage::from_env().map_err(|e| anyhow!("{e}"))?;
-        let av = match env::var("ALPHA_VANTAGE_URL") {
-            Some(u) => av.with_base_url(u),
-            None => av,
+        let av = alpha_vantage();
+        let alpaca = alpaca_from_env();
+        let sources = vectura_fetch::SplitSources {
+            alpha_vantage: av.as_ref(),
+            alpaca: alpaca.as_ref(),
         };
         let today = chrono::Utc::now().date_naive();
         if let SplitRefresh::Kept(why) =
-            vectura_fetch::refresh_splits(store, &av, &symbol, today, true)
+            vectura_fetch::refresh_splits(store, sources, &symbol, today, true)
                 .await
                 .map_err(store_err)?
         {
-            eprintln!("warning: {why}");
+            bail!("{symbol}: splits not refreshed, the stored list is kept: {why}");
         }
     }
     let list = store.splits(&symbol).await.map_err(store_err)?;

@@ -264,6 +264,28 @@ struct SingleReply {
 }
 
 #[derive(Debug, Deserialize)]
+struct CorporateReply {
+    corporate_actions: CorporateActions,
+    next_page_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct CorporateActions {
+    #[serde(default)]
+    forward_splits: Vec<SplitAction>,
+    #[serde(default)]
+    reverse_splits: Vec<SplitAction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct SplitAction {
+    symbol: String,
+    ex_date: chrono::NaiveDate,
+    new_rate: f64,
+    old_rate: f64,
+}
+
+#[derive(Debug, Deserialize)]
 struct MultiReply {
     #[serde(default)]
     bars: Option<BTreeMap<String, Vec<RawBar>>>,
@@ -558,6 +580,70 @@ impl AlpacaData {
             }
             match next_token(reply.next_page_token, &token) {
                 Next::Done => return Ok(out),
+                Next::Page(t) => token = Some(t),
+                Next::Repeated => {
+                    return Err(self.bad_reply(&ctx, status, "the same page token twice".into()))
+                }
+            }
+        }
+        Err(self.bad_reply(&ctx, 200, format!("more than {MAX_PAGES} pages")))
+    }
+
+    /// The forward and reverse splits of `symbol` with an ex-date in `from..=to`, from Alpaca's
+    /// corporate actions (`/v1/corporate-actions`), oldest first: the second split source, for
+    /// accounts whose plan includes it. Ratios are `new_rate / old_rate` (2 for a 2-for-1).
+    pub async fn splits(
+        &self,
+        symbol: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<vectura_core::Split>, FetchError> {
+        let sym = Symbol::new(symbol)?;
+        let ctx = Ctx {
+            symbol: sym.as_str().to_string(),
+            day: format!("{from}..{to}"),
+        };
+        let url = self.url(&["v1", "corporate-actions"])?;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut q: Vec<(&'static str, String)> = vec![
+                ("symbols", sym.as_str().to_string()),
+                ("types", "forward_split,reverse_split".into()),
+                ("start", from.to_string()),
+                ("end", to.to_string()),
+                ("limit", "1000".into()),
+            ];
+            if let Some(t) = &token {
+                q.push(("page_token", t.clone()));
+            }
+            let (status, text) = self.get_text(&url, &q, &ctx).await?;
+            let reply: CorporateReply = serde_json::from_str(&text)
+                .map_err(|e| self.bad_reply(&ctx, status, e.to_string()))?;
+            let actions = reply.corporate_actions;
+            for a in actions
+                .forward_splits
+                .iter()
+                .chain(actions.reverse_splits.iter())
+            {
+                if !a.symbol.eq_ignore_ascii_case(sym.as_str()) {
+                    continue;
+                }
+                let split = vectura_core::Split {
+                    effective: a.ex_date,
+                    ratio: a.new_rate / a.old_rate,
+                };
+                split.validate().map_err(|e| {
+                    self.bad_reply(&ctx, status, format!("split on {}: {e}", a.ex_date))
+                })?;
+                out.push(split);
+            }
+            match next_token(reply.next_page_token, &token) {
+                Next::Done => {
+                    out.sort_by_key(|s: &vectura_core::Split| s.effective);
+                    out.dedup_by_key(|s| s.effective);
+                    return Ok(out);
+                }
                 Next::Page(t) => token = Some(t),
                 Next::Repeated => {
                     return Err(self.bad_reply(&ctx, status, "the same page token twice".into()))

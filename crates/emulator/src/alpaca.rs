@@ -45,7 +45,7 @@ fn with_headers(
     resp
 }
 
-fn message(status: u16, msg: &str) -> Response {
+pub(crate) fn message(status: u16, msg: &str) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (code, axum::Json(json!({ "message": msg }))).into_response()
 }
@@ -97,7 +97,7 @@ struct Params {
     desc: bool,
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

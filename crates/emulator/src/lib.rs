@@ -24,6 +24,8 @@
 //!   respected) from [`Config::first_day`] up to now, plus sparse pre/after-hours bars with
 //!   [`Config::extended_hours`]; or the bars of a CSV file ([`EmulatorHandle::load_csv`]). Raw
 //!   prices reflect the splits set for the symbol; `adjustment=split` back-adjusts them.
+//! - `GET /v1/corporate-actions?symbols=A,B&types=forward_split,reverse_split&start&end&limit&page_token`:
+//!   the same splits as Alpaca's corporate actions (`forward_splits` / `reverse_splits`).
 //! - `GET /query?function=SPLITS&symbol=X&apikey=K`: `{"symbol":"X","data":[{"effective_date":
 //!   "2020-08-31","split_factor":"4.0000"}]}` (newest first), or the reply [`Faults::av_reply`] asks for.
 //!
@@ -35,6 +37,7 @@
 
 mod alpaca;
 mod av;
+mod corp;
 mod csv;
 mod synth;
 
@@ -287,6 +290,10 @@ impl Emulator {
                 axum::routing::get(alpaca::single_bars),
             )
             .route("/v2/stocks/bars", axum::routing::get(alpaca::multi_bars))
+            .route(
+                "/v1/corporate-actions",
+                axum::routing::get(corp::corporate_actions),
+            )
             .route("/query", axum::routing::get(av::query))
             .fallback(alpaca::not_found)
             .layer(axum::middleware::from_fn_with_state(

@@ -346,3 +346,46 @@ async fn error_replies_carry_a_message() {
         assert!(body["message"].is_string(), "{q}: {body}");
     }
 }
+
+#[tokio::test]
+async fn corporate_actions_match_the_spec_and_page() {
+    let Some(doc) = spec() else { return };
+    let (emu, c) = start(frozen()).await;
+    let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day).unwrap();
+    emu.handle().set_splits(
+        "AAA",
+        vec![
+            (d(2020, 8, 31), 4.0),
+            (d(2019, 3, 1), 0.1),
+            (d(2022, 1, 3), 2.0),
+        ],
+    );
+    let path = "/v1/corporate-actions";
+    let (status, _, body) = c
+        .get("/v1/corporate-actions?symbols=AAA&types=forward_split,reverse_split&start=2000-01-01&end=2026-01-01&limit=2")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let errors = errors_of(&doc, path, &body);
+    assert!(errors.is_empty(), "{errors:?}: {body}");
+    assert_eq!(
+        body["corporate_actions"]["reverse_splits"][0]["old_rate"],
+        10.0
+    );
+    assert_eq!(
+        body["corporate_actions"]["forward_splits"][0]["ex_date"],
+        "2020-08-31"
+    );
+    let token = body["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_string();
+    let (_, _, page2) = c
+        .get(&format!("/v1/corporate-actions?symbols=AAA&types=forward_split,reverse_split&start=2000-01-01&end=2026-01-01&limit=2&page_token={token}"))
+        .await;
+    assert!(errors_of(&doc, path, &page2).is_empty());
+    assert_eq!(
+        page2["corporate_actions"]["forward_splits"][0]["ex_date"],
+        "2022-01-03"
+    );
+    assert!(page2["next_page_token"].is_null());
+}

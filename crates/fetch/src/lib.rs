@@ -426,12 +426,26 @@ pub enum SplitRefresh {
     Kept(String),
 }
 
-/// Refreshes the split list of `symbol` from Alpha Vantage, at most once per UTC day (`today`).
-/// Only a reply that is a split list replaces the stored one; a refusal keeps it (and still counts
-/// as the day's call). `force` ignores today's earlier check.
+/// Where splits come from: Alpha Vantage first, Alpaca's corporate actions when Alpha Vantage is
+/// not configured or refuses (for accounts whose plan includes them).
+#[derive(Clone, Copy, Default)]
+pub struct SplitSources<'a> {
+    pub alpha_vantage: Option<&'a AlphaVantage>,
+    pub alpaca: Option<&'a AlpacaData>,
+}
+
+/// The first ex-date asked of Alpaca's corporate actions.
+fn corporate_actions_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date")
+}
+
+/// Refreshes the split list of `symbol`, at most once per UTC day (`today`) unless `force`.
+/// Only a reply that is a split list replaces the stored one; when every source refuses, the stored
+/// list is kept (and the refusal still counts as the day's call: the free plan's 25 a day are not
+/// spent retrying).
 pub async fn refresh_splits(
     store: &Store,
-    av: &AlphaVantage,
+    sources: SplitSources<'_>,
     symbol: &str,
     today: NaiveDate,
     force: bool,
@@ -439,9 +453,39 @@ pub async fn refresh_splits(
     if !force && store.last_split_check(symbol).await? == Some(today) {
         return Ok(SplitRefresh::CheckedToday);
     }
-    match av.splits(symbol).await {
-        Ok(list) => {
-            let changed = store.replace_splits(symbol, &list, "alphavantage").await?;
+    let mut why = Vec::new();
+    let mut asked = false;
+    let mut found = None;
+    if let Some(av) = sources.alpha_vantage {
+        match av.splits(symbol).await {
+            Ok(list) => found = Some((list, "alphavantage")),
+            // No request was made for these.
+            Err(
+                e @ (SplitsError::MissingKey
+                | SplitsError::BadUrl { .. }
+                | SplitsError::BadSymbol(_)),
+            ) => why.push(e.to_string()),
+            Err(e) => {
+                asked = true;
+                why.push(e.to_string());
+            }
+        }
+    }
+    if found.is_none() {
+        if let Some(alpaca) = sources.alpaca {
+            asked = true;
+            match alpaca
+                .splits(symbol, corporate_actions_start(), today)
+                .await
+            {
+                Ok(list) => found = Some((list, "alpaca")),
+                Err(e) => why.push(e.to_string()),
+            }
+        }
+    }
+    match found {
+        Some((list, source)) => {
+            let changed = store.replace_splits(symbol, &list, source).await?;
             store.set_last_split_check(symbol, today).await?;
             Ok(if changed {
                 SplitRefresh::Changed(list.len())
@@ -449,14 +493,14 @@ pub async fn refresh_splits(
                 SplitRefresh::Unchanged
             })
         }
-        // No request was made: nothing to count against the day.
-        Err(
-            e @ (SplitsError::MissingKey | SplitsError::BadUrl { .. } | SplitsError::BadSymbol(_)),
-        ) => Ok(SplitRefresh::Kept(e.to_string())),
-        Err(e) => {
-            // A refusal counts as the day's call: the free plan's 25 a day are not spent retrying.
-            store.set_last_split_check(symbol, today).await?;
-            Ok(SplitRefresh::Kept(e.to_string()))
+        None => {
+            if asked {
+                store.set_last_split_check(symbol, today).await?;
+            }
+            if why.is_empty() {
+                why.push("no split source is configured: set ALPHA_VANTAGE_API_KEY".into());
+            }
+            Ok(SplitRefresh::Kept(why.join("; ")))
         }
     }
 }

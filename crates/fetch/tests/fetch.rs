@@ -10,7 +10,7 @@ use vectura_data::ratelimit::TokenBucket;
 use vectura_emulator::{AvReply, Config, Emulator, Faults, RetryAfter};
 use vectura_fetch::{
     closed_sessions, fetch, find_first_available_day, gaps, now_unix, refresh_splits, DayOutcome,
-    Event, FetchOptions, SplitRefresh,
+    Event, FetchOptions, SplitRefresh, SplitSources,
 };
 use vectura_store::Store;
 
@@ -237,7 +237,7 @@ async fn splits_refresh_keeps_the_list_on_a_refusal() {
     let (_dir, store) = store().await;
     let av = AlphaVantage::new("AVKEY").with_base_url(emu.base_url());
     let today = d(2026, 11, 24);
-    let r = refresh_splits(&store, &av, "AAA", today, false)
+    let r = refresh_splits(&store, av_only(&av), "AAA", today, false)
         .await
         .unwrap();
     assert_eq!(r, SplitRefresh::Changed(1));
@@ -247,7 +247,7 @@ async fn splits_refresh_keeps_the_list_on_a_refusal() {
 
     let n = emu.handle().request_count();
     assert_eq!(
-        refresh_splits(&store, &av, "AAA", today, false)
+        refresh_splits(&store, av_only(&av), "AAA", today, false)
             .await
             .unwrap(),
         SplitRefresh::CheckedToday
@@ -265,12 +265,60 @@ async fn splits_refresh_keeps_the_list_on_a_refusal() {
         AvReply::Html,
     ] {
         emu.handle().update_faults(|f| f.av_reply = reply.clone());
-        let r = refresh_splits(&store, &av, "AAA", d(2026, 11, 25), true)
+        let r = refresh_splits(&store, av_only(&av), "AAA", d(2026, 11, 25), true)
             .await
             .unwrap();
         assert!(matches!(r, SplitRefresh::Kept(_)), "{reply:?}: {r:?}");
         assert_eq!(store.splits("AAA").await.unwrap(), before, "{reply:?}");
     }
+}
+
+fn av_only(av: &AlphaVantage) -> SplitSources<'_> {
+    SplitSources {
+        alpha_vantage: Some(av),
+        alpaca: None,
+    }
+}
+
+/// Alpaca's corporate actions stand in when Alpha Vantage refuses: forward and reverse splits, as
+/// ratios, oldest first.
+#[tokio::test]
+async fn alpaca_corporate_actions_are_the_second_split_source() {
+    let emu = Emulator::start(Config::default()).await.unwrap();
+    emu.handle()
+        .set_splits("AAA", vec![(d(2022, 8, 25), 3.0), (d(2019, 3, 1), 0.1)]);
+    emu.handle().set_splits("OTHER", vec![(d(2021, 1, 4), 2.0)]);
+    emu.handle()
+        .update_faults(|f| f.av_reply = AvReply::Information);
+    let (_dir, store) = store().await;
+    let av = AlphaVantage::new("AVKEY").with_base_url(emu.base_url());
+    let alpaca = client(&emu.base_url());
+    let both = SplitSources {
+        alpha_vantage: Some(&av),
+        alpaca: Some(&alpaca),
+    };
+    let r = refresh_splits(&store, both, "AAA", d(2026, 11, 24), false)
+        .await
+        .unwrap();
+    assert_eq!(r, SplitRefresh::Changed(2));
+    let got = store.splits("AAA").await.unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|s| (s.effective, s.ratio))
+            .collect::<Vec<_>>(),
+        vec![(d(2019, 3, 1), 0.1), (d(2022, 8, 25), 3.0)]
+    );
+    // Alpaca alone, too (no Alpha Vantage key).
+    let only = SplitSources {
+        alpha_vantage: None,
+        alpaca: Some(&alpaca),
+    };
+    assert_eq!(
+        refresh_splits(&store, only, "OTHER", d(2026, 11, 24), false)
+            .await
+            .unwrap(),
+        SplitRefresh::Changed(1)
+    );
 }
 
 mod tempdir {

@@ -1,0 +1,333 @@
+//! `vectura data …` and `vectura db schema` end to end: the real binary, a real SQLite file, and the
+//! emulator over HTTP standing in for Alpaca and Alpha Vantage.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+use common::{scratch, shared};
+use vectura_data::{load_csv_path, LoadOptions};
+
+/// Runs `vectura` with a data directory of its own and no inherited store or keys.
+fn vectura_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vectura"));
+    c.args(args)
+        .current_dir(dir)
+        .env("VECTURA_DATA_DIR", dir.join("data"))
+        .env_remove("DATABASE_URL")
+        .env_remove("APCA_API_KEY_ID")
+        .env_remove("APCA_API_SECRET_KEY")
+        .env_remove("APCA_API_DATA_URL")
+        .env_remove("ALPHA_VANTAGE_API_KEY")
+        .env_remove("ALPHA_VANTAGE_URL");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("vectura runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(&ok(o)).expect("JSON on stdout")
+}
+
+/// A CSV imported, then exported as CSV and as Parquet, comes back bar for bar; the Parquet file
+/// imports again to the same bars.
+#[test]
+fn import_export_round_trip() {
+    let Some(sh) = shared() else { return };
+    let dir = scratch("data-roundtrip");
+    let src = sh.join("data/FXY_1min_2023-07-10_to_2025-07-08.csv");
+    let out = ok(&vectura_in(
+        &dir,
+        &["data", "import", src.to_str().unwrap(), "--symbol", "fxy"],
+        &[],
+    ));
+    assert!(out.contains("FXY: imported"), "{out}");
+    let original = load_csv_path(&src, &LoadOptions::default()).unwrap().series;
+
+    let csv = dir.join("out.csv");
+    ok(&vectura_in(
+        &dir,
+        &["data", "export", "FXY", "--output", csv.to_str().unwrap()],
+        &[],
+    ));
+    let back = load_csv_path(&csv, &LoadOptions::default()).unwrap().series;
+    assert_eq!(back, original);
+
+    let pq = dir.join("out.parquet");
+    ok(&vectura_in(
+        &dir,
+        &[
+            "data",
+            "export",
+            "FXY",
+            "--format",
+            "parquet",
+            "-o",
+            pq.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(
+        vectura_data::parquet_io::read_parquet(&pq).unwrap(),
+        original
+    );
+    ok(&vectura_in(
+        &dir,
+        &["data", "import", pq.to_str().unwrap(), "--symbol", "FXY2"],
+        &[],
+    ));
+    let csv2 = dir.join("out2.csv");
+    ok(&vectura_in(
+        &dir,
+        &["data", "export", "FXY2", "-o", csv2.to_str().unwrap()],
+        &[],
+    ));
+    assert_eq!(std::fs::read(&csv).unwrap(), std::fs::read(&csv2).unwrap());
+
+    let ranges = json(&vectura_in(&dir, &["data", "ranges", "--json"], &[]));
+    let fxy = ranges
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["symbol"] == "FXY")
+        .unwrap();
+    assert_eq!(fxy["bars"], original.len() as u64);
+    assert_eq!(fxy["have_from"], "2023-07-10");
+
+    // Delete asks first, then deletes.
+    let dry = ok(&vectura_in(&dir, &["data", "delete", "FXY2"], &[]));
+    assert!(dry.contains("--yes"), "{dry}");
+    ok(&vectura_in(&dir, &["data", "delete", "FXY2", "--yes"], &[]));
+    let o = vectura_in(&dir, &["data", "export", "FXY2", "-o", "x.csv"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no bars of FXY2"));
+}
+
+/// A split stored after the bars changes the prices a backtest reads, without a re-download: the
+/// bars table is untouched and the backtest divides the earlier prices by the ratio.
+#[test]
+fn a_split_added_later_adjusts_what_backtests_read() {
+    let Some(sh) = shared() else { return };
+    let dir = scratch("data-split");
+    let src = sh.join("data/DBB_1min_2023-07-10_to_2025-07-08.csv");
+    ok(&vectura_in(
+        &dir,
+        &["data", "import", src.to_str().unwrap(), "--symbol", "DBB"],
+        &[],
+    ));
+    let bt = |dir: &Path| {
+        json(&vectura_in(
+            dir,
+            &["backtest", "--symbol", "DBB", "--session", "all", "--json"],
+            &[],
+        ))
+    };
+    let before = bt(&dir);
+    assert!(before["data"]["sources"][0]
+        .as_str()
+        .unwrap()
+        .contains("vectura.db"));
+    let export_before = dir.join("before.csv");
+    ok(&vectura_in(
+        &dir,
+        &[
+            "data",
+            "export",
+            "DBB",
+            "-o",
+            export_before.to_str().unwrap(),
+        ],
+        &[],
+    ));
+
+    // Alpha Vantage (the emulator) now reports a 2-for-1 on 2024-06-03.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(vectura_emulator::Emulator::start(
+            vectura_emulator::Config::default(),
+        ))
+        .unwrap();
+    let split_day = NaiveDate::from_ymd_opt(2024, 6, 3).unwrap();
+    emu.handle().set_splits("DBB", vec![(split_day, 2.0)]);
+    let url = emu.base_url();
+    let env = [
+        ("ALPHA_VANTAGE_API_KEY", "demo-key"),
+        ("ALPHA_VANTAGE_URL", url.as_str()),
+    ];
+    let out = ok(&vectura_in(
+        &dir,
+        &["data", "splits", "DBB", "--refresh"],
+        &env,
+    ));
+    assert!(out.contains("2024-06-03 2-for-1"), "{out}");
+    let after = bt(&dir);
+
+    // The stored bars are as they were.
+    let export_after = dir.join("after.csv");
+    ok(&vectura_in(
+        &dir,
+        &[
+            "data",
+            "export",
+            "DBB",
+            "-o",
+            export_after.to_str().unwrap(),
+        ],
+        &[],
+    ));
+    assert_eq!(
+        std::fs::read(&export_before).unwrap(),
+        std::fs::read(&export_after).unwrap()
+    );
+    // What the backtest read: halved before the split, the same from it on.
+    let split_ts = vectura_core::calendar::session_open_ts(split_day);
+    let (t0, p0) = (&before["series"]["time"], &before["series"]["price"]);
+    let (t1, p1) = (&after["series"]["time"], &after["series"]["price"]);
+    assert_eq!(t0, t1);
+    let (mut halved, mut same) = (0, 0);
+    for i in 0..t0.as_array().unwrap().len() {
+        let t = common::secs(t0[i].as_str().unwrap());
+        let (a, b) = (p0[i].as_f64().unwrap(), p1[i].as_f64().unwrap());
+        if t < split_ts {
+            assert_eq!(b, a / 2.0, "at {t}");
+            halved += 1;
+        } else {
+            assert_eq!(b, a, "at {t}");
+            same += 1;
+        }
+    }
+    assert!(halved > 100 && same > 100, "{halved} {same}");
+    assert_ne!(before["final_equity"], after["final_equity"]);
+}
+
+/// `vectura data fetch` against the emulator: the days land in the store, a second run fetches
+/// nothing, `data gaps` is empty, and a backtest reads the fetched symbol.
+#[test]
+fn fetch_then_gaps_then_backtest() {
+    let dir = scratch("data-fetch");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(vectura_emulator::Emulator::start(
+            vectura_emulator::Config::default(),
+        ))
+        .unwrap();
+    let url = emu.base_url();
+    let env = [
+        ("APCA_API_KEY_ID", "PKTEST"),
+        ("APCA_API_SECRET_KEY", "secret"),
+        ("APCA_API_DATA_URL", url.as_str()),
+        ("ALPHA_VANTAGE_API_KEY", "demo-key"),
+        ("ALPHA_VANTAGE_URL", url.as_str()),
+    ];
+    let args = [
+        "data",
+        "fetch",
+        "AAA",
+        "BBB",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-15",
+        "--quiet",
+    ];
+    let out = ok(&vectura_in(&dir, &args, &env));
+    assert!(out.contains("AAA: 11 days stored"), "{out}");
+    assert!(out.contains("BBB: 11 days stored"), "{out}");
+    let again = ok(&vectura_in(&dir, &args, &env));
+    assert!(
+        again.contains("AAA: 0 days stored, 0 closed, 11 already held"),
+        "{again}"
+    );
+    let gaps = ok(&vectura_in(&dir, &["data", "gaps"], &[]));
+    assert_eq!(gaps.trim(), "no gaps");
+    let bt = json(&vectura_in(
+        &dir,
+        &["backtest", "--symbol", "AAA", "--json"],
+        &[],
+    ));
+    assert_eq!(bt["data"]["bars_loaded"], 11 * 390);
+    // Missing keys: a clear error naming the variables.
+    let o = vectura_in(&dir, &args, &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("APCA_API_KEY_ID"));
+}
+
+/// Keys come from `.env.local` before `.env`, and the environment wins over both.
+#[test]
+fn dotenv_files_are_read_in_the_seed_order() {
+    let dir = scratch("data-dotenv");
+    std::fs::write(dir.join(".env"), "VECTURA_DATA_DIR=from-dotenv\n").unwrap();
+    std::fs::write(dir.join(".env.local"), "VECTURA_DATA_DIR=from-local\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_vectura"))
+        .args(["data", "ranges"])
+        .current_dir(&dir)
+        .env_remove("VECTURA_DATA_DIR")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(dir.join("from-local/vectura.db").exists());
+    assert!(!dir.join("from-dotenv").exists());
+}
+
+#[test]
+fn db_schema_prints_the_postgres_tables() {
+    let dir = scratch("db-schema");
+    let out = ok(&vectura_in(&dir, &["db", "schema", "--postgres"], &[]));
+    for t in [
+        "bt_bars_daily",
+        "bt_symbol_ranges",
+        "bt_day_status",
+        "splits",
+        "at_algo_config",
+    ] {
+        assert!(
+            out.contains(&format!("CREATE TABLE IF NOT EXISTS {t}")),
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn bad_input_names_the_problem() {
+    let dir = scratch("data-bad");
+    let o = vectura_in(
+        &dir,
+        &["data", "import", "missing.csv", "--symbol", "X"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing.csv"));
+    let o = vectura_in(
+        &dir,
+        &[
+            "data",
+            "fetch",
+            "AAA",
+            "--from",
+            "2024-03-10",
+            "--to",
+            "2024-03-01",
+        ],
+        &[("APCA_API_KEY_ID", "k"), ("APCA_API_SECRET_KEY", "s")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("swap them"));
+    let o = vectura_in(&dir, &["backtest", "--symbol", "NOPE"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("vectura data fetch NOPE"));
+}
