@@ -290,6 +290,13 @@ impl Tracker {
         if eq > 0.0 {
             self.sum_ratio += (eq - cash) / eq;
         }
+        self.record(ts, eq);
+    }
+
+    /// The peak, drawdown and time-weighted state after a bar of finite, non-negative equity `eq`:
+    /// the step [`Tracker::push`] and the quiet-bar path share.
+    #[inline(always)]
+    fn record(&mut self, ts: i64, eq: f64) {
         if eq > self.peak {
             self.new_peak(ts, eq);
         } else {
@@ -476,24 +483,7 @@ impl Tracker {
                     self.sum_lanes[i & 3] += r;
                 }
             }
-            if e > self.peak {
-                self.new_peak(ts[i], e);
-            } else {
-                self.min_since_peak = self.min_since_peak.min(e);
-                if self.need_open {
-                    self.open_since = ts[i];
-                    self.need_open = false;
-                }
-            }
-            self.cur_eq = e;
-            self.last_eq = e;
-            let tw = self.twr_k * e;
-            self.twr = tw;
-            if tw > self.twr_peak {
-                self.new_twr_peak(tw);
-            } else {
-                self.twr_min = self.twr_min.min(tw);
-            }
+            self.record(ts[i], e);
         }
         (to, max_eq)
     }
