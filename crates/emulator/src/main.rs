@@ -10,8 +10,8 @@ use vectura_emulator::{AvReply, Config, Emulator, FailingDay, RetryAfter};
 const USAGE: &str = "\
 usage: vectura-emulator [options]
 
-Serves Alpaca's /v2/stocks/bars and /v2/stocks/{symbol}/bars and Alpha Vantage's
-/query?function=SPLITS on 127.0.0.1, and prints `listening on http://127.0.0.1:PORT`.
+Serves Alpaca's /v2/stocks/bars, /v2/stocks/{symbol}/bars and /v1/corporate-actions and
+Alpha Vantage's /query?function=SPLITS on 127.0.0.1, and prints `listening on http://127.0.0.1:PORT`.
 
   --port N                    port (0, the default, picks a free one)
   --seed N                    seed of the synthetic bars and fault draws (default 42)
