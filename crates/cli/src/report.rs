@@ -128,7 +128,7 @@ fn show_time(t: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// Escapes text for HTML element content and quoted attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -146,7 +146,7 @@ fn esc(s: &str) -> String {
 /// JSON that is safe inside a `<script>` element: `</` becomes `<\/` and every other `<` becomes
 /// `\u003c` (so neither `</script>` nor `<!--` can appear). `<` only occurs inside JSON strings,
 /// where both escapes mean the same text.
-fn json_for_script(v: &Value) -> String {
+pub(crate) fn json_for_script(v: &Value) -> String {
     let s = serde_json::to_string(v).unwrap_or_else(|_| "null".into());
     let mut out = String::with_capacity(s.len() + 16);
     let mut chars = s.chars().peekable();
@@ -926,7 +926,7 @@ fn chart_notes(c: &Value) -> String {
 ///
 /// `Plot::offline_js_sources()` returns plotly.js followed by MathJax (2 MB, not needed here); only
 /// the first `<script>` element is kept, or everything if its shape is not the expected one.
-fn plotly_js() -> &'static str {
+pub(crate) fn plotly_js() -> &'static str {
     static JS: OnceLock<String> = OnceLock::new();
     JS.get_or_init(|| {
         let all = plotly::Plot::offline_js_sources();

@@ -1,5 +1,15 @@
 //! `vectura sweep`: many grid parameter sets over the same bars, on all cores.
 
+mod db;
+mod parquet_out;
+mod record;
+mod report;
+
+use db::DbRecorder;
+use parquet_out::ParquetOut;
+use record::Record;
+use report::Heat;
+
 use crate::backtest_cmd::{prepare, BacktestArgs, StrategyArg};
 use crate::shards::{Packed, Remote};
 use anyhow::{anyhow, bail, Context, Result};
@@ -39,10 +49,21 @@ pub struct SweepArgs {
     /// Seed for --random.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Write one row per set, in set order (.csv).
+    /// Write one row per set, in set order (.csv or .parquet).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Rank the top table by this metric (higher is better).
+    /// Do not record the run and its rows in the database (DATABASE_URL, or vectura.db in VECTURA_DATA_DIR).
+    #[arg(long)]
+    pub no_db: bool,
+    // `--report FILE.html` comes with the backtest flags (`common.report`): for a sweep it is the
+    // heat map of --rank-by over two swept parameters and the top table.
+    /// The heat map's x axis for --report (default: the first swept parameter).
+    #[arg(long, value_name = "PARAM")]
+    pub heatmap_x: Option<String>,
+    /// The heat map's y axis for --report (default: the next swept parameter).
+    #[arg(long, value_name = "PARAM")]
+    pub heatmap_y: Option<String>,
+    /// Rank the top table (and colour the heat map) by this metric (higher is better).
     #[arg(long, default_value = "time_weighted_return_pct")]
     pub rank_by: String,
     /// Rows in the top table.
@@ -72,6 +93,9 @@ pub enum SweepAction {
         store: String,
         #[arg(long)]
         output: PathBuf,
+        /// Do not record the merged run in the database.
+        #[arg(long)]
+        no_db: bool,
     },
 }
 
@@ -131,8 +155,9 @@ fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Res
     Ok(())
 }
 
-/// Merges every shard's rows into `output`.
-fn merge(store: &str, output: &Path, out: &mut dyn Write) -> Result<()> {
+/// Merges every shard's rows into `output` (and, unless `no_db`, records them in the database).
+fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result<()> {
+    let kind = OutputKind::of(output, "--output")?;
     let remote = Remote::open(store)?;
     let packed = remote.packed()?;
     let rows = remote.merged_rows(packed.shard_count)?;
@@ -143,16 +168,113 @@ fn merge(store: &str, output: &Path, out: &mut dyn Write) -> Result<()> {
             packed.plan.len()
         );
     }
-    let mut w = CsvOut::create(output)?;
-    w.w.write_all(&rows)?;
-    w.finish()?;
+    let text = std::str::from_utf8(&rows).map_err(|_| {
+        anyhow!("the shards' results are not text: re-run the shards into a new --store prefix")
+    })?;
+    // Parsed once up front: a damaged row stops the merge before any file or database row is written.
+    let records = if kind == OutputKind::Parquet || !no_db {
+        text.lines()
+            .map(Record::parse_csv)
+            .collect::<Result<Vec<_>>>()?
+    } else {
+        Vec::new()
+    };
+    let mut recorder = if no_db {
+        None
+    } else {
+        Some(DbRecorder::start(new_run(&packed.cfg, &packed.plan)?)?)
+    };
+    let written = (|| -> Result<()> {
+        if let Some(r) = recorder.as_mut() {
+            for rec in &records {
+                r.push(rec).map_err(|e| anyhow!(e))?;
+            }
+        }
+        match kind {
+            OutputKind::Csv => {
+                let mut w = CsvOut::create(output)?;
+                w.w.write_all(&rows)?;
+                w.finish()
+            }
+            OutputKind::Parquet => {
+                let mut w = ParquetOut::create(output)?;
+                for rec in &records {
+                    w.row(rec)?;
+                }
+                w.finish()
+            }
+        }
+    })();
+    let run_id = finish_recorder(recorder.take(), &written)?;
+    written?;
     writeln!(
         out,
         "merged {} shards, {n} sets: {}",
         packed.shard_count,
         output.display()
     )?;
+    if let Some(id) = run_id {
+        writeln!(out, "recorded in the database as sweep run {id}")?;
+    }
     Ok(())
+}
+
+/// What a sweep run records before its rows.
+fn new_run(
+    cfg: &vectura_backtest::BacktestConfig,
+    plan: &Plan,
+) -> Result<vectura_store::NewSweepRun> {
+    Ok(vectura_store::NewSweepRun {
+        symbols: vec![cfg.symbol.clone()],
+        start_date: Some(cfg.start_date),
+        end_date: Some(cfg.end_date),
+        fill: format!("{:?}", cfg.fill),
+        plan: serde_json::to_value(plan).context("the sweep plan cannot be written as JSON")?,
+        set_count: plan.len(),
+    })
+}
+
+/// Ends a recorded run: failed with the error when `outcome` failed, done otherwise.
+fn finish_recorder(r: Option<DbRecorder>, outcome: &Result<()>) -> Result<Option<String>> {
+    let Some(r) = r else { return Ok(None) };
+    match outcome {
+        Ok(()) => r.finish(None).map(Some),
+        Err(e) => match r.finish(Some(&format!("{e:#}"))) {
+            // The sweep's own error is reported by the caller; the run is marked failed.
+            Ok(_) => Ok(None),
+            // A database failure is often what stopped the sweep: name it with the sweep's error.
+            Err(db) => Err(anyhow!("{e:#}; {db:#}")),
+        },
+    }
+}
+
+/// The formats `--output` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutputKind {
+    Csv,
+    Parquet,
+}
+
+impl OutputKind {
+    fn of(p: &Path, flag: &str) -> Result<OutputKind> {
+        match p
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("csv") => Ok(OutputKind::Csv),
+            Some("parquet") => Ok(OutputKind::Parquet),
+            _ => bail!("{flag} {}: give a .csv or .parquet file", p.display()),
+        }
+    }
+}
+
+/// An open results file of either format.
+enum Output {
+    Csv(CsvOut),
+    // Boxed: the Parquet writer's buffers dwarf the CSV writer.
+    Parquet(Box<ParquetOut>),
 }
 
 /// Runs `vectura sweep`.
@@ -161,7 +283,11 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         Some(SweepAction::Run { store, shard_index }) => {
             return run_remote_shard(store, *shard_index, out)
         }
-        Some(SweepAction::Merge { store, output }) => return merge(store, output, out),
+        Some(SweepAction::Merge {
+            store,
+            output,
+            no_db,
+        }) => return merge(store, output, *no_db, out),
         None => {}
     }
     if args.params.is_empty() {
@@ -195,10 +321,21 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     if args.local_processes.is_some() && (args.store.is_none() || args.output.is_none()) {
         bail!("--local-processes needs --store URL and --output FILE");
     }
-    if let Some(p) = &args.output {
-        if p.extension().and_then(|e| e.to_str()) != Some("csv") {
-            bail!("--output {}: give a .csv file", p.display());
-        }
+    let kind = args
+        .output
+        .as_deref()
+        .map(|p| OutputKind::of(p, "--output"))
+        .transpose()?;
+    if args.common.report.is_some()
+        && (args.walk_forward.is_some() || args.store.is_some() || shard_count > 1)
+    {
+        bail!("--report draws a whole single-machine sweep: drop --report, or --walk-forward / --store / --shard-count");
+    }
+    if args.common.report.is_none() && (args.heatmap_x.is_some() || args.heatmap_y.is_some()) {
+        bail!("--heatmap-x / --heatmap-y shape the heat map of --report: add --report FILE.html");
+    }
+    if args.walk_forward.is_some() && kind == Some(OutputKind::Parquet) {
+        bail!("--output with --walk-forward: the walk-forward table is written as CSV; give a .csv file");
     }
     let axes = args
         .params
@@ -212,6 +349,15 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let prep = prepare(&args.common)?;
     let plan = Plan::new(prep.params, axes, sampling)?;
     prep.progress.finish_and_clear();
+    let mut heat = match &args.common.report {
+        Some(_) => Some(Heat::new(
+            &plan,
+            &args.rank_by,
+            args.heatmap_x.as_deref(),
+            args.heatmap_y.as_deref(),
+        )?),
+        None => None,
+    };
     if let Some(wf) = &args.walk_forward {
         return walk(args, wf, &prep, &plan, out);
     }
@@ -252,7 +398,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                 }
             }
             let output = args.output.as_deref().unwrap_or(Path::new("sweep.csv"));
-            return merge(store, output, out);
+            return merge(store, output, args.no_db, out);
         }
         match index {
             Some(i) => return run_remote_shard(store, Some(i), out),
@@ -274,25 +420,69 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let mut writer = match &args.output {
-        Some(p) => Some(CsvOut::create(p)?),
-        None => None,
+    let mut writer = match (&args.output, kind) {
+        (Some(p), Some(OutputKind::Parquet)) => {
+            Some(Output::Parquet(Box::new(ParquetOut::create(p)?)))
+        }
+        (Some(p), _) => Some(Output::Csv(CsvOut::create(p)?)),
+        (None, _) => None,
+    };
+    // Only a whole single-machine run is recorded: a shard's rows (--shard-index) are a part of a
+    // sweep, recorded when `sweep merge` puts the parts together.
+    let mut recorder = if args.no_db || shard_count > 1 {
+        None
+    } else {
+        Some(DbRecorder::start(new_run(&prep.cfg, &plan)?)?)
     };
     let mut top = TopK::new(args.top, &args.rank_by);
     let t0 = Instant::now();
-    run_sets(&prep.bars, &prep.cfg, &plan, from, to, 256, |row| {
+    let ran = run_sets(&prep.bars, &prep.cfg, &plan, from, to, 256, |row| {
         top.offer(&row);
-        pb.inc(1);
-        match writer.as_mut() {
-            Some(w) => w.row(&csv_line(&row)).map_err(|e| e.to_string()),
-            None => Ok(()),
+        if let Some(h) = heat.as_mut() {
+            h.offer(&row);
         }
-    })?;
+        pb.inc(1);
+        let rec = match (&writer, &recorder) {
+            (Some(Output::Parquet(_)), _) | (_, Some(_)) => Some(Record::from_row(&row)),
+            _ => None,
+        };
+        if let (Some(r), Some(rec)) = (recorder.as_mut(), &rec) {
+            r.push(rec)?;
+        }
+        match (writer.as_mut(), &rec) {
+            (Some(Output::Csv(w)), _) => w.row(&csv_line(&row)).map_err(|e| e.to_string()),
+            (Some(Output::Parquet(w)), Some(rec)) => w.row(rec).map_err(|e| format!("{e:#}")),
+            _ => Ok(()),
+        }
+    })
+    .map(|_| ())
+    .map_err(anyhow::Error::from);
     let secs = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    if let Some(w) = writer {
-        w.finish()?;
-    }
+    let written = ran
+        .and_then(|()| match writer {
+            Some(Output::Csv(w)) => w.finish(),
+            Some(Output::Parquet(w)) => w.finish(),
+            None => Ok(()),
+        })
+        .and_then(|()| match (&args.common.report, &heat) {
+            (Some(path), Some(heat)) => {
+                let summary = report::Summary {
+                    symbol: &prep.symbol,
+                    start: prep.cfg.start_date.to_string(),
+                    end: prep.cfg.end_date.to_string(),
+                    fill: format!("{:?}", prep.cfg.fill),
+                    sets: to - from,
+                    bars: prep.bars.len(),
+                    seconds: secs,
+                };
+                let rows: Vec<_> = top.rows().collect();
+                report::write(path, &report::render(&summary, heat, &rows))
+            }
+            _ => Ok(()),
+        });
+    let run_id = finish_recorder(recorder, &written)?;
+    written?;
     let sets = to - from;
     writeln!(
         out,
@@ -339,6 +529,12 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     }
     if let Some(p) = &args.output {
         writeln!(out, "results: {}", p.display())?;
+    }
+    if let Some(p) = &args.common.report {
+        writeln!(out, "report: {}", p.display())?;
+    }
+    if let Some(id) = run_id {
+        writeln!(out, "recorded in the database as sweep run {id}")?;
     }
     Ok(())
 }

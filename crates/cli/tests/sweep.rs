@@ -2,9 +2,31 @@
 //! idempotent, and the S3 path works against a real signature-checking S3 server on 127.0.0.1.
 
 mod common;
-use common::{scratch, vectura};
+use common::scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// `vectura` with the database in a data directory of this test process (never the user's own).
+fn vectura(args: &[&str]) -> std::process::Output {
+    vectura_in(&test_data_dir(), args)
+}
+
+/// One data directory for the runs every test of this file records.
+fn test_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("vectura-test-{}-sweep-data", std::process::id()))
+}
+
+/// A `vectura` command with VECTURA_DATA_DIR = `data` and DATABASE_URL blank (set, so that no
+/// .env file fills it in, and blank, so that the default SQLite file in `data` is used).
+fn command_in(data: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_vectura"));
+    c.env("VECTURA_DATA_DIR", data).env("DATABASE_URL", "");
+    c
+}
+
+fn vectura_in(data: &Path, args: &[&str]) -> std::process::Output {
+    command_in(data).args(args).output().expect("vectura runs")
+}
 
 const PARAMS: [&str; 6] = [
     "--param",
@@ -105,7 +127,7 @@ fn a_killed_shard_rerun_gives_the_same_merge_and_missing_shards_are_named() {
     );
     assert!(!merged.exists(), "no partial merged file");
     // Shard 1 is started and killed at once, then run again to completion; shard 2 is re-run too.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vectura"))
+    let mut child = command_in(&test_data_dir())
         .args(["sweep", "run", "--store", &store, "--shard-index", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -226,7 +248,7 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
         let mut a = vec!["sweep"];
         a.extend_from_slice(&PARAMS);
         a.extend_from_slice(args);
-        Command::new(env!("CARGO_BIN_EXE_vectura"))
+        command_in(&test_data_dir())
             .args(&a)
             .env("AWS_ACCESS_KEY_ID", "AKTEST")
             .env("AWS_SECRET_ACCESS_KEY", secret)
@@ -311,4 +333,294 @@ fn walk_forward_reports_out_of_sample_results_of_in_sample_winners() {
         assert_eq!(oos_start, is_end + chrono::Duration::days(1));
     }
     assert!(String::from_utf8_lossy(&o.stdout).contains("in-sample winners"));
+}
+
+/// Result rows as (set, values in column order), an empty cell as None.
+type Rows = Vec<(u64, Vec<Option<f64>>)>;
+
+/// The CSV's rows as (set, values), the empty cells as None.
+fn csv_rows(text: &str) -> Rows {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let mut c = l.split(',');
+            let set = c.next().unwrap().parse().unwrap();
+            let vals = c
+                .map(|v| (!v.is_empty()).then(|| v.parse::<f64>().unwrap()))
+                .collect();
+            (set, vals)
+        })
+        .collect()
+}
+
+fn same_bits(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) => x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// The runs stored in `data`'s SQLite file, and each run's results.
+fn stored_runs(data: &Path) -> Vec<(vectura_store::SweepRun, Vec<vectura_store::SweepResult>)> {
+    let url = format!("sqlite://{}", data.join("vectura.db").display());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = vectura_store::Store::open(&url).await.unwrap();
+        let mut out = Vec::new();
+        for run in store.sweep_runs().await.unwrap() {
+            let rows = store.sweep_results(&run.id).await.unwrap();
+            out.push((run, rows));
+        }
+        store.close().await;
+        out
+    })
+}
+
+/// Every stored row equals the CSV row of its set, number for number (bit for bit).
+fn assert_rows_match_csv(rows: &[vectura_store::SweepResult], csv: &str) {
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').skip(1).collect();
+    let want = csv_rows(csv);
+    assert_eq!(rows.len(), want.len(), "one stored row per set");
+    for (r, (set, vals)) in rows.iter().zip(&want) {
+        assert_eq!(r.set_index, *set);
+        for (name, v) in header.iter().zip(vals) {
+            let got = r
+                .params
+                .get(*name)
+                .or_else(|| r.metrics.get(*name))
+                .unwrap_or_else(|| panic!("set {set}: no {name} stored"));
+            let got = got.as_f64();
+            // JSON holds no NaN or infinity: those are stored as null.
+            let v = v.filter(|x| x.is_finite());
+            assert!(
+                same_bits(got, v),
+                "set {set} {name}: stored {got:?}, CSV {v:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_sweep_records_its_run_and_every_row_in_the_database() {
+    let d = scratch("sweep-db");
+    let data = d.join("data");
+    let out = d.join("one.csv");
+    let mut a = vec!["sweep"];
+    a.extend_from_slice(&PARAMS);
+    a.extend_from_slice(&["--output", out.to_str().unwrap()]);
+    let o = vectura_in(&data, &a);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("recorded in the database as sweep run"));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let runs = stored_runs(&data);
+    assert_eq!(runs.len(), 1);
+    let (run, rows) = &runs[0];
+    assert_eq!(run.status, vectura_store::SweepStatus::Done);
+    assert_eq!((run.set_count, run.rows_stored), (48, 48));
+    assert_eq!(run.symbols, ["SPY"]);
+    assert_eq!(run.fill, "NextOpen");
+    assert!(run.start_date.is_some() && run.end_date >= run.start_date);
+    assert_eq!(run.plan["axes"].as_array().unwrap().len(), 3);
+    assert!(run.finished_at.is_some());
+    assert_rows_match_csv(rows, &csv);
+
+    // The distributed path records the merged run, with the same rows; shard processes write nothing.
+    let store = file_url(&d.join("store"));
+    let mut a = vec!["sweep"];
+    a.extend_from_slice(&PARAMS);
+    let four = d.join("four.csv");
+    a.extend_from_slice(&[
+        "--store",
+        &store,
+        "--local-processes",
+        "2",
+        "--output",
+        four.to_str().unwrap(),
+    ]);
+    ok(&vectura_in(&data, &a));
+    let runs = stored_runs(&data);
+    assert_eq!(runs.len(), 2, "the merge is one run; the shards add none");
+    assert_eq!(runs[0].0.status, vectura_store::SweepStatus::Done);
+    assert_rows_match_csv(&runs[0].1, &csv);
+
+    // --no-db leaves the database alone (and creates none).
+    let none = d.join("none");
+    let mut a = vec!["sweep"];
+    a.extend_from_slice(&PARAMS);
+    a.push("--no-db");
+    let o = vectura_in(&none, &a);
+    ok(&o);
+    assert!(!none.join("vectura.db").exists());
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("recorded"));
+
+    // A database that cannot be opened stops the sweep before it runs, naming --no-db.
+    let mut a = vec!["sweep"];
+    a.extend_from_slice(&PARAMS);
+    let o = command_in(&data)
+        .env("DATABASE_URL", "mysql://nope")
+        .args(&a)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--no-db"));
+}
+
+/// The Parquet file's rows as (set, values), in file order.
+fn parquet_rows(path: &Path) -> (Vec<String>, Rows) {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, UInt64Type};
+    use arrow_array::Array;
+    let f = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut names = Vec::new();
+    let mut rows = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        names = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let sets = batch.column(0).as_primitive::<UInt64Type>();
+        for i in 0..batch.num_rows() {
+            let vals = (1..batch.num_columns())
+                .map(|c| {
+                    let col = batch.column(c).as_primitive::<Float64Type>();
+                    (!col.is_null(i)).then(|| col.value(i))
+                })
+                .collect();
+            rows.push((sets.value(i), vals));
+        }
+    }
+    (names, rows)
+}
+
+fn assert_parquet_equals_csv(parquet: &Path, csv: &str) {
+    let (names, rows) = parquet_rows(parquet);
+    assert_eq!(
+        names.join(","),
+        csv.lines().next().unwrap(),
+        "the CSV's columns, in order"
+    );
+    let want = csv_rows(csv);
+    assert_eq!(rows.len(), want.len());
+    for ((set, vals), (wset, wvals)) in rows.iter().zip(&want) {
+        assert_eq!(set, wset, "ordered by set");
+        assert_eq!(vals.len(), wvals.len());
+        for (i, (a, b)) in vals.iter().zip(wvals).enumerate() {
+            assert!(
+                same_bits(*a, *b),
+                "set {set} column {}: {a:?} vs {b:?}",
+                names[i + 1]
+            );
+        }
+    }
+}
+
+#[test]
+fn parquet_output_holds_the_csv_rows_bit_for_bit_also_when_merged() {
+    let d = scratch("sweep-parquet");
+    let csv = String::from_utf8(single(&d)).unwrap();
+    let pq = d.join("one.parquet");
+    ok(&sweep(&["--output", pq.to_str().unwrap()]));
+    assert!(
+        !d.join("one.parquet.tmp").exists(),
+        "the temporary file was renamed"
+    );
+    assert_parquet_equals_csv(&pq, &csv);
+    // Two shards merged into Parquet give the same file content.
+    let store = file_url(&d.join("store"));
+    ok(&sweep(&["--store", &store, "--shard-count", "2"]));
+    for i in ["0", "1"] {
+        ok(&vectura(&[
+            "sweep",
+            "run",
+            "--store",
+            &store,
+            "--shard-index",
+            i,
+        ]));
+    }
+    let merged = d.join("merged.parquet");
+    ok(&vectura(&[
+        "sweep",
+        "merge",
+        "--store",
+        &store,
+        "--output",
+        merged.to_str().unwrap(),
+        "--no-db",
+    ]));
+    assert_parquet_equals_csv(&merged, &csv);
+    // Another extension is refused with the fix, before anything runs.
+    let o = sweep(&["--output", d.join("x.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give a .csv or .parquet file"));
+}
+
+#[test]
+fn html_report_embeds_plotly_a_heat_map_and_the_top_table() {
+    let d = scratch("sweep-report");
+    let page = d.join("sweep.html");
+    let o = sweep(&[
+        "--report",
+        page.to_str().unwrap(),
+        "--rank-by",
+        "total_return_pct",
+        "--top",
+        "5",
+        "--no-db",
+    ]);
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // The first row of the printed top table: its first word is the set.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("top 5 by total_return_pct"))
+        .unwrap();
+    let first_set = lines[at + 2].split_whitespace().next().unwrap();
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("window.Plotly"), "plotly.js is embedded");
+    assert!(!html.contains("<script src="), "nothing is fetched");
+    assert!(html.contains(r#""type":"heatmap""#), "a heatmap trace");
+    // The first two swept parameters are the default axes.
+    assert!(html.contains("total_return_pct over buy_below_pct × sell_above_pct"));
+    assert!(
+        html.contains(&format!(
+            r#"<tr data-set="{first_set}"><td>1</td><td>{first_set}</td>"#
+        )),
+        "the top table starts with set {first_set}"
+    );
+    // Chosen axes; an unswept axis is refused with the fix.
+    ok(&sweep(&[
+        "--report",
+        page.to_str().unwrap(),
+        "--heatmap-x",
+        "capital_pct",
+        "--heatmap-y",
+        "buy_below_pct",
+        "--no-db",
+    ]));
+    assert!(std::fs::read_to_string(&page)
+        .unwrap()
+        .contains("over capital_pct × buy_below_pct"));
+    let o = sweep(&[
+        "--report",
+        page.to_str().unwrap(),
+        "--heatmap-x",
+        "cash_floor",
+        "--no-db",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--heatmap-x cash_floor") && err.contains("buy_below_pct"),
+        "{err}"
+    );
 }

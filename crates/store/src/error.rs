@@ -74,6 +74,12 @@ pub enum StoreError {
 
     #[error("at_orders: no order with client_order_id {client_order_id:?} is stored: store it with insert_order_intent before updating it")]
     UnknownOrder { client_order_id: String },
+
+    #[error("sweep_runs: no sweep run with id {id:?} is stored: create it with create_sweep_run first (list runs with sweep_runs)")]
+    UnknownSweepRun { id: String },
+
+    #[error("sweep_runs: the sweep run {id:?} is already {status}: rows are added and a run finished only while it is running; start a new run")]
+    SweepRunFinished { id: String, status: &'static str },
 }
 
 /// What to do about a failed query, by the kind of failure.

@@ -21,6 +21,7 @@ mod bars;
 pub mod error;
 mod live;
 pub mod schema;
+mod sweeps;
 mod types;
 
 use std::collections::BTreeMap;
@@ -35,8 +36,9 @@ use sqlx::{Connection, Row};
 pub use crate::error::StoreError;
 pub use crate::schema::{schema_sql_postgres, Dialect};
 pub use crate::types::{
-    AlgoConfig, BuyTrigger, DayState, DayStatus, Gap, OpenLot, OrderRow, OrderUpdate, SellTrigger,
-    SymbolRange, TradeRecord, TradeSummary, Triggers,
+    AlgoConfig, BuyTrigger, DayState, DayStatus, Gap, NewSweepRun, OpenLot, OrderRow, OrderUpdate,
+    SellTrigger, SweepResult, SweepRun, SweepStatus, SymbolRange, TradeRecord, TradeSummary,
+    Triggers,
 };
 
 use crate::error::{mask_url, query_err};

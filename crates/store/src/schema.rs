@@ -342,36 +342,83 @@ const AT_ORDERS: Table = Table {
     primary_key: &["client_order_id"],
 };
 
+/// One parameter sweep (`vectura sweep`): what was swept and how far it got. `id` is made by the
+/// client (see `Store::create_sweep_run`), so both dialects share one definition without sequences.
+const SWEEP_RUNS: Table = Table {
+    name: "sweep_runs",
+    columns: &[
+        req("id", Text),
+        with_default(req("created_at", Timestamp), ColumnDefault::Now),
+        with_default(req("symbols", Json), ColumnDefault::EmptyJsonArray),
+        col("start_date", Date),
+        col("end_date", Date),
+        req("fill", Text),
+        req("plan", Json),
+        with_check(req("set_count", BigInt), "set_count >= 0"),
+        with_check(
+            req("status", Text),
+            "status IN ('running', 'done', 'failed')",
+        ),
+        col("finished_at", Timestamp),
+        col("error", Text),
+    ],
+    primary_key: &["id"],
+};
+
+/// One row per parameter set of a sweep: the set's parameters and metrics as JSON objects.
+const SWEEP_RESULTS: Table = Table {
+    name: "sweep_results",
+    columns: &[
+        req("run_id", Text),
+        with_check(req("set_index", BigInt), "set_index >= 0"),
+        req("params", Json),
+        req("metrics", Json),
+    ],
+    primary_key: &["run_id", "set_index"],
+};
+
 /// Every migration, oldest first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    tables: &[
-        BT_BARS_DAILY,
-        BT_SYMBOL_RANGES,
-        BT_DAY_STATUS,
-        SPLITS,
-        AT_TRADE_SUMMARY,
-        AT_TRADE_HISTORY,
-        AT_TO_BUY,
-        AT_TO_SELL,
-        AT_OPEN_TRADES,
-        AT_ALGO_CONFIG,
-        AT_ORDERS,
-    ],
-    indexes: &[
-        Index {
-            name: "idx_at_trade_history_symbol_timestamp",
-            table: "at_trade_history",
-            columns: &["symbol", "timestamp"],
-        },
-        Index {
-            name: "idx_at_orders_symbol_status",
-            table: "at_orders",
-            columns: &["symbol", "status"],
-        },
-    ],
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        tables: &[
+            BT_BARS_DAILY,
+            BT_SYMBOL_RANGES,
+            BT_DAY_STATUS,
+            SPLITS,
+            AT_TRADE_SUMMARY,
+            AT_TRADE_HISTORY,
+            AT_TO_BUY,
+            AT_TO_SELL,
+            AT_OPEN_TRADES,
+            AT_ALGO_CONFIG,
+            AT_ORDERS,
+        ],
+        indexes: &[
+            Index {
+                name: "idx_at_trade_history_symbol_timestamp",
+                table: "at_trade_history",
+                columns: &["symbol", "timestamp"],
+            },
+            Index {
+                name: "idx_at_orders_symbol_status",
+                table: "at_orders",
+                columns: &["symbol", "status"],
+            },
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "sweeps",
+        tables: &[SWEEP_RUNS, SWEEP_RESULTS],
+        indexes: &[Index {
+            name: "idx_sweep_runs_created_at",
+            table: "sweep_runs",
+            columns: &["created_at"],
+        }],
+    },
+];
 
 /// Every table of the current schema, in creation order.
 pub fn tables() -> impl Iterator<Item = &'static Table> {
@@ -554,7 +601,9 @@ mod tests {
                 "bt_bars_daily",
                 "bt_day_status",
                 "bt_symbol_ranges",
-                "splits"
+                "splits",
+                "sweep_results",
+                "sweep_runs"
             ]
         );
         assert_eq!(

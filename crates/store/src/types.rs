@@ -183,3 +183,81 @@ pub struct TradeSummary {
     pub session_start: Option<DateTime<Utc>>,
     pub session_end: Option<DateTime<Utc>>,
 }
+
+/// Where a sweep run stands (`sweep_runs.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepStatus {
+    /// Started; rows may still be arriving.
+    Running,
+    /// Every set's row is stored.
+    Done,
+    /// Stopped by an error; the rows stored so far stay.
+    Failed,
+}
+
+impl SweepStatus {
+    /// The value in `sweep_runs.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepStatus::Running => "running",
+            SweepStatus::Done => "done",
+            SweepStatus::Failed => "failed",
+        }
+    }
+
+    /// Parses a `sweep_runs.status` value.
+    pub fn parse(s: &str) -> Option<SweepStatus> {
+        match s {
+            "running" => Some(SweepStatus::Running),
+            "done" => Some(SweepStatus::Done),
+            "failed" => Some(SweepStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// What a new sweep run records before its first row (see `Store::create_sweep_run`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSweepRun {
+    /// The swept symbols (checked and upper-cased when stored).
+    pub symbols: Vec<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    /// The fill model's name (for example `NextOpen`).
+    pub fill: String,
+    /// The sweep plan (base parameters, axes, sampling) as JSON.
+    pub plan: serde_json::Value,
+    /// Sets in the plan: the rows a finished run holds.
+    pub set_count: u64,
+}
+
+/// One stored sweep run (`sweep_runs`), with the number of result rows stored so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepRun {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub symbols: Vec<String>,
+    pub start_date: Option<NaiveDate>,
+    pub end_date: Option<NaiveDate>,
+    pub fill: String,
+    pub plan: serde_json::Value,
+    pub set_count: u64,
+    pub status: SweepStatus,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why a failed run stopped.
+    pub error: Option<String>,
+    /// Result rows stored for the run.
+    pub rows_stored: u64,
+}
+
+/// One parameter set's result (`sweep_results`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SweepResult {
+    /// The set's index in the plan (rows are read back in this order).
+    pub set_index: u64,
+    /// The set's parameters, a JSON object keyed by `at_algo_config` column names.
+    pub params: serde_json::Value,
+    /// The set's metrics, a JSON object keyed by metric name.
+    pub metrics: serde_json::Value,
+}

@@ -15,8 +15,8 @@ use sqlx::{Connection, Row};
 use vectura_core::{Bar, BarSeries, Side, Split};
 use vectura_store::schema::{self, Dialect};
 use vectura_store::{
-    AlgoConfig, BuyTrigger, DayState, Gap, OpenLot, OrderRow, OrderUpdate, SellTrigger, Store,
-    StoreError, TradeRecord, TradeSummary,
+    AlgoConfig, BuyTrigger, DayState, Gap, NewSweepRun, OpenLot, OrderRow, OrderUpdate,
+    SellTrigger, Store, StoreError, SweepResult, SweepStatus, TradeRecord, TradeSummary,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -238,6 +238,8 @@ backend_tests!(
     open_lots_round_trip,
     orders_intent_update_and_duplicates,
     trade_summary_round_trip,
+    sweep_runs_create_append_finish_and_list,
+    sweep_results_batches_are_all_or_nothing,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1196,6 +1198,208 @@ async fn trade_summary_round_trip(env: &Env) {
     s.upsert_trade_summary("TQQQ", &later).await.unwrap();
     assert_eq!(s.trade_summary("TQQQ").await.unwrap(), Some(later));
     assert_eq!(s.trade_summary("SPY").await.unwrap(), None);
+}
+
+fn new_sweep(set_count: u64) -> NewSweepRun {
+    NewSweepRun {
+        symbols: vec!["spy".into(), "QQQ".into()],
+        start_date: Some(d("2024-01-02")),
+        end_date: Some(d("2024-12-31")),
+        fill: "NextOpen".into(),
+        plan: serde_json::json!({"axes": [{"name": "buy_below_pct", "values": [1.0, 1.5]}], "sampling": "Grid"}),
+        set_count,
+    }
+}
+
+/// A set's row with values off any decimal grid, so a lossy JSON round trip would show.
+fn sweep_row(i: u64) -> SweepResult {
+    let x = 1.0 / 3.0 + i as f64 * 1e-9;
+    SweepResult {
+        set_index: i,
+        params: serde_json::json!({"buy_below_pct": 1.0 + 0.1 * i as f64, "capital_pct": 60.0}),
+        metrics: serde_json::json!({
+            "final_equity": 1234.5678901234567 * x,
+            "sharpe": -x,
+            "tiny": 5e-324,
+            "huge": 1.7976931348623157e308,
+            "total_trades": i,
+            "profit_factor": null,
+        }),
+    }
+}
+
+/// Bit-exact equality of two JSON values (numbers compared as f64 bits or integers).
+fn json_bits_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => match (x.as_u64(), y.as_u64()) {
+            (Some(p), Some(q)) => p == q,
+            _ => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
+        },
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_bits_eq(v, w)))
+        }
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| json_bits_eq(v, w))
+        }
+        _ => a == b,
+    }
+}
+
+async fn sweep_runs_create_append_finish_and_list(env: &Env) {
+    let s = &env.store;
+    assert!(s.sweep_runs().await.unwrap().is_empty());
+    let run = new_sweep(5);
+    let id = s.create_sweep_run(&run).await.unwrap();
+    let got = s.sweep_run(&id).await.unwrap().unwrap();
+    assert_eq!(got.status, SweepStatus::Running);
+    assert_eq!(got.symbols, ["SPY", "QQQ"]);
+    assert_eq!(
+        (got.start_date, got.end_date),
+        (run.start_date, run.end_date)
+    );
+    assert_eq!(
+        (got.fill.as_str(), got.set_count, got.rows_stored),
+        ("NextOpen", 5, 0)
+    );
+    assert!(json_bits_eq(&got.plan, &run.plan), "{}", got.plan);
+    assert!(got.finished_at.is_none() && got.error.is_none());
+    // Two batches, the second written first: read back in set order, bit for bit.
+    let rows: Vec<SweepResult> = (0..5).map(sweep_row).collect();
+    s.append_sweep_results(&id, &rows[3..]).await.unwrap();
+    s.append_sweep_results(&id, &rows[..3]).await.unwrap();
+    s.append_sweep_results(&id, &[]).await.unwrap();
+    let back = s.sweep_results(&id).await.unwrap();
+    assert_eq!(back.len(), 5);
+    for (b, r) in back.iter().zip(&rows) {
+        assert_eq!(b.set_index, r.set_index);
+        assert!(
+            json_bits_eq(&b.params, &r.params),
+            "{} vs {}",
+            b.params,
+            r.params
+        );
+        assert!(
+            json_bits_eq(&b.metrics, &r.metrics),
+            "{} vs {}",
+            b.metrics,
+            r.metrics
+        );
+    }
+    s.finish_sweep_run(&id, SweepStatus::Done, None)
+        .await
+        .unwrap();
+    let done = s.sweep_run(&id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.rows_stored), (SweepStatus::Done, 5));
+    assert!(done.finished_at.is_some_and(|f| f >= done.created_at));
+    // A finished run takes no more rows and is not finished twice.
+    let err = s
+        .append_sweep_results(&id, &[sweep_row(9)])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::SweepRunFinished { status: "done", .. }),
+        "{err}"
+    );
+    let err = s
+        .finish_sweep_run(&id, SweepStatus::Failed, Some("late"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::SweepRunFinished { .. }), "{err}");
+    // A second run, finished as failed; "done" with missing rows is refused with the fix.
+    let second = s.create_sweep_run(&new_sweep(3)).await.unwrap();
+    assert_ne!(second, id);
+    s.append_sweep_results(&second, &[sweep_row(0)])
+        .await
+        .unwrap();
+    let err = s
+        .finish_sweep_run(&second, SweepStatus::Done, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("holds 1 rows of its 3 sets") && err.contains("failed"),
+        "{err}"
+    );
+    s.finish_sweep_run(&second, SweepStatus::Failed, Some("--data: file vanished"))
+        .await
+        .unwrap();
+    // Newest first, with their counts; the first run's rows are untouched by the second's.
+    let runs = s.sweep_runs().await.unwrap();
+    let ids: Vec<&str> = runs.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, [second.as_str(), id.as_str()]);
+    assert_eq!(runs[0].status, SweepStatus::Failed);
+    assert_eq!(runs[0].error.as_deref(), Some("--data: file vanished"));
+    assert_eq!(runs[0].rows_stored, 1);
+    assert_eq!(s.sweep_results(&id).await.unwrap().len(), 5);
+    // Unknown runs are named.
+    assert!(s.sweep_run("nope").await.unwrap().is_none());
+    assert!(s.sweep_results("nope").await.unwrap().is_empty());
+    let err = s
+        .append_sweep_results("nope", &[sweep_row(0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownSweepRun { .. }), "{err}");
+    let err = s
+        .finish_sweep_run("nope", SweepStatus::Done, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownSweepRun { .. }), "{err}");
+    // Bad input is refused before anything is written.
+    let mut bad = new_sweep(1);
+    bad.symbols = vec!["not a symbol!".into()];
+    assert!(matches!(
+        s.create_sweep_run(&bad).await.unwrap_err(),
+        StoreError::Invalid(_)
+    ));
+    let mut bad = new_sweep(1);
+    bad.start_date = Some(d("2025-01-01"));
+    assert!(s
+        .create_sweep_run(&bad)
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("swap"));
+    assert_eq!(env.count("SELECT COUNT(*) FROM sweep_runs").await, 2);
+}
+
+/// A batch holding a set already stored (here, one repeated inside the batch) writes none of its rows;
+/// a batch larger than one INSERT statement lands whole.
+async fn sweep_results_batches_are_all_or_nothing(env: &Env) {
+    let s = &env.store;
+    let id = s.create_sweep_run(&new_sweep(2600)).await.unwrap();
+    s.append_sweep_results(&id, &[sweep_row(0)]).await.unwrap();
+    let batch: Vec<SweepResult> = (1..1500).chain([0]).map(sweep_row).collect();
+    let err = s.append_sweep_results(&id, &batch).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Query {
+                table: "sweep_results",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("nothing of this change was written"),
+        "{err}"
+    );
+    assert_eq!(s.sweep_results(&id).await.unwrap().len(), 1);
+    let batch: Vec<SweepResult> = (1..2600).map(sweep_row).collect();
+    s.append_sweep_results(&id, &batch).await.unwrap();
+    let back = s.sweep_results(&id).await.unwrap();
+    assert_eq!(back.len(), 2600);
+    assert!(back
+        .iter()
+        .enumerate()
+        .all(|(i, r)| r.set_index == i as u64));
+    s.finish_sweep_run(&id, SweepStatus::Done, None)
+        .await
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,108 @@
+//! Sweep results as Parquet: the CSV's columns in the same order (`set` as UINT64, every other
+//! column a nullable DOUBLE holding the very same f64), one row per set in set order. Written under a
+//! temporary name and renamed when complete, so a failed sweep leaves no partial file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use super::record::{value_names, Record};
+
+/// Rows per record batch and per row group: memory stays bounded however many sets a sweep has.
+const ROWS: usize = 64 * 1024;
+
+/// A Parquet results file being written.
+pub struct ParquetOut {
+    tmp: PathBuf,
+    path: PathBuf,
+    schema: Arc<Schema>,
+    writer: ArrowWriter<File>,
+    sets: Vec<u64>,
+    columns: Vec<Vec<Option<f64>>>,
+}
+
+impl ParquetOut {
+    /// Starts `path` (written as `path.tmp` until [`ParquetOut::finish`]).
+    pub fn create(path: &Path) -> Result<ParquetOut> {
+        let names = value_names();
+        let mut fields = vec![Field::new("set", DataType::UInt64, false)];
+        fields.extend(
+            names
+                .iter()
+                .map(|n| Field::new(*n, DataType::Float64, true)),
+        );
+        let schema = Arc::new(Schema::new(fields));
+        let tmp = path.with_extension("parquet.tmp");
+        let file = File::create(&tmp).with_context(|| {
+            format!(
+                "cannot write --output {}: check the folder exists and is writable",
+                path.display()
+            )
+        })?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_max_row_group_row_count(Some(ROWS))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .with_context(|| format!("cannot write --output {}", path.display()))?;
+        Ok(ParquetOut {
+            tmp,
+            path: path.to_path_buf(),
+            schema,
+            writer,
+            sets: Vec::with_capacity(ROWS),
+            columns: vec![Vec::with_capacity(ROWS); names.len()],
+        })
+    }
+
+    /// Appends one set's row.
+    pub fn row(&mut self, r: &Record) -> Result<()> {
+        self.sets.push(r.set);
+        for (c, v) in self.columns.iter_mut().zip(&r.values) {
+            c.push(*v);
+        }
+        if self.sets.len() >= ROWS {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.sets.is_empty() {
+            return Ok(());
+        }
+        let mut cols: Vec<ArrayRef> =
+            vec![Arc::new(UInt64Array::from(std::mem::take(&mut self.sets)))];
+        for c in &mut self.columns {
+            cols.push(Arc::new(Float64Array::from(std::mem::take(c))));
+        }
+        let batch = RecordBatch::try_new(self.schema.clone(), cols)
+            .with_context(|| format!("writing --output {}", self.path.display()))?;
+        self.writer.write(&batch).with_context(|| {
+            format!(
+                "writing --output {}: check the disk has room",
+                self.path.display()
+            )
+        })
+    }
+
+    /// Writes the rest, closes the file and moves it into place.
+    pub fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        self.writer.close().with_context(|| {
+            format!(
+                "writing --output {}: check the disk has room",
+                self.path.display()
+            )
+        })?;
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("cannot write --output {}", self.path.display()))
+    }
+}

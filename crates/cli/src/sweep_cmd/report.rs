@@ -1,0 +1,308 @@
+//! The self-contained HTML report of `vectura sweep --report FILE.html`: a heat map of the ranking
+//! metric over two swept parameters (each cell the best value over the other parameters) and the
+//! top table. plotly.js is embedded as in the backtest report, so the page needs no network.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use vectura_backtest::sweep::{metric, Plan, SweepRow};
+
+use crate::report::{esc, json_for_script, plotly_js};
+
+/// Cells a heat map may have: beyond this the page would be too large to open comfortably.
+const MAX_CELLS: usize = 1_000_000;
+
+/// One heat-map axis: a swept parameter's values and where each value sits.
+struct Axis {
+    name: String,
+    values: Vec<f64>,
+    /// f64 bits → position; rows carry the plan's values exactly, so bits identify them.
+    index: HashMap<u64, usize>,
+}
+
+impl Axis {
+    fn new(plan: &Plan, name: &str, flag: &str) -> Result<Axis> {
+        let name = name.trim().replace('-', "_");
+        let Some(a) = plan.axes.iter().find(|a| a.name == name) else {
+            let swept: Vec<&str> = plan.axes.iter().map(|a| a.name.as_str()).collect();
+            bail!(
+                "{flag} {name}: the heat map's axes must be swept parameters: give one of {}",
+                swept.join(", ")
+            );
+        };
+        let mut values = a.values.clone();
+        values.sort_by(f64::total_cmp);
+        values.dedup_by(|a, b| a.to_bits() == b.to_bits());
+        let index = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_bits(), i))
+            .collect();
+        Ok(Axis {
+            name,
+            values,
+            index,
+        })
+    }
+
+    fn pos(&self, v: f64) -> Option<usize> {
+        self.index.get(&v.to_bits()).copied()
+    }
+}
+
+/// The best metric value per (x, y) cell, gathered while the sweep runs.
+pub struct Heat {
+    metric: String,
+    x: Axis,
+    /// `None` when only one parameter is swept: the map is one row.
+    y: Option<Axis>,
+    best: HashMap<(usize, usize), f64>,
+}
+
+fn param(r: &SweepRow, name: &str) -> f64 {
+    let p = &r.params;
+    match name {
+        "capital_pct" => p.capital_pct,
+        "buy_below_pct" => p.buy_below_pct,
+        "sell_above_pct" => p.sell_above_pct,
+        "buy_after_sell_pct" => p.buy_after_sell_pct,
+        "cash_floor" => p.cash_floor,
+        _ => p.order_gap_pct,
+    }
+}
+
+impl Heat {
+    /// A heat map of `metric` over `x` and `y` (default: the first two swept parameters).
+    pub fn new(plan: &Plan, metric: &str, x: Option<&str>, y: Option<&str>) -> Result<Heat> {
+        let first = plan
+            .axes
+            .first()
+            .map(|a| a.name.as_str())
+            .unwrap_or_default();
+        let x = Axis::new(plan, x.unwrap_or(first), "--heatmap-x")?;
+        let y_name = y.or_else(|| {
+            plan.axes
+                .iter()
+                .map(|a| a.name.as_str())
+                .find(|n| *n != x.name)
+        });
+        let y = y_name
+            .map(|n| Axis::new(plan, n, "--heatmap-y"))
+            .transpose()?;
+        if let Some(y) = &y {
+            if y.name == x.name {
+                bail!(
+                    "--heatmap-x and --heatmap-y are both {}: give two different swept parameters",
+                    x.name
+                );
+            }
+            let cells = x.values.len().saturating_mul(y.values.len());
+            if cells > MAX_CELLS {
+                bail!(
+                    "--report: the heat map of {} × {} would have {cells} cells, more than {MAX_CELLS}: pick --heatmap-x/--heatmap-y with fewer values",
+                    x.name,
+                    y.name
+                );
+            }
+        } else if x.values.len() > MAX_CELLS {
+            bail!(
+                "--report: {} has more than {MAX_CELLS} values: sweep fewer",
+                x.name
+            );
+        }
+        Ok(Heat {
+            metric: metric.to_string(),
+            x,
+            y,
+            best: HashMap::new(),
+        })
+    }
+
+    /// Keeps the row's metric if it is the best of its cell so far (higher is better).
+    pub fn offer(&mut self, r: &SweepRow) {
+        let Some(v) = metric(&r.metrics, &self.metric).filter(|v| v.is_finite()) else {
+            return;
+        };
+        let Some(xi) = self.x.pos(param(r, &self.x.name)) else {
+            return;
+        };
+        let yi = match &self.y {
+            Some(y) => match y.pos(param(r, &y.name)) {
+                Some(i) => i,
+                None => return,
+            },
+            None => 0,
+        };
+        let cell = self.best.entry((xi, yi)).or_insert(v);
+        if v > *cell {
+            *cell = v;
+        }
+    }
+
+    /// The plotly heatmap trace (cells no set reached are null, drawn empty).
+    fn trace(&self) -> Value {
+        let rows = self.y.as_ref().map_or(1, |y| y.values.len());
+        let z: Vec<Vec<Value>> = (0..rows)
+            .map(|yi| {
+                (0..self.x.values.len())
+                    .map(|xi| self.best.get(&(xi, yi)).map_or(Value::Null, |v| json!(v)))
+                    .collect()
+            })
+            .collect();
+        let y: Vec<Value> = match &self.y {
+            Some(a) => a.values.iter().map(|v| json!(v)).collect(),
+            None => vec![json!("all")],
+        };
+        json!({
+            "type": "heatmap",
+            "x": self.x.values,
+            "y": y,
+            "z": z,
+            "colorscale": "Viridis",
+            "colorbar": { "title": { "text": self.metric } },
+            "hovertemplate": format!(
+                "{} %{{x}}<br>{} %{{y}}<br>{} %{{z:.4f}}<extra></extra>",
+                self.x.name,
+                self.y.as_ref().map_or("", |a| a.name.as_str()),
+                self.metric
+            ),
+        })
+    }
+}
+
+/// What the page says about the sweep.
+pub struct Summary<'a> {
+    pub symbol: &'a str,
+    pub start: String,
+    pub end: String,
+    pub fill: String,
+    pub sets: u64,
+    pub bars: usize,
+    pub seconds: f64,
+}
+
+/// Renders the page.
+pub fn render(s: &Summary, heat: &Heat, top: &[&SweepRow]) -> String {
+    let m = &heat.metric;
+    let mut body = String::with_capacity(64 * 1024);
+    let _ = write!(
+        body,
+        "<header><h1>Vectura sweep — {} <span class=\"muted\">{} → {}</span></h1>\
+         <p class=\"muted\">{} sets × {} bars in {:.3} s, fill {}, ranked by {}.</p></header>",
+        esc(s.symbol),
+        esc(&s.start),
+        esc(&s.end),
+        s.sets,
+        s.bars,
+        s.seconds,
+        esc(&s.fill),
+        esc(m)
+    );
+    let _ = write!(
+        body,
+        "<section class=\"card\"><h2>{} over {} × {}</h2><p class=\"note\">Each cell is the best {} \
+         over the other swept parameters; empty cells had no finite value.</p>\
+         <div id=\"heat\" class=\"chart\"></div></section>",
+        esc(m),
+        esc(&heat.x.name),
+        esc(heat.y.as_ref().map_or("—", |a| a.name.as_str())),
+        esc(m)
+    );
+    let _ = write!(
+        body,
+        "<section class=\"card\"><h2>Top {} by {}</h2><table class=\"top\"><tr><th>rank</th><th>set</th>\
+         <th>capital_pct</th><th>buy_below_pct</th><th>sell_above_pct</th><th>buy_after_sell_pct</th>\
+         <th>cash_floor</th><th>order_gap_pct</th><th>{}</th><th>max drawdown %</th><th>trades</th>\
+         <th>final equity</th></tr>",
+        top.len(),
+        esc(m),
+        esc(m)
+    );
+    let num = |v: Option<f64>, dec: usize| match v {
+        Some(x) if x.is_finite() => format!("{x:.dec$}"),
+        _ => "—".to_string(),
+    };
+    for (i, r) in top.iter().enumerate() {
+        let p = &r.params;
+        let _ = write!(
+            body,
+            "<tr data-set=\"{set}\"><td>{}</td><td>{set}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            i + 1,
+            p.capital_pct,
+            p.buy_below_pct,
+            p.sell_above_pct,
+            p.buy_after_sell_pct,
+            p.cash_floor,
+            p.order_gap_pct,
+            num(metric(&r.metrics, m), 4),
+            num(Some(r.metrics.maximum_drawdown_pct), 3),
+            r.metrics.total_trades,
+            num(Some(r.final_equity), 2),
+            set = r.set,
+        );
+    }
+    body.push_str("</table></section>");
+    let data = json!({
+        "traces": [heat.trace()],
+        "layout": {
+            "margin": { "t": 20 },
+            "xaxis": { "title": { "text": heat.x.name }, "type": "category" },
+            "yaxis": { "title": { "text": heat.y.as_ref().map_or("", |a| a.name.as_str()) }, "type": "category" },
+        },
+    });
+    let mut html = String::with_capacity(plotly_js().len() + body.len() + 8 * 1024);
+    html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+    let _ = writeln!(html, "<title>Vectura sweep — {}</title>", esc(s.symbol));
+    html.push_str("<style>");
+    html.push_str(CSS);
+    html.push_str("</style>\n</head>\n<body>\n<main>\n");
+    html.push_str(&body);
+    html.push_str("<footer>Generated by vectura. Self-contained: plotly.js is embedded, no network needed.</footer>\n");
+    html.push_str("</main>\n<script type=\"application/json\" id=\"vectura-data\">");
+    html.push_str(&json_for_script(&data));
+    html.push_str("</script>\n");
+    html.push_str(plotly_js());
+    html.push_str("\n<script>");
+    html.push_str(HEAT_JS);
+    html.push_str("</script>\n</body>\n</html>\n");
+    html
+}
+
+/// Writes the page through a temporary name, so a failed write leaves no partial report.
+pub fn write(path: &Path, html: &str) -> Result<()> {
+    let tmp = path.with_extension("html.tmp");
+    std::fs::write(&tmp, html).with_context(|| {
+        format!(
+            "cannot write --report {}: check the folder exists and is writable",
+            path.display()
+        )
+    })?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write --report {}", path.display()))
+}
+
+const CSS: &str = r#"
+body { margin:0; background:#f6f8fa; color:#1f2328; font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif; }
+main { max-width:1280px; margin:0 auto; padding:20px; }
+h1 { font-size:24px; margin:0 0 6px; } .muted, .note { color:#656d76; font-weight:normal; }
+.card { background:#fff; border:1px solid #d0d7de; border-radius:8px; padding:12px 14px; margin:14px 0; overflow:auto; }
+.card h2 { margin:0 0 8px; font-size:15px; }
+.chart { width:100%; height:620px; }
+table.top { border-collapse:collapse; width:100%; }
+.top th { background:#f0f3f6; padding:4px 8px; text-align:right; }
+.top td { padding:3px 8px; text-align:right; font-variant-numeric:tabular-nums; border-top:1px solid #eef1f4; }
+footer { color:#656d76; font-size:12px; margin:20px 0 8px; }
+"#;
+
+const HEAT_JS: &str = r#"
+(function () {
+  var box = document.getElementById('heat');
+  var d;
+  try { d = JSON.parse(document.getElementById('vectura-data').textContent); } catch (e) { box.textContent = 'Heat map data unreadable.'; return; }
+  if (typeof Plotly === 'undefined') { box.textContent = 'Heat map unavailable: plotly.js did not load.'; return; }
+  Plotly.newPlot(box, d.traces, d.layout, { responsive: true, displaylogo: false });
+})();
+"#;
