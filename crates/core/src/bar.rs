@@ -220,6 +220,22 @@ impl BarSeries {
         self.slice(a, b)
     }
 
+    /// Makes room for `n` more bars in every column (a loader that knows the count avoids regrowing).
+    pub fn reserve(&mut self, n: usize) {
+        self.ts.reserve(n);
+        self.open.reserve(n);
+        self.high.reserve(n);
+        self.low.reserve(n);
+        self.close.reserve(n);
+        self.volume.reserve(n);
+        if let Some(v) = self.vwap.as_mut() {
+            v.reserve(n);
+        }
+        if let Some(v) = self.trade_count.as_mut() {
+            v.reserve(n);
+        }
+    }
+
     /// A copy of the bars at indices `a..b` (clamped to the series).
     pub fn slice(&self, a: usize, b: usize) -> BarSeries {
         let b = b.min(self.len());

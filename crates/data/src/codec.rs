@@ -31,10 +31,11 @@
 //!   deltas as an int column, an exception list;
 //! - trade counts (when flagged): one int column (`u64` as `i64`, wrapping).
 //!
-//! An *int column* of `m` values: `g` varint (a common divisor of all differences, ≥ 1), then blocks
-//! of 64 values (the last may be shorter): width byte `w` (0..=64), block minimum as zvarint, and the
-//! values `(v − min) / g` packed in `w` bits each, least significant bit first; a full block takes
-//! `8w` bytes, a last block of `r` values `ceil(r·w / 8)`.
+//! An *int column* of `m` values: `g << 2 | e` varint (`g` a common divisor of all differences from
+//! the first value, ≥ 1; `e` in 0..=3, the encoder's pick of the smallest), then blocks of `64 << e`
+//! values (the last may be shorter): width byte `w` (0..=64), block minimum as zvarint, and the
+//! values `(v − min) / g` packed in `w` bits each, least significant bit first; a full block of `b`
+//! values takes `b·w / 8` bytes, a last block of `r` values `ceil(r·w / 8)`.
 //!
 //! An *exception list*: count varint, then per exception the index gap varint (index minus the
 //! previous index plus one, from −1) and the raw f64; the value replaces the one rebuilt from ticks.
@@ -64,6 +65,8 @@ pub enum CodecError {
     UnknownFormat,
     #[error("bar blob is damaged ({0}): delete the day and fetch it again")]
     Corrupt(&'static str),
+    #[error("bar blob's first bar ({first}) is not after the last bar already read ({last}): two stored days overlap; delete the later one and fetch it again")]
+    NotAfter { first: i64, last: i64 },
 }
 
 /// The blob's first four bytes.
@@ -498,6 +501,15 @@ impl<'a> Reader<'a> {
 
 /// Decodes a blob written by [`encode_day`].
 pub fn decode_day(bytes: &[u8]) -> Result<BarSeries, CodecError> {
+    let mut s = BarSeries::default();
+    decode_day_into(bytes, &mut s)?;
+    Ok(s)
+}
+
+/// Decodes a blob written by [`encode_day`] and appends its bars to `out` (a history decodes into
+/// one series without a copy per day). The day's first bar must come after `out`'s last. VWAP and
+/// trade counts are kept only while every day has them. On any error `out` is left as it was.
+pub fn decode_day_into(bytes: &[u8], out: &mut BarSeries) -> Result<(), CodecError> {
     if bytes.len() < 4 + 1 + 1 + 1 + 1 + 4 {
         if bytes.len() >= 4 && &bytes[..4] != MAGIC {
             return Err(CodecError::UnknownFormat);
@@ -515,19 +527,108 @@ pub fn decode_day(bytes: &[u8]) -> Result<BarSeries, CodecError> {
     if flags & !F_ALL != 0 {
         return Err(CodecError::Corrupt("unknown flags"));
     }
+    let (has_vwap, has_trades) = (flags & F_VWAP != 0, flags & F_TRADES != 0);
+    let fresh = out.is_empty();
+    if fresh {
+        out.daily = flags & F_DAILY != 0;
+        out.vwap = has_vwap.then(|| out.vwap.take().unwrap_or_default());
+        out.trade_count = has_trades.then(|| out.trade_count.take().unwrap_or_default());
+    } else if out.vwap.is_some() != has_vwap || out.trade_count.is_some() != has_trades {
+        // The optional columns differ: decode the day alone, then keep what both have.
+        let day = decode_day(bytes)?;
+        return append_series(out, day);
+    }
+    let before = out.len();
     let mut r = Reader {
         buf: payload,
         pos: 6,
     };
-    let n = r.count(max_bars(bytes.len()))?;
-    let mut s = BarSeries::with_capacity(n);
-    s.daily = flags & F_DAILY != 0;
-    if flags & F_VWAP != 0 {
-        s.vwap = Some(Vec::new());
+    let res = decode_payload(&mut r, payload, flags, bytes.len(), out);
+    let res = res.and_then(|()| {
+        if before > 0 && out.len() > before && out.ts[before] <= out.ts[before - 1] {
+            Err(CodecError::NotAfter {
+                first: out.ts[before],
+                last: out.ts[before - 1],
+            })
+        } else {
+            Ok(())
+        }
+    });
+    match res {
+        Ok(()) => {
+            if !fresh {
+                out.daily &= flags & F_DAILY != 0;
+            }
+            Ok(())
+        }
+        Err(e) => {
+            truncate(out, before);
+            if fresh {
+                out.vwap = None;
+                out.trade_count = None;
+                out.daily = false;
+            }
+            Err(e)
+        }
     }
-    if flags & F_TRADES != 0 {
-        s.trade_count = Some(Vec::new());
+}
+
+/// Cuts every column of `s` back to `len` bars (columns a failed decode left longer).
+fn truncate(s: &mut BarSeries, len: usize) {
+    s.ts.truncate(len);
+    s.open.truncate(len);
+    s.high.truncate(len);
+    s.low.truncate(len);
+    s.close.truncate(len);
+    s.volume.truncate(len);
+    if let Some(v) = s.vwap.as_mut() {
+        v.truncate(len);
     }
+    if let Some(v) = s.trade_count.as_mut() {
+        v.truncate(len);
+    }
+}
+
+/// Appends `day` to non-empty `out`, keeping an optional column only when both have it.
+fn append_series(out: &mut BarSeries, day: BarSeries) -> Result<(), CodecError> {
+    if let (Some(&last), Some(&first)) = (out.ts.last(), day.ts.first()) {
+        if first <= last {
+            return Err(CodecError::NotAfter { first, last });
+        }
+    }
+    out.ts.extend_from_slice(&day.ts);
+    out.open.extend_from_slice(&day.open);
+    out.high.extend_from_slice(&day.high);
+    out.low.extend_from_slice(&day.low);
+    out.close.extend_from_slice(&day.close);
+    out.volume.extend_from_slice(&day.volume);
+    out.vwap = match (out.vwap.take(), day.vwap) {
+        (Some(mut a), Some(b)) => {
+            a.extend_from_slice(&b);
+            Some(a)
+        }
+        _ => None,
+    };
+    out.trade_count = match (out.trade_count.take(), day.trade_count) {
+        (Some(mut a), Some(b)) => {
+            a.extend_from_slice(&b);
+            Some(a)
+        }
+        _ => None,
+    };
+    out.daily &= day.daily;
+    Ok(())
+}
+
+/// Decodes the bar count, the body (zstd-framed or not) and the padding, appending to `s`.
+fn decode_payload(
+    r: &mut Reader,
+    payload: &[u8],
+    flags: u8,
+    blob_len: usize,
+    s: &mut BarSeries,
+) -> Result<(), CodecError> {
+    let n = r.count(max_bars(blob_len))?;
     if flags & F_ZSTD != 0 {
         let raw_len = r.count(max_body(n))?;
         let z_len = r.count(payload.len())?;
@@ -545,13 +646,13 @@ pub fn decode_day(bytes: &[u8]) -> Result<BarSeries, CodecError> {
         }
         let mut br = Reader { buf: &body, pos: 0 };
         if n > 0 {
-            decode_body(&mut br, n, &mut s)?;
+            decode_body(&mut br, n, s)?;
         }
         if br.pos != body.len() {
             return Err(CodecError::Corrupt("trailing bytes in body"));
         }
     } else if n > 0 {
-        decode_body(&mut r, n, &mut s)?;
+        decode_body(r, n, s)?;
     }
     let pad = r.count(payload.len())?;
     let pad = r.bytes(pad)?;
@@ -561,7 +662,7 @@ pub fn decode_day(bytes: &[u8]) -> Result<BarSeries, CodecError> {
     if r.pos != payload.len() {
         return Err(CodecError::Corrupt("trailing bytes"));
     }
-    Ok(s)
+    Ok(())
 }
 
 thread_local! {
@@ -610,20 +711,21 @@ fn scratch(v: &mut Vec<i64>, n: usize) -> &mut [i64] {
     &mut v[..len]
 }
 
-/// The uninitialised room for `n` values in the cleared `v`; [`set_filled`] then sets its length.
+/// The uninitialised room for `n` more values after the end of `v`; [`set_filled`] then extends its
+/// length over them (the decoder appends, so a whole history decodes into one series).
 #[inline(always)]
 fn room<T>(v: &mut Vec<T>, n: usize) -> &mut [MaybeUninit<T>] {
-    v.clear();
     v.reserve(n);
     &mut v.spare_capacity_mut()[..n]
 }
 
-/// Sets the length of `v` after all of [`room`]`(v, n)` was written.
+/// Extends the length of `v` over the `n` values of [`room`]`(v, n)`, all written.
 #[inline(always)]
 fn set_filled<T>(v: &mut Vec<T>, n: usize) {
-    assert!(n <= v.capacity());
+    let len = v.len() + n;
+    assert!(len <= v.capacity());
     // SAFETY: every caller wrote all `n` slots of `room(v, n)` (loops over the whole slice).
-    unsafe { v.set_len(n) };
+    unsafe { v.set_len(len) };
 }
 
 /// `out = ticks / scale` (prices rebuilt from ticks).
@@ -711,7 +813,8 @@ fn decode_body_with(r: &mut Reader, n: usize, s: &mut BarSeries, sc: &mut Scratc
         }
         set_filled(&mut s.low, n);
         for col in [&mut s.open, &mut s.high, &mut s.low, &mut s.close] {
-            get_exceptions(r, col)?;
+            let at = col.len() - n;
+            get_exceptions(r, &mut col[at..])?;
         }
     }
     // Volume.
@@ -751,7 +854,6 @@ fn scale_of(mode: u8) -> R<Scale> {
 
 fn get_raw_f64(r: &mut Reader, n: usize, col: &mut Vec<f64>) -> R<()> {
     let raw = r.bytes(n.checked_mul(8).ok_or(CodecError::Corrupt("length"))?)?;
-    col.clear();
     col.extend(
         raw.chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
@@ -810,7 +912,8 @@ fn get_f64_column(
     } else {
         put_prices(col, ticks, scale);
     }
-    get_exceptions(r, col)
+    let at = col.len() - n;
+    get_exceptions(r, &mut col[at..])
 }
 
 /// Reads an int column of `m` values into `out` (at least `m + 7` long; the values past `m` are
@@ -971,6 +1074,48 @@ mod tests {
         let blob = encode_day(&s);
         assert!(s.len() <= max_bars(blob.len()));
         assert_eq!(decode_day(&blob).unwrap(), s);
+    }
+
+    fn series(ts: &[i64], vwap: bool) -> BarSeries {
+        let mut s = BarSeries::default();
+        for &t in ts {
+            s.push(Bar {
+                vwap: vwap.then_some(1.5),
+                ..Bar::flat(t, 1.0)
+            })
+            .unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn decode_into_appends_and_keeps_optional_columns_only_when_all_have_them() {
+        let mut out = BarSeries::default();
+        decode_day_into(&encode_day(&series(&[1, 2], true)), &mut out).unwrap();
+        decode_day_into(&encode_day(&series(&[3], true)), &mut out).unwrap();
+        assert_eq!(out.ts, [1, 2, 3]);
+        assert_eq!(out.vwap.as_deref(), Some(&[1.5, 1.5, 1.5][..]));
+        decode_day_into(&encode_day(&series(&[4], false)), &mut out).unwrap();
+        assert_eq!(out.vwap, None);
+        let before = out.clone();
+        assert_eq!(
+            decode_day_into(&encode_day(&series(&[4, 5], false)), &mut out),
+            Err(CodecError::NotAfter { first: 4, last: 4 })
+        );
+        assert_eq!(out, before, "a refused day leaves the series as it was");
+        let mut bad = encode_day(&series(&[9, 10], false));
+        let k = bad.len() - 6;
+        bad[k] ^= 0x55;
+        assert!(decode_day_into(&bad, &mut out).is_err());
+        assert_eq!(out, before);
+        // A whole history decodes into the series a day at a time equals the concatenation.
+        let days = [day(), series(&[1_800_000_000, 1_800_000_060], false)];
+        let mut all = BarSeries::default();
+        for d in &days {
+            decode_day_into(&encode_day(d), &mut all).unwrap();
+        }
+        assert_eq!(all.len(), days[0].len() + 2);
+        assert_eq!(all.close[..days[0].len()], days[0].close[..]);
     }
 
     #[test]

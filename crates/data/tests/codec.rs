@@ -6,7 +6,7 @@ use std::io::Read;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use vectura_core::BarSeries;
-use vectura_data::codec::{decode_day, encode_day, CodecError, MAGIC};
+use vectura_data::codec::{decode_day, decode_day_into, encode_day, CodecError, MAGIC};
 use vectura_data::parquet_io::{read_parquet, write_parquet, ParquetError};
 use vectura_data::v1blob::{self, V1Error};
 
@@ -284,6 +284,14 @@ proptest! {
         reseal(&mut bad);
         if let Ok(s) = decode_day(&bad) {
             assert_well_formed(&s);
+        }
+        // Appending to a series already holding bars: all or nothing, and still well formed.
+        let mut acc = BarSeries::default();
+        acc.push(vectura_core::Bar::flat(i64::MIN + 1, 1.0)).unwrap();
+        let before = acc.clone();
+        match decode_day_into(&bad, &mut acc) {
+            Ok(()) => assert_well_formed(&acc),
+            Err(_) => assert_eq!(acc, before),
         }
     }
 

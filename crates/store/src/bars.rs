@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::types::Json;
 use sqlx::Row;
 use vectura_core::{BarSeries, Split};
-use vectura_data::codec::{decode_day, encode_day};
+use vectura_data::codec::{decode_day_into, encode_day, CodecError};
 
 use crate::error::query_err;
 use crate::{on_pool, symbol_key, DayState, DayStatus, Gap, Store, StoreError, SymbolRange};
@@ -253,9 +253,9 @@ impl Store {
         }
         let target = format!("{sym} {from}..{to}");
         let err = || query_err("reading", "bt_bars_daily", &target);
-        let days: Vec<(NaiveDate, Vec<u8>)> = on_pool!(self, |p| {
+        let days: Vec<(NaiveDate, Vec<u8>, i32)> = on_pool!(self, |p| {
             sqlx::query(
-                "SELECT day, data FROM bt_bars_daily WHERE symbol = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+                "SELECT day, data, records FROM bt_bars_daily WHERE symbol = $1 AND day >= $2 AND day <= $3 ORDER BY day",
             )
             .bind(&sym)
             .bind(from)
@@ -264,28 +264,27 @@ impl Store {
             .await
             .map_err(err())?
             .iter()
-            .map(|r| Ok((r.try_get("day")?, r.try_get("data")?)))
+            .map(|r| Ok((r.try_get("day")?, r.try_get("data")?, r.try_get("records")?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(err())?
         });
         let mut out = BarSeries::default();
-        let mut first = true;
-        for (day, blob) in days {
-            let part = decode_day(&blob).map_err(|source| StoreError::Decode {
-                symbol: sym.clone(),
-                day,
-                source,
-            })?;
-            if part.is_empty() {
-                continue;
-            }
-            if !append(&mut out, part, first) {
-                return Err(StoreError::Overlap {
+        // The stored counts size the series once (a hint: the blobs are the truth).
+        let total: usize = days.iter().map(|d| usize::try_from(d.2).unwrap_or(0)).sum();
+        out.reserve(total.min(1 << 28));
+        for (day, blob, _) in days {
+            // Each day decodes straight into the one series (no per-day allocation or copy).
+            decode_day_into(&blob, &mut out).map_err(|source| match source {
+                CodecError::NotAfter { .. } => StoreError::Overlap {
                     symbol: sym.clone(),
                     day,
-                });
-            }
-            first = false;
+                },
+                source => StoreError::Decode {
+                    symbol: sym.clone(),
+                    day,
+                    source,
+                },
+            })?;
         }
         Ok(out)
     }
@@ -606,72 +605,5 @@ impl Store {
             ))?;
             Ok(days)
         })
-    }
-}
-
-/// Appends one day's bars; false when they do not start after the previous day's last bar. Optional
-/// columns (VWAP, trade count) survive only when every day has them.
-fn append(dst: &mut BarSeries, src: BarSeries, first: bool) -> bool {
-    if first {
-        *dst = src;
-        return true;
-    }
-    if let (Some(&last), Some(&next)) = (dst.ts.last(), src.ts.first()) {
-        if next <= last {
-            return false;
-        }
-    }
-    dst.ts.extend_from_slice(&src.ts);
-    dst.open.extend_from_slice(&src.open);
-    dst.high.extend_from_slice(&src.high);
-    dst.low.extend_from_slice(&src.low);
-    dst.close.extend_from_slice(&src.close);
-    dst.volume.extend_from_slice(&src.volume);
-    dst.vwap = match (dst.vwap.take(), src.vwap) {
-        (Some(mut a), Some(b)) => {
-            a.extend_from_slice(&b);
-            Some(a)
-        }
-        _ => None,
-    };
-    dst.trade_count = match (dst.trade_count.take(), src.trade_count) {
-        (Some(mut a), Some(b)) => {
-            a.extend_from_slice(&b);
-            Some(a)
-        }
-        _ => None,
-    };
-    dst.daily &= src.daily;
-    true
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vectura_core::Bar;
-
-    fn series(ts: &[i64], vwap: bool) -> BarSeries {
-        let mut s = BarSeries::default();
-        for &t in ts {
-            s.push(Bar {
-                vwap: vwap.then_some(1.5),
-                ..Bar::flat(t, 1.0)
-            })
-            .unwrap();
-        }
-        s
-    }
-
-    #[test]
-    fn append_concatenates_in_order_and_keeps_optional_columns_only_when_all_have_them() {
-        let mut out = BarSeries::default();
-        assert!(append(&mut out, series(&[1, 2], true), true));
-        assert!(append(&mut out, series(&[3], true), false));
-        assert_eq!(out.ts, [1, 2, 3]);
-        assert_eq!(out.vwap.as_deref(), Some(&[1.5, 1.5, 1.5][..]));
-        assert!(append(&mut out, series(&[4], false), false));
-        assert_eq!(out.vwap, None);
-        assert!(!append(&mut out, series(&[4], false), false));
-        assert_eq!(out.len(), 4);
     }
 }
