@@ -64,11 +64,14 @@ pub enum PdtArg {
 }
 
 /// Flags of `vectura backtest` (the original form's fields in kebab case, with its defaults).
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct BacktestArgs {
     /// Ticker; picks the rows of a file with a Symbol column. Default: the bundled data's SPY.
+    /// A backtest takes one; `vectura sweep` takes it repeated, one market per symbol.
+    // A list, so that `vectura sweep`, which flattens these flags, can take several; `prepare`
+    // refuses more than one.
     #[arg(long)]
-    pub symbol: Option<String>,
+    pub symbol: Vec<String>,
     /// First day (YYYY-MM-DD). Default: the first day of the data.
     #[arg(long)]
     pub start_date: Option<NaiveDate>,
@@ -259,7 +262,7 @@ fn load(args: &BacktestArgs) -> Result<Input> {
         })?),
     };
     let opts = LoadOptions {
-        symbol: args.symbol.clone(),
+        symbol: args.symbol.first().cloned(),
         tz,
         strict: args.strict,
     };
@@ -267,7 +270,7 @@ fn load(args: &BacktestArgs) -> Result<Input> {
     let mut sources = vec![];
     let mut file_symbol = None;
     if args.data.is_empty() {
-        if let Some(s) = &args.symbol {
+        if let Some(s) = args.symbol.first() {
             let sym = Symbol::new(s).map_err(|e| anyhow!("--symbol: {e}"))?;
             if let Some((series, splits, what)) =
                 load_from_store(sym.as_str(), args.start_date, args.end_date)?
@@ -312,7 +315,7 @@ fn load(args: &BacktestArgs) -> Result<Input> {
         }
     }
     let (series, widened) = acc.ok_or_else(|| anyhow!("no bars loaded"))?;
-    let symbol = match &args.symbol {
+    let symbol = match args.symbol.first() {
         Some(s) => Symbol::new(s)
             .map_err(|e| anyhow!("--symbol: {e}"))?
             .to_string(),
@@ -423,6 +426,13 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
         order_gap_pct: args.order_gap_pct,
     };
     params.validate().map_err(|e| anyhow!("--{e}"))?;
+    if args.symbol.len() > 1 {
+        bail!(
+            "--symbol given {} times ({}): a backtest runs one symbol; give one --symbol, or use `vectura sweep` for several",
+            args.symbol.len(),
+            args.symbol.join(", ")
+        );
+    }
     if args.share_decimals > 9 {
         bail!("--share-decimals is {}: give 0 to 9 (4 as the original, 9 as Alpaca's fractional orders)", args.share_decimals);
     }

@@ -13,12 +13,13 @@ use report::Heat;
 use crate::backtest_cmd::{prepare, BacktestArgs, StrategyArg};
 use crate::shards::{Packed, Remote};
 use anyhow::{anyhow, bail, Context, Result};
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vectura_backtest::sweep::{
-    csv_header, csv_line, metric_names, run_sets, ParamAxis, Plan, Sampling, TopK,
+    csv_header, csv_line, metric_names, run_sets, ParamAxis, Plan, Sampling, SweepRow, TopK,
 };
 
 /// Flags of `vectura sweep`: the backtest flags plus the plan, the output and the shard.
@@ -29,6 +30,10 @@ pub struct SweepArgs {
     pub action: Option<SweepAction>,
     #[command(flatten)]
     pub common: BacktestArgs,
+    /// A date range to sweep, FROM:TO (YYYY-MM-DD:YYYY-MM-DD, both inclusive); repeat it for several.
+    /// Instead of --start-date/--end-date. Every --symbol is swept over every range.
+    #[arg(long = "range", value_name = "FROM:TO")]
+    pub ranges: Vec<String>,
     /// A parameter to vary: name=start:stop:step or name=v1,v2,… (names as the at_algo_config columns).
     #[arg(long = "param")]
     pub params: Vec<String>,
@@ -97,6 +102,80 @@ pub enum SweepAction {
         #[arg(long)]
         no_db: bool,
     },
+}
+
+/// One market of a sweep: a symbol's bars over a date range (the dates the bars were cut to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Market {
+    pub symbol: String,
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+}
+
+/// Parses `--range FROM:TO`.
+fn parse_range(spec: &str) -> Result<(NaiveDate, NaiveDate)> {
+    let bad = || {
+        anyhow!(
+            "--range {spec:?}: give FROM:TO as YYYY-MM-DD:YYYY-MM-DD, e.g. 2011-01-01:2011-06-30"
+        )
+    };
+    let (a, b) = spec.split_once(':').ok_or_else(bad)?;
+    let day = |t: &str| NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d").map_err(|_| bad());
+    let (from, to) = (day(a)?, day(b)?);
+    if to < from {
+        bail!(
+            "--range {spec}: the end {to} is before the start {from}; give FROM:TO with FROM first"
+        );
+    }
+    Ok((from, to))
+}
+
+/// The backtest flags of every market, symbols × ranges in the order given (symbol first); one
+/// entry, the flags as given, when neither is repeated.
+fn market_args(args: &SweepArgs) -> Result<Vec<BacktestArgs>> {
+    let c = &args.common;
+    if !args.ranges.is_empty() && (c.start_date.is_some() || c.end_date.is_some()) {
+        bail!("--range with --start-date/--end-date: give the dates one way, as --range FROM:TO (repeatable) or as --start-date/--end-date");
+    }
+    let mut ranges = Vec::new();
+    for spec in &args.ranges {
+        let r = parse_range(spec)?;
+        if ranges.contains(&r) {
+            bail!("--range {spec} is given twice: give each range once");
+        }
+        ranges.push(r);
+    }
+    let mut symbols: Vec<&String> = Vec::new();
+    for s in &c.symbol {
+        if symbols.iter().any(|t| t.eq_ignore_ascii_case(s)) {
+            bail!("--symbol {s} is given twice: give each symbol once");
+        }
+        symbols.push(s);
+    }
+    let symbols: Vec<Option<&String>> = if symbols.is_empty() {
+        vec![None]
+    } else {
+        symbols.into_iter().map(Some).collect()
+    };
+    let ranges: Vec<(Option<NaiveDate>, Option<NaiveDate>)> = if ranges.is_empty() {
+        vec![(c.start_date, c.end_date)]
+    } else {
+        ranges
+            .into_iter()
+            .map(|(a, b)| (Some(a), Some(b)))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(symbols.len() * ranges.len());
+    for s in &symbols {
+        for (from, to) in &ranges {
+            let mut a = c.clone();
+            a.symbol = s.map(|s| vec![s.clone()]).unwrap_or_default();
+            a.start_date = *from;
+            a.end_date = *to;
+            out.push(a);
+        }
+    }
+    Ok(out)
 }
 
 /// The set range `[from, to)` of shard `index` of `count` over `len` sets: contiguous and deterministic.
@@ -182,24 +261,24 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     let mut recorder = if no_db {
         None
     } else {
-        Some(DbRecorder::start(new_run(&packed.cfg, &packed.plan)?)?)
+        Some(DbRecorder::start(new_run(&[&packed.cfg], &packed.plan)?)?)
     };
     let written = (|| -> Result<()> {
         if let Some(r) = recorder.as_mut() {
             for rec in &records {
-                r.push(rec).map_err(|e| anyhow!(e))?;
+                r.push(rec.to_store()).map_err(|e| anyhow!(e))?;
             }
         }
         match kind {
             OutputKind::Csv => {
-                let mut w = CsvOut::create(output)?;
+                let mut w = CsvOut::create(output, false)?;
                 w.w.write_all(&rows)?;
                 w.finish()
             }
             OutputKind::Parquet => {
-                let mut w = ParquetOut::create(output)?;
+                let mut w = ParquetOut::create(output, false)?;
                 for rec in &records {
-                    w.row(rec)?;
+                    w.row(None, rec)?;
                 }
                 w.finish()
             }
@@ -219,18 +298,35 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     Ok(())
 }
 
-/// What a sweep run records before its rows.
+/// What a sweep run of `plan` over the markets of `cfgs` records before its rows: every symbol
+/// once, the span from the earliest start to the latest end, and a row per set per market.
 fn new_run(
-    cfg: &vectura_backtest::BacktestConfig,
+    cfgs: &[&vectura_backtest::BacktestConfig],
     plan: &Plan,
 ) -> Result<vectura_store::NewSweepRun> {
+    let first = cfgs
+        .first()
+        .ok_or_else(|| anyhow!("a sweep without a market: give --symbol or --data"))?;
+    let mut symbols: Vec<String> = Vec::new();
+    for c in cfgs {
+        if !symbols.contains(&c.symbol) {
+            symbols.push(c.symbol.clone());
+        }
+    }
+    let set_count = plan.len().checked_mul(cfgs.len() as u64).ok_or_else(|| {
+        anyhow!(
+            "{} markets × {} sets is too many rows: sweep fewer",
+            cfgs.len(),
+            plan.len()
+        )
+    })?;
     Ok(vectura_store::NewSweepRun {
-        symbols: vec![cfg.symbol.clone()],
-        start_date: Some(cfg.start_date),
-        end_date: Some(cfg.end_date),
-        fill: format!("{:?}", cfg.fill),
+        symbols,
+        start_date: cfgs.iter().map(|c| c.start_date).min(),
+        end_date: cfgs.iter().map(|c| c.end_date).max(),
+        fill: format!("{:?}", first.fill),
         plan: serde_json::to_value(plan).context("the sweep plan cannot be written as JSON")?,
-        set_count: plan.len(),
+        set_count,
     })
 }
 
@@ -346,9 +442,58 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         Some(n) => Sampling::Random { n, seed: args.seed },
         None => Sampling::Grid,
     };
-    let prep = prepare(&args.common)?;
+    let market_args = market_args(args)?;
+    let several = market_args.len() > 1;
+    if several {
+        let what = format!(
+            "{} markets ({} --symbol × {} --range)",
+            market_args.len(),
+            args.common.symbol.len().max(1),
+            args.ranges.len().max(1)
+        );
+        if args.store.is_some() || args.local_processes.is_some() || shard_count > 1 {
+            bail!("--store / --shard-count / --local-processes with {what}: a distributed sweep covers one market; run one sweep per market");
+        }
+        if args.walk_forward.is_some() {
+            bail!("--walk-forward with {what}: walk forward runs on one market; run one sweep per market");
+        }
+        if args.common.report.is_some() {
+            bail!("--report with {what}: the heat map draws one market; run one sweep per market with --report, or drop --report");
+        }
+    }
+    // Every market's bars are loaded (and checked) before any set runs, once each, and then only
+    // read by the workers.
+    let mut preps = Vec::with_capacity(market_args.len());
+    for a in &market_args {
+        // With --range or several symbols, an error names the market it is about (the loader's own
+        // messages speak of --start-date/--end-date and of one symbol).
+        let label = match (a.symbol.first(), a.start_date, a.end_date) {
+            (s, Some(f), Some(t)) if !args.ranges.is_empty() => Some(format!(
+                "{}--range {f}:{t}",
+                s.map(|s| format!("--symbol {s} ")).unwrap_or_default()
+            )),
+            (Some(s), _, _) if several => Some(format!("--symbol {s}")),
+            _ => None,
+        };
+        let p = match label {
+            Some(l) => prepare(a).with_context(|| l)?,
+            None => prepare(a)?,
+        };
+        p.progress.finish_and_clear();
+        preps.push(p);
+    }
+    let prep = preps
+        .first()
+        .ok_or_else(|| anyhow!("a sweep without a market: give --symbol or --data"))?;
     let plan = Plan::new(prep.params, axes, sampling)?;
-    prep.progress.finish_and_clear();
+    let markets: Vec<Market> = preps
+        .iter()
+        .map(|p| Market {
+            symbol: p.symbol.clone(),
+            start: p.cfg.start_date,
+            end: p.cfg.end_date,
+        })
+        .collect();
     let mut heat = match &args.common.report {
         Some(_) => Some(Heat::new(
             &plan,
@@ -359,7 +504,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         None => None,
     };
     if let Some(wf) = &args.walk_forward {
-        return walk(args, wf, &prep, &plan, out);
+        return walk(args, wf, prep, &plan, out);
     }
     if let Some(store) = &args.store {
         let remote = Remote::open(store)?;
@@ -409,8 +554,15 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         }
     }
     let (from, to) = shard_range(plan.len(), index.unwrap_or(0), shard_count);
+    let sets = to - from;
+    let rows_total = sets.checked_mul(markets.len() as u64).ok_or_else(|| {
+        anyhow!(
+            "{} markets × {sets} sets is too many rows: sweep fewer",
+            markets.len()
+        )
+    })?;
 
-    let pb = ProgressBar::new(to - from);
+    let pb = ProgressBar::new(rows_total);
     if std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::stderr());
         pb.set_style(
@@ -422,9 +574,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     }
     let mut writer = match (&args.output, kind) {
         (Some(p), Some(OutputKind::Parquet)) => {
-            Some(Output::Parquet(Box::new(ParquetOut::create(p)?)))
+            Some(Output::Parquet(Box::new(ParquetOut::create(p, several)?)))
         }
-        (Some(p), _) => Some(Output::Csv(CsvOut::create(p)?)),
+        (Some(p), _) => Some(Output::Csv(CsvOut::create(p, several)?)),
         (None, _) => None,
     };
     // Only a whole single-machine run is recorded: a shard's rows (--shard-index) are a part of a
@@ -432,31 +584,59 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let mut recorder = if args.no_db || shard_count > 1 {
         None
     } else {
-        Some(DbRecorder::start(new_run(&prep.cfg, &plan)?)?)
+        let cfgs: Vec<_> = preps.iter().map(|p| &p.cfg).collect();
+        Some(DbRecorder::start(new_run(&cfgs, &plan)?)?)
     };
-    let mut top = TopK::new(args.top, &args.rank_by);
+    // One ranking per market (a market's top k holds every row of it that can be in the overall
+    // top k); they are merged after the run.
+    let mut tops: Vec<TopK> = markets
+        .iter()
+        .map(|_| TopK::new(args.top, &args.rank_by))
+        .collect();
     let t0 = Instant::now();
-    let ran = run_sets(&prep.bars, &prep.cfg, &plan, from, to, 256, |row| {
-        top.offer(&row);
-        if let Some(h) = heat.as_mut() {
-            h.offer(&row);
-        }
-        pb.inc(1);
-        let rec = match (&writer, &recorder) {
-            (Some(Output::Parquet(_)), _) | (_, Some(_)) => Some(Record::from_row(&row)),
-            _ => None,
+    let mut ran: Result<()> = Ok(());
+    // Markets run one after the other, each streaming its rows in set order: memory stays that of
+    // one market's sweep however many markets there are.
+    for (mi, ((p, market), top)) in preps.iter().zip(&markets).zip(&mut tops).enumerate() {
+        let tag = several.then_some(market);
+        // The CSV line's leading market columns (none for a one-market sweep, whose file is unchanged).
+        let prefix = match tag {
+            Some(m) => format!("{},{},{},", m.symbol, m.start, m.end),
+            None => String::new(),
         };
-        if let (Some(r), Some(rec)) = (recorder.as_mut(), &rec) {
-            r.push(rec)?;
+        let base = mi as u64 * sets;
+        ran = run_sets(&p.bars, &p.cfg, &plan, from, to, 256, |row| {
+            top.offer(&row);
+            if let Some(h) = heat.as_mut() {
+                h.offer(&row);
+            }
+            pb.inc(1);
+            let rec = match (&writer, &recorder) {
+                (Some(Output::Parquet(_)), _) | (_, Some(_)) => Some(Record::from_row(&row)),
+                _ => None,
+            };
+            if let (Some(r), Some(rec)) = (recorder.as_mut(), &rec) {
+                r.push(match tag {
+                    Some(m) => rec.to_store_in(m, base + (row.set - from)),
+                    None => rec.to_store(),
+                })?;
+            }
+            match (writer.as_mut(), &rec) {
+                (Some(Output::Csv(w)), _) => w
+                    .row_in(&prefix, &csv_line(&row))
+                    .map_err(|e| e.to_string()),
+                (Some(Output::Parquet(w)), Some(rec)) => {
+                    w.row(tag, rec).map_err(|e| format!("{e:#}"))
+                }
+                _ => Ok(()),
+            }
+        })
+        .map(|_| ())
+        .map_err(anyhow::Error::from);
+        if ran.is_err() {
+            break;
         }
-        match (writer.as_mut(), &rec) {
-            (Some(Output::Csv(w)), _) => w.row(&csv_line(&row)).map_err(|e| e.to_string()),
-            (Some(Output::Parquet(w)), Some(rec)) => w.row(rec).map_err(|e| format!("{e:#}")),
-            _ => Ok(()),
-        }
-    })
-    .map(|_| ())
-    .map_err(anyhow::Error::from);
+    }
     let secs = t0.elapsed().as_secs_f64();
     pb.finish_and_clear();
     let written = ran
@@ -472,30 +652,43 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                     start: prep.cfg.start_date.to_string(),
                     end: prep.cfg.end_date.to_string(),
                     fill: format!("{:?}", prep.cfg.fill),
-                    sets: to - from,
+                    sets,
                     bars: prep.bars.len(),
                     seconds: secs,
                 };
-                let rows: Vec<_> = top.rows().collect();
+                let rows: Vec<_> = tops[0].rows().collect();
                 report::write(path, &report::render(&summary, heat, &rows))
             }
             _ => Ok(()),
         });
     let run_id = finish_recorder(recorder, &written)?;
     written?;
-    let sets = to - from;
-    writeln!(
-        out,
-        "{} sets (shard {}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
-        sets,
-        index.unwrap_or(0),
-        shard_count,
-        plan.len(),
-        prep.bars.len(),
-        prep.symbol,
-        sets as f64 * prep.bars.len() as f64 / secs.max(1e-9)
-    )?;
+    if several {
+        let bars: usize = preps.iter().map(|p| p.bars.len()).sum();
+        writeln!(
+            out,
+            "{} markets × {sets} sets = {rows_total} rows over {bars} bars in {secs:.3} s: {:.0} set·bars/s",
+            markets.len(),
+            sets as f64 * bars as f64 / secs.max(1e-9)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} sets (shard {}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
+            sets,
+            index.unwrap_or(0),
+            shard_count,
+            plan.len(),
+            prep.bars.len(),
+            prep.symbol,
+            sets as f64 * prep.bars.len() as f64 / secs.max(1e-9)
+        )?;
+    }
+    let ranked = rank_markets(&tops, args.top, &args.rank_by);
     writeln!(out, "top {} by {}:", args.top, args.rank_by)?;
+    if several {
+        write!(out, "{:<8} {:>10} {:>10} ", "symbol", "start", "end")?;
+    }
     writeln!(
         out,
         "{:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>10} {:>8}",
@@ -510,7 +703,17 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         "maxDD%",
         "trades"
     )?;
-    for r in top.rows() {
+    for (mi, r) in ranked {
+        if several {
+            let m = &markets[mi];
+            write!(
+                out,
+                "{:<8} {:>10} {:>10} ",
+                m.symbol,
+                m.start.to_string(),
+                m.end.to_string()
+            )?;
+        }
         let p = &r.params;
         writeln!(
             out,
@@ -537,6 +740,24 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "recorded in the database as sweep run {id}")?;
     }
     Ok(())
+}
+
+/// The best `k` rows by `metric` over every market's ranking, as (market index, row): higher first,
+/// ties to the earlier market, then to the lower set (a one-market ranking comes back unchanged).
+fn rank_markets<'a>(tops: &'a [TopK], k: usize, metric: &str) -> Vec<(usize, &'a SweepRow)> {
+    let mut all: Vec<(f64, usize, &SweepRow)> = tops
+        .iter()
+        .enumerate()
+        .flat_map(|(mi, t)| {
+            t.rows().map(move |r| {
+                let v = vectura_backtest::sweep::metric(&r.metrics, metric).unwrap_or(f64::NAN);
+                (v, mi, r)
+            })
+        })
+        .collect();
+    // Stable: rows of equal value keep market order, and within a market the TopK's set order.
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.into_iter().take(k).map(|(_, mi, r)| (mi, r)).collect()
 }
 
 fn walk(
@@ -655,8 +876,12 @@ struct CsvOut {
 }
 
 impl CsvOut {
-    fn create(path: &Path) -> Result<CsvOut> {
+    /// A results file with its header; with `markets`, led by the market columns.
+    fn create(path: &Path, markets: bool) -> Result<CsvOut> {
         let mut c = Self::create_raw(path)?;
+        if markets {
+            write!(c.w, "symbol,start_date,end_date,")?;
+        }
         writeln!(c.w, "{}", csv_header())?;
         Ok(c)
     }
@@ -672,8 +897,9 @@ impl CsvOut {
         })
     }
 
-    fn row(&mut self, line: &str) -> std::io::Result<()> {
-        writeln!(self.w, "{line}")
+    /// Writes `prefix` (the market columns, or nothing) and then `line`.
+    fn row_in(&mut self, prefix: &str, line: &str) -> std::io::Result<()> {
+        writeln!(self.w, "{prefix}{line}")
     }
 
     fn finish(mut self) -> Result<()> {

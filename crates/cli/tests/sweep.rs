@@ -624,3 +624,250 @@ fn html_report_embeds_plotly_a_heat_map_and_the_top_table() {
         "{err}"
     );
 }
+
+/// A bar file with a Symbol column holding AAPL's and MSFT's 2011 daily bars, built from
+/// ../shared/data (None, with a note, when that folder is missing).
+fn two_symbol_file(dir: &Path) -> Option<PathBuf> {
+    let daily = common::shared()?.join("data/daily");
+    let mut text = String::from("symbol,date,open,high,low,close,volume\n");
+    for (sym, file) in [
+        ("AAPL", "AAPL_2000_2013_quandl_wiki.csv"),
+        ("MSFT", "MSFT_2000_2013_quandl_wiki.csv"),
+    ] {
+        let src = std::fs::read_to_string(daily.join(file)).unwrap();
+        for line in src.lines().skip(1) {
+            let c: Vec<&str> = line.split(',').collect();
+            if c[0].starts_with("2011-") {
+                text.push_str(&format!("{sym},{}\n", c[..6].join(",")));
+            }
+        }
+    }
+    let p = dir.join("two.csv");
+    std::fs::write(&p, text).unwrap();
+    Some(p)
+}
+
+const MARKET_PARAMS: [&str; 4] = [
+    "--param",
+    "buy_below_pct=1:3:1",
+    "--param",
+    "sell_above_pct=5,10",
+];
+
+#[test]
+fn a_sweep_of_two_symbols_and_two_ranges_equals_one_sweep_per_market() {
+    let d = scratch("sweep-markets");
+    let Some(file) = two_symbol_file(&d) else {
+        return;
+    };
+    let file = file.to_str().unwrap();
+    let data = d.join("data");
+    let ranges = ["2011-01-01:2011-06-30", "2011-07-01:2011-12-31"];
+    let multi = d.join("multi.csv");
+    let multi_pq = d.join("multi.parquet");
+    let mut a = vec![
+        "sweep", "--data", file, "--symbol", "MSFT", "--symbol", "AAPL",
+    ];
+    for r in ranges {
+        a.extend_from_slice(&["--range", r]);
+    }
+    a.extend_from_slice(&MARKET_PARAMS);
+    let mut pq = a.clone();
+    a.extend_from_slice(&["--output", multi.to_str().unwrap(), "--top", "4"]);
+    let o = vectura_in(&data, &a);
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("4 markets × 6 sets = 24 rows"), "{stdout}");
+    // The top table ranks across markets and names each row's market.
+    let table: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("symbol"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("results:"))
+        .collect();
+    assert_eq!(table.len(), 4, "{stdout}");
+    assert!(table
+        .iter()
+        .all(|l| l.starts_with("MSFT ") || l.starts_with("AAPL ")));
+
+    let text = std::fs::read_to_string(&multi).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 4 * 6, "a row per set per market");
+    let mut next = 0;
+    let mut single_header = String::new();
+    // Markets in the order given, symbol first; each market's rows equal its own sweep's, bit for bit.
+    for sym in ["MSFT", "AAPL"] {
+        for r in ranges {
+            let (from, to) = r.split_once(':').unwrap();
+            let one = d.join(format!("{sym}-{from}.csv"));
+            let mut a = vec!["sweep", "--data", file, "--symbol", sym];
+            a.extend_from_slice(&["--start-date", from, "--end-date", to, "--no-db"]);
+            a.extend_from_slice(&MARKET_PARAMS);
+            a.extend_from_slice(&["--output", one.to_str().unwrap()]);
+            ok(&vectura_in(&data, &a));
+            let want = std::fs::read_to_string(&one).unwrap();
+            single_header = want.lines().next().unwrap().to_string();
+            let prefix = format!("{sym},{from},{to},");
+            for w in want.lines().skip(1) {
+                assert_eq!(rows[next], format!("{prefix}{w}"), "row {next}");
+                next += 1;
+            }
+        }
+    }
+    assert_eq!(next, rows.len());
+    assert_eq!(
+        header,
+        format!("symbol,start_date,end_date,{single_header}"),
+        "the market columns lead"
+    );
+
+    // The run records both symbols, the whole span and every row, keyed by its place in the run.
+    let runs = stored_runs(&data);
+    assert_eq!(runs.len(), 1);
+    let (run, stored) = &runs[0];
+    assert_eq!(run.status, vectura_store::SweepStatus::Done);
+    assert_eq!(run.symbols, ["MSFT", "AAPL"]);
+    assert_eq!(run.start_date.unwrap().to_string(), "2011-01-01");
+    assert_eq!(run.end_date.unwrap().to_string(), "2011-12-31");
+    assert_eq!((run.set_count, run.rows_stored), (24, 24));
+    for (i, (s, line)) in stored.iter().zip(&rows).enumerate() {
+        let c: Vec<&str> = line.split(',').collect();
+        assert_eq!(s.set_index, i as u64);
+        assert_eq!(s.params["symbol"], c[0]);
+        assert_eq!(s.params["start_date"], c[1]);
+        assert_eq!(s.params["end_date"], c[2]);
+        assert_eq!(s.params["set"].to_string(), c[3]);
+        let eq = s.metrics["final_equity"].as_f64().unwrap();
+        assert_eq!(eq.to_bits(), c[10].parse::<f64>().unwrap().to_bits());
+    }
+
+    // Parquet: the same rows, with the market as the leading columns.
+    pq.extend_from_slice(&["--output", multi_pq.to_str().unwrap(), "--no-db"]);
+    ok(&vectura_in(&data, &pq));
+    let f = std::fs::File::open(&multi_pq).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut n = 0;
+    for batch in reader {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{Date32Type, Float64Type, UInt64Type};
+        let batch = batch.unwrap();
+        let names: Vec<String> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names.join(","), header);
+        for i in 0..batch.num_rows() {
+            let c: Vec<&str> = rows[n].split(',').collect();
+            assert_eq!(batch.column(0).as_string::<i32>().value(i), c[0]);
+            let day = |col: usize| {
+                let d = batch.column(col).as_primitive::<Date32Type>().value(i);
+                (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()
+                    + chrono::Duration::days(d.into()))
+                .to_string()
+            };
+            assert_eq!((day(1), day(2)), (c[1].to_string(), c[2].to_string()));
+            let set = batch.column(3).as_primitive::<UInt64Type>().value(i);
+            assert_eq!(set.to_string(), c[3]);
+            let eq = batch.column(10).as_primitive::<Float64Type>().value(i);
+            assert_eq!(eq.to_bits(), c[10].parse::<f64>().unwrap().to_bits());
+            n += 1;
+        }
+    }
+    assert_eq!(n, rows.len());
+}
+
+#[test]
+fn one_market_given_as_a_range_writes_the_file_of_today() {
+    let d = scratch("sweep-one-range");
+    let Some(file) = two_symbol_file(&d) else {
+        return;
+    };
+    let file = file.to_str().unwrap();
+    let (a_out, b_out) = (d.join("a.csv"), d.join("b.csv"));
+    let mut a = vec!["sweep", "--data", file, "--symbol", "AAPL", "--no-db"];
+    a.extend_from_slice(&MARKET_PARAMS);
+    let mut b = a.clone();
+    a.extend_from_slice(&["--range", "2011-02-01:2011-05-31"]);
+    a.extend_from_slice(&["--output", a_out.to_str().unwrap()]);
+    b.extend_from_slice(&["--start-date", "2011-02-01", "--end-date", "2011-05-31"]);
+    b.extend_from_slice(&["--output", b_out.to_str().unwrap()]);
+    ok(&vectura_in(&d.join("data"), &a));
+    ok(&vectura_in(&d.join("data"), &b));
+    assert_eq!(
+        std::fs::read(&a_out).unwrap(),
+        std::fs::read(&b_out).unwrap()
+    );
+}
+
+#[test]
+fn several_markets_refuse_distributed_walk_forward_and_report_naming_the_fix() {
+    let d = scratch("sweep-markets-refused");
+    let store = file_url(&d.join("store"));
+    let report = d.join("r.html");
+    let base = ["--symbol", "SPY", "--symbol", "QQQ"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--store", &store], "--store"),
+        (&["--shard-count", "2"], "--shard-count"),
+        (&["--walk-forward", "30:10"], "--walk-forward"),
+        (&["--report", report.to_str().unwrap()], "--report"),
+        (
+            &[
+                "--range",
+                "2011-01-01:2011-02-01",
+                "--start-date",
+                "2011-01-01",
+            ],
+            "--range",
+        ),
+    ];
+    for (extra, flag) in cases {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        let o = sweep(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(flag), "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        if flag != "--range" {
+            assert!(err.contains("run one sweep per market"), "{err}");
+        }
+    }
+    for (bad, says) in [
+        ("2011-02-01", "FROM:TO"),
+        ("2011-02-30:2011-03-01", "FROM:TO"),
+        ("2011-03-01:2011-02-01", "before the start"),
+    ] {
+        let o = sweep(&["--range", bad]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {err}");
+        assert!(
+            err.contains("--range") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
+    // A range without bars names the market it is about.
+    let o = sweep(&["--range", "2030-01-01:2030-02-01", "--no-db"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--range 2030-01-01:2030-02-01") && err.contains("no bars"),
+        "{err}"
+    );
+    let o = sweep(&["--symbol", "SPY", "--symbol", "spy"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"));
+    // A backtest still runs one symbol.
+    let o = vectura(&["backtest", "--symbol", "SPY", "--symbol", "QQQ"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--symbol") && err.contains("vectura sweep"),
+        "{err}"
+    );
+}

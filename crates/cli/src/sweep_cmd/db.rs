@@ -8,7 +8,6 @@ use std::thread::JoinHandle;
 use anyhow::{anyhow, Result};
 use vectura_store::{NewSweepRun, Store, StoreError, SweepResult, SweepStatus};
 
-use super::record::Record;
 use crate::env;
 
 /// Rows per database transaction.
@@ -63,8 +62,8 @@ impl DbRecorder {
     }
 
     /// Queues one row; a full batch goes to the writer.
-    pub fn push(&mut self, r: &Record) -> Result<(), String> {
-        self.batch.push(r.to_store());
+    pub fn push(&mut self, r: SweepResult) -> Result<(), String> {
+        self.batch.push(r);
         if self.batch.len() >= BATCH {
             self.send()?;
         }

@@ -1,22 +1,40 @@
 //! Sweep results as Parquet: the CSV's columns in the same order (`set` as UINT64, every other
 //! column a nullable DOUBLE holding the very same f64), one row per set in set order. Written under a
-//! temporary name and renamed when complete, so a failed sweep leaves no partial file.
+//! temporary name and renamed when complete, so a failed sweep leaves no partial file. A sweep of
+//! several markets leads each row with the market: `symbol` (UTF8), `start_date` and `end_date`
+//! (DATE), as its CSV does.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
+use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use super::record::{value_names, Record};
+use super::Market;
 
 /// Rows per record batch and per row group: memory stays bounded however many sets a sweep has.
 const ROWS: usize = 64 * 1024;
+
+/// The buffered leading columns of a several-market file.
+#[derive(Default)]
+struct MarketColumns {
+    symbols: Vec<String>,
+    starts: Vec<i32>,
+    ends: Vec<i32>,
+}
+
+/// Days since 1970-01-01, Parquet's DATE.
+fn epoch_days(d: chrono::NaiveDate) -> i32 {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    // Dates of bars are far inside i32 days of 1970.
+    (d - epoch).num_days() as i32
+}
 
 /// A Parquet results file being written.
 pub struct ParquetOut {
@@ -24,15 +42,24 @@ pub struct ParquetOut {
     path: PathBuf,
     schema: Arc<Schema>,
     writer: ArrowWriter<File>,
+    /// The market columns, when the file has them (a sweep of several markets).
+    markets: Option<MarketColumns>,
     sets: Vec<u64>,
     columns: Vec<Vec<Option<f64>>>,
 }
 
 impl ParquetOut {
-    /// Starts `path` (written as `path.tmp` until [`ParquetOut::finish`]).
-    pub fn create(path: &Path) -> Result<ParquetOut> {
+    /// Starts `path` (written as `path.tmp` until [`ParquetOut::finish`]); with `markets`, every row
+    /// leads with its market's columns.
+    pub fn create(path: &Path, markets: bool) -> Result<ParquetOut> {
         let names = value_names();
-        let mut fields = vec![Field::new("set", DataType::UInt64, false)];
+        let mut fields = Vec::new();
+        if markets {
+            fields.push(Field::new("symbol", DataType::Utf8, false));
+            fields.push(Field::new("start_date", DataType::Date32, false));
+            fields.push(Field::new("end_date", DataType::Date32, false));
+        }
+        fields.push(Field::new("set", DataType::UInt64, false));
         fields.extend(
             names
                 .iter()
@@ -57,13 +84,19 @@ impl ParquetOut {
             path: path.to_path_buf(),
             schema,
             writer,
+            markets: markets.then(MarketColumns::default),
             sets: Vec::with_capacity(ROWS),
             columns: vec![Vec::with_capacity(ROWS); names.len()],
         })
     }
 
-    /// Appends one set's row.
-    pub fn row(&mut self, r: &Record) -> Result<()> {
+    /// Appends one set's row, of `market` when the file has market columns.
+    pub fn row(&mut self, market: Option<&Market>, r: &Record) -> Result<()> {
+        if let (Some(cols), Some(m)) = (self.markets.as_mut(), market) {
+            cols.symbols.push(m.symbol.clone());
+            cols.starts.push(epoch_days(m.start));
+            cols.ends.push(epoch_days(m.end));
+        }
         self.sets.push(r.set);
         for (c, v) in self.columns.iter_mut().zip(&r.values) {
             c.push(*v);
@@ -78,8 +111,13 @@ impl ParquetOut {
         if self.sets.is_empty() {
             return Ok(());
         }
-        let mut cols: Vec<ArrayRef> =
-            vec![Arc::new(UInt64Array::from(std::mem::take(&mut self.sets)))];
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        if let Some(m) = self.markets.as_mut() {
+            cols.push(Arc::new(StringArray::from(std::mem::take(&mut m.symbols))));
+            cols.push(Arc::new(Date32Array::from(std::mem::take(&mut m.starts))));
+            cols.push(Arc::new(Date32Array::from(std::mem::take(&mut m.ends))));
+        }
+        cols.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.sets))));
         for c in &mut self.columns {
             cols.push(Arc::new(Float64Array::from(std::mem::take(c))));
         }

@@ -78,6 +78,25 @@ impl Record {
         Ok(Record { set, values })
     }
 
+    /// The database row of a set of `market` in a sweep of several markets: `set_index` is the row's
+    /// place in the run (markets in order, then sets), since `(run_id, set_index)` is the key and a
+    /// set index repeats in every market; the market (`symbol`, `start_date`, `end_date`) and the
+    /// plan's `set` lead the parameters object.
+    pub fn to_store_in(&self, market: &super::Market, row_index: u64) -> SweepResult {
+        let mut r = self.to_store();
+        let mut params = serde_json::Map::new();
+        params.insert("symbol".into(), market.symbol.clone().into());
+        params.insert("start_date".into(), market.start.to_string().into());
+        params.insert("end_date".into(), market.end.to_string().into());
+        params.insert("set".into(), self.set.into());
+        if let serde_json::Value::Object(p) = r.params {
+            params.extend(p);
+        }
+        r.set_index = row_index;
+        r.params = serde_json::Value::Object(params);
+        r
+    }
+
     /// The database row: parameters and outcomes+metrics as JSON objects (a non-finite number is
     /// stored as null, which JSON cannot hold otherwise).
     pub fn to_store(&self) -> SweepResult {
