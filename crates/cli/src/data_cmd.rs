@@ -291,6 +291,14 @@ async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> 
     pb.finish_and_clear();
     let report = report.map_err(|e| anyhow!("{e}"))?;
     for (s, r) in &report.symbols {
+        if r.no_data {
+            writeln!(
+                out,
+                "{s}: Alpaca has no bars for it since {}: check the symbol (and the feed)",
+                vectura_fetch::alpaca_history_start()
+            )?;
+            continue;
+        }
         writeln!(
             out,
             "{s}: {} days stored, {} closed, {} already held{}{}",
@@ -314,6 +322,18 @@ async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> 
                 format!(", {} still failing", r.failed.len())
             }
         )?;
+    }
+    let missing: Vec<&str> = report
+        .symbols
+        .iter()
+        .filter(|(_, r)| r.no_data)
+        .map(|(s, _)| s.as_str())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "Alpaca has no bars for {}: check the symbol; nothing was stored for it",
+            missing.join(", ")
+        );
     }
     if !report.complete() {
         let n: usize = report.symbols.values().map(|r| r.failed.len()).sum();
@@ -512,11 +532,27 @@ async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
     let mut all = BTreeMap::new();
     for s in &wanted {
         let r = ranges.iter().find(|r| &r.symbol == s);
-        let (Some(from), Some(to)) = (
-            a.from.or(r.and_then(|r| r.have_from)),
-            a.to.or(r.and_then(|r| r.have_to)),
-        ) else {
-            continue;
+        let from = a
+            .from
+            .or(r.and_then(|r| r.have_from))
+            .or(r.and_then(|r| r.first_available_day));
+        let to = a.to.or(r.and_then(|r| r.have_to));
+        let (Some(from), Some(to)) = (from, to) else {
+            // Nothing stored yet, so no span to check: say so rather than print "no gaps".
+            let failed = r.map_or(0, |r| r.days_failed);
+            let msg = format!(
+                "{s} has no stored days{}: give --from and --to to list the gaps of a span",
+                if failed > 0 {
+                    format!(" ({failed} failed)")
+                } else {
+                    String::new()
+                }
+            );
+            if a.symbols.is_empty() {
+                eprintln!("note: {msg}");
+                continue;
+            }
+            bail!(msg);
         };
         let g = vectura_fetch::gaps(store, s, from, to, now)
             .await

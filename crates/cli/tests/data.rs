@@ -327,6 +327,9 @@ fn bad_input_names_the_problem() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("swap them"));
+    let o = vectura_in(&dir, &["data", "gaps", "NEVER"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("give --from and --to"));
     let o = vectura_in(&dir, &["backtest", "--symbol", "NOPE"], &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("vectura data fetch NOPE"));

@@ -122,6 +122,9 @@ pub struct SymbolReport {
     pub failed: Vec<Gap>,
     /// The first day with data, when known.
     pub first_available_day: Option<NaiveDate>,
+    /// The provider has no bars for the symbol at all (a typo, a delisted or unsupported symbol):
+    /// none of its days were requested.
+    pub no_data: bool,
 }
 
 /// The outcome of [`fetch`], per symbol.
@@ -131,9 +134,11 @@ pub struct FetchReport {
 }
 
 impl FetchReport {
-    /// Whether every wanted session ended stored or closed.
+    /// Whether every wanted session of every symbol ended stored or closed.
     pub fn complete(&self) -> bool {
-        self.symbols.values().all(|s| s.failed.is_empty())
+        self.symbols
+            .values()
+            .all(|s| s.failed.is_empty() && !s.no_data)
     }
 }
 
@@ -197,6 +202,8 @@ pub async fn fetch(
         }
     }
     let sessions = closed_sessions(from, to, opts.now);
+    // The symbols whose days are requested (not those the provider has nothing for).
+    let mut wanted_symbols = Vec::new();
     for sym in &seen {
         let mut rep = SymbolReport::default();
         let mut first = store.range(sym).await?.and_then(|r| r.first_available_day);
@@ -235,8 +242,14 @@ pub async fn fetch(
                     symbol: sym.clone(),
                     day: first,
                 });
-                if let Some(d) = first {
-                    store.set_first_available_day(sym, Some(d)).await?;
+                match first {
+                    Some(d) => store.set_first_available_day(sym, Some(d)).await?,
+                    None => {
+                        // Asking for each day would only mark them all closed.
+                        rep.no_data = true;
+                        report.symbols.insert(sym.clone(), rep);
+                        continue;
+                    }
                 }
             }
         }
@@ -249,7 +262,9 @@ pub async fn fetch(
         let gaps = gaps(store, sym, from, to, opts.now).await?;
         rep.already = wanted - gaps.len();
         report.symbols.insert(sym.clone(), rep);
+        wanted_symbols.push(sym.clone());
     }
+    let seen = wanted_symbols;
 
     let by_date: BTreeMap<NaiveDate, &Session> = sessions.iter().map(|s| (s.date, s)).collect();
     let concurrency = opts.concurrency.max(1);

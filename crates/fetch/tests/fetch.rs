@@ -198,6 +198,48 @@ async fn first_available_day_is_searched_not_probed_day_by_day() {
     assert_eq!(bars_requests, 10);
 }
 
+/// A symbol the provider has nothing for is found out by the search alone: no day is requested,
+/// nothing is stored, and the report says so.
+#[tokio::test]
+async fn a_symbol_without_data_is_not_fetched_day_by_day() {
+    let emu = Emulator::start(Config {
+        first_day: d(2099, 1, 2),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let (_dir, store) = store().await;
+    let report = fetch(
+        &store,
+        &client(&emu.base_url()),
+        &["NOPE".to_string()],
+        d(2024, 1, 1),
+        d(2024, 12, 31),
+        &opts(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.symbols["NOPE"].no_data);
+    assert!(!report.complete());
+    let minute_requests = emu
+        .handle()
+        .requests()
+        .iter()
+        .filter(|r| r.query.contains("timeframe=1Min"))
+        .count();
+    assert_eq!(minute_requests, 0);
+    assert!(
+        emu.handle().request_count() <= 2,
+        "one probe of the last window"
+    );
+    assert!(store
+        .range("NOPE")
+        .await
+        .unwrap()
+        .is_none_or(|r| r.days_stored == 0 && r.days_closed == 0));
+}
+
 /// Credentials refused: the fetch stops at once with the fix in the message; nothing is stored.
 #[tokio::test]
 async fn refused_credentials_stop_the_fetch() {
