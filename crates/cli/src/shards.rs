@@ -2,6 +2,11 @@
 //! bars are packed once, each shard writes its rows as one object, and `merge` concatenates them in shard
 //! order into exactly the file a single machine writes. Every write is a whole-object put, so a killed
 //! shard leaves nothing half-written and re-running it rewrites the same object.
+//!
+//! Layout under the prefix: `plan.json` ([`Packed`]), `bars.bin` (the first market's bars) and, for a
+//! sweep of several markets, `bars-00001.bin`, `bars-00002.bin`, … (market 1, 2, … in the order of
+//! [`Packed::markets`]); `results/shard-IIIII-of-NNNNN.csv` per shard. A one-market sweep stores
+//! exactly what it stored before markets existed (no `markets` key, format 1).
 
 use anyhow::{anyhow, bail, Context, Result};
 use object_store::path::Path as ObjPath;
@@ -12,7 +17,11 @@ use vectura_backtest::sweep::Plan;
 use vectura_backtest::BacktestConfig;
 use vectura_core::{Bar, BarSeries};
 
-/// The packed description of a sweep, stored as `plan.json`.
+/// The newest `plan.json` format this binary reads: 1 is one market, 2 adds [`Packed::markets`].
+pub const FORMAT: u32 = 2;
+
+/// The packed description of a sweep, stored as `plan.json`. The top-level market fields describe the
+/// first market (whose bars are `bars.bin`), so a one-market plan is the format-1 file unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Packed {
     pub format: u32,
@@ -23,6 +32,50 @@ pub struct Packed {
     pub bars: usize,
     /// FNV-1a 64 of `bars.bin`, hex.
     pub bars_hash: String,
+    /// The markets after the first, in row order (format 2); absent for a one-market sweep, which
+    /// keeps its stored bytes, and so its "same sweep?" comparison, exactly as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub markets: Vec<PackedMarket>,
+}
+
+/// One further market of a packed sweep: its symbol, its configuration (dates included) and its bars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackedMarket {
+    pub symbol: String,
+    pub cfg: BacktestConfig,
+    pub bars: usize,
+    /// FNV-1a 64 of its bars object, hex.
+    pub bars_hash: String,
+}
+
+impl Packed {
+    /// How many markets the sweep covers (rows are market-major, then set).
+    pub fn market_count(&self) -> usize {
+        1 + self.markets.len()
+    }
+
+    /// Market `i`'s symbol and configuration.
+    pub fn market(&self, i: usize) -> Option<(&str, &BacktestConfig)> {
+        match i {
+            0 => Some((&self.symbol, &self.cfg)),
+            _ => self.markets.get(i - 1).map(|m| (m.symbol.as_str(), &m.cfg)),
+        }
+    }
+
+    fn market_hash(&self, i: usize) -> Option<&str> {
+        match i {
+            0 => Some(&self.bars_hash),
+            _ => self.markets.get(i - 1).map(|m| m.bars_hash.as_str()),
+        }
+    }
+}
+
+/// The object holding market `i`'s bars: `bars.bin` for the first, as a one-market sweep always had.
+fn bars_name(i: usize) -> String {
+    match i {
+        0 => "bars.bin".to_string(),
+        _ => format!("bars-{i:05}.bin"),
+    }
 }
 
 /// An object store and the prefix a sweep lives under.
@@ -67,7 +120,7 @@ pub fn pack_bars(s: &BarSeries) -> Vec<u8> {
 /// Unpacks [`pack_bars`] output, verifying its checksum and order.
 pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
     let bad = || {
-        anyhow!("bars.bin in the sweep store is damaged: pack the sweep again into a new --store prefix")
+        anyhow!("the packed bars in the sweep store are damaged: pack the sweep again into a new --store prefix")
     };
     if b.len() < 25 || &b[..8] != BARS_MAGIC {
         return Err(bad());
@@ -169,20 +222,55 @@ impl Remote {
         })
     }
 
-    /// Packs the sweep once: writes `bars.bin` and `plan.json` unless present; if present, they must
-    /// describe the same sweep (the shards of one sweep may all try to pack it).
-    pub fn pack(&self, packed_plan: &Packed, bars: &BarSeries) -> Result<()> {
-        let blob = pack_bars(bars);
+    /// Packs the sweep once: writes every market's bars object and `plan.json` unless present; if
+    /// present, they must describe the same sweep (the shards of one sweep may all try to pack it).
+    /// `bars` holds one series per market: the first for the top-level fields, the rest for
+    /// `packed_plan.markets` in order. The bars go first, so a `plan.json` always has its bars.
+    pub fn pack(&self, packed_plan: &Packed, bars: &[&BarSeries]) -> Result<()> {
         let mut p = packed_plan.clone();
-        p.bars_hash = format!("{:016x}", fnv64(&blob));
-        p.bars = bars.len();
-        self.put("bars.bin", blob, true)?;
-        let json = serde_json::to_vec_pretty(&p)?;
-        if !self.put("plan.json", json, true)? {
-            let stored = self.packed()?;
-            if stored != p {
+        if bars.len() != p.market_count() {
+            bail!(
+                "internal: {} bar series for {} markets",
+                bars.len(),
+                p.market_count()
+            );
+        }
+        if !p.markets.is_empty() {
+            p.format = FORMAT;
+        }
+        let mut blobs = Vec::with_capacity(bars.len());
+        for (i, b) in bars.iter().enumerate() {
+            let blob = pack_bars(b);
+            let hash = format!("{:016x}", fnv64(&blob));
+            match i {
+                0 => (p.bars_hash, p.bars) = (hash, b.len()),
+                _ => {
+                    let m = &mut p.markets[i - 1];
+                    (m.bars_hash, m.bars) = (hash, b.len());
+                }
+            }
+            blobs.push(blob);
+        }
+        let refuse = |stored: &Packed| -> Result<()> {
+            if *stored != p {
                 bail!("the sweep store already holds a different sweep (plan.json differs): use a new --store prefix, or the same flags as the shards");
             }
+            Ok(())
+        };
+        // A store already packed is checked before anything is written, so that a refused sweep
+        // adds no bars objects to another sweep's prefix.
+        if self.get("plan.json")?.is_some() {
+            return refuse(&self.packed()?);
+        }
+        for (i, blob) in blobs.into_iter().enumerate() {
+            // A bars object left by a different sweep is kept; its hash then differs from this
+            // plan's, so the plan.json comparison below (or the shard's check) refuses it.
+            self.put(&bars_name(i), blob, true)?;
+        }
+        let json = serde_json::to_vec_pretty(&p)?;
+        if !self.put("plan.json", json, true)? {
+            // Another shard packed it meanwhile.
+            refuse(&self.packed()?)?;
         }
         Ok(())
     }
@@ -190,18 +278,27 @@ impl Remote {
     /// The packed plan.
     pub fn packed(&self) -> Result<Packed> {
         let b = self.get("plan.json")?.ok_or_else(|| anyhow!("the sweep store has no plan.json: pack the sweep first (vectura sweep … --store URL --shard-count N)"))?;
-        serde_json::from_slice(&b).map_err(|e| {
+        let p: Packed = serde_json::from_slice(&b).map_err(|e| {
             anyhow!("plan.json in the sweep store is damaged ({e}): pack again into a new prefix")
-        })
+        })?;
+        // A newer format may mean rows this binary would cut differently: refuse rather than guess.
+        if p.format == 0 || p.format > FORMAT {
+            bail!("plan.json in the sweep store has format {}, this vectura reads 1 to {FORMAT}: run the shards with the vectura that packed the sweep", p.format);
+        }
+        Ok(p)
     }
 
-    /// The packed bars, verified against the plan's checksum.
-    pub fn bars(&self, p: &Packed) -> Result<BarSeries> {
+    /// Market `market`'s packed bars, verified against the plan's checksum.
+    pub fn bars(&self, p: &Packed, market: usize) -> Result<BarSeries> {
+        let name = bars_name(market);
+        let want = p.market_hash(market).ok_or_else(|| {
+            anyhow!("plan.json has no market {market}: pack again into a new prefix")
+        })?;
         let b = self
-            .get("bars.bin")?
-            .ok_or_else(|| anyhow!("the sweep store has no bars.bin: pack the sweep first"))?;
-        if format!("{:016x}", fnv64(&b)) != p.bars_hash {
-            bail!("bars.bin does not match plan.json: the store was changed; pack again into a new prefix");
+            .get(&name)?
+            .ok_or_else(|| anyhow!("the sweep store has no {name}: pack the sweep first"))?;
+        if format!("{:016x}", fnv64(&b)) != want {
+            bail!("{name} does not match plan.json: the store was changed; pack again into a new prefix");
         }
         unpack_bars(&b)
     }

@@ -11,7 +11,7 @@ use record::Record;
 use report::Heat;
 
 use crate::backtest_cmd::{prepare, BacktestArgs, StrategyArg};
-use crate::shards::{Packed, Remote};
+use crate::shards::{Packed, PackedMarket, Remote};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -112,6 +112,13 @@ pub struct Market {
     pub end: NaiveDate,
 }
 
+impl Market {
+    /// The leading CSV columns of this market's rows in a sweep of several markets.
+    fn csv_prefix(&self) -> String {
+        format!("{},{},{},", self.symbol, self.start, self.end)
+    }
+}
+
 /// Parses `--range FROM:TO`.
 fn parse_range(spec: &str) -> Result<(NaiveDate, NaiveDate)> {
     let bad = || {
@@ -188,6 +195,42 @@ pub fn shard_range(len: u64, index: u64, count: u64) -> (u64, u64) {
     )
 }
 
+/// The rows `[from, to)` of a sweep of `markets` × `sets` rows (market-major, then set) as pieces of
+/// one market each: (market, first set, end set). A shard is a contiguous slice of these rows, so
+/// concatenating the shards in order gives the single-machine file.
+fn market_slices(sets: u64, markets: usize, from: u64, to: u64) -> Vec<(usize, u64, u64)> {
+    (0..markets)
+        .filter_map(|mi| {
+            let base = mi as u64 * sets;
+            let a = from.max(base).min(base + sets);
+            let b = to.min(base + sets).max(a);
+            (a < b).then_some((mi, a - base, b - base))
+        })
+        .collect()
+}
+
+/// Rows of a sweep: markets × sets, or an error naming the fix when that overflows.
+fn row_count(markets: usize, sets: u64) -> Result<u64> {
+    sets.checked_mul(markets as u64)
+        .ok_or_else(|| anyhow!("{markets} markets × {sets} sets is too many rows: sweep fewer --param values or markets"))
+}
+
+/// The markets of a packed sweep, in row order.
+fn packed_markets(p: &Packed) -> Result<Vec<Market>> {
+    (0..p.market_count())
+        .map(|i| {
+            let (symbol, cfg) = p.market(i).ok_or_else(|| {
+                anyhow!("plan.json has no market {i}: pack again into a new --store prefix")
+            })?;
+            Ok(Market {
+                symbol: symbol.to_string(),
+                start: cfg.start_date,
+                end: cfg.end_date,
+            })
+        })
+        .collect()
+}
+
 fn shard_index(flag: Option<u64>) -> Result<Option<u64>> {
     if let Some(i) = flag {
         return Ok(Some(i));
@@ -215,20 +258,37 @@ fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Res
             packed.shard_count
         );
     }
-    let bars = remote.bars(&packed)?;
-    let (from, to) = shard_range(packed.plan.len(), index, packed.shard_count);
+    let markets = packed_markets(&packed)?;
+    let several = markets.len() > 1;
+    let total = row_count(markets.len(), packed.plan.len())?;
+    let (from, to) = shard_range(total, index, packed.shard_count);
     let mut rows = Vec::new();
     let t0 = Instant::now();
-    run_sets(&bars, &packed.cfg, &packed.plan, from, to, 256, |row| {
-        rows.extend_from_slice(csv_line(&row).as_bytes());
-        rows.push(b'\n');
-        Ok(())
-    })?;
+    // Only the markets this shard's rows fall in are fetched and decoded.
+    for (mi, a, b) in market_slices(packed.plan.len(), markets.len(), from, to) {
+        let bars = remote.bars(&packed, mi)?;
+        let cfg = packed.market(mi).map(|(_, c)| c).ok_or_else(|| {
+            anyhow!("plan.json has no market {mi}: pack again into a new --store prefix")
+        })?;
+        // The market columns lead every row of a several-market sweep, as in the single-machine file.
+        let prefix = if several {
+            markets[mi].csv_prefix()
+        } else {
+            String::new()
+        };
+        run_sets(&bars, cfg, &packed.plan, a, b, 256, |row| {
+            rows.extend_from_slice(prefix.as_bytes());
+            rows.extend_from_slice(csv_line(&row).as_bytes());
+            rows.push(b'\n');
+            Ok(())
+        })?;
+    }
     remote.put_shard(index, packed.shard_count, rows)?;
     writeln!(
         out,
-        "shard {index}/{}: sets {from}..{to} in {:.3} s, stored",
+        "shard {index}/{}: {} {from}..{to} in {:.3} s, stored",
         packed.shard_count,
+        if several { "rows" } else { "sets" },
         t0.elapsed().as_secs_f64()
     )?;
     Ok(())
@@ -239,21 +299,46 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     let kind = OutputKind::of(output, "--output")?;
     let remote = Remote::open(store)?;
     let packed = remote.packed()?;
+    let markets = packed_markets(&packed)?;
+    let several = markets.len() > 1;
+    let sets = packed.plan.len();
+    let total = row_count(markets.len(), sets)?;
     let rows = remote.merged_rows(packed.shard_count)?;
     let n = rows.iter().filter(|&&b| b == b'\n').count();
-    if n as u64 != packed.plan.len() {
+    // Every row a shard writes ends in a newline: anything after the last one is damage, and would
+    // otherwise be read as one more row than counted.
+    if rows.last().is_some_and(|&b| b != b'\n') {
         bail!(
-            "the shards hold {n} rows but the plan has {} sets: a shard's results are incomplete; re-run it",
-            packed.plan.len()
+            "the shards' results end in a partial row: re-run the shards into a new --store prefix"
+        );
+    }
+    if n as u64 != total {
+        bail!(
+            "the shards hold {n} rows but the sweep has {total} ({} markets × {sets} sets): a shard's results are incomplete; re-run it",
+            markets.len()
         );
     }
     let text = std::str::from_utf8(&rows).map_err(|_| {
         anyhow!("the shards' results are not text: re-run the shards into a new --store prefix")
     })?;
     // Parsed once up front: a damaged row stops the merge before any file or database row is written.
+    // Row i is set i % sets of market i / sets: a row out of place or of another market is damage.
     let records = if kind == OutputKind::Parquet || !no_db {
         text.lines()
-            .map(Record::parse_csv)
+            .enumerate()
+            .map(|(i, line)| {
+                // `sets` is above 0 whenever there is a row (the count matched markets × sets).
+                let (mi, set) = ((i as u64 / sets.max(1)) as usize, i as u64 % sets.max(1));
+                let m = &markets[mi.min(markets.len() - 1)];
+                let prefix = if several { m.csv_prefix() } else { String::new() };
+                let rec = line
+                    .strip_prefix(prefix.as_str())
+                    .map(Record::parse_csv)
+                    .transpose()?
+                    .filter(|r| r.set == set)
+                    .ok_or_else(|| anyhow!("row {i} of the shards' results is not set {set} of {} {}..{}: re-run the shards into a new --store prefix", m.symbol, m.start, m.end))?;
+                Ok((i as u64, mi, rec))
+            })
             .collect::<Result<Vec<_>>>()?
     } else {
         Vec::new()
@@ -261,24 +346,33 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     let mut recorder = if no_db {
         None
     } else {
-        Some(DbRecorder::start(new_run(&[&packed.cfg], &packed.plan)?)?)
+        let cfgs = (0..markets.len())
+            .filter_map(|i| packed.market(i).map(|(_, c)| c))
+            .collect::<Vec<_>>();
+        Some(DbRecorder::start(new_run(&cfgs, &packed.plan)?)?)
     };
     let written = (|| -> Result<()> {
         if let Some(r) = recorder.as_mut() {
-            for rec in &records {
-                r.push(rec.to_store()).map_err(|e| anyhow!(e))?;
+            // Keyed as the single-machine run keys its rows: by place in the run when several markets.
+            for (i, mi, rec) in &records {
+                let row = if several {
+                    rec.to_store_in(&markets[*mi], *i)
+                } else {
+                    rec.to_store()
+                };
+                r.push(row).map_err(|e| anyhow!(e))?;
             }
         }
         match kind {
             OutputKind::Csv => {
-                let mut w = CsvOut::create(output, false)?;
+                let mut w = CsvOut::create(output, several)?;
                 w.w.write_all(&rows)?;
                 w.finish()
             }
             OutputKind::Parquet => {
-                let mut w = ParquetOut::create(output, false)?;
-                for rec in &records {
-                    w.row(None, rec)?;
+                let mut w = ParquetOut::create(output, several)?;
+                for (_, mi, rec) in &records {
+                    w.row(several.then(|| &markets[*mi]), rec)?;
                 }
                 w.finish()
             }
@@ -288,8 +382,9 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     written?;
     writeln!(
         out,
-        "merged {} shards, {n} sets: {}",
+        "merged {} shards, {n} {}: {}",
         packed.shard_count,
+        if several { "rows" } else { "sets" },
         output.display()
     )?;
     if let Some(id) = run_id {
@@ -451,9 +546,6 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             args.common.symbol.len().max(1),
             args.ranges.len().max(1)
         );
-        if args.store.is_some() || args.local_processes.is_some() || shard_count > 1 {
-            bail!("--store / --shard-count / --local-processes with {what}: a distributed sweep covers one market; run one sweep per market");
-        }
         if args.walk_forward.is_some() {
             bail!("--walk-forward with {what}: walk forward runs on one market; run one sweep per market");
         }
@@ -516,8 +608,18 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             shard_count,
             bars: 0,
             bars_hash: String::new(),
+            markets: preps[1..]
+                .iter()
+                .map(|p| PackedMarket {
+                    symbol: p.symbol.clone(),
+                    cfg: p.cfg.clone(),
+                    bars: 0,
+                    bars_hash: String::new(),
+                })
+                .collect(),
         };
-        remote.pack(&packed, &prep.bars)?;
+        let series: Vec<_> = preps.iter().map(|p| &p.bars).collect();
+        remote.pack(&packed, &series)?;
         if let Some(n) = args.local_processes {
             let exe = std::env::current_exe()?;
             let children: Vec<_> = (0..n)
@@ -548,19 +650,29 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         match index {
             Some(i) => return run_remote_shard(store, Some(i), out),
             None => {
-                writeln!(out, "packed {} sets of {} bars into {store} as {shard_count} shards; run each with: vectura sweep run --store {store} --shard-index I; then: vectura sweep merge --store {store} --output FILE", plan.len(), prep.bars.len())?;
+                let what = if several {
+                    let bars: usize = preps.iter().map(|p| p.bars.len()).sum();
+                    format!(
+                        "{} markets × {} sets ({bars} bars)",
+                        markets.len(),
+                        plan.len()
+                    )
+                } else {
+                    format!("{} sets of {} bars", plan.len(), prep.bars.len())
+                };
+                writeln!(out, "packed {what} into {store} as {shard_count} shards; run each with: vectura sweep run --store {store} --shard-index I; then: vectura sweep merge --store {store} --output FILE")?;
                 return Ok(());
             }
         }
     }
-    let (from, to) = shard_range(plan.len(), index.unwrap_or(0), shard_count);
-    let sets = to - from;
-    let rows_total = sets.checked_mul(markets.len() as u64).ok_or_else(|| {
-        anyhow!(
-            "{} markets × {sets} sets is too many rows: sweep fewer",
-            markets.len()
-        )
-    })?;
+    // A shard is a contiguous slice of all rows (markets in order, then sets), as on the store path.
+    let (from, to) = shard_range(
+        row_count(markets.len(), plan.len())?,
+        index.unwrap_or(0),
+        shard_count,
+    );
+    let rows_total = to - from;
+    let slices = market_slices(plan.len(), markets.len(), from, to);
 
     let pb = ProgressBar::new(rows_total);
     if std::io::stderr().is_terminal() {
@@ -597,15 +709,17 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     let mut ran: Result<()> = Ok(());
     // Markets run one after the other, each streaming its rows in set order: memory stays that of
     // one market's sweep however many markets there are.
-    for (mi, ((p, market), top)) in preps.iter().zip(&markets).zip(&mut tops).enumerate() {
+    for &(mi, a, b) in &slices {
+        let (p, market, top) = (&preps[mi], &markets[mi], &mut tops[mi]);
         let tag = several.then_some(market);
         // The CSV line's leading market columns (none for a one-market sweep, whose file is unchanged).
         let prefix = match tag {
-            Some(m) => format!("{},{},{},", m.symbol, m.start, m.end),
+            Some(m) => m.csv_prefix(),
             None => String::new(),
         };
-        let base = mi as u64 * sets;
-        ran = run_sets(&p.bars, &p.cfg, &plan, from, to, 256, |row| {
+        // The row's place in the whole run: the database key of a several-market run.
+        let base = mi as u64 * plan.len();
+        ran = run_sets(&p.bars, &p.cfg, &plan, a, b, 256, |row| {
             top.offer(&row);
             if let Some(h) = heat.as_mut() {
                 h.offer(&row);
@@ -617,7 +731,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             };
             if let (Some(r), Some(rec)) = (recorder.as_mut(), &rec) {
                 r.push(match tag {
-                    Some(m) => rec.to_store_in(m, base + (row.set - from)),
+                    Some(m) => rec.to_store_in(m, base + row.set),
                     None => rec.to_store(),
                 })?;
             }
@@ -652,7 +766,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                     start: prep.cfg.start_date.to_string(),
                     end: prep.cfg.end_date.to_string(),
                     fill: format!("{:?}", prep.cfg.fill),
-                    sets,
+                    sets: rows_total,
                     bars: prep.bars.len(),
                     seconds: secs,
                 };
@@ -663,25 +777,40 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         });
     let run_id = finish_recorder(recorder, &written)?;
     written?;
+    // Work done: each slice's sets times its market's bars.
+    let set_bars: f64 = slices
+        .iter()
+        .map(|&(mi, a, b)| (b - a) as f64 * preps[mi].bars.len() as f64)
+        .sum();
     if several {
         let bars: usize = preps.iter().map(|p| p.bars.len()).sum();
+        // A shard says which slice of the whole run's rows it ran.
+        let shard = if shard_count > 1 {
+            format!(
+                " (rows {from}..{to}, shard {}/{shard_count})",
+                index.unwrap_or(0)
+            )
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} markets × {sets} sets = {rows_total} rows over {bars} bars in {secs:.3} s: {:.0} set·bars/s",
+            "{} markets × {} sets{shard} = {rows_total} rows over {bars} bars in {secs:.3} s: {:.0} set·bars/s",
             markets.len(),
-            sets as f64 * bars as f64 / secs.max(1e-9)
+            plan.len(),
+            set_bars / secs.max(1e-9)
         )?;
     } else {
         writeln!(
             out,
             "{} sets (shard {}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
-            sets,
+            rows_total,
             index.unwrap_or(0),
             shard_count,
             plan.len(),
             prep.bars.len(),
             prep.symbol,
-            sets as f64 * prep.bars.len() as f64 / secs.max(1e-9)
+            set_bars / secs.max(1e-9)
         )?;
     }
     let ranked = rank_markets(&tops, args.top, &args.rank_by);
@@ -912,7 +1041,30 @@ impl CsvOut {
 
 #[cfg(test)]
 mod tests {
-    use super::shard_range;
+    use super::{market_slices, shard_range};
+
+    #[test]
+    fn shards_of_several_markets_are_contiguous_slices_of_all_rows() {
+        // 3 markets × 4 sets = 12 rows; rows 3..9 are set 3 of market 0, all of 1, set 0 of 2.
+        assert_eq!(
+            market_slices(4, 3, 3, 9),
+            vec![(0, 3, 4), (1, 0, 4), (2, 0, 1)]
+        );
+        assert_eq!(market_slices(4, 3, 4, 8), vec![(1, 0, 4)]);
+        assert!(market_slices(4, 3, 5, 5).is_empty());
+        assert!(market_slices(0, 3, 0, 0).is_empty());
+        for count in 1..8 {
+            let mut rows = vec![];
+            for i in 0..count {
+                let (a, b) = shard_range(12, i, count);
+                for (m, x, y) in market_slices(4, 3, a, b) {
+                    rows.extend((x..y).map(|s| (m, s)));
+                }
+            }
+            let want: Vec<_> = (0..3).flat_map(|m| (0..4).map(move |s| (m, s))).collect();
+            assert_eq!(rows, want, "{count} shards");
+        }
+    }
 
     #[test]
     fn shards_cover_the_plan_exactly_once() {

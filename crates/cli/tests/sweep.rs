@@ -807,14 +807,13 @@ fn one_market_given_as_a_range_writes_the_file_of_today() {
 }
 
 #[test]
-fn several_markets_refuse_distributed_walk_forward_and_report_naming_the_fix() {
+fn several_markets_refuse_walk_forward_and_report_naming_the_fix() {
     let d = scratch("sweep-markets-refused");
-    let store = file_url(&d.join("store"));
     let report = d.join("r.html");
     let base = ["--symbol", "SPY", "--symbol", "QQQ"];
-    let cases: [(&[&str], &str); 5] = [
-        (&["--store", &store], "--store"),
-        (&["--shard-count", "2"], "--shard-count"),
+    // --store, --shard-count and --local-processes run several markets (see
+    // several_markets_through_three_shard_processes_merge_into_the_single_machine_file).
+    let cases: [(&[&str], &str); 3] = [
         (&["--walk-forward", "30:10"], "--walk-forward"),
         (&["--report", report.to_str().unwrap()], "--report"),
         (
@@ -870,4 +869,199 @@ fn several_markets_refuse_distributed_walk_forward_and_report_naming_the_fix() {
         err.contains("--symbol") && err.contains("vectura sweep"),
         "{err}"
     );
+}
+
+/// The stored rows of a run as comparable text: key, parameters and metrics.
+fn stored_text(rows: &[vectura_store::SweepResult]) -> Vec<String> {
+    rows.iter()
+        .map(|r| format!("{} {} {}", r.set_index, r.params, r.metrics))
+        .collect()
+}
+
+#[test]
+fn several_markets_through_three_shard_processes_merge_into_the_single_machine_file() {
+    let d = scratch("sweep-markets-shards");
+    let Some(file) = two_symbol_file(&d) else {
+        return;
+    };
+    let file = file.to_str().unwrap();
+    let mut flags = vec![
+        "sweep", "--data", file, "--symbol", "MSFT", "--symbol", "AAPL",
+    ];
+    for r in ["2011-01-01:2011-06-30", "2011-07-01:2011-12-31"] {
+        flags.extend_from_slice(&["--range", r]);
+    }
+    flags.extend_from_slice(&MARKET_PARAMS);
+    fn joined<'a>(a: &[&'a str], b: &[&'a str]) -> Vec<&'a str> {
+        a.iter().chain(b).copied().collect()
+    }
+
+    // One machine: CSV (recorded in its own database) and Parquet.
+    let (one_data, shard_data) = (d.join("one-data"), d.join("shard-data"));
+    let (one, one_pq) = (d.join("one.csv"), d.join("one.parquet"));
+    ok(&vectura_in(
+        &one_data,
+        &joined(&flags, &["--output", one.to_str().unwrap()]),
+    ));
+    ok(&vectura_in(
+        &one_data,
+        &joined(&flags, &["--output", one_pq.to_str().unwrap(), "--no-db"]),
+    ));
+    let one = std::fs::read(&one).unwrap();
+    assert_eq!(String::from_utf8_lossy(&one).lines().count(), 1 + 4 * 6);
+
+    // Packed once as 3 shards (8 rows each, so shards cross market boundaries), run as 3 processes.
+    let store = file_url(&d.join("store"));
+    let o = vectura_in(
+        &shard_data,
+        &joined(&flags, &["--store", &store, "--shard-count", "3"]),
+    );
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("packed 4 markets × 6 sets"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for f in ["plan.json", "bars.bin", "bars-00001.bin", "bars-00003.bin"] {
+        assert!(d.join("store").join(f).exists(), "{f} is packed");
+    }
+    let run_shard = |i: &str| {
+        command_in(&shard_data)
+            .args(["sweep", "run", "--store", &store, "--shard-index", i])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let shards: Vec<_> = ["0", "1", "2"].into_iter().map(run_shard).collect();
+    for mut c in shards {
+        assert!(c.wait().unwrap().success());
+    }
+    let merge = |out: &Path, extra: &[&str]| {
+        let mut a = vec!["sweep", "merge", "--store", &store, "--output"];
+        a.push(out.to_str().unwrap());
+        a.extend_from_slice(extra);
+        ok(&vectura_in(&shard_data, &a));
+    };
+    let (merged, merged_pq) = (d.join("merged.csv"), d.join("merged.parquet"));
+    merge(&merged, &[]);
+    assert_eq!(
+        std::fs::read(&merged).unwrap(),
+        one,
+        "merged shards equal the single-machine file byte for byte"
+    );
+    merge(&merged_pq, &["--no-db"]);
+    assert_eq!(
+        std::fs::read(&merged_pq).unwrap(),
+        std::fs::read(&one_pq).unwrap(),
+        "merged Parquet equals the single-machine Parquet byte for byte"
+    );
+
+    // The merge is recorded as the single-machine run is: same markets, same keyed rows.
+    let (a, b) = (stored_runs(&one_data), stored_runs(&shard_data));
+    assert_eq!((a.len(), b.len()), (1, 1), "shard processes record nothing");
+    assert_eq!(b[0].0.status, vectura_store::SweepStatus::Done);
+    assert_eq!(b[0].0.symbols, a[0].0.symbols);
+    assert_eq!(
+        (b[0].0.start_date, b[0].0.end_date),
+        (a[0].0.start_date, a[0].0.end_date)
+    );
+    assert_eq!((b[0].0.set_count, b[0].0.rows_stored), (24, 24));
+    assert_eq!(stored_text(&b[0].1), stored_text(&a[0].1));
+
+    // A killed and re-run shard leaves the merge identical.
+    let mut c = command_in(&shard_data)
+        .args(["sweep", "run", "--store", &store, "--shard-index", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _ = c.kill();
+    let _ = c.wait();
+    assert!(run_shard("1").wait().unwrap().success());
+    merge(&merged, &["--no-db"]);
+    assert_eq!(std::fs::read(&merged).unwrap(), one);
+
+    // The store holds this sweep: other markets or another plan are refused.
+    for other in [
+        vec![
+            "sweep",
+            "--data",
+            file,
+            "--symbol",
+            "MSFT",
+            "--range",
+            "2011-01-01:2011-06-30",
+        ],
+        {
+            let mut a = flags.clone();
+            a.extend_from_slice(&["--param", "capital_pct=30,60"]);
+            a
+        },
+        {
+            let mut a = flags.clone();
+            a[4] = "AAPL";
+            a[6] = "MSFT";
+            a
+        },
+    ] {
+        let mut a = other.clone();
+        if !a.contains(&"--param") {
+            a.extend_from_slice(&MARKET_PARAMS);
+        }
+        a.extend_from_slice(&["--store", &store, "--shard-count", "3"]);
+        let o = vectura_in(&shard_data, &a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{a:?}: {err}");
+        assert!(err.contains("different sweep"), "{err}");
+    }
+    // The same sweep packed again is accepted (every shard may try to pack it).
+    ok(&vectura_in(
+        &shard_data,
+        &joined(&flags, &["--store", &store, "--shard-count", "3"]),
+    ));
+
+    // Without a store, --shard-index/--shard-count write the same slices: their rows, in shard
+    // order, are the single-machine file's.
+    let mut rows = String::new();
+    for i in ["0", "1", "2"] {
+        let part = d.join(format!("part{i}.csv"));
+        ok(&vectura_in(
+            &shard_data,
+            &joined(
+                &flags,
+                &[
+                    "--shard-index",
+                    i,
+                    "--shard-count",
+                    "3",
+                    "--output",
+                    part.to_str().unwrap(),
+                ],
+            ),
+        ));
+        let text = std::fs::read_to_string(&part).unwrap();
+        rows.extend(text.lines().skip(1).map(|l| format!("{l}\n")));
+    }
+    let one_text = String::from_utf8(one.clone()).unwrap();
+    assert_eq!(rows, one_text[one_text.find('\n').unwrap() + 1..]);
+
+    // --local-processes runs the shards and merges in one command.
+    let local = d.join("local.csv");
+    let store2 = file_url(&d.join("store2"));
+    ok(&vectura_in(
+        &shard_data,
+        &joined(
+            &flags,
+            &[
+                "--store",
+                &store2,
+                "--local-processes",
+                "3",
+                "--output",
+                local.to_str().unwrap(),
+                "--no-db",
+            ],
+        ),
+    ));
+    assert_eq!(std::fs::read(&local).unwrap(), one);
 }
