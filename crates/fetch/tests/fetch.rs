@@ -50,11 +50,73 @@ async fn store() -> (tempdir::Dir, Store) {
     (dir, s)
 }
 
+/// A store in a private schema of the Postgres test server (`VECTURA_TEST_DATABASE_URL`), dropped
+/// by [`drop_schema`]; `None` (a skip, or a failure under `CI=true`) without a server.
+async fn postgres_store() -> Option<(sqlx::PgPool, String, Store)> {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let base = match std::env::var("VECTURA_TEST_DATABASE_URL") {
+        Ok(u) => u,
+        Err(_) if ci => {
+            panic!("CI=true needs VECTURA_TEST_DATABASE_URL for the Postgres fetch test")
+        }
+        Err(_) => {
+            eprintln!("skipping: VECTURA_TEST_DATABASE_URL is not set");
+            return None;
+        }
+    };
+    let admin = match sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&base)
+        .await
+    {
+        Ok(p) => p,
+        Err(e) if ci => panic!("CI=true and {base} cannot be reached: {e}"),
+        Err(e) => {
+            eprintln!("skipping: {base} cannot be reached: {e}");
+            return None;
+        }
+    };
+    let schema = format!("vf_{}_{}", std::process::id(), now_unix());
+    sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let store = Store::open(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+        .await
+        .unwrap();
+    Some((admin, schema, store))
+}
+
+async fn drop_schema(admin: sqlx::PgPool, schema: String, store: Store) {
+    store.close().await;
+    let _ = sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await;
+}
+
 /// A year for two symbols through 429s (some with Retry-After), 5xx and one day failing three times:
 /// every session ends stored, no gaps are left, the pacing never exceeds the limit, and a second run
-/// asks for no day again.
+/// asks for no day again. SQLite here; Postgres below, the same test.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_year_for_two_symbols_through_faults() {
+    let (_dir, store) = store().await;
+    year_through_faults(&store).await;
+}
+
+/// The same year fetch into the real Postgres (as a Supabase connection string would be).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_year_for_two_symbols_through_faults_on_postgres() {
+    let Some((admin, schema, store)) = postgres_store().await else {
+        return;
+    };
+    year_through_faults(&store).await;
+    drop_schema(admin, schema, store).await;
+}
+
+async fn year_through_faults(store: &Store) {
+    let store = store.clone();
     let failing = d(2024, 7, 3); // an early close, too
     let emu = Emulator::start(Config {
         faults: Faults {
@@ -70,7 +132,6 @@ async fn a_year_for_two_symbols_through_faults() {
     .await
     .unwrap();
     emu.handle().fail_day("BBB", failing, 3);
-    let (_dir, store) = store().await;
     let alpaca = client(&emu.base_url());
     let symbols = vec!["AAA".to_string(), "bbb".to_string()];
     let (from, to) = (d(2024, 1, 1), d(2024, 12, 31));
