@@ -539,20 +539,6 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     };
     let market_args = market_args(args)?;
     let several = market_args.len() > 1;
-    if several {
-        let what = format!(
-            "{} markets ({} --symbol × {} --range)",
-            market_args.len(),
-            args.common.symbol.len().max(1),
-            args.ranges.len().max(1)
-        );
-        if args.walk_forward.is_some() {
-            bail!("--walk-forward with {what}: walk forward runs on one market; run one sweep per market");
-        }
-        if args.common.report.is_some() {
-            bail!("--report with {what}: the heat map draws one market; run one sweep per market with --report, or drop --report");
-        }
-    }
     // Every market's bars are loaded (and checked) before any set runs, once each, and then only
     // read by the workers.
     let mut preps = Vec::with_capacity(market_args.len());
@@ -586,17 +572,25 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             end: p.cfg.end_date,
         })
         .collect();
-    let mut heat = match &args.common.report {
-        Some(_) => Some(Heat::new(
-            &plan,
-            &args.rank_by,
-            args.heatmap_x.as_deref(),
-            args.heatmap_y.as_deref(),
-        )?),
+    // One heat map per market: each market's cells are the best over its own sets only.
+    let mut heats = match &args.common.report {
+        Some(_) => Some(
+            markets
+                .iter()
+                .map(|_| {
+                    Heat::new(
+                        &plan,
+                        &args.rank_by,
+                        args.heatmap_x.as_deref(),
+                        args.heatmap_y.as_deref(),
+                    )
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
         None => None,
     };
     if let Some(wf) = &args.walk_forward {
-        return walk(args, wf, prep, &plan, out);
+        return walk(args, wf, &preps, &markets, &plan, out);
     }
     if let Some(store) = &args.store {
         let remote = Remote::open(store)?;
@@ -721,8 +715,8 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         let base = mi as u64 * plan.len();
         ran = run_sets(&p.bars, &p.cfg, &plan, a, b, 256, |row| {
             top.offer(&row);
-            if let Some(h) = heat.as_mut() {
-                h.offer(&row);
+            if let Some(h) = heats.as_mut() {
+                h[mi].offer(&row);
             }
             pb.inc(1);
             let rec = match (&writer, &recorder) {
@@ -759,8 +753,43 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             Some(Output::Parquet(w)) => w.finish(),
             None => Ok(()),
         })
-        .and_then(|()| match (&args.common.report, &heat) {
-            (Some(path), Some(heat)) => {
+        .and_then(|()| match (&args.common.report, &heats) {
+            (Some(path), Some(heats)) if several => {
+                // The symbols once each, in market order, and the span of all ranges.
+                let mut symbols: Vec<&str> = Vec::new();
+                for m in &markets {
+                    if !symbols.contains(&m.symbol.as_str()) {
+                        symbols.push(&m.symbol);
+                    }
+                }
+                let symbols = symbols.join(", ");
+                let summary = report::Summary {
+                    symbol: &symbols,
+                    start: markets
+                        .iter()
+                        .map(|m| m.start)
+                        .min()
+                        .unwrap_or(prep.cfg.start_date)
+                        .to_string(),
+                    end: markets
+                        .iter()
+                        .map(|m| m.end)
+                        .max()
+                        .unwrap_or(prep.cfg.end_date)
+                        .to_string(),
+                    fill: format!("{:?}", prep.cfg.fill),
+                    sets: plan.len(),
+                    bars: preps.iter().map(|p| p.bars.len()).sum(),
+                    seconds: secs,
+                };
+                let maps: Vec<_> = markets.iter().zip(heats).collect();
+                let rows: Vec<_> = rank_markets(&tops, args.top, &args.rank_by)
+                    .into_iter()
+                    .map(|(mi, r)| (&markets[mi], r))
+                    .collect();
+                report::write(path, &report::render_markets(&summary, &maps, &rows))
+            }
+            (Some(path), Some(heats)) => {
                 let summary = report::Summary {
                     symbol: &prep.symbol,
                     start: prep.cfg.start_date.to_string(),
@@ -771,7 +800,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                     seconds: secs,
                 };
                 let rows: Vec<_> = tops[0].rows().collect();
-                report::write(path, &report::render(&summary, heat, &rows))
+                report::write(path, &report::render(&summary, &heats[0], &rows))
             }
             _ => Ok(()),
         });
@@ -889,10 +918,13 @@ fn rank_markets<'a>(tops: &'a [TopK], k: usize, metric: &str) -> Vec<(usize, &'a
     all.into_iter().take(k).map(|(_, mi, r)| (mi, r)).collect()
 }
 
+/// Walks forward on every market independently (each over its own dates), then prints each
+/// market's table in market order, under a heading naming the market when there are several.
 fn walk(
     args: &SweepArgs,
     spec: &str,
-    prep: &crate::backtest_cmd::Prepared,
+    preps: &[crate::backtest_cmd::Prepared],
+    markets: &[Market],
     plan: &Plan,
     out: &mut dyn Write,
 ) -> Result<()> {
@@ -907,18 +939,69 @@ fn walk(
     if is_days <= 0 || oos_days <= 0 {
         return Err(bad());
     }
-    let rows = vectura_backtest::sweep::walk_forward(
-        &prep.bars,
-        &prep.cfg,
-        plan,
-        is_days,
-        oos_days,
-        &args.rank_by,
-        args.top,
-    )?;
-    if rows.is_empty() {
-        bail!("--walk-forward {spec}: the data ({} bars) holds no full in-sample window followed by out-of-sample bars: shorten the windows", prep.bars.len());
+    let several = markets.len() > 1;
+    // Every market is walked before anything is printed: a market without a full window stops the
+    // run with nothing half-shown and no file written.
+    let mut walks = Vec::with_capacity(preps.len());
+    for (prep, m) in preps.iter().zip(markets) {
+        let rows = vectura_backtest::sweep::walk_forward(
+            &prep.bars,
+            &prep.cfg,
+            plan,
+            is_days,
+            oos_days,
+            &args.rank_by,
+            args.top,
+        )?;
+        if rows.is_empty() {
+            let of = if several {
+                format!(" of {} {}:{}", m.symbol, m.start, m.end)
+            } else {
+                String::new()
+            };
+            bail!("--walk-forward {spec}: the data{of} ({} bars) holds no full in-sample window followed by out-of-sample bars: shorten the windows", prep.bars.len());
+        }
+        walks.push(rows);
     }
+    // With several markets the CSV rows lead with the market, as the sweep's own results file does.
+    let mut csv = String::new();
+    if several {
+        csv.push_str("symbol,start_date,end_date,");
+    }
+    csv.push_str("window,is_start,is_end,oos_start,oos_end,rank,set,capital_pct,buy_below_pct,sell_above_pct,buy_after_sell_pct,cash_floor,order_gap_pct,is_metric,oos_metric,is_max_drawdown_pct,oos_max_drawdown_pct\n");
+    for (mi, (rows, m)) in walks.iter().zip(markets).enumerate() {
+        if several {
+            if mi > 0 {
+                writeln!(out)?;
+            }
+            writeln!(out, "{} {} → {}:", m.symbol, m.start, m.end)?;
+        }
+        let prefix = if several {
+            m.csv_prefix()
+        } else {
+            String::new()
+        };
+        walk_table(args, is_days, oos_days, rows, &prefix, &mut csv, out)?;
+    }
+    if let Some(p) = &args.output {
+        let mut w = CsvOut::create_raw(p)?;
+        w.w.write_all(csv.as_bytes())?;
+        w.finish()?;
+        writeln!(out, "results: {}", p.display())?;
+    }
+    Ok(())
+}
+
+/// Prints one market's walk-forward table and appends its CSV rows, each led by `prefix`.
+fn walk_table(
+    args: &SweepArgs,
+    is_days: i64,
+    oos_days: i64,
+    rows: &[vectura_backtest::sweep::WalkRow],
+    prefix: &str,
+    csv: &mut String,
+    out: &mut dyn Write,
+) -> Result<()> {
     writeln!(
         out,
         "walk-forward {is_days}:{oos_days} days, ranked by {} (in-sample → out-of-sample):",
@@ -937,8 +1020,7 @@ fn walk(
         "IS maxDD",
         "OOS maxDD"
     )?;
-    let mut csv = String::from("window,is_start,is_end,oos_start,oos_end,rank,set,capital_pct,buy_below_pct,sell_above_pct,buy_after_sell_pct,cash_floor,order_gap_pct,is_metric,oos_metric,is_max_drawdown_pct,oos_max_drawdown_pct\n");
-    for r in &rows {
+    for r in rows {
         writeln!(
             out,
             "{:>3} {} {} {} {} {:>4} {:>7} {:>12.4} {:>12.4} {:>9.3} {:>9.3}",
@@ -956,7 +1038,7 @@ fn walk(
         )?;
         let p = &r.params;
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{prefix}{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.window,
             r.in_sample.0,
             r.in_sample.1,
@@ -988,12 +1070,6 @@ fn walk(
         mean(|r| r.in_sample_metric),
         mean(|r| r.out_of_sample_metric)
     )?;
-    if let Some(p) = &args.output {
-        let mut w = CsvOut::create_raw(p)?;
-        w.w.write_all(csv.as_bytes())?;
-        w.finish()?;
-        writeln!(out, "results: {}", p.display())?;
-    }
     Ok(())
 }
 

@@ -807,37 +807,25 @@ fn one_market_given_as_a_range_writes_the_file_of_today() {
 }
 
 #[test]
-fn several_markets_refuse_walk_forward_and_report_naming_the_fix() {
-    let d = scratch("sweep-markets-refused");
-    let report = d.join("r.html");
-    let base = ["--symbol", "SPY", "--symbol", "QQQ"];
-    // --store, --shard-count and --local-processes run several markets (see
-    // several_markets_through_three_shard_processes_merge_into_the_single_machine_file).
-    let cases: [(&[&str], &str); 3] = [
-        (&["--walk-forward", "30:10"], "--walk-forward"),
-        (&["--report", report.to_str().unwrap()], "--report"),
-        (
-            &[
-                "--range",
-                "2011-01-01:2011-02-01",
-                "--start-date",
-                "2011-01-01",
-            ],
-            "--range",
-        ),
-    ];
-    for (extra, flag) in cases {
-        let mut a = base.to_vec();
-        a.extend_from_slice(extra);
-        let o = sweep(&a);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
-        assert!(err.contains(flag), "{extra:?}: {err}");
-        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
-        if flag != "--range" {
-            assert!(err.contains("run one sweep per market"), "{err}");
-        }
-    }
+fn several_markets_refuse_conflicting_ranges_naming_the_fix() {
+    // --store, --shard-count, --local-processes, --walk-forward and --report run several markets
+    // (see several_markets_through_three_shard_processes_merge_into_the_single_machine_file,
+    // a_report_of_two_symbols_draws_a_heat_map_per_market and
+    // a_walk_forward_of_two_symbols_prints_each_markets_own_table).
+    let o = sweep(&[
+        "--symbol",
+        "SPY",
+        "--symbol",
+        "QQQ",
+        "--range",
+        "2011-01-01:2011-02-01",
+        "--start-date",
+        "2011-01-01",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--range"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     for (bad, says) in [
         ("2011-02-01", "FROM:TO"),
         ("2011-02-30:2011-03-01", "FROM:TO"),
@@ -868,6 +856,129 @@ fn several_markets_refuse_walk_forward_and_report_naming_the_fix() {
     assert!(
         err.contains("--symbol") && err.contains("vectura sweep"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_report_of_two_symbols_draws_a_heat_map_per_market() {
+    let d = scratch("sweep-markets-report");
+    let Some(file) = two_symbol_file(&d) else {
+        return;
+    };
+    let page = d.join("two.html");
+    let mut a = vec![
+        "sweep",
+        "--data",
+        file.to_str().unwrap(),
+        "--symbol",
+        "MSFT",
+        "--symbol",
+        "AAPL",
+        "--rank-by",
+        "total_return_pct",
+        "--top",
+        "4",
+        "--no-db",
+        "--report",
+        page.to_str().unwrap(),
+    ];
+    a.extend_from_slice(&MARKET_PARAMS);
+    let o = vectura_in(&d.join("data"), &a);
+    ok(&o);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("window.Plotly"), "plotly.js is embedded");
+    assert!(!html.contains("<script src="), "nothing is fetched");
+    assert_eq!(
+        html.matches(r#""type":"heatmap""#).count(),
+        2,
+        "a map per market"
+    );
+    // Each map is titled with its market, in market order.
+    let (msft, aapl) = (
+        "MSFT 2011-01-03 → 2011-12-30",
+        "AAPL 2011-01-03 → 2011-12-30",
+    );
+    for m in [msft, aapl] {
+        assert!(html.contains(&format!(r#""name":"{m}""#)), "{m} trace");
+        assert!(
+            html.contains(&format!(
+                "<h2>{m}: total_return_pct over buy_below_pct × sell_above_pct</h2>"
+            )),
+            "{m} heading"
+        );
+    }
+    assert!(html.find(msft).unwrap() < html.find(aapl).unwrap());
+    assert!(html.contains(r#"id="heat-0""#) && html.contains(r#"id="heat-1""#));
+    // The top table ranks across markets and names each row's market, as the printed table does.
+    assert!(html.contains("<th>rank</th><th>symbol</th><th>start</th><th>end</th><th>set</th>"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let printed: Vec<Vec<&str>> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("symbol"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("report:"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(printed.len(), 4, "{stdout}");
+    for (i, r) in printed.iter().enumerate() {
+        let row = format!(
+            r#"<tr data-set="{set}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{set}</td>"#,
+            i + 1,
+            r[0],
+            r[1],
+            r[2],
+            set = r[3]
+        );
+        assert!(html.contains(&row), "top row {i}: {row}");
+    }
+}
+
+#[test]
+fn a_walk_forward_of_two_symbols_prints_each_markets_own_table() {
+    let d = scratch("sweep-markets-wf");
+    let Some(file) = two_symbol_file(&d) else {
+        return;
+    };
+    let file = file.to_str().unwrap();
+    let data = d.join("data");
+    let wf = ["--walk-forward", "90:30", "--top", "2", "--no-db"];
+    let mut a = vec![
+        "sweep", "--data", file, "--symbol", "MSFT", "--symbol", "AAPL",
+    ];
+    a.extend_from_slice(&MARKET_PARAMS);
+    a.extend_from_slice(&wf);
+    let o = vectura_in(&data, &a);
+    ok(&o);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    // Each market's table is exactly its one-market walk-forward's, under a heading naming it.
+    let mut want = Vec::new();
+    for sym in ["MSFT", "AAPL"] {
+        let mut a = vec!["sweep", "--data", file, "--symbol", sym];
+        a.extend_from_slice(&MARKET_PARAMS);
+        a.extend_from_slice(&wf);
+        let one = vectura_in(&data, &a);
+        ok(&one);
+        let one = String::from_utf8_lossy(&one.stdout).into_owned();
+        assert!(one.lines().count() > 4, "{one}");
+        want.push(format!("{sym} 2011-01-03 → 2011-12-30:\n{one}"));
+    }
+    assert_eq!(stdout, want.join("\n"));
+
+    // --output holds both markets' rows, each led by its market.
+    let out = d.join("wf.csv");
+    a.extend_from_slice(&["--output", out.to_str().unwrap()]);
+    ok(&vectura_in(&data, &a));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut lines = text.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("symbol,start_date,end_date,window,"));
+    let syms: Vec<&str> = lines.map(|l| l.split(',').next().unwrap()).collect();
+    assert!(syms.contains(&"MSFT") && syms.contains(&"AAPL"));
+    assert!(
+        syms.windows(2).all(|w| w != ["AAPL", "MSFT"]),
+        "market order"
     );
 }
 

@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use vectura_backtest::sweep::{metric, Plan, SweepRow};
 
+use super::Market;
 use crate::report::{esc, json_for_script, plotly_js};
 
 /// Cells a heat map may have: beyond this the page would be too large to open comfortably.
@@ -142,6 +143,15 @@ impl Heat {
         }
     }
 
+    /// The plotly layout of the map: its axes named after the parameters.
+    fn layout(&self) -> Value {
+        json!({
+            "margin": { "t": 20 },
+            "xaxis": { "title": { "text": self.x.name }, "type": "category" },
+            "yaxis": { "title": { "text": self.y.as_ref().map_or("", |a| a.name.as_str()) }, "type": "category" },
+        })
+    }
+
     /// The plotly heatmap trace (cells no set reached are null, drawn empty).
     fn trace(&self) -> Value {
         let rows = self.y.as_ref().map_or(1, |y| y.values.len());
@@ -184,7 +194,7 @@ pub struct Summary<'a> {
     pub seconds: f64,
 }
 
-/// Renders the page.
+/// Renders the page of a one-market sweep.
 pub fn render(s: &Summary, heat: &Heat, top: &[&SweepRow]) -> String {
     let m = &heat.metric;
     let mut body = String::with_capacity(64 * 1024);
@@ -201,35 +211,122 @@ pub fn render(s: &Summary, heat: &Heat, top: &[&SweepRow]) -> String {
         esc(&s.fill),
         esc(m)
     );
+    heat_section(&mut body, heat, "", "heat");
+    let rows: Vec<(Option<&Market>, &SweepRow)> = top.iter().map(|r| (None, *r)).collect();
+    top_table(&mut body, m, &rows);
+    let data = json!({
+        "traces": [heat.trace()],
+        "layout": heat.layout(),
+    });
+    page(s.symbol, &body, &data, HEAT_JS)
+}
+
+/// A market's name on the page: its symbol and date range.
+fn market_title(m: &Market) -> String {
+    format!("{} {} → {}", m.symbol, m.start, m.end)
+}
+
+/// Renders the page of a sweep of several markets: one heat map per market, in market order, and
+/// the top table ranked across all markets with each row's market. `s.sets` is the sets per market
+/// and `s.bars` the bars of all markets.
+pub fn render_markets(
+    s: &Summary,
+    maps: &[(&Market, &Heat)],
+    top: &[(&Market, &SweepRow)],
+) -> String {
+    let Some((_, first)) = maps.first() else {
+        // The caller has a heat map per market and at least one market; nothing to draw otherwise.
+        return String::new();
+    };
+    let m = &first.metric;
+    let mut body = String::with_capacity(64 * 1024);
     let _ = write!(
         body,
-        "<section class=\"card\"><h2>{} over {} × {}</h2><p class=\"note\">Each cell is the best {} \
+        "<header><h1>Vectura sweep — {} <span class=\"muted\">{} → {}</span></h1>\
+         <p class=\"muted\">{} markets × {} sets = {} rows over {} bars in {:.3} s, fill {}, ranked by {}.</p></header>",
+        esc(s.symbol),
+        esc(&s.start),
+        esc(&s.end),
+        maps.len(),
+        s.sets,
+        s.sets.saturating_mul(maps.len() as u64),
+        s.bars,
+        s.seconds,
+        esc(&s.fill),
+        esc(m)
+    );
+    let mut charts = Vec::with_capacity(maps.len());
+    for (i, (market, heat)) in maps.iter().enumerate() {
+        let title = market_title(market);
+        heat_section(&mut body, heat, &format!("{title}: "), &format!("heat-{i}"));
+        // The trace and the chart carry the market's name, so each map says whose it is.
+        let mut trace = heat.trace();
+        trace["name"] = json!(title);
+        let mut layout = heat.layout();
+        layout["title"] = json!({ "text": title });
+        layout["margin"] = json!({ "t": 40 });
+        charts.push(json!({ "traces": [trace], "layout": layout }));
+    }
+    let rows: Vec<(Option<&Market>, &SweepRow)> =
+        top.iter().map(|(mk, r)| (Some(*mk), *r)).collect();
+    top_table(&mut body, m, &rows);
+    page(s.symbol, &body, &json!({ "charts": charts }), HEATS_JS)
+}
+
+/// Appends a heat map's card: `lead` before its heading (the market, or nothing), `id` its chart.
+fn heat_section(body: &mut String, heat: &Heat, lead: &str, id: &str) {
+    let m = &heat.metric;
+    let _ = write!(
+        body,
+        "<section class=\"card\"><h2>{}{} over {} × {}</h2><p class=\"note\">Each cell is the best {} \
          over the other swept parameters; empty cells had no finite value.</p>\
-         <div id=\"heat\" class=\"chart\"></div></section>",
+         <div id=\"{}\" class=\"chart\"></div></section>",
+        esc(lead),
         esc(m),
         esc(&heat.x.name),
         esc(heat.y.as_ref().map_or("—", |a| a.name.as_str())),
-        esc(m)
+        esc(m),
+        esc(id)
     );
+}
+
+/// Appends the top table; rows with a market lead with its symbol, start and end (all rows of a
+/// table have one or none).
+fn top_table(body: &mut String, m: &str, top: &[(Option<&Market>, &SweepRow)]) {
+    let several = top.iter().any(|(mk, _)| mk.is_some());
     let _ = write!(
         body,
-        "<section class=\"card\"><h2>Top {} by {}</h2><table class=\"top\"><tr><th>rank</th><th>set</th>\
+        "<section class=\"card\"><h2>Top {} by {}</h2><table class=\"top\"><tr><th>rank</th>{}<th>set</th>\
          <th>capital_pct</th><th>buy_below_pct</th><th>sell_above_pct</th><th>buy_after_sell_pct</th>\
          <th>cash_floor</th><th>order_gap_pct</th><th>{}</th><th>max drawdown %</th><th>trades</th>\
          <th>final equity</th></tr>",
         top.len(),
         esc(m),
+        if several {
+            "<th>symbol</th><th>start</th><th>end</th>"
+        } else {
+            ""
+        },
         esc(m)
     );
     let num = |v: Option<f64>, dec: usize| match v {
         Some(x) if x.is_finite() => format!("{x:.dec$}"),
         _ => "—".to_string(),
     };
-    for (i, r) in top.iter().enumerate() {
+    for (i, (mk, r)) in top.iter().enumerate() {
         let p = &r.params;
+        let market = match mk {
+            Some(mk) => format!(
+                "<td>{}</td><td>{}</td><td>{}</td>",
+                esc(&mk.symbol),
+                mk.start,
+                mk.end
+            ),
+            None => String::new(),
+        };
         let _ = write!(
             body,
-            "<tr data-set=\"{set}\"><td>{}</td><td>{set}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr data-set=\"{set}\"><td>{}</td>{market}<td>{set}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             i + 1,
             p.capital_pct,
@@ -246,28 +343,24 @@ pub fn render(s: &Summary, heat: &Heat, top: &[&SweepRow]) -> String {
         );
     }
     body.push_str("</table></section>");
-    let data = json!({
-        "traces": [heat.trace()],
-        "layout": {
-            "margin": { "t": 20 },
-            "xaxis": { "title": { "text": heat.x.name }, "type": "category" },
-            "yaxis": { "title": { "text": heat.y.as_ref().map_or("", |a| a.name.as_str()) }, "type": "category" },
-        },
-    });
+}
+
+/// The whole page around `body`: the data as JSON, plotly.js and the script `js` that draws it.
+fn page(title: &str, body: &str, data: &Value, js: &str) -> String {
     let mut html = String::with_capacity(plotly_js().len() + body.len() + 8 * 1024);
     html.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
-    let _ = writeln!(html, "<title>Vectura sweep — {}</title>", esc(s.symbol));
+    let _ = writeln!(html, "<title>Vectura sweep — {}</title>", esc(title));
     html.push_str("<style>");
     html.push_str(CSS);
     html.push_str("</style>\n</head>\n<body>\n<main>\n");
-    html.push_str(&body);
+    html.push_str(body);
     html.push_str("<footer>Generated by vectura. Self-contained: plotly.js is embedded, no network needed.</footer>\n");
     html.push_str("</main>\n<script type=\"application/json\" id=\"vectura-data\">");
-    html.push_str(&json_for_script(&data));
+    html.push_str(&json_for_script(data));
     html.push_str("</script>\n");
     html.push_str(plotly_js());
     html.push_str("\n<script>");
-    html.push_str(HEAT_JS);
+    html.push_str(js);
     html.push_str("</script>\n</body>\n</html>\n");
     html
 }
@@ -304,5 +397,19 @@ const HEAT_JS: &str = r#"
   try { d = JSON.parse(document.getElementById('vectura-data').textContent); } catch (e) { box.textContent = 'Heat map data unreadable.'; return; }
   if (typeof Plotly === 'undefined') { box.textContent = 'Heat map unavailable: plotly.js did not load.'; return; }
   Plotly.newPlot(box, d.traces, d.layout, { responsive: true, displaylogo: false });
+})();
+"#;
+
+/// Draws every market's map of a several-market page into its own chart (`heat-0`, `heat-1`, …).
+const HEATS_JS: &str = r#"
+(function () {
+  var boxes = document.querySelectorAll('.chart');
+  var say = function (t) { for (var i = 0; i < boxes.length; i++) boxes[i].textContent = t; };
+  var d;
+  try { d = JSON.parse(document.getElementById('vectura-data').textContent); } catch (e) { say('Heat map data unreadable.'); return; }
+  if (typeof Plotly === 'undefined') { say('Heat map unavailable: plotly.js did not load.'); return; }
+  d.charts.forEach(function (c, i) {
+    Plotly.newPlot(document.getElementById('heat-' + i), c.traces, c.layout, { responsive: true, displaylogo: false });
+  });
 })();
 "#;
