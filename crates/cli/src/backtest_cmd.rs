@@ -171,6 +171,18 @@ struct Input {
     splits: Vec<Split>,
 }
 
+/// The `--tz` flag: an IANA zone name, or `None` for UTC.
+pub fn parse_tz(tz: Option<&str>) -> Result<Option<chrono_tz::Tz>> {
+    tz.map(|z| {
+        z.parse::<chrono_tz::Tz>().map_err(|_| {
+            anyhow!(
+                "--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC"
+            )
+        })
+    })
+    .transpose()
+}
+
 /// The raw bars and splits of `symbol` from the store, when it holds any (`None` otherwise, and
 /// when the default SQLite file does not exist yet).
 fn load_from_store(
@@ -253,14 +265,7 @@ fn join_loaded(name: &str, acc: &mut Option<(BarSeries, usize)>, l: Loaded) -> R
 }
 
 fn load(args: &BacktestArgs) -> Result<Input> {
-    let tz = match &args.tz {
-        None => None,
-        Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
-            anyhow!(
-                "--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC"
-            )
-        })?),
-    };
+    let tz = parse_tz(args.tz.as_deref())?;
     let opts = LoadOptions {
         symbol: args.symbol.first().cloned(),
         tz,

@@ -175,13 +175,9 @@ pub fn run(args: &DataArgs, out: &mut dyn Write) -> Result<()> {
     res
 }
 
-/// The Alpha Vantage client when a key is set (`ALPHA_VANTAGE_URL` overrides the endpoint).
+/// The Alpha Vantage client when a key is set.
 fn alpha_vantage() -> Option<AlphaVantage> {
-    let av = AlphaVantage::from_env().ok()?;
-    Some(match env::var("ALPHA_VANTAGE_URL") {
-        Some(u) => av.with_base_url(u),
-        None => av,
-    })
+    AlphaVantage::from_env().ok()
 }
 
 /// The Alpaca market-data client when keys are set.
@@ -367,12 +363,7 @@ async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()
         let s = vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?;
         (s, 0)
     } else {
-        let tz = match &a.tz {
-            None => None,
-            Some(z) => Some(z.parse::<chrono_tz::Tz>().map_err(|_| {
-                anyhow!("--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC")
-            })?),
-        };
+        let tz = crate::backtest_cmd::parse_tz(a.tz.as_deref())?;
         let l = load_csv_path(
             &a.file,
             &LoadOptions {

@@ -501,27 +501,14 @@ impl AlpacaData {
         };
         let url = self.url(&["v2", "stocks", sym.as_str(), "bars"])?;
         let query = self.query(from, to, timeframe, None);
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q = query.clone();
-            if let Some(t) = &token {
-                q.push(("page_token", t.clone()));
-            }
-            let (status, text) = self.get_text(&url, &q, &ctx).await?;
-            let reply: SingleReply = serde_json::from_str(&text)
-                .map_err(|e| self.bad_reply(&ctx, status, e.to_string()))?;
+        self.each_page(&url, &query, &ctx, |reply: SingleReply, status| {
             for raw in reply.bars.unwrap_or_default() {
                 self.push(&mut out, &raw, from, to, timeframe, &ctx, status)?;
             }
-            match next_token(reply.next_page_token, &token) {
-                Next::Done => return Ok(out),
-                Next::Page(t) => token = Some(t),
-                Next::Repeated => {
-                    return Err(self.bad_reply(&ctx, status, "the same page token twice".into()))
-                }
-            }
-        }
-        Err(self.bad_reply(&ctx, 200, format!("more than {MAX_PAGES} pages")))
+            Ok(reply.next_page_token)
+        })
+        .await?;
+        Ok(out)
     }
 
     /// The raw bars of several symbols starting in `[from, to)`, in one series per symbol (every
@@ -553,15 +540,7 @@ impl AlpacaData {
         };
         let url = self.url(&["v2", "stocks", "bars"])?;
         let query = self.query(from, to, timeframe, Some(list));
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q = query.clone();
-            if let Some(t) = &token {
-                q.push(("page_token", t.clone()));
-            }
-            let (status, text) = self.get_text(&url, &q, &ctx).await?;
-            let reply: MultiReply = serde_json::from_str(&text)
-                .map_err(|e| self.bad_reply(&ctx, status, e.to_string()))?;
+        self.each_page(&url, &query, &ctx, |reply: MultiReply, status| {
             for (sym, bars) in reply.bars.unwrap_or_default() {
                 let Some(series) = out.get_mut(&sym) else {
                     return Err(self.bad_reply(
@@ -578,15 +557,10 @@ impl AlpacaData {
                     self.push(series, raw, from, to, timeframe, &sctx, status)?;
                 }
             }
-            match next_token(reply.next_page_token, &token) {
-                Next::Done => return Ok(out),
-                Next::Page(t) => token = Some(t),
-                Next::Repeated => {
-                    return Err(self.bad_reply(&ctx, status, "the same page token twice".into()))
-                }
-            }
-        }
-        Err(self.bad_reply(&ctx, 200, format!("more than {MAX_PAGES} pages")))
+            Ok(reply.next_page_token)
+        })
+        .await?;
+        Ok(out)
     }
 
     /// The forward and reverse splits of `symbol` with an ex-date in `from..=to`, from Alpaca's
@@ -604,22 +578,15 @@ impl AlpacaData {
             day: format!("{from}..{to}"),
         };
         let url = self.url(&["v1", "corporate-actions"])?;
+        let query: [(&'static str, String); 5] = [
+            ("symbols", sym.as_str().to_string()),
+            ("types", "forward_split,reverse_split".into()),
+            ("start", from.to_string()),
+            ("end", to.to_string()),
+            ("limit", "1000".into()),
+        ];
         let mut out = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q: Vec<(&'static str, String)> = vec![
-                ("symbols", sym.as_str().to_string()),
-                ("types", "forward_split,reverse_split".into()),
-                ("start", from.to_string()),
-                ("end", to.to_string()),
-                ("limit", "1000".into()),
-            ];
-            if let Some(t) = &token {
-                q.push(("page_token", t.clone()));
-            }
-            let (status, text) = self.get_text(&url, &q, &ctx).await?;
-            let reply: CorporateReply = serde_json::from_str(&text)
-                .map_err(|e| self.bad_reply(&ctx, status, e.to_string()))?;
+        self.each_page(&url, &query, &ctx, |reply: CorporateReply, status| {
             let actions = reply.corporate_actions;
             for a in actions
                 .forward_splits
@@ -638,19 +605,41 @@ impl AlpacaData {
                 })?;
                 out.push(split);
             }
-            match next_token(reply.next_page_token, &token) {
-                Next::Done => {
-                    out.sort_by_key(|s: &vectura_core::Split| s.effective);
-                    out.dedup_by_key(|s| s.effective);
-                    return Ok(out);
-                }
+            Ok(reply.next_page_token)
+        })
+        .await?;
+        out.sort_by_key(|s: &vectura_core::Split| s.effective);
+        out.dedup_by_key(|s| s.effective);
+        Ok(out)
+    }
+
+    /// Every page of a paged GET: `on_page` handles one reply (with its HTTP status) and returns its
+    /// `next_page_token`. A repeated token or more than [`MAX_PAGES`] pages is an error.
+    async fn each_page<T: serde::de::DeserializeOwned>(
+        &self,
+        url: &Url,
+        query: &[(&'static str, String)],
+        ctx: &Ctx,
+        mut on_page: impl FnMut(T, u16) -> Result<Option<String>, FetchError>,
+    ) -> Result<(), FetchError> {
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let mut q = query.to_vec();
+            if let Some(t) = &token {
+                q.push(("page_token", t.clone()));
+            }
+            let (status, text) = self.get_text(url, &q, ctx).await?;
+            let reply: T = serde_json::from_str(&text)
+                .map_err(|e| self.bad_reply(ctx, status, e.to_string()))?;
+            match next_token(on_page(reply, status)?, &token) {
+                Next::Done => return Ok(()),
                 Next::Page(t) => token = Some(t),
                 Next::Repeated => {
-                    return Err(self.bad_reply(&ctx, status, "the same page token twice".into()))
+                    return Err(self.bad_reply(ctx, status, "the same page token twice".into()))
                 }
             }
         }
-        Err(self.bad_reply(&ctx, 200, format!("more than {MAX_PAGES} pages")))
+        Err(self.bad_reply(ctx, 200, format!("more than {MAX_PAGES} pages")))
     }
 
     fn query(

@@ -89,12 +89,16 @@ impl AlphaVantage {
         }
     }
 
-    /// From `ALPHA_VANTAGE_API_KEY`.
+    /// From `ALPHA_VANTAGE_API_KEY`, and `ALPHA_VANTAGE_URL` when set (as the Alpaca client reads
+    /// `APCA_API_DATA_URL`).
     pub fn from_env() -> Result<AlphaVantage, SplitsError> {
-        match std::env::var("ALPHA_VANTAGE_API_KEY") {
-            Ok(k) if !k.trim().is_empty() => Ok(AlphaVantage::new(k)),
-            _ => Err(SplitsError::MissingKey),
-        }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let client =
+            AlphaVantage::new(var("ALPHA_VANTAGE_API_KEY").ok_or(SplitsError::MissingKey)?);
+        Ok(match var("ALPHA_VANTAGE_URL") {
+            Some(url) => client.with_base_url(url),
+            None => client,
+        })
     }
 
     /// Another endpoint (the emulator); a trailing `/` or `/query` is dropped.
