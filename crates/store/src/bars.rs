@@ -1,5 +1,6 @@
 //! Bars, per-day status, ranges, gaps and splits.
 
+use crate::BeginWrite;
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -110,7 +111,7 @@ impl Store {
             format!("{sym} {first_day}..{}", rows[rows.len() - 1].0)
         };
         on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(query_err(
+            let mut tx = p.begin_write().await.map_err(query_err(
                 "starting to write",
                 "bt_bars_daily",
                 &target,
@@ -172,7 +173,7 @@ impl Store {
         let sym = symbol_key(symbol)?;
         let target = format!("{sym} {day}");
         on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(query_err(
+            let mut tx = p.begin_write().await.map_err(query_err(
                 "starting to write",
                 "bt_day_status",
                 &target,
@@ -483,7 +484,7 @@ impl Store {
         let mirror = Json(serde_json::Value::Array(mirror));
         let err = || query_err("replacing", "splits", &sym);
         let old: Vec<(NaiveDate, f64)> = on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(err())?;
+            let mut tx = p.begin_write().await.map_err(err())?;
             // First the symbol's range row (the mirror): it locks that row, so a concurrent
             // replacement for the symbol waits and then sees this one's rows (Postgres), and it
             // writes, so SQLite takes its write lock at once (a read first could not be upgraded
@@ -580,7 +581,7 @@ impl Store {
     pub async fn delete_symbol(&self, symbol: &str) -> Result<u64, StoreError> {
         let sym = symbol_key(symbol)?;
         on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(query_err(
+            let mut tx = p.begin_write().await.map_err(query_err(
                 "starting to delete from",
                 "bt_bars_daily",
                 &sym,

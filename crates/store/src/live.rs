@@ -1,6 +1,7 @@
 //! The live-trading tables: `at_algo_config`, `at_trade_history`, `at_to_buy`, `at_to_sell`,
 //! `at_open_trades`, `at_orders`, `at_trade_summary`. Every row belongs to one symbol.
 
+use crate::BeginWrite;
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::types::Json;
 use sqlx::Row;
@@ -191,10 +192,11 @@ impl Store {
         }
         let is_postgres = matches!(self, Store::Postgres(_));
         on_pool!(self, |p| {
-            let mut tx =
-                p.begin()
-                    .await
-                    .map_err(query_err("starting to replace", "at_to_buy", &sym))?;
+            let mut tx = p.begin_write().await.map_err(query_err(
+                "starting to replace",
+                "at_to_buy",
+                &sym,
+            ))?;
             if is_postgres {
                 // Two replacements for one symbol must not interleave (each would delete only
                 // rows it can see, and both sets would remain): serialise them per symbol.

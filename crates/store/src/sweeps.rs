@@ -4,6 +4,7 @@
 //! A run is created `running`, receives its rows in batches (each batch one transaction, so a crash
 //! leaves whole batches only), and is finished `done` (every set stored) or `failed`.
 
+use crate::BeginWrite;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -150,7 +151,7 @@ impl Store {
             return Ok(());
         }
         let status = on_pool!(self, |p| {
-            let mut tx = p.begin().await.map_err(query_err(
+            let mut tx = p.begin_write().await.map_err(query_err(
                 "starting to write",
                 "sweep_results",
                 &target,

@@ -1437,3 +1437,34 @@ async fn open_accepts_memory_and_explains_bad_urls() {
     );
     assert!(msg.contains("check the host and port"), "{msg}");
 }
+
+/// Two pools on one SQLite file (two processes, in effect) writing at once: every transaction that
+/// reads before it writes waits for the other writer instead of failing with "database is locked".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_one_sqlite_file_wait_for_each_other() {
+    let dir = std::env::temp_dir().join(unique("concurrent"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.join("store.db").display());
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let work = |s: Store| async move {
+        for _ in 0..20 {
+            let id = s.create_sweep_run(&new_sweep(50)).await.unwrap();
+            for k in 0..5 {
+                let rows: Vec<SweepResult> = (k * 10..k * 10 + 10).map(sweep_row).collect();
+                s.append_sweep_results(&id, &rows).await.unwrap();
+            }
+            s.finish_sweep_run(&id, SweepStatus::Done, None)
+                .await
+                .unwrap();
+        }
+    };
+    let (x, y) = tokio::join!(tokio::spawn(work(a.clone())), tokio::spawn(work(b.clone())));
+    x.unwrap();
+    y.unwrap();
+    let runs = a.sweep_runs().await.unwrap();
+    assert_eq!(runs.len(), 40);
+    a.close().await;
+    b.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
