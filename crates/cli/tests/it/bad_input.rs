@@ -1,7 +1,7 @@
 //! Bad input: a one-line error naming the problem and the fix, exit code 2, no panic, no partial file.
 
-mod common;
-use common::{scratch, vectura};
+
+use crate::common::{scratch, vectura};
 use std::path::Path;
 
 const HEADER: &str = "timestamp,open,high,low,close,volume\n";

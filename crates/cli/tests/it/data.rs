@@ -1,13 +1,13 @@
 //! `vectura data …` and `vectura db schema` end to end: the real binary, a real SQLite file, and the
 //! emulator over HTTP standing in for Alpaca and Alpha Vantage.
 
-mod common;
+
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::NaiveDate;
-use common::{scratch, shared};
+use crate::common::{scratch, shared};
 use vectura_data::{load_csv_path, LoadOptions};
 
 /// Runs `vectura` with a data directory of its own and no inherited store or keys.
@@ -200,7 +200,7 @@ fn a_split_added_later_adjusts_what_backtests_read() {
     assert_eq!(t0, t1);
     let (mut halved, mut same) = (0, 0);
     for i in 0..t0.as_array().unwrap().len() {
-        let t = common::secs(t0[i].as_str().unwrap());
+        let t = crate::common::secs(t0[i].as_str().unwrap());
         let (a, b) = (p0[i].as_f64().unwrap(), p1[i].as_f64().unwrap());
         if t < split_ts {
             assert_eq!(b, a / 2.0, "at {t}");

@@ -1,8 +1,8 @@
 //! Sweeps: one process vs shard processes through an object store give identical results, shards are
 //! idempotent, and the S3 path works against a real signature-checking S3 server on 127.0.0.1.
 
-mod common;
-use common::scratch;
+
+use crate::common::scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -289,7 +289,7 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
 
 #[test]
 fn walk_forward_reports_out_of_sample_results_of_in_sample_winners() {
-    let Some(shared) = common::shared() else {
+    let Some(shared) = crate::common::shared() else {
         return;
     };
     let d = scratch("sweep-wf");
@@ -628,7 +628,7 @@ fn html_report_embeds_plotly_a_heat_map_and_the_top_table() {
 /// A bar file with a Symbol column holding AAPL's and MSFT's 2011 daily bars, built from
 /// ../shared/data (None, with a note, when that folder is missing).
 fn two_symbol_file(dir: &Path) -> Option<PathBuf> {
-    let daily = common::shared()?.join("data/daily");
+    let daily = crate::common::shared()?.join("data/daily");
     let mut text = String::from("symbol,date,open,high,low,close,volume\n");
     for (sym, file) in [
         ("AAPL", "AAPL_2000_2013_quandl_wiki.csv"),

@@ -1,8 +1,8 @@
 //! The differential test for `--compat vectura-v1`: the original engine's outputs on real INDA bars
 //! (`shared/oracles/golden`), reproduced bit for bit through the CLI as the golden README drives them.
 
-mod common;
-use common::{secs, shared, vectura};
+
+use crate::common::{secs, shared, vectura};
 use serde_json::Value;
 
 fn f(v: &Value) -> f64 {

@@ -1,8 +1,8 @@
 //! `vectura backtest --json` on the bundled data: the headline figures, recomputed independently from the
 //! JSON's own trade list and deposits.
 
-mod common;
-use common::{secs, vectura};
+
+use crate::common::{secs, vectura};
 use serde_json::Value;
 
 fn recompute(extra: &[&str]) {

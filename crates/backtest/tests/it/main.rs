@@ -1,0 +1,3 @@
+//! Integration tests of vectura-backtest, in one binary (one link per crate keeps cold builds short).
+
+mod engine;
