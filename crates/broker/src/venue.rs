@@ -72,7 +72,7 @@ pub enum StreamEvent {
     /// gap were backfilled just before, but the trader should reconcile in full now.
     Connected { reconnect: bool },
     /// An order event (possibly one seen before: consumers de-duplicate by execution id).
-    Event(TradeEvent),
+    Event(Box<TradeEvent>),
     /// The stream dropped; it is reconnecting (with backoff) unless `fatal`.
     Disconnected { reason: String, fatal: bool },
 }
