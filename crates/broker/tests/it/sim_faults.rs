@@ -55,6 +55,10 @@ struct Seen {
 /// A scripted client over one real session: buys every 3rd bar, sells every 5th, cancels the oldest
 /// open order every 7th, retrying what was unavailable.
 async fn scenario(faults: Faults) -> Seen {
+    scenario_on(faults).await.0
+}
+
+async fn scenario_on(faults: Faults) -> (Seen, SimBroker) {
     let s = faulty(faults);
     let mut trades = retry!(s.trade_updates().await).unwrap();
     let mut bar_sub = retry!(s.subscribe_bars(&["SPY".into()]).await).unwrap();
@@ -89,7 +93,81 @@ async fn scenario(faults: Faults) -> Seen {
         }
     }
     seen.ledger = serde_json::to_string(&s.ledger()).unwrap();
-    seen
+    (seen, s)
+}
+
+/// Whatever the faults did, the books balance: every order's fills are its executions, one order per
+/// client order id, the position is the executions' net, the cash is what they cost, none negative.
+#[tokio::test]
+async fn the_books_balance_for_every_seed() {
+    for seed in 0..40 {
+        let (_, s) = scenario_on(Faults::all(seed)).await;
+        s.set_faults(Faults::none());
+        let l = s.ledger();
+        let orders = s.orders(&all_orders()).await.unwrap();
+        let cids: HashSet<_> = orders.iter().map(|o| o.client_order_id.clone()).collect();
+        assert_eq!(
+            cids.len(),
+            orders.len(),
+            "seed {seed}: one order per client order id"
+        );
+        for o in &orders {
+            let execs: Vec<_> = l
+                .executions
+                .iter()
+                .filter(|e| e.execution.order_id == o.id)
+                .collect();
+            let filled: Decimal = execs.iter().map(|e| e.execution.qty).sum();
+            assert_eq!(
+                filled, o.filled_qty,
+                "seed {seed}: order {}",
+                o.client_order_id
+            );
+            assert!(o.filled_qty <= o.qty.unwrap());
+            assert_eq!(
+                o.status == OrderStatus::Filled,
+                o.filled_qty == o.qty.unwrap(),
+                "seed {seed}"
+            );
+        }
+        let (mut cash, mut held) = (d("100000"), Decimal::ZERO);
+        for e in &l.executions {
+            let x = &e.execution;
+            match x.side {
+                Side::Buy => {
+                    cash -= x.qty * x.price + e.commission;
+                    held += x.qty;
+                }
+                Side::Sell => {
+                    cash += x.qty * x.price - e.commission;
+                    held -= x.qty;
+                }
+            }
+        }
+        let a = s.account().await.unwrap();
+        assert_eq!(a.cash, cash, "seed {seed}: cash");
+        let pos: Decimal = s.positions().await.unwrap().iter().map(|p| p.qty).sum();
+        assert_eq!(pos, held, "seed {seed}: position");
+        assert!(
+            a.cash >= Decimal::ZERO && a.buying_power >= Decimal::ZERO && a.buying_power <= a.cash
+        );
+        let fills = l.events.iter().filter(|e| e.execution.is_some()).count();
+        assert_eq!(
+            fills,
+            l.executions.len(),
+            "seed {seed}: one fill event per execution"
+        );
+        let ids: HashSet<_> = l
+            .executions
+            .iter()
+            .map(|e| e.execution.id.clone())
+            .collect();
+        assert_eq!(
+            ids.len(),
+            l.executions.len(),
+            "seed {seed}: execution ids are unique"
+        );
+    }
 }
 
 #[tokio::test]

@@ -228,6 +228,11 @@ async fn check(c: Case) -> (usize, SimBroker) {
         acct.equity,
         r.final_equity
     );
+    eprintln!(
+        "{}: cash differs from the engine's by {:e}",
+        c.name,
+        (f(acct.cash) - r.final_cash).abs()
+    );
     // The broker's cash is exactly what its own executions and commissions add up to.
     let led = sim.ledger();
     let mut cash = Decimal::from_f64_retain(c.capital).unwrap();
@@ -260,13 +265,37 @@ async fn check(c: Case) -> (usize, SimBroker) {
 async fn one_session_gives_the_backtests_trades() {
     let jan = spy_month("01");
     let (commission, slippage_bps) = costs();
-    for (name, commission, slippage_bps) in [
-        ("session", Commission::default(), 0.0),
-        ("session with costs", commission, slippage_bps),
+    let mar = spy_month("03");
+    // A calm session, and a stormy one (March 16, 2011: the sell-off on the Fukushima news).
+    for (name, bars, commission, slippage_bps) in [
+        (
+            "session",
+            session_of(&jan, date(2011, 1, 4)),
+            Commission::default(),
+            0.0,
+        ),
+        (
+            "session with costs",
+            session_of(&jan, date(2011, 1, 4)),
+            commission,
+            slippage_bps,
+        ),
+        (
+            "volatile session",
+            session_of(&mar, date(2011, 3, 16)),
+            Commission::default(),
+            0.0,
+        ),
+        (
+            "volatile session with costs",
+            session_of(&mar, date(2011, 3, 16)),
+            commission,
+            slippage_bps,
+        ),
     ] {
         let (n, _) = check(Case {
             name,
-            bars: session_of(&jan, date(2011, 1, 4)),
+            bars,
             params: busy(),
             capital: 1000.0,
             commission,
