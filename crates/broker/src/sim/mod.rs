@@ -31,14 +31,17 @@
 //!
 //! # A gap up: where the simulation differs from a broker
 //! An order sized at the close can cost more than the cash at the next open (a gap up, slippage,
-//! commission). The backtest shrinks it to what the cash pays. A real broker checks buying power when
-//! the order is submitted (that check is here too) and then fills the whole order at whatever the market
-//! gives, taking the account below zero cash (margin covers it, or a cash account gets a call); an order
-//! that fails the check later is rejected. The simulator never takes cash below zero and offers both
-//! answers ([`Overspend`]): [`Overspend::Shrink`] (the default, the backtest's answer, needed for parity)
-//! fills what the cash pays and cancels the rest of the order (`partial_fill` then `canceled`, or
-//! `rejected` when not one share is affordable); [`Overspend::Reject`] fills nothing more and rejects the
-//! order (cancels its rest when it was partly filled).
+//! commission). The backtest shrinks it to what the cash pays. A broker never shrinks an order: it
+//! checks buying power once, when the order arrives, against its current price (the simulator does the
+//! same, against the last close) and rejects with 403 an order that fails; an order that passes is
+//! filled whole at the open, whatever that costs, and the difference comes out of margin or takes a
+//! cash account below zero. The simulator keeps the submission check and never takes cash below zero;
+//! at the fill it offers two answers ([`Overspend`]): [`Overspend::Shrink`] (the default: the backtest's
+//! answer, which parity with `vectura backtest` needs) fills what the cash pays, exactly as the engine's
+//! guard computes it, and cancels the rest (`partial_fill` then `canceled`, or `rejected` when not one
+//! share is affordable); [`Overspend::Reject`] fills nothing and rejects the order (or cancels its rest
+//! when it was partly filled), the nearest a cash account comes to a broker's refusal. Neither is what a
+//! margin account does; a parity report should expect this one difference on gap-up fills.
 //!
 //! # Orders and events
 //! Orders are created `new` (the `new` event follows at once), then go `partially_filled`/`filled`,
@@ -48,6 +51,17 @@
 //! follow Alpaca's rules: at most 9 decimals, and a fractional quantity only on a `day` order. Every
 //! instant is stamped at least a microsecond after the previous one, so orders and executions have
 //! distinct, increasing times (an execution's whole second is its bar's start).
+//!
+//! Commission is not part of Alpaca's stream or its executions; read it from the [`Ledger`] or with
+//! [`SimBroker::commission_of`].
+//!
+//! # Streams
+//! [`Broker::trade_updates`] and [`MarketData::subscribe_bars`] open one connection each (first message:
+//! `Connected { reconnect: false }`). Unlike the Alpaca client, a simulated stream does not backfill after
+//! a drop: the events of the gap are lost, as on Alpaca's own wire, and after `Connected { reconnect:
+//! true }` the consumer backfills through [`Broker::orders`], [`Broker::executions`] and
+//! [`MarketData::bars`]. A consumer that lets its buffer ([`SimConfig::stream_capacity`]) fill is dropped
+//! the same way.
 //!
 //! # Faults
 //! [`Faults`] injects, from one seed, rejects, partial and delayed fills, orders that stay `new`, dropped
@@ -115,7 +129,8 @@ pub struct SimConfig {
     pub overspend: Overspend,
     /// How long a bar lasts: the clock reads a bar's start plus this once the bar has been handed over.
     pub bar_seconds: i64,
-    /// The clock before the first bar, Unix seconds.
+    /// The clock before the first bar, Unix seconds: set it just before the first bar (a day order
+    /// placed before any bar is for the session after this instant).
     pub start: i64,
     /// Market orders fill only on regular-session bars (limit orders outside it only with
     /// `extended_hours`), as at Alpaca.

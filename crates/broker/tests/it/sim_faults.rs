@@ -235,6 +235,25 @@ async fn one_seed_reproduces_a_run_with_every_fault_on() {
 }
 
 #[tokio::test]
+async fn each_fault_alone_is_reproducible_and_changes_the_run() {
+    let clean = scenario(Faults::none()).await;
+    for fault in Fault::ALL {
+        let a = scenario(Faults::only(7, fault)).await;
+        assert_eq!(
+            a,
+            scenario(Faults::only(7, fault)).await,
+            "{fault:?}: same seed, same run"
+        );
+        assert_ne!(a, clean, "{fault:?} changed nothing at its default rate");
+        assert_ne!(
+            a,
+            scenario(Faults::only(8, fault)).await,
+            "{fault:?}: another seed, another run"
+        );
+    }
+}
+
+#[tokio::test]
 async fn rejects_refuse_with_alpacas_replies_and_create_nothing() {
     let s = faulty(Faults::none().with(Fault::Reject, 1.0));
     s.on_bar("SPY", &session().get(0)).unwrap();
