@@ -2,6 +2,7 @@
 //! and the metrics follow (original §2.4, fixed as DESIGN.md §2 and §4 say).
 
 use crate::config::{BacktestConfig, ConfigError, FillModel, PdtMode};
+use crate::fill;
 use crate::metrics::{RunTotals, Span, Tracker, TradeStats};
 use crate::pdt::{FinraPdt, Pdt, V1Pdt, PDT_END_TS};
 use crate::result::{BacktestResult, Deposit, Line, OpenLot, Timing, Trade};
@@ -420,37 +421,18 @@ fn execute<S: Strategy>(
 ) -> bool {
     match intent.side {
         Side::Buy => {
-            let px = if slip > 0.0 {
-                price * (1.0 + slip)
-            } else {
-                price
-            };
-            let mut qty = if intent.all_in {
-                // Whole shares for all the cash there is, commission included.
-                let mut q = (book.cash / px).floor();
-                while q > 0.0 && q * px + cfg.commission.of(q, px) > book.cash {
-                    q -= 1.0;
-                }
-                q
-            } else {
-                intent.qty
-            };
-            let mut commission = cfg.commission.of(qty, px);
+            let px = fill::slipped(Side::Buy, price, slip);
             // The original's cost is shares × P, unrounded; only our modes guard against overspending
             // (a next-open gap up, slippage or commission), shrinking the order to what cash buys.
-            if !cfg.compat_v1 && qty * px + commission > book.cash {
-                let scale = if intent.all_in { 1.0 } else { cfg.share_scale };
-                qty = floor_dp(
-                    (book.cash - cfg.commission.per_order).max(0.0)
-                        / (px * (1.0 + cfg.commission.pct / 100.0) + cfg.commission.per_share),
-                    scale,
-                );
-                commission = cfg.commission.of(qty, px);
-                while qty > 0.0 && qty * px + commission > book.cash {
-                    qty = floor_dp(qty - 1.0 / scale, scale);
-                    commission = cfg.commission.of(qty, px);
-                }
-            }
+            let (qty, commission) = fill::buy(
+                book.cash,
+                px,
+                intent.qty,
+                intent.all_in,
+                &cfg.commission,
+                cfg.share_scale,
+                !cfg.compat_v1,
+            );
             // vectura-v1 books zero-share buys (the original's quirk); ours rejects them.
             let zero_ok = cfg.compat_v1 && qty == 0.0;
             if !(qty > 0.0 || zero_ok) {
@@ -490,11 +472,7 @@ fn execute<S: Strategy>(
             true
         }
         Side::Sell => {
-            let px = if slip > 0.0 {
-                price * (1.0 - slip)
-            } else {
-                price
-            };
+            let px = fill::slipped(Side::Sell, price, slip);
             // The lots this sell closes: the named one, or first-in first-out.
             let held: f64 = match intent.closes {
                 Some(id) => book

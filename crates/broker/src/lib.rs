@@ -12,6 +12,7 @@
 //! are converted once, at the trader's boundary ([`qty_from_f64`]).
 
 pub mod error;
+pub mod sim;
 pub mod types;
 pub mod venue;
 
