@@ -5,7 +5,8 @@
 //! (regular session bars only, unless `extended_hours`): an order sent when a bar closes arrives a few
 //! milliseconds into the next minute and gets that minute's open, as the backtest's `next-open` model
 //! fills it. The fill happens at `max(arrival, bar start)`. A limit order fills in the first such bar
-//! whose range reaches its price: at the open when the bar opened beyond it, else at the limit.
+//! whose range reaches its price: at the open when the bar opened beyond it, else at the limit. With
+//! partial fills, each later part fills at the close of the next bar, at that bar's open.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -126,9 +127,15 @@ fn due(src: &BarSource, o: &mut Order, target: Micros) -> Option<(Micros, EmuBar
     let eff = o.arrival.max(o.cursor);
     let mut from = eff.div_euclid(SECOND).div_euclid(60) * 60;
     let regular_only = !o.extended_hours;
+    // A later part of a partial fill happens as its bar closes (one part per bar).
+    let later = !o.filled_qty.is_zero();
     loop {
         let b = src.at_or_after(&o.symbol, from, regular_only)?;
-        let at = eff.max(b.t * SECOND);
+        let at = eff.max(if later {
+            (b.t + 60) * SECOND
+        } else {
+            b.t * SECOND
+        });
         if at > target {
             return None;
         }

@@ -38,7 +38,12 @@ fn refused((status, body): Refusal) -> Response {
 /// rate limiter does.
 pub(crate) fn fault_status(status: u16) -> Response {
     match status {
-        429 => refused(refusal(429, 42910000, "rate limit exceeded")),
+        429 => {
+            // Used up, resetting now: an injected 429 costs a client no real wait.
+            let mut r = refused(refusal(429, 42910000, "rate limit exceeded"));
+            rate_headers(&mut r, DEFAULT_LIMIT, 0, Utc::now().timestamp());
+            r
+        }
         500 => refused(refusal(500, 50010000, "internal server error occurred")),
         s => {
             let code = StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_GATEWAY);
