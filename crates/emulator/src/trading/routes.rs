@@ -120,8 +120,8 @@ async fn apply_fault(action: Option<FaultAction>) -> Option<Response> {
 }
 
 /// Credentials of a trading request: the key id, or the 401 reply.
-fn credentials(inner: &Inner, headers: &HeaderMap) -> Result<String, Response> {
-    let unauthorized = || refused(refusal(401, 40110000, "request is not authorized"));
+fn credentials(inner: &Inner, headers: &HeaderMap) -> Result<String, Refusal> {
+    let unauthorized = || refusal(401, 40110000, "request is not authorized");
     let (Some(id), Some(secret)) = (
         header_str(headers, "APCA-API-KEY-ID"),
         header_str(headers, "APCA-API-SECRET-KEY"),
@@ -146,7 +146,7 @@ pub(crate) async fn trading_guard(
         let mut inner = shared.lock();
         let key = match credentials(&inner, req.headers()) {
             Ok(k) => k,
-            Err(r) => return r,
+            Err(r) => return refused(r),
         };
         let enforced = inner.trading.faults.rate_limit;
         let window = inner.trading.faults.rate_window.unwrap_or(MINUTE);
@@ -205,29 +205,30 @@ fn synced(shared: &Shared) -> (std::sync::MutexGuard<'_, Inner>, Micros) {
     (inner, now)
 }
 
-fn record(
-    inner: &mut Inner,
-    now: Micros,
-    key: &str,
-    method: &str,
-    path: &str,
-    client_order_id: Option<String>,
+/// One order request, for the orders log.
+struct Logged<'a> {
+    key: &'a str,
+    method: &'a str,
+    path: &'a str,
+    coid: Option<String>,
     order_id: Option<String>,
     status: Option<u16>,
     created: bool,
     outcome: String,
-) {
+}
+
+fn record(inner: &mut Inner, now: Micros, l: Logged<'_>) {
     inner.trading.record(OrderRequestRecord {
         time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         emulator_time: rfc3339_micros(now),
-        key: Some(key.to_string()),
-        method: method.to_string(),
-        path: path.to_string(),
-        client_order_id,
-        order_id,
-        status,
-        created,
-        outcome,
+        key: Some(l.key.to_string()),
+        method: l.method.to_string(),
+        path: l.path.to_string(),
+        client_order_id: l.coid,
+        order_id: l.order_id,
+        status: l.status,
+        created: l.created,
+        outcome: l.outcome,
     });
 }
 
@@ -271,21 +272,21 @@ pub(crate) async fn get_calendar(
 ) -> Response {
     let (_inner, now) = synced(&shared);
     let today = ny_date(now.div_euclid(SECOND));
-    let date = |name: &str, default: chrono::NaiveDate| -> Result<chrono::NaiveDate, Response> {
+    let date = |name: &str, default: chrono::NaiveDate| -> Result<chrono::NaiveDate, Refusal> {
         match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(default),
             Some(s) => chrono::NaiveDate::parse_from_str(s.get(..10).unwrap_or(s), "%Y-%m-%d")
-                .map_err(|_| refused(refusal(400, 40010001, format!("invalid {name}: {s}")))),
+                .map_err(|_| refusal(400, 40010001, format!("invalid {name}: {s}"))),
         }
     };
     let year = chrono::Days::new(366);
     let start = match date("start", today.checked_sub_days(year).unwrap_or(today)) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(r) => return refused(r),
     };
     let end = match date("end", today.checked_add_days(year).unwrap_or(today)) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(r) => return refused(r),
     };
     // Settlement: T+1 since 2024-05-28, T+2 before.
     let t1 = chrono::NaiveDate::from_ymd_opt(2024, 5, 28).unwrap_or(today);
@@ -353,14 +354,16 @@ pub(crate) async fn post_order(
             record(
                 &mut inner,
                 now,
-                &key,
-                "POST",
-                "/v2/orders",
-                coid.clone(),
-                None,
-                status,
-                false,
-                format!("fault before processing ({a:?}): no order"),
+                Logged {
+                    key: &key,
+                    method: "POST",
+                    path: "/v2/orders",
+                    coid: coid.clone(),
+                    order_id: None,
+                    status,
+                    created: false,
+                    outcome: format!("fault before processing ({a:?}): no order"),
+                },
             );
         }
         action
@@ -403,14 +406,16 @@ pub(crate) async fn post_order(
                 record(
                     &mut inner,
                     now,
-                    &key,
-                    "POST",
-                    "/v2/orders",
-                    Some(coid),
-                    Some(id),
-                    status,
-                    true,
-                    outcome,
+                    Logged {
+                        key: &key,
+                        method: "POST",
+                        path: "/v2/orders",
+                        coid: Some(coid),
+                        order_id: Some(id),
+                        status,
+                        created: true,
+                        outcome,
+                    },
                 );
                 (json_reply(200, body), lost)
             }
@@ -424,14 +429,16 @@ pub(crate) async fn post_order(
                 record(
                     &mut inner,
                     now,
-                    &key,
-                    "POST",
-                    "/v2/orders",
-                    coid,
-                    None,
-                    Some(status),
-                    false,
-                    outcome,
+                    Logged {
+                        key: &key,
+                        method: "POST",
+                        path: "/v2/orders",
+                        coid,
+                        order_id: None,
+                        status: Some(status),
+                        created: false,
+                        outcome,
+                    },
                 );
                 (json_reply(status, body), None)
             }
@@ -471,17 +478,17 @@ pub(crate) async fn get_orders(
             _ => return bad(format!("invalid limit: {s} (1 to 500)")),
         },
     };
-    let time = |name: &str| -> Result<Option<Micros>, Response> {
+    let time = |name: &str| -> Result<Option<Micros>, Refusal> {
         match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => parse_time(s)
                 .map(Some)
-                .ok_or_else(|| bad(format!("invalid {name}: {s}"))),
+                .ok_or_else(|| refusal(422, 40010001, format!("invalid {name}: {s}"))),
         }
     };
     let (after, until) = match (time("after"), time("until")) {
         (Ok(a), Ok(u)) => (a, u),
-        (Err(r), _) | (_, Err(r)) => return r,
+        (Err(r), _) | (_, Err(r)) => return refused(r),
     };
     let asc = match q.get("direction").map(String::as_str) {
         None | Some("desc") => false,
@@ -523,14 +530,16 @@ pub(crate) async fn get_orders(
     record(
         &mut inner,
         now,
-        &key,
-        "GET",
-        "/v2/orders",
-        None,
-        None,
-        Some(200),
-        false,
-        format!("listed {n}"),
+        Logged {
+            key: &key,
+            method: "GET",
+            path: "/v2/orders",
+            coid: None,
+            order_id: None,
+            status: Some(200),
+            created: false,
+            outcome: format!("listed {n}"),
+        },
     );
     json_reply(200, Value::Array(body))
 }
@@ -552,19 +561,21 @@ pub(crate) async fn get_order(
     record(
         &mut inner,
         now,
-        &key,
-        "GET",
-        &path,
-        None,
-        Some(id),
-        Some(status),
-        false,
-        if found.is_some() {
-            "found"
-        } else {
-            "not found"
-        }
-        .into(),
+        Logged {
+            key: &key,
+            method: "GET",
+            path: &path,
+            coid: None,
+            order_id: Some(id),
+            status: Some(status),
+            created: false,
+            outcome: if found.is_some() {
+                "found"
+            } else {
+                "not found"
+            }
+            .into(),
+        },
     );
     match found {
         Some(o) => json_reply(200, o),
@@ -591,19 +602,21 @@ pub(crate) async fn get_order_by_client_id(
     record(
         &mut inner,
         now,
-        &key,
-        "GET",
-        "/v2/orders:by_client_order_id",
-        Some(coid),
-        found.as_ref().map(|(id, _)| id.clone()),
-        Some(status),
-        false,
-        if found.is_some() {
-            "found"
-        } else {
-            "not found"
-        }
-        .into(),
+        Logged {
+            key: &key,
+            method: "GET",
+            path: "/v2/orders:by_client_order_id",
+            coid: Some(coid),
+            order_id: found.as_ref().map(|(id, _)| id.clone()),
+            status: Some(status),
+            created: false,
+            outcome: if found.is_some() {
+                "found"
+            } else {
+                "not found"
+            }
+            .into(),
+        },
     );
     match found {
         Some((_, o)) => json_reply(200, o),
@@ -630,14 +643,16 @@ pub(crate) async fn delete_order(
             record(
                 &mut inner,
                 now,
-                &key,
-                "DELETE",
-                &path,
-                coid,
-                Some(id),
-                Some(204),
-                false,
-                "canceled".into(),
+                Logged {
+                    key: &key,
+                    method: "DELETE",
+                    path: &path,
+                    coid,
+                    order_id: Some(id),
+                    status: Some(204),
+                    created: false,
+                    outcome: "canceled".into(),
+                },
             );
             StatusCode::NO_CONTENT.into_response()
         }
@@ -646,14 +661,16 @@ pub(crate) async fn delete_order(
             record(
                 &mut inner,
                 now,
-                &key,
-                "DELETE",
-                &path,
-                coid,
-                Some(id),
-                Some(r.0),
-                false,
-                format!("refused: {msg}"),
+                Logged {
+                    key: &key,
+                    method: "DELETE",
+                    path: &path,
+                    coid,
+                    order_id: Some(id),
+                    status: Some(r.0),
+                    created: false,
+                    outcome: format!("refused: {msg}"),
+                },
             );
             refused(r)
         }
@@ -671,14 +688,16 @@ pub(crate) async fn delete_orders(
     record(
         &mut inner,
         now,
-        &key,
-        "DELETE",
-        "/v2/orders",
-        None,
-        None,
-        Some(207),
-        false,
-        format!("canceled {n}"),
+        Logged {
+            key: &key,
+            method: "DELETE",
+            path: "/v2/orders",
+            coid: None,
+            order_id: None,
+            status: Some(207),
+            created: false,
+            outcome: format!("canceled {n}"),
+        },
     );
     let body: Vec<Value> = ids
         .into_iter()
@@ -810,14 +829,16 @@ pub(crate) async fn delete_position(
             record(
                 &mut inner,
                 now,
-                &key,
-                "DELETE",
-                &path,
-                coid,
-                id,
-                Some(200),
-                true,
-                "created".into(),
+                Logged {
+                    key: &key,
+                    method: "DELETE",
+                    path: &path,
+                    coid,
+                    order_id: id,
+                    status: Some(200),
+                    created: true,
+                    outcome: "created".into(),
+                },
             );
             json_reply(200, o)
         }
@@ -826,14 +847,16 @@ pub(crate) async fn delete_position(
             record(
                 &mut inner,
                 now,
-                &key,
-                "DELETE",
-                &path,
-                None,
-                None,
-                Some(r.0),
-                false,
-                format!("rejected: {msg}"),
+                Logged {
+                    key: &key,
+                    method: "DELETE",
+                    path: &path,
+                    coid: None,
+                    order_id: None,
+                    status: Some(r.0),
+                    created: false,
+                    outcome: format!("rejected: {msg}"),
+                },
             );
             refused(r)
         }
@@ -868,14 +891,16 @@ pub(crate) async fn delete_positions(
                 record(
                     &mut inner,
                     now,
-                    &key,
-                    "DELETE",
-                    &path,
-                    coid,
-                    id,
-                    Some(200),
-                    true,
-                    "created".into(),
+                    Logged {
+                        key: &key,
+                        method: "DELETE",
+                        path: &path,
+                        coid,
+                        order_id: id,
+                        status: Some(200),
+                        created: true,
+                        outcome: "created".into(),
+                    },
                 );
                 out.push(json!({ "symbol": sym, "status": 200, "body": o }));
             }
@@ -884,14 +909,16 @@ pub(crate) async fn delete_positions(
                 record(
                     &mut inner,
                     now,
-                    &key,
-                    "DELETE",
-                    &path,
-                    None,
-                    None,
-                    Some(status),
-                    false,
-                    format!("rejected: {msg}"),
+                    Logged {
+                        key: &key,
+                        method: "DELETE",
+                        path: &path,
+                        coid: None,
+                        order_id: None,
+                        status: Some(status),
+                        created: false,
+                        outcome: format!("rejected: {msg}"),
+                    },
                 );
                 out.push(json!({ "symbol": sym, "status": status, "body": body }));
             }
@@ -930,17 +957,17 @@ fn activities(
 ) -> Response {
     let key = key_of(headers);
     let (mut inner, now) = synced(shared);
-    let time = |name: &str| -> Result<Option<Micros>, Response> {
+    let time = |name: &str| -> Result<Option<Micros>, Refusal> {
         match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
             None => Ok(None),
             Some(s) => parse_time(s)
                 .map(Some)
-                .ok_or_else(|| refused(refusal(400, 40010001, format!("invalid {name}: {s}")))),
+                .ok_or_else(|| refusal(400, 40010001, format!("invalid {name}: {s}"))),
         }
     };
     let (after, until, date) = match (time("after"), time("until"), time("date")) {
         (Ok(a), Ok(u), Ok(d)) => (a, u, d),
-        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return r,
+        (Err(r), _, _) | (_, Err(r), _) | (_, _, Err(r)) => return refused(r),
     };
     let asc = match q.get("direction").map(String::as_str) {
         None | Some("desc") => false,

@@ -59,6 +59,8 @@ async fn alpaca_py_trades_and_streams_against_the_emulator_unchanged() {
     assert!(out.status.success(), "check.py failed:\n{stderr}");
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{stderr}", String::from_utf8_lossy(&out.stdout)));
+    // The 14:00 bar, as the market-data API serves it once it closed.
+    emu.handle().advance(std::time::Duration::from_secs(60));
     let bar = emu
         .handle()
         .minute_bars("SPY", 1_719_842_400, 1_719_842_460)[0];
