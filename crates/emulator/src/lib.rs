@@ -1,5 +1,5 @@
-//! A local emulator of Alpaca's market-data API (stock bars) and Alpha Vantage's `SPLITS`, for tests
-//! and offline runs, with fault injection.
+//! A local emulator of Alpaca's market-data API (stock bars), trading API and streams, and Alpha
+//! Vantage's `SPLITS`, for tests and offline runs, with fault injection.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -28,6 +28,18 @@
 //!   the same splits as Alpaca's corporate actions (`forward_splits` / `reverse_splits`).
 //! - `GET /query?function=SPLITS&symbol=X&apikey=K`: `{"symbol":"X","data":[{"effective_date":
 //!   "2020-08-31","split_factor":"4.0000"}]}` (newest first), or the reply [`Faults::av_reply`] asks for.
+//!
+//! Trading (one account per key pair, [`TradingConfig`]): `/v2/account`, `/v2/clock`, `/v2/calendar`,
+//! `/v2/assets[/{symbol}]`, `/v2/orders` (POST with client-order-id uniqueness forever and the 422
+//! for a duplicate; GET with `status`/`after`/`until`/`limit`/`direction`/`symbols`/`side`; DELETE all
+//! with a 207 body), `/v2/orders/{id}` (GET, DELETE), `/v2/orders:by_client_order_id`,
+//! `/v2/positions[/{symbol}]` (GET, DELETE closes), `/v2/account/activities[/FILL]` (paged). Fills
+//! come from the same bars the market-data endpoints serve (see `trading::engine` for the rules), in
+//! emulator time: the system clock, a replay clock ([`TradingConfig::replay`], `speed`, `start`), or a
+//! stopped clock that [`EmulatorHandle::set_time`], [`EmulatorHandle::advance`] and
+//! [`EmulatorHandle::step`] move. Streams: `ws://…/stream` (`trade_updates`) and `ws://…/v2/iex`,
+//! `/v2/sip` (bars), see `streams`. Trading and stream faults: [`TradingFaults`]; every order request
+//! is recorded ([`EmulatorHandle::order_requests`], `--orders-log`).
 //!
 //! Faults ([`Faults`], changed at run time through [`EmulatorHandle`]): a 429 every N-th market-data
 //! request (with `Retry-After` always, every other time or never), 5xx by probability or by request
