@@ -107,19 +107,25 @@ async fn an_injected_429_is_retried_and_a_persistent_one_ends_rate_limited() {
 #[tokio::test]
 async fn a_slow_reply_within_the_timeout_is_waited_for_and_one_beyond_it_is_retried() {
     let env = start().await;
+    // A roomy timeout, so that a loaded machine cannot turn the short delay into a timeout.
+    let mut cfg = crate::common::fast(
+        vectura_broker::alpaca::AlpacaConfig::new(KEY, crate::common::SECRET)
+            .with_trading_url(&env.emu.base_url()),
+    );
+    cfg.request_timeout = Duration::from_secs(3);
+    let client = vectura_broker::alpaca::AlpacaClient::new(cfg).unwrap();
     env.handle.update_trading_faults(|f| {
         f.routes.push(
-            RouteFault::on("/v2/clock", FaultAction::Delay(Duration::from_millis(200))).times(1),
+            RouteFault::on("/v2/clock", FaultAction::Delay(Duration::from_millis(100))).times(1),
         )
     });
-    env.client.clock().await.unwrap();
-    // Beyond the client's 700 ms timeout: the first try is abandoned, the second is served.
+    client.clock().await.unwrap();
+    // Beyond the 3 s timeout: the first try is abandoned, the second is served.
     env.handle.update_trading_faults(|f| {
-        f.routes.push(
-            RouteFault::on("/v2/clock", FaultAction::Delay(Duration::from_millis(1500))).times(1),
-        )
+        f.routes
+            .push(RouteFault::on("/v2/clock", FaultAction::Delay(Duration::from_secs(8))).times(1))
     });
-    env.client.clock().await.unwrap();
+    client.clock().await.unwrap();
     let statuses: Vec<u16> = env
         .handle
         .requests()
