@@ -11,6 +11,7 @@
 //! Money and quantities are exact decimals ([`Decimal`]) as Alpaca sends them; the strategy's f64 values
 //! are converted once, at the trader's boundary ([`qty_from_f64`]).
 
+pub mod alpaca;
 pub mod error;
 pub mod sim;
 pub mod types;

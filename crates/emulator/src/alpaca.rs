@@ -229,7 +229,7 @@ fn next_retry_after(inner: &mut Inner) -> Option<u64> {
     }
 }
 
-fn valid_symbol(s: &str) -> bool {
+pub(crate) fn valid_symbol(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 21
         && s.bytes().all(|b| {

@@ -16,6 +16,23 @@ fn parse_time(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
+/// Reads a minute-bar file (`.csv`, or gzip-compressed `.csv.gz`); see [`parse`].
+pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<EmuBar>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut s)
+            .map_err(|e| format!("{}: not a readable gzip file ({e})", path.display()))?;
+        s
+    } else {
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", path.display()))?
+    };
+    let mut bars = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    bars.sort_by_key(|b| b.t);
+    bars.dedup_by_key(|b| b.t);
+    Ok(bars)
+}
+
 /// Parses a header row and bar rows; see [`crate::EmulatorHandle::load_csv`].
 pub(crate) fn parse(text: &str) -> Result<Vec<EmuBar>, String> {
     let mut lines = text

@@ -1,5 +1,5 @@
-//! A local emulator of Alpaca's market-data API (stock bars) and Alpha Vantage's `SPLITS`, for tests
-//! and offline runs, with fault injection.
+//! A local emulator of Alpaca's market-data API (stock bars), trading API and streams, and Alpha
+//! Vantage's `SPLITS`, for tests and offline runs, with fault injection.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -29,6 +29,18 @@
 //! - `GET /query?function=SPLITS&symbol=X&apikey=K`: `{"symbol":"X","data":[{"effective_date":
 //!   "2020-08-31","split_factor":"4.0000"}]}` (newest first), or the reply [`Faults::av_reply`] asks for.
 //!
+//! Trading (one account per key pair, [`TradingConfig`]): `/v2/account`, `/v2/clock`, `/v2/calendar`,
+//! `/v2/assets[/{symbol}]`, `/v2/orders` (POST with client-order-id uniqueness forever and the 422
+//! for a duplicate; GET with `status`/`after`/`until`/`limit`/`direction`/`symbols`/`side`; DELETE all
+//! with a 207 body), `/v2/orders/{id}` (GET, DELETE), `/v2/orders:by_client_order_id`,
+//! `/v2/positions[/{symbol}]` (GET, DELETE closes), `/v2/account/activities[/FILL]` (paged). Fills
+//! come from the same bars the market-data endpoints serve (see `trading::engine` for the rules), in
+//! emulator time: the system clock, a replay clock ([`TradingConfig::replay`], `speed`, `start`), or a
+//! stopped clock that [`EmulatorHandle::set_time`], [`EmulatorHandle::advance`] and
+//! [`EmulatorHandle::step`] move. Streams: `ws://…/stream` (`trade_updates`) and `ws://…/v2/iex`,
+//! `/v2/sip` (bars), see `streams`. Trading and stream faults: [`TradingFaults`]; every order request
+//! is recorded ([`EmulatorHandle::order_requests`], `--orders-log`).
+//!
 //! Faults ([`Faults`], changed at run time through [`EmulatorHandle`]): a 429 every N-th market-data
 //! request (with `Retry-After` always, every other time or never), 5xx by probability or by request
 //! number, a (symbol, day) failing K times before it succeeds, slow replies, Alpaca's per-key
@@ -37,10 +49,15 @@
 
 mod alpaca;
 mod av;
+pub mod clock;
+mod control;
 mod corp;
 mod csv;
+mod streams;
 mod synth;
+mod trading;
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -50,10 +67,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
 
+pub use clock::{Clock, Micros};
+pub use rust_decimal::Decimal;
 pub use synth::{EmuBar, Feed, Timeframe};
+pub use trading::{
+    FaultAction, LostReply, OrderRequestRecord, Rejection, RouteFault, TradingConfig, TradingFaults,
+};
 
 /// When a 429 carries a `Retry-After` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -164,6 +187,8 @@ pub struct Config {
     pub splits: HashMap<String, Vec<(NaiveDate, f64)>>,
     /// Faults from the start.
     pub faults: Faults,
+    /// The trading API: accounts, replay, order log, trading and stream faults.
+    pub trading: TradingConfig,
 }
 
 impl Default for Config {
@@ -178,6 +203,7 @@ impl Default for Config {
             now: None,
             splits: HashMap::new(),
             faults: Faults::default(),
+            trading: TradingConfig::default(),
         }
     }
 }
@@ -202,11 +228,12 @@ pub struct RequestRecord {
 }
 
 pub(crate) struct Inner {
+    pub seed: u64,
     pub keys: Option<Vec<(String, String)>>,
     pub av_keys: Option<Vec<String>>,
     pub extended_hours: bool,
     pub first_day: NaiveDate,
-    pub now: Option<i64>,
+    pub clock: Clock,
     pub splits: HashMap<String, Vec<(NaiveDate, f64)>>,
     pub csv: HashMap<String, Arc<Vec<EmuBar>>>,
     pub faults: Faults,
@@ -223,6 +250,9 @@ pub(crate) struct Inner {
     pub recent: HashMap<String, VecDeque<Instant>>,
     /// Alpha Vantage requests per (key, UTC date).
     pub av_counts: HashMap<(String, NaiveDate), u32>,
+    /// Synthetic days generated for the trading engine.
+    pub day_cache: RefCell<trading::bars::DayCache>,
+    pub trading: trading::Trading,
 }
 
 pub(crate) struct Shared {
@@ -239,12 +269,7 @@ impl Shared {
 impl Inner {
     /// Unix seconds of "now".
     pub(crate) fn now(&self) -> i64 {
-        self.now.unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        })
+        self.clock.now().div_euclid(clock::SECOND)
     }
 }
 
@@ -254,25 +279,104 @@ pub struct Emulator {
     handle: EmulatorHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How often (real time) a running clock's due events are processed.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Processes due events while the clock runs (publishing bars, filling orders), and drops streams
+/// on [`TradingFaults::drop_streams_every`]. Ends with the emulator.
+async fn tick(shared: std::sync::Weak<Shared>) {
+    loop {
+        tokio::time::sleep(TICK).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let mut inner = shared.lock();
+        if inner.clock.runs() {
+            trading::engine::sync(&mut inner);
+        }
+        if let Some(every) = inner.trading.faults.drop_streams_every {
+            if inner.trading.last_drop.elapsed() >= every {
+                inner.trading.last_drop = Instant::now();
+                drop_streams(&mut inner, true, true);
+            }
+        }
+    }
+}
+
+/// Closes stream connections (without a close frame); returns how many.
+fn drop_streams(inner: &mut Inner, trade: bool, data: bool) -> usize {
+    let mut n = 0;
+    let t = &mut inner.trading;
+    if trade {
+        for a in t.accounts.values_mut() {
+            for (_, tx) in a.conns.drain(..) {
+                n += usize::from(tx.send(trading::StreamOut::Drop).is_ok());
+            }
+        }
+    }
+    if data {
+        let stale = t.faults.stale_after_drop;
+        for c in t.md_conns.drain(..) {
+            n += usize::from(c.tx.send(trading::StreamOut::Drop).is_ok());
+            if let Some(d) = stale {
+                t.md_stale.insert(c.key.clone(), Instant::now() + d);
+            }
+        }
+    }
+    n
 }
 
 impl Emulator {
     /// Binds 127.0.0.1:[`Config::port`] and serves in a task of the current tokio runtime.
     pub async fn start(config: Config) -> std::io::Result<Emulator> {
+        let mut csv: HashMap<String, Arc<Vec<EmuBar>>> = HashMap::new();
+        let mut tcfg = config.trading;
+        for (sym, path) in &tcfg.replay {
+            let bars = csv::read_file(path)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            if bars.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("--replay {sym}={}: the file has no bars", path.display()),
+                ));
+            }
+            csv.insert(sym.to_ascii_uppercase(), Arc::new(bars));
+        }
+        if !tcfg.replay.is_empty() && tcfg.symbols.is_none() {
+            tcfg.symbols = Some(csv.keys().cloned().collect());
+        }
+        let clock = match (config.now, tcfg.replay.is_empty()) {
+            (Some(now), _) => Clock::Manual(now * clock::SECOND),
+            (None, true) => Clock::System,
+            (None, false) => {
+                let first = csv.values().filter_map(|b| b.first()).map(|b| b.t).min();
+                let start = tcfg.start.or(first).unwrap_or(0);
+                Clock::Scaled {
+                    start: start * clock::SECOND,
+                    wall: Instant::now(),
+                    speed: tcfg.speed.unwrap_or(1.0),
+                }
+            }
+        };
+        let trading = trading::Trading::new(tcfg, config.seed, clock.now())?;
         let shared = Arc::new(Shared {
             seed: config.seed,
             inner: Mutex::new(Inner {
+                seed: config.seed,
                 keys: config.keys,
                 av_keys: config.av_keys,
                 extended_hours: config.extended_hours,
                 first_day: config.first_day,
-                now: config.now,
+                clock,
                 splits: config
                     .splits
                     .into_iter()
                     .map(|(k, v)| (k.to_ascii_uppercase(), v))
                     .collect(),
-                csv: HashMap::new(),
+                csv,
                 faults: config.faults,
                 log: Vec::new(),
                 next_id: 0,
@@ -282,8 +386,50 @@ impl Emulator {
                 rng: synth::SplitMix(config.seed ^ 0x5EED_FA17),
                 recent: HashMap::new(),
                 av_counts: HashMap::new(),
+                day_cache: RefCell::new(HashMap::new()),
+                trading,
             }),
         });
+        use trading::routes as tr;
+        let trading_routes = Router::new()
+            .route("/v2/account", get(tr::get_account))
+            .route("/v2/clock", get(tr::get_clock))
+            .route("/v2/calendar", get(tr::get_calendar))
+            .route("/v2/assets", get(tr::get_assets))
+            .route("/v2/assets/{symbol}", get(tr::get_asset))
+            .route(
+                "/v2/orders",
+                get(tr::get_orders)
+                    .post(tr::post_order)
+                    .delete(tr::delete_orders),
+            )
+            .route(
+                "/v2/orders:by_client_order_id",
+                get(tr::get_order_by_client_id),
+            )
+            .route(
+                "/v2/orders/{id}",
+                get(tr::get_order)
+                    .delete(tr::delete_order)
+                    .patch(tr::patch_order),
+            )
+            .route(
+                "/v2/positions",
+                get(tr::get_positions).delete(tr::delete_positions),
+            )
+            .route(
+                "/v2/positions/{symbol}",
+                get(tr::get_position).delete(tr::delete_position),
+            )
+            .route("/v2/account/activities", get(tr::get_activities))
+            .route(
+                "/v2/account/activities/{kind}",
+                get(tr::get_activities_of_type),
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                tr::trading_guard,
+            ));
         let app = Router::new()
             .route(
                 "/v2/stocks/{symbol}/bars",
@@ -295,7 +441,15 @@ impl Emulator {
                 axum::routing::get(corp::corporate_actions),
             )
             .route("/query", axum::routing::get(av::query))
+            .route("/stream", get(streams::trade_stream))
+            .route("/v2/iex", get(streams::iex_stream))
+            .route("/v2/sip", get(streams::sip_stream))
+            .merge(trading_routes)
             .fallback(alpaca::not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                tr::route_faults,
+            ))
             .layer(axum::middleware::from_fn_with_state(
                 shared.clone(),
                 record_and_delay,
@@ -304,6 +458,7 @@ impl Emulator {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", config.port)).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let ticker = tokio::spawn(tick(Arc::downgrade(&shared)));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -316,6 +471,7 @@ impl Emulator {
             handle: EmulatorHandle { shared },
             stop: Some(stop),
             task: Some(task),
+            ticker: Some(ticker),
         })
     }
 
@@ -334,8 +490,12 @@ impl Emulator {
         self.handle.clone()
     }
 
-    /// Stops accepting connections and waits for open replies to finish.
+    /// Stops accepting connections, closes the streams and waits for open replies to finish.
     pub async fn shutdown(mut self) {
+        drop_streams(&mut self.handle.shared.lock(), true, true);
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -354,6 +514,10 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
+        drop_streams(&mut self.handle.shared.lock(), true, true);
+        if let Some(t) = self.ticker.take() {
+            t.abort();
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -430,12 +594,9 @@ impl EmulatorHandle {
     /// Serves the minute bars of a CSV file for `symbol`: a header row naming `timestamp` (or `t`,
     /// `time`, `date`), `open`, `high`, `low`, `close`, `volume` and optionally `trade_count` (`n`)
     /// and `vwap` (`vw`), in any order and case; times in RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or
-    /// Unix seconds. Returns the number of bars.
+    /// Unix seconds; the file may be gzip-compressed. Returns the number of bars.
     pub fn load_csv(&self, symbol: &str, path: impl AsRef<Path>) -> Result<usize, String> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let bars = csv::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bars = csv::read_file(path.as_ref())?;
         let n = bars.len();
         self.set_bars(symbol, bars);
         Ok(n)
@@ -443,7 +604,12 @@ impl EmulatorHandle {
 
     /// Fixes "now" (Unix seconds), or returns to the system clock with `None`.
     pub fn set_now(&self, now: Option<i64>) {
-        self.shared.lock().now = now;
+        let mut inner = self.shared.lock();
+        inner.clock = match now {
+            Some(s) => Clock::Manual(s * clock::SECOND),
+            None => Clock::System,
+        };
+        trading::engine::sync(&mut inner);
     }
 
     /// Turns pre-market and after-hours bars on or off.
