@@ -1,7 +1,6 @@
 //! `vectura backtest --json` on the bundled data: the headline figures, recomputed independently from the
 //! JSON's own trade list and deposits.
 
-
 use crate::common::{secs, vectura};
 use serde_json::Value;
 

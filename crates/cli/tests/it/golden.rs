@@ -1,7 +1,6 @@
 //! The differential test for `--compat vectura-v1`: the original engine's outputs on real INDA bars
 //! (`shared/oracles/golden`), reproduced bit for bit through the CLI as the golden README drives them.
 
-
 use crate::common::{secs, shared, vectura};
 use serde_json::Value;
 
