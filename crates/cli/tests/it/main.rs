@@ -6,4 +6,5 @@ mod bad_input;
 mod calendar_cli;
 mod data;
 mod golden;
+mod sma_oracle;
 mod sweep;
