@@ -187,6 +187,7 @@ pub fn run<S: Strategy>(
                                 book.mark(bars.close[k]),
                                 book.cash,
                                 tracker.peak,
+                                false,
                             );
                         }
                     }
@@ -202,18 +203,19 @@ pub fn run<S: Strategy>(
         }
         let ts = bars.ts[i];
         let close = bars.close[i];
+        let trades_before = book.trades.len();
         // 1. Deposits due, caught up in a loop, before the tick; buy-and-hold buys alongside at the close.
         if ts >= next_contrib {
             while ts >= next_contrib {
                 book.cash += amount;
                 invested_sum += amount;
                 deposits.push(Deposit { ts, amount });
-                tracker.flow(amount);
+                tracker.flow(ts, amount);
                 bh_cash += amount;
                 let avail = (bh_cash - bh_floor).max(0.0);
                 let sh = floor_dp(avail / close, 1e4);
                 let cost = floor_dp(sh * close, 1e4);
-                if sh > 0.0 && cost > 0.0 {
+                if sh > 0.0 && cost > 0.0 && cost.is_finite() {
                     bh_shares += sh;
                     bh_cash -= cost;
                 }
@@ -235,7 +237,8 @@ pub fn run<S: Strategy>(
             let avail = (cfg.start_capital - bh_floor).max(0.0);
             let sh = floor_dp(avail / close, 1e4);
             let cost = floor_dp(sh * close, 1e4);
-            if sh > 0.0 && cost > 0.0 {
+            // (A count beyond f64, from a price near 0, buys nothing rather than an infinite position.)
+            if sh > 0.0 && cost > 0.0 && cost.is_finite() {
                 if cfg.compat_v1 {
                     // The original assigns here, dropping a purchase made by a deposit on the first bar.
                     bh_shares = sh;
@@ -327,7 +330,14 @@ pub fn run<S: Strategy>(
         eq_post = if traded { book.mark(close) } else { equity0 };
         tracker.push(ts, eq_post, book.cash);
         if let Some(r) = recorder.as_mut() {
-            r.push(ts, close, eq_post, book.cash, tracker.peak);
+            r.push(
+                ts,
+                close,
+                eq_post,
+                book.cash,
+                tracker.peak,
+                book.trades.len() != trades_before,
+            );
         }
         last_close = close;
         i += 1;
@@ -352,10 +362,12 @@ pub fn run<S: Strategy>(
         trades: book.trades.len() as u64,
         inclusive_days: (cfg.end_date - cfg.start_date).num_days() + 1,
         end_midnight: midnight_utc(cfg.end_date),
-        span_days: if n > 1 {
-            (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64
-        } else {
-            0.0
+        // The index starts with the first money: the first bar, or the first deposit without capital.
+        span_days: match (n, start > 0.0, deposits.first()) {
+            (0, ..) => 0.0,
+            (_, true, _) => (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64,
+            (_, false, Some(d)) => (bars.ts[n - 1] - d.ts) as f64 / DAY as f64,
+            (_, false, None) => 0.0,
         },
         buy_hold_final: bh_final,
     };
@@ -394,7 +406,7 @@ pub fn run<S: Strategy>(
         contributions: deposits,
         open_lots,
         triggers,
-        series: recorder.map(|r| r.series.into()),
+        series: recorder.map(|r| r.finish().into()),
         state: if cfg.record_series {
             strategy.state()
         } else {
@@ -405,6 +417,33 @@ pub fn run<S: Strategy>(
             ..Timing::default()
         },
     })
+}
+
+/// The most shares, in steps of `1 / scale`, that `cash` buys at `px` with the commission: the closed
+/// form, then a step down while rounding leaves it too dear (and, with `up`, one step up when rounding
+/// left a step unbought). A step always changes the count (by one ulp where `1 / scale` is below the
+/// count's resolution), so the loop ends. Infinite when the count is beyond f64 (the caller refuses it).
+fn affordable(cash: f64, px: f64, cfg: &BacktestConfig, scale: f64, up: bool) -> f64 {
+    let c = &cfg.commission;
+    let fits = |q: f64| q * px + c.of(q, px) <= cash;
+    let mut q = floor_dp(
+        (cash - c.per_order).max(0.0) / (px * (1.0 + c.pct / 100.0) + c.per_share),
+        scale,
+    );
+    if !q.is_finite() {
+        return q;
+    }
+    while q > 0.0 && !fits(q) {
+        let down = floor_dp(q - 1.0 / scale, scale);
+        q = if down < q { down } else { q.next_down() };
+    }
+    if up {
+        let next = floor_dp(q + 1.0 / scale, scale);
+        if next > q && fits(next) {
+            q = next;
+        }
+    }
+    q.max(0.0)
 }
 
 /// Fills one intent at `price` (before slippage) at `ts`, books it and tells the strategy. Returns
@@ -427,11 +466,7 @@ fn execute<S: Strategy>(
             };
             let mut qty = if intent.all_in {
                 // Whole shares for all the cash there is, commission included.
-                let mut q = (book.cash / px).floor();
-                while q > 0.0 && q * px + cfg.commission.of(q, px) > book.cash {
-                    q -= 1.0;
-                }
-                q
+                affordable(book.cash, px, cfg, 1.0, true)
             } else {
                 intent.qty
             };
@@ -440,16 +475,17 @@ fn execute<S: Strategy>(
             // (a next-open gap up, slippage or commission), shrinking the order to what cash buys.
             if !cfg.compat_v1 && qty * px + commission > book.cash {
                 let scale = if intent.all_in { 1.0 } else { cfg.share_scale };
-                qty = floor_dp(
-                    (book.cash - cfg.commission.per_order).max(0.0)
-                        / (px * (1.0 + cfg.commission.pct / 100.0) + cfg.commission.per_share),
-                    scale,
-                );
+                qty = affordable(book.cash, px, cfg, scale, false);
                 commission = cfg.commission.of(qty, px);
-                while qty > 0.0 && qty * px + commission > book.cash {
-                    qty = floor_dp(qty - 1.0 / scale, scale);
-                    commission = cfg.commission.of(qty, px);
-                }
+            }
+            // Bars with a price so small that cash buys more shares than an f64 counts (1e-300 and
+            // 1e12 dollars) would book an infinite position: refuse the order instead.
+            if !(qty * px + commission).is_finite() {
+                strategy.on_order_end(
+                    intent.id,
+                    &OrderEnd::Rejected("order size out of range".into()),
+                );
+                return false;
             }
             // vectura-v1 books zero-share buys (the original's quirk); ours rejects them.
             let zero_ok = cfg.compat_v1 && qty == 0.0;
