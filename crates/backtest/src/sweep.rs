@@ -839,5 +839,12 @@ mod walk_tests {
         }
         let sets: Vec<u64> = only_null.rows().map(|r| r.set).collect();
         assert_eq!(sets, vec![2, 4], "rows without a value still rank, by set");
+        // In the CSV a metric without value is an empty cell, a number its shortest form.
+        let header = csv_header();
+        let col = header.split(',').position(|h| h == "sharpe").unwrap();
+        let cells = |r: &SweepRow| csv_line(r).split(',').map(String::from).collect::<Vec<_>>();
+        assert_eq!(cells(&row(0, None))[col], "");
+        assert_eq!(cells(&row(0, Some(-3.0)))[col], "-3");
+        assert_eq!(cells(&row(0, None)).len(), header.split(',').count());
     }
 }

@@ -495,3 +495,52 @@ fn numbers_beyond_their_flags_ranges_are_refused_and_their_ends_stay_finite() {
         }
     }
 }
+
+#[test]
+fn a_run_without_trades_shows_no_ratios_in_text_and_json() {
+    // A cash floor above all the money: nothing is bought; weekly deposits only.
+    let out = vectura(&["backtest", "--cash-floor", "100000"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line in {text}"))
+            .to_string()
+    };
+    let ratios = line("sharpe / sortino");
+    assert!(
+        ratios.contains("— / —") && ratios.ends_with("calmar —"),
+        "{ratios}"
+    );
+    let lots = line("closed lots");
+    assert!(
+        lots.contains("win rate —") && lots.contains("avg holding —"),
+        "{lots}"
+    );
+    assert!(!text.contains("0.00 days") && !text.contains("NaN"));
+    // The original's figures are under their own heading.
+    let head = text
+        .lines()
+        .position(|l| l.starts_with("the original's figures"))
+        .expect("the original's heading");
+    let best = text
+        .lines()
+        .position(|l| l.contains("best / worst month"))
+        .unwrap();
+    assert!(best > head);
+    let out = vectura(&["backtest", "--cash-floor", "100000", "--json"]);
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = &r["metrics"];
+    for k in [
+        "sharpe",
+        "sortino",
+        "calmar",
+        "win_rate_pct",
+        "average_holding_days",
+    ] {
+        assert!(m[k].is_null(), "{k} = {}", m[k]);
+    }
+    assert_eq!(m["volatility_pct"], 0.0);
+    assert_eq!(m["total_trades"], 0);
+}
