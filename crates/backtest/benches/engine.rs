@@ -2,9 +2,10 @@
 //! (1 and 10 years of dense regular sessions, generated in Rust, no file needed) and on the real INDA
 //! minute bars of `data/fixtures` (golden case c, joining off: thousands of live triggers).
 //!
-//! `VECTURA_BENCH_BARS=FILE.csv` replaces the seeded bars with a bar file, e.g. the CSV a peer's
-//! generator wrote, for side-by-side runs with the same input. A missing or unreadable input panics:
-//! a benchmark that measures nothing must not pass.
+//! `VECTURA_BENCH_BARS=FILE.csv` replaces the seeded bars with a bar file (relative to the current
+//! folder or the repository's root), e.g. `peerdata/syn_10y.csv` that a peer's generator wrote, for
+//! side-by-side runs on the same input. A missing or unreadable input panics: a benchmark that measures
+//! nothing must not pass.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::path::{Path, PathBuf};
@@ -99,7 +100,12 @@ fn load(file: &Path) -> BarSeries {
 fn inputs(years: &[u32]) -> Vec<(String, BarSeries)> {
     match std::env::var_os("VECTURA_BENCH_BARS") {
         Some(f) => {
-            let p = PathBuf::from(f);
+            // `cargo bench` runs in crates/backtest: a relative path may also name a file from the
+            // repository's root.
+            let mut p = PathBuf::from(f);
+            if p.is_relative() && !p.exists() {
+                p = root().join(p);
+            }
             let name = p
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
