@@ -2,6 +2,7 @@
 //! and the metrics follow (original §2.4, fixed as DESIGN.md §2 and §4 say).
 
 use crate::config::{BacktestConfig, ConfigError, FillModel, PdtMode};
+use crate::fill;
 use crate::metrics::{RunTotals, Span, Tracker, TradeStats};
 use crate::pdt::{FinraPdt, Pdt, V1Pdt, PDT_END_TS};
 use crate::result::{BacktestResult, Deposit, Line, OpenLot, Timing, Trade};
@@ -419,33 +420,6 @@ pub fn run<S: Strategy>(
     })
 }
 
-/// The most shares, in steps of `1 / scale`, that `cash` buys at `px` with the commission: the closed
-/// form, then a step down while rounding leaves it too dear (and, with `up`, one step up when rounding
-/// left a step unbought). A step always changes the count (by one ulp where `1 / scale` is below the
-/// count's resolution), so the loop ends. Infinite when the count is beyond f64 (the caller refuses it).
-fn affordable(cash: f64, px: f64, cfg: &BacktestConfig, scale: f64, up: bool) -> f64 {
-    let c = &cfg.commission;
-    let fits = |q: f64| q * px + c.of(q, px) <= cash;
-    let mut q = floor_dp(
-        (cash - c.per_order).max(0.0) / (px * (1.0 + c.pct / 100.0) + c.per_share),
-        scale,
-    );
-    if !q.is_finite() {
-        return q;
-    }
-    while q > 0.0 && !fits(q) {
-        let down = floor_dp(q - 1.0 / scale, scale);
-        q = if down < q { down } else { q.next_down() };
-    }
-    if up {
-        let next = floor_dp(q + 1.0 / scale, scale);
-        if next > q && fits(next) {
-            q = next;
-        }
-    }
-    q.max(0.0)
-}
-
 /// Fills one intent at `price` (before slippage) at `ts`, books it and tells the strategy. Returns
 /// whether anything was traded.
 fn execute<S: Strategy>(
@@ -459,25 +433,18 @@ fn execute<S: Strategy>(
 ) -> bool {
     match intent.side {
         Side::Buy => {
-            let px = if slip > 0.0 {
-                price * (1.0 + slip)
-            } else {
-                price
-            };
-            let mut qty = if intent.all_in {
-                // Whole shares for all the cash there is, commission included.
-                affordable(book.cash, px, cfg, 1.0, true)
-            } else {
-                intent.qty
-            };
-            let mut commission = cfg.commission.of(qty, px);
+            let px = fill::slipped(Side::Buy, price, slip);
             // The original's cost is shares × P, unrounded; only our modes guard against overspending
             // (a next-open gap up, slippage or commission), shrinking the order to what cash buys.
-            if !cfg.compat_v1 && qty * px + commission > book.cash {
-                let scale = if intent.all_in { 1.0 } else { cfg.share_scale };
-                qty = affordable(book.cash, px, cfg, scale, false);
-                commission = cfg.commission.of(qty, px);
-            }
+            let (qty, commission) = fill::buy(
+                book.cash,
+                px,
+                intent.qty,
+                intent.all_in,
+                &cfg.commission,
+                cfg.share_scale,
+                !cfg.compat_v1,
+            );
             // Bars with a price so small that cash buys more shares than an f64 counts (1e-300 and
             // 1e12 dollars) would book an infinite position: refuse the order instead.
             if !(qty * px + commission).is_finite() {
@@ -526,11 +493,7 @@ fn execute<S: Strategy>(
             true
         }
         Side::Sell => {
-            let px = if slip > 0.0 {
-                price * (1.0 - slip)
-            } else {
-                price
-            };
+            let px = fill::slipped(Side::Sell, price, slip);
             // The lots this sell closes: the named one, or first-in first-out.
             let held: f64 = match intent.closes {
                 Some(id) => book

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod fill;
 pub mod kernel;
 pub mod metrics;
 pub mod pdt;

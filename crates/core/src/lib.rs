@@ -15,6 +15,6 @@ pub mod time;
 pub use bar::{Bar, BarError, BarSeries};
 pub use order::{Fill, IntentId, OrderEnd, OrderIntent, OrderKind, Side};
 pub use qty::floor_dp;
-pub use seams::{Clock, Feed, ReplayClock, ReplayFeed, Venue, VenueError, VenueEvent};
+pub use seams::{Clock, Feed, ReplayClock, ReplayFeed};
 pub use split::{Split, SplitError};
 pub use symbol::{Symbol, SymbolError};

@@ -1,10 +1,9 @@
 //! The seams that let one code path serve backtests, the demo, tests and live trading (DESIGN.md §3):
-//! a clock, a venue (broker) and a market-data feed. Core defines them and the replay versions; the
-//! wall clock, Alpaca and the simulated broker implement them in their own crates, because core does no
+//! a clock and a market-data feed, with their replay versions. The wall clock lives with the trader and
+//! the broker seam (async: Alpaca and the simulated broker) in `vectura-broker`, because core does no
 //! I/O and never reads the system time.
 
 use crate::bar::{Bar, BarSeries};
-use crate::order::{Fill, IntentId, OrderEnd, OrderIntent};
 use crate::symbol::Symbol;
 
 /// Where "now" comes from. The trader asks this, never the system, so a replay is deterministic.
@@ -35,40 +34,6 @@ impl Clock for ReplayClock {
     fn now(&self) -> i64 {
         self.now
     }
-}
-
-/// What a venue reports about an order after it was accepted.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VenueEvent {
-    /// A (possibly partial) execution.
-    Fill(Fill),
-    /// The order ended without (further) fills; the strategy keeps its trigger armed.
-    Ended(IntentId, OrderEnd),
-}
-
-/// Why a venue refused an order outright (before any fill).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum VenueError {
-    #[error("the venue rejected the order: {0}")]
-    Rejected(String),
-    #[error("the venue could not be reached: {0}; the order may or may not exist, reconcile before retrying")]
-    Unreachable(String),
-}
-
-/// A place orders go: the simulated broker in backtests and the demo, Alpaca live. Submission is
-/// idempotent by client order id, so a retry after a crash cannot double an order.
-pub trait Venue {
-    /// Sends an intent under `client_order_id`; a repeat of the same id returns the existing order.
-    fn submit(
-        &mut self,
-        symbol: &Symbol,
-        intent: &OrderIntent,
-        client_order_id: &str,
-    ) -> Result<(), VenueError>;
-    /// Asks for an order to be cancelled; the outcome arrives as an event.
-    fn cancel(&mut self, client_order_id: &str) -> Result<(), VenueError>;
-    /// Moves every event that happened since the last call into `out`, in order.
-    fn drain_events(&mut self, out: &mut Vec<VenueEvent>);
 }
 
 /// A source of closed bars in time order, one symbol or many.

@@ -1,6 +1,5 @@
 //! Bad input: a one-line error naming the problem and the fix, exit code 2, no panic, no partial file.
 
-
 use crate::common::{scratch, vectura};
 use std::path::Path;
 

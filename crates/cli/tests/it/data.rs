@@ -1,13 +1,11 @@
 //! `vectura data …` and `vectura db schema` end to end: the real binary, a real SQLite file, and the
 //! emulator over HTTP standing in for Alpaca and Alpha Vantage.
 
-
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use chrono::NaiveDate;
 use crate::common::{scratch, shared};
+use chrono::NaiveDate;
 use vectura_data::{load_csv_path, LoadOptions};
 
 /// Runs `vectura` with a data directory of its own and no inherited store or keys.

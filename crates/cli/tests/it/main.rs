@@ -1,9 +1,9 @@
 //! Integration tests of vectura-cli, in one binary (one link per crate keeps cold builds short).
 
-mod common;
 mod backtest_json;
 mod bad_input;
 mod calendar_cli;
+mod common;
 mod data;
 mod golden;
 mod sma_oracle;

@@ -1,7 +1,6 @@
 //! Sweeps: one process vs shard processes through an object store give identical results, shards are
 //! idempotent, and the S3 path works against a real signature-checking S3 server on 127.0.0.1.
 
-
 use crate::common::scratch;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
