@@ -428,3 +428,47 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn chart_series_keep_every_bar_with_a_trade_and_both_ends() {
+    // 20 000 minute bars of a zig-zag that trades often, drawn with 40 points.
+    let bars: Vec<(i64, f64)> = (0..20_000i64)
+        .map(|i| {
+            let x = i as f64;
+            (
+                ts(2024, 3, 4, 0, 0) + 60 * i,
+                100.0 + 3.0 * (x / 150.0).sin() + (x / 2_000.0).cos(),
+            )
+        })
+        .collect();
+    let s = series(&bars);
+    for fill in [FillModel::Close, FillModel::NextOpen] {
+        let mut cfg = BacktestConfig::new("T", date(2024, 3, 4), date(2024, 3, 20));
+        cfg.fill = fill;
+        cfg.max_points = 40;
+        let p = GridParams {
+            buy_below_pct: 1.0,
+            sell_above_pct: 1.0,
+            buy_after_sell_pct: 1.0,
+            cash_floor: 0.0,
+            ..GridParams::default()
+        };
+        let r = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
+        let c = r.series.unwrap();
+        assert!(r.trades.len() > 20, "{}", r.trades.len());
+        assert!(
+            c.time.len() < 40 * 2 + 8 * r.trades.len(),
+            "{}",
+            c.time.len()
+        );
+        assert_eq!(c.time[0], s.ts[0]);
+        assert_eq!(*c.time.last().unwrap(), *s.ts.last().unwrap());
+        for t in &r.trades {
+            assert!(c.time.contains(&t.ts), "{fill:?}: trade at {}", t.ts);
+        }
+        let low = (0..s.len())
+            .min_by(|&a, &b| s.close[a].total_cmp(&s.close[b]))
+            .unwrap();
+        assert!(c.time.contains(&s.ts[low]), "the lowest close");
+    }
+}
