@@ -1,16 +1,18 @@
-//! Engine throughput in bars per second, on the seeded bars of `shared/peers/gen_minute_bars.py`
-//! (1 and 10 years) and on a real joining-off golden case, for the sets `shared/peers/bench_grid.py` times.
+//! Engine throughput in bars per second (criterion prints it as `thrpt`), on seeded synthetic minute bars
+//! (1 and 10 years of dense regular sessions, generated in Rust, no file needed) and on the real INDA
+//! minute bars of `data/fixtures` (golden case c, joining off: thousands of live triggers).
 //!
-//! `cargo bench -p vectura-backtest` generates the seeded bars into `peerdata/` on first use (python3 with
-//! numpy), or reads them from `$VECTURA_PEERDATA`. Compare with bench_grid.py in the same session.
+//! `VECTURA_BENCH_BARS=FILE.csv` replaces the seeded bars with a bar file (relative to the current
+//! folder or the repository's root), e.g. `peerdata/syn_10y.csv` that a peer's generator wrote, for
+//! side-by-side runs on the same input. A missing or unreadable input panics: a benchmark that measures
+//! nothing must not pass.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 use vectura_backtest::sweep::{run_sets, ParamAxis, Plan, Sampling};
 use vectura_backtest::{run, BacktestConfig, Contributions, FillModel, PdtMode};
-use vectura_core::BarSeries;
+use vectura_core::{Bar, BarSeries};
 use vectura_data::csv::{load_csv_path, LoadOptions};
 use vectura_strategy::grid::{Grid, GridMode, GridParams};
 
@@ -18,61 +20,111 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The seeded synthetic bars, generated once with the peer's own generator.
-fn seeded(years: u32) -> Option<BarSeries> {
-    let dir = std::env::var_os("VECTURA_PEERDATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("peerdata"));
-    let file = dir.join(format!("syn_{years}y.csv"));
-    if !file.exists() {
-        let _ = std::fs::create_dir_all(&dir);
-        let gen = root().join("../shared/peers/gen_minute_bars.py");
-        let py = if root().join("peervenv/bin/python").exists() {
-            root().join("peervenv/bin/python")
-        } else {
-            PathBuf::from("python3")
-        };
-        eprintln!("generating {} with {}", file.display(), gen.display());
-        let ok = Command::new(py)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .args([
-                gen.as_os_str(),
-                "--years".as_ref(),
-                years.to_string().as_ref(),
-                "--seed".as_ref(),
-                "1".as_ref(),
-                "--out".as_ref(),
-                file.as_os_str(),
-            ])
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        if !ok {
-            eprintln!(
-                "cannot generate the seeded bars (needs python3 with numpy): skipping {years}y"
-            );
-            return None;
+/// TEMPORARY, until `vectura_data::synth::seeded_minute_bars` lands on main (the data crate's helper
+/// writes it; the lead swaps this for it). The same shape as the peers' generator: `years` × 252
+/// consecutive weekdays from 2015-01-02 × 390 regular-session minutes, a zero-drift log random walk
+/// from 100 (σ 0.0005 per minute, 0.004 overnight), closes in cents, open = previous close, high and
+/// low widened by a half-normal wiggle. SplitMix64 + Box–Muller, so every machine gets the same bars.
+fn seeded_minute_bars(years: u32, seed: u64) -> BarSeries {
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn uniform(&mut self) -> f64 {
+            ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
         }
     }
-    load(&file)
+    let cents = |x: f64| (x * 100.0).round() / 100.0;
+    let mut rng = Rng(seed);
+    let sessions = 252 * years as usize;
+    let mut s = BarSeries::with_capacity(sessions * 390);
+    let mut day = chrono::NaiveDate::from_ymd_opt(2015, 1, 2).expect("a date");
+    let mut logp = 100f64.ln();
+    let mut prev = 100.0;
+    let mut k = 0;
+    while k < sessions {
+        use chrono::Datelike;
+        if day.weekday().number_from_monday() <= 5 {
+            let open_ts = vectura_core::calendar::session_open_ts(day);
+            for m in 0..390 {
+                let mut r = rng.normal() * 0.0005;
+                if m == 0 {
+                    r += rng.normal() * 0.004;
+                }
+                logp += r;
+                let close = cents(logp.exp());
+                let open = if m == 0 && k > 0 {
+                    cents(prev * (r * 0.5).exp())
+                } else {
+                    prev
+                };
+                let high = cents(open.max(close) * (1.0 + (rng.normal() * 0.00025).abs()));
+                let low = cents(open.min(close) * (1.0 - (rng.normal() * 0.00025).abs()));
+                s.push(Bar {
+                    ts: open_ts + 60 * m,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume: 1000.0,
+                    vwap: None,
+                    trade_count: None,
+                })
+                .expect("increasing times");
+                prev = close;
+            }
+            k += 1;
+        }
+        day = day.succ_opt().expect("a next day");
+    }
+    s
 }
 
-fn load(file: &Path) -> Option<BarSeries> {
+fn load(file: &Path) -> BarSeries {
     match load_csv_path(file, &LoadOptions::default()) {
-        Ok(l) => Some(l.series),
-        Err(e) => {
-            eprintln!("{e}");
-            None
-        }
+        Ok(l) if !l.series.is_empty() => l.series,
+        Ok(_) => panic!("benchmark input {} holds no bars", file.display()),
+        Err(e) => panic!("benchmark input {}: {e}", file.display()),
     }
 }
 
-/// The default parameters as bench_grid.py runs them (10 000 USD, no deposits).
+/// The inputs of the benchmarks: seeded bars of each of `years`, or `$VECTURA_BENCH_BARS` alone.
+fn inputs(years: &[u32]) -> Vec<(String, BarSeries)> {
+    match std::env::var_os("VECTURA_BENCH_BARS") {
+        Some(f) => {
+            // `cargo bench` runs in crates/backtest: a relative path may also name a file from the
+            // repository's root.
+            let mut p = PathBuf::from(f);
+            if p.is_relative() && !p.exists() {
+                p = root().join(p);
+            }
+            let name = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "file".into());
+            vec![(name, load(&p))]
+        }
+        None => years
+            .iter()
+            .map(|&y| (format!("seeded-{y}y"), seeded_minute_bars(y, 1)))
+            .collect(),
+    }
+}
+
+/// The default parameters as the peers' grid benchmark runs them (10 000 USD, no deposits).
 fn defaults() -> (GridParams, f64) {
     (GridParams::default(), 10_000.0)
 }
 
-/// bench_grid.py's active set (golden case d): 3 000 USD, 35 / 0.3 / 0.6 / 1 / 50 / 0.2.
+/// The peers' active set (golden case d): 3 000 USD, 35 / 0.3 / 0.6 / 1 / 50 / 0.2.
 fn active() -> (GridParams, f64) {
     (
         GridParams {
@@ -89,7 +141,7 @@ fn active() -> (GridParams, f64) {
 
 fn config(bars: &BarSeries, capital: f64, compat: bool) -> BacktestConfig {
     let d0 = vectura_core::time::date_utc(bars.ts[0]);
-    let d1 = vectura_core::time::date_utc(*bars.ts.last().unwrap());
+    let d1 = vectura_core::time::date_utc(*bars.ts.last().expect("bars"));
     let mut c = BacktestConfig::new("SYN", d0, d1);
     c.start_capital = capital;
     c.record_series = false;
@@ -108,8 +160,7 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1))
         .sample_size(20);
-    for years in [1u32, 10] {
-        let Some(bars) = seeded(years) else { continue };
+    for (input, bars) in inputs(&[1, 10]) {
         g.throughput(Throughput::Elements(bars.len() as u64));
         for (name, (p, capital)) in [("defaults", defaults()), ("active", active())] {
             for (mode, compat) in [("v1", true), ("default-mode", false)] {
@@ -120,7 +171,7 @@ fn bench(c: &mut Criterion) {
                     record_lines: false,
                 };
                 g.bench_with_input(
-                    BenchmarkId::new(format!("{mode}/{name}"), format!("{years}y")),
+                    BenchmarkId::new(format!("{mode}/{name}"), &input),
                     &bars,
                     |b, bars| {
                         b.iter(|| run(bars, &mut Grid::new(p, gm), &cfg).unwrap().final_equity)
@@ -130,42 +181,40 @@ fn bench(c: &mut Criterion) {
         }
     }
     // A real joining-off case: golden INDA case c (thousands of live triggers), vectura-v1.
-    if let Some(bars) = load(&root().join("../shared/data/INDA_1min_2023-07-10_to_2025-07-07.csv"))
-    {
-        g.throughput(Throughput::Elements(bars.len() as u64));
-        let p = GridParams {
-            capital_pct: 20.0,
-            buy_below_pct: 0.5,
-            sell_above_pct: 1.0,
-            buy_after_sell_pct: 2.0,
-            cash_floor: 100.0,
-            order_gap_pct: -1.0,
-        };
-        let mut cfg = config(&bars, 10_000.0, true);
-        cfg.contributions = Some(Contributions {
-            every_days: 7,
-            amount: 500.0,
-        });
-        let gm = GridMode {
-            compat_v1: true,
-            share_scale: 1e4,
-            record_lines: false,
-        };
-        g.bench_function("v1/golden-INDA-c-joining-off", |b| {
-            b.iter(|| {
-                run(&bars, &mut Grid::new(p, gm), &cfg)
-                    .unwrap()
-                    .final_equity
-            })
-        });
-    }
+    let bars = load(&root().join("data/fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz"));
+    g.throughput(Throughput::Elements(bars.len() as u64));
+    let p = GridParams {
+        capital_pct: 20.0,
+        buy_below_pct: 0.5,
+        sell_above_pct: 1.0,
+        buy_after_sell_pct: 2.0,
+        cash_floor: 100.0,
+        order_gap_pct: -1.0,
+    };
+    let mut cfg = config(&bars, 10_000.0, true);
+    cfg.contributions = Some(Contributions {
+        every_days: 7,
+        amount: 500.0,
+    });
+    let gm = GridMode {
+        compat_v1: true,
+        share_scale: 1e4,
+        record_lines: false,
+    };
+    g.bench_function("v1/golden-INDA-c-joining-off", |b| {
+        b.iter(|| {
+            run(&bars, &mut Grid::new(p, gm), &cfg)
+                .unwrap()
+                .final_equity
+        })
+    });
     g.finish();
 }
 
-/// Sweep throughput (sets × bars per second) on the seeded year, over random sets drawn from ranges like
-/// bench_grid.py's "wide" sets, on all cores (rayon), in our default mode.
+/// Sweep throughput (sets × bars per second) on the seeded year (or `$VECTURA_BENCH_BARS`), over
+/// random sets drawn from wide ranges, on all cores (rayon), in our default mode.
 fn bench_sweep(c: &mut Criterion) {
-    let Some(bars) = seeded(1) else { return };
+    let (input, bars) = inputs(&[1]).swap_remove(0);
     let axes = [
         "capital_pct=10:60:0.01",
         "buy_below_pct=0.2:3:0.001",
@@ -190,17 +239,20 @@ fn bench_sweep(c: &mut Criterion) {
         )
         .unwrap();
         g.throughput(Throughput::Elements(sets * bars.len() as u64));
-        g.bench_function(BenchmarkId::new("wide-random/1y", sets), |b| {
-            b.iter(|| {
-                let mut acc = 0.0;
-                run_sets(&bars, &cfg, &plan, 0, plan.len(), 256, |r| {
-                    acc += r.final_equity;
-                    Ok(())
+        g.bench_function(
+            BenchmarkId::new(format!("wide-random/{input}"), sets),
+            |b| {
+                b.iter(|| {
+                    let mut acc = 0.0;
+                    run_sets(&bars, &cfg, &plan, 0, plan.len(), 256, |r| {
+                        acc += r.final_equity;
+                        Ok(())
+                    })
+                    .unwrap();
+                    acc
                 })
-                .unwrap();
-                acc
-            })
-        });
+            },
+        );
     }
     g.finish();
 }

@@ -1,4 +1,6 @@
-//! Runs one grid backtest many times over a bar file, for profilers: `profile_run FILE [v1|default] [defaults|active] [reps]`.
+//! Runs one grid backtest many times over a bar file, for profilers:
+//! `profile_run FILE [v1|default] [defaults|active|golden-c] [reps]`, e.g.
+//! `cargo run --release -p vectura-backtest --example profile_run -- data/fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz v1 golden-c`.
 
 use vectura_backtest::{run, BacktestConfig, FillModel};
 use vectura_data::csv::{load_csv_path, LoadOptions};
@@ -6,8 +8,12 @@ use vectura_strategy::grid::{Grid, GridMode, GridParams};
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let bars = load_csv_path(a[1].as_ref(), &LoadOptions::default())
-        .expect("bars")
+    let Some(file) = a.get(1) else {
+        eprintln!("usage: profile_run FILE [v1|default] [defaults|active|golden-c] [reps]");
+        std::process::exit(2);
+    };
+    let bars = load_csv_path(file.as_ref(), &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("{file}: {e}"))
         .series;
     let compat = a.get(2).map(|s| s == "v1").unwrap_or(true);
     let golden_c = a.get(3).map(|s| s == "golden-c").unwrap_or(false);

@@ -188,6 +188,7 @@ pub fn run<S: Strategy>(
                                 book.mark(bars.close[k]),
                                 book.cash,
                                 tracker.peak,
+                                false,
                             );
                         }
                     }
@@ -203,18 +204,19 @@ pub fn run<S: Strategy>(
         }
         let ts = bars.ts[i];
         let close = bars.close[i];
+        let trades_before = book.trades.len();
         // 1. Deposits due, caught up in a loop, before the tick; buy-and-hold buys alongside at the close.
         if ts >= next_contrib {
             while ts >= next_contrib {
                 book.cash += amount;
                 invested_sum += amount;
                 deposits.push(Deposit { ts, amount });
-                tracker.flow(amount);
+                tracker.flow(ts, amount);
                 bh_cash += amount;
                 let avail = (bh_cash - bh_floor).max(0.0);
                 let sh = floor_dp(avail / close, 1e4);
                 let cost = floor_dp(sh * close, 1e4);
-                if sh > 0.0 && cost > 0.0 {
+                if sh > 0.0 && cost > 0.0 && cost.is_finite() {
                     bh_shares += sh;
                     bh_cash -= cost;
                 }
@@ -236,7 +238,8 @@ pub fn run<S: Strategy>(
             let avail = (cfg.start_capital - bh_floor).max(0.0);
             let sh = floor_dp(avail / close, 1e4);
             let cost = floor_dp(sh * close, 1e4);
-            if sh > 0.0 && cost > 0.0 {
+            // (A count beyond f64, from a price near 0, buys nothing rather than an infinite position.)
+            if sh > 0.0 && cost > 0.0 && cost.is_finite() {
                 if cfg.compat_v1 {
                     // The original assigns here, dropping a purchase made by a deposit on the first bar.
                     bh_shares = sh;
@@ -328,7 +331,14 @@ pub fn run<S: Strategy>(
         eq_post = if traded { book.mark(close) } else { equity0 };
         tracker.push(ts, eq_post, book.cash);
         if let Some(r) = recorder.as_mut() {
-            r.push(ts, close, eq_post, book.cash, tracker.peak);
+            r.push(
+                ts,
+                close,
+                eq_post,
+                book.cash,
+                tracker.peak,
+                book.trades.len() != trades_before,
+            );
         }
         last_close = close;
         i += 1;
@@ -353,10 +363,12 @@ pub fn run<S: Strategy>(
         trades: book.trades.len() as u64,
         inclusive_days: (cfg.end_date - cfg.start_date).num_days() + 1,
         end_midnight: midnight_utc(cfg.end_date),
-        span_days: if n > 1 {
-            (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64
-        } else {
-            0.0
+        // The index starts with the first money: the first bar, or the first deposit without capital.
+        span_days: match (n, start > 0.0, deposits.first()) {
+            (0, ..) => 0.0,
+            (_, true, _) => (bars.ts[n - 1] - bars.ts[0]) as f64 / DAY as f64,
+            (_, false, Some(d)) => (bars.ts[n - 1] - d.ts) as f64 / DAY as f64,
+            (_, false, None) => 0.0,
         },
         buy_hold_final: bh_final,
     };
@@ -395,7 +407,7 @@ pub fn run<S: Strategy>(
         contributions: deposits,
         open_lots,
         triggers,
-        series: recorder.map(|r| r.series.into()),
+        series: recorder.map(|r| r.finish().into()),
         state: if cfg.record_series {
             strategy.state()
         } else {
@@ -433,6 +445,15 @@ fn execute<S: Strategy>(
                 cfg.share_scale,
                 !cfg.compat_v1,
             );
+            // Bars with a price so small that cash buys more shares than an f64 counts (1e-300 and
+            // 1e12 dollars) would book an infinite position: refuse the order instead.
+            if !(qty * px + commission).is_finite() {
+                strategy.on_order_end(
+                    intent.id,
+                    &OrderEnd::Rejected("order size out of range".into()),
+                );
+                return false;
+            }
             // vectura-v1 books zero-share buys (the original's quirk); ours rejects them.
             let zero_ok = cfg.compat_v1 && qty == 0.0;
             if !(qty > 0.0 || zero_ok) {

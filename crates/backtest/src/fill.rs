@@ -22,14 +22,19 @@ pub fn slipped(side: Side, price: f64, slip: f64) -> f64 {
     }
 }
 
-/// Whole shares for all of `cash` at `px`, commission included (an all-in buy).
+/// Whole shares for all of `cash` at `px`, commission included (an all-in buy): the most that
+/// [`shrink_to_cash`] finds in whole shares, and one more when rounding left a share unbought. (A
+/// count down from `cash / px` took 10^14 steps with a trillion dollars, a cent a share and a commission
+/// per share.) Infinite when the count is beyond f64 (a price near 0); the engine refuses that order.
 #[inline]
 pub fn all_in_qty(cash: f64, px: f64, commission: &Commission) -> f64 {
-    let mut q = (cash / px).floor();
-    while q > 0.0 && q * px + commission.of(q, px) > cash {
-        q -= 1.0;
+    let (q, _) = shrink_to_cash(cash, px, commission, 1.0);
+    let next = q + 1.0;
+    if q.is_finite() && !overspends(cash, next, px, commission.of(next, px)) {
+        next
+    } else {
+        q
     }
-    q
 }
 
 /// True when a buy of `qty` at `px` costs more than `cash`, `commission` included.
@@ -39,7 +44,9 @@ pub fn overspends(cash: f64, qty: f64, px: f64, commission: f64) -> bool {
 }
 
 /// The largest buy at `px` that `cash` pays, commission included, in steps of `1/scale` shares:
-/// `(qty, commission)`; the quantity is 0 when not even one step is affordable.
+/// `(qty, commission)`; the quantity is 0 when not even one step is affordable. The closed form, then a
+/// step down while rounding leaves it too dear; a step always lowers the count (by one ulp where
+/// `1/scale` is below the count's resolution), so the loop ends within a few steps.
 #[inline]
 pub fn shrink_to_cash(cash: f64, px: f64, commission: &Commission, scale: f64) -> (f64, f64) {
     let c = commission;
@@ -48,8 +55,9 @@ pub fn shrink_to_cash(cash: f64, px: f64, commission: &Commission, scale: f64) -
         scale,
     );
     let mut fee = c.of(qty, px);
-    while qty > 0.0 && overspends(cash, qty, px, fee) {
-        qty = floor_dp(qty - 1.0 / scale, scale);
+    while qty > 0.0 && qty.is_finite() && overspends(cash, qty, px, fee) {
+        let down = floor_dp(qty - 1.0 / scale, scale);
+        qty = if down < qty { down } else { qty.next_down() };
         fee = c.of(qty, px);
     }
     (qty, fee)
@@ -118,6 +126,37 @@ mod tests {
         assert_eq!(fee, c.of(q, 10.0));
         // Unguarded (vectura-v1), the order stands.
         assert_eq!(buy(1000.0, 10.0, 100.0, false, &c, 1e4, false).0, 100.0);
+    }
+
+    #[test]
+    fn all_in_is_the_most_whole_shares_the_cash_pays_found_without_counting_down() {
+        // Brute force from cash / px down (as the engine once did), then one up, on small cases.
+        for (cash, px, c) in [
+            (1000.0f64, 10.0f64, fees(0.0, 0.0, 0.0)),
+            (1000.0, 7.3, fees(1.0, 0.01, 0.1)),
+            (999.99, 3.33, fees(0.0, 0.5, 0.0)),
+            (50.0, 49.99, fees(0.02, 0.0, 0.0)),
+            (0.3 * 3.0, 0.3, fees(0.0, 0.0, 0.0)),
+        ] {
+            let mut q = (cash / px).floor();
+            while q > 0.0 && q * px + c.of(q, px) > cash {
+                q -= 1.0;
+            }
+            if !overspends(cash, q + 1.0, px, c.of(q + 1.0, px)) {
+                q += 1.0;
+            }
+            assert_eq!(all_in_qty(cash, px, &c), q, "{cash} at {px}");
+        }
+        // A trillion dollars at a cent with a commission per share: at once, not 10^14 steps down.
+        let c = fees(0.0, 1.0, 0.0);
+        let q = all_in_qty(1e12, 0.01, &c);
+        assert!(!overspends(1e12, q, 0.01, c.of(q, 0.01)));
+        assert!(overspends(1e12, q + 1.0, 0.01, c.of(q + 1.0, 0.01)));
+        // Beyond f64's count (a price near 0): infinite, for the engine to refuse.
+        assert!(!all_in_qty(1e12, 1e-300, &fees(0.0, 0.0, 0.0)).is_finite());
+        // Above 2^53 shares a step of 1/scale is below resolution: the guard still ends.
+        let (q, fee) = shrink_to_cash(1e12, 1e-6, &fees(0.0, 0.0, 1.0), 1e4);
+        assert!(q > 0.0 && !overspends(1e12, q, 1e-6, fee));
     }
 
     #[test]

@@ -40,6 +40,10 @@ pub enum PlanError {
     Twice(String),
     #[error("the plan has {0} sets, more than 100 000 000: narrow the ranges or use --random N")]
     TooBig(u128),
+    #[error("--random 0 draws no set: give --random 1 or more, or drop --random to run every set")]
+    NoDraws,
+    #[error("--random {n} draws more sets than the {distinct} distinct ones the --param values make, so sets would repeat: give --random {distinct} or fewer, or drop --random to run each set once")]
+    MoreDrawsThanSets { n: u64, distinct: u128 },
     #[error("set {index}: {error}")]
     Invalid { index: u64, error: String },
 }
@@ -96,6 +100,8 @@ pub enum Sampling {
     /// Every combination, the first axis varying slowest.
     Grid,
     /// `n` sets drawn uniformly from the axes' values with a seeded SplitMix64 (the same on every machine).
+    /// Each draw is independent (with replacement), so a set can come twice; `n` may not exceed the
+    /// number of distinct sets, where repeats would be certain.
     Random { n: u64, seed: u64 },
 }
 
@@ -132,18 +138,44 @@ impl Plan {
             axes,
             sampling,
         };
-        let size = match p.sampling {
-            Sampling::Grid => p
+        p.check()?;
+        Ok(p)
+    }
+
+    /// Checks the plan's size: at most 100 000 000 sets, and a random plan draws at least one set and
+    /// no more than there are distinct ones. [`Plan::new`] calls it; a plan read back from a file should
+    /// too.
+    pub fn check(&self) -> Result<(), PlanError> {
+        let size = match self.sampling {
+            Sampling::Grid => self
                 .axes
                 .iter()
-                .map(|a| a.values.len() as u128)
-                .product::<u128>(),
+                .fold(1u128, |acc, a| acc.saturating_mul(a.values.len() as u128)),
             Sampling::Random { n, .. } => n as u128,
         };
         if size > 100_000_000 {
             return Err(PlanError::TooBig(size));
         }
-        Ok(p)
+        if let Sampling::Random { n, .. } = self.sampling {
+            if n == 0 {
+                return Err(PlanError::NoDraws);
+            }
+            let distinct = self.distinct_sets();
+            if n as u128 > distinct {
+                return Err(PlanError::MoreDrawsThanSets { n, distinct });
+            }
+        }
+        Ok(())
+    }
+
+    /// The number of different parameter sets the axes make (a value listed twice counts once).
+    pub fn distinct_sets(&self) -> u128 {
+        self.axes.iter().fold(1u128, |acc, a| {
+            let mut bits: Vec<u64> = a.values.iter().map(|v| (v + 0.0).to_bits()).collect();
+            bits.sort_unstable();
+            bits.dedup();
+            acc.saturating_mul(bits.len() as u128)
+        })
     }
 
     /// Number of sets.
@@ -301,21 +333,22 @@ pub fn metric_names() -> &'static [&'static str] {
     ]
 }
 
-/// A metric of a row by name (`None` for unknown names or a null profit factor).
+/// A metric of a row by name (`None` for unknown names and for a metric without a value: a ratio over
+/// no deviation, a trade statistic without closed trades).
 pub fn metric(m: &Metrics, name: &str) -> Option<f64> {
     Some(match name {
         "total_return" => m.total_return,
         "total_return_pct" => m.total_return_pct,
         "time_weighted_return_pct" => m.time_weighted_return_pct,
-        "cagr_pct" => m.cagr_pct,
+        "cagr_pct" => return m.cagr_pct,
         "maximum_drawdown_pct" => m.maximum_drawdown_pct,
         "time_weighted_max_drawdown_pct" => m.time_weighted_max_drawdown_pct,
-        "sharpe" => m.sharpe,
-        "sortino" => m.sortino,
-        "calmar" => m.calmar,
+        "sharpe" => return m.sharpe,
+        "sortino" => return m.sortino,
+        "calmar" => return m.calmar,
         "volatility_pct" => m.volatility_pct,
         "total_trades" => m.total_trades as f64,
-        "win_rate_pct" => m.win_rate_pct,
+        "win_rate_pct" => return m.win_rate_pct,
         "profit_factor" => return m.profit_factor,
         "exposure_pct" => m.exposure_pct,
         "average_invested_capital_pct" => m.average_invested_capital_pct,
@@ -349,12 +382,24 @@ pub fn csv_line(r: &SweepRow) -> String {
     s
 }
 
-/// Keeps the best `k` rows by a metric (higher is better), ties broken by the lower set index.
+/// Keeps the best `k` rows by a metric (higher is better), ties broken by the lower set index. A row
+/// whose metric has no value (or is NaN) ranks below every row with a number.
 #[derive(Debug, Clone)]
 pub struct TopK {
     k: usize,
     metric: String,
-    rows: Vec<(f64, SweepRow)>,
+    rows: Vec<(Option<f64>, SweepRow)>,
+}
+
+/// True when a row with metric `a` at set `sa` ranks above one with `b` at set `sb`: higher numbers
+/// first, every number above no value, then the lower set.
+pub fn ranks_above(a: Option<f64>, sa: u64, b: Option<f64>, sb: u64) -> bool {
+    match (a, b) {
+        (Some(x), Some(y)) if x != y => x > y,
+        (Some(_), None) => true,
+        (None, Some(_)) => false,
+        _ => sa < sb,
+    }
 }
 
 impl TopK {
@@ -369,14 +414,12 @@ impl TopK {
 
     /// Offers a row.
     pub fn offer(&mut self, r: &SweepRow) {
-        let Some(v) = metric(&r.metrics, &self.metric).filter(|v| v.is_finite()) else {
-            return;
-        };
-        let worse = |a: &(f64, SweepRow)| (a.0 < v) || (a.0 == v && a.1.set > r.set);
-        if self.rows.len() < self.k || self.rows.last().is_some_and(worse) {
+        let v = metric(&r.metrics, &self.metric).filter(|v| !v.is_nan());
+        let beaten = |a: &(Option<f64>, SweepRow)| ranks_above(v, r.set, a.0, a.1.set);
+        if self.rows.len() < self.k || self.rows.last().is_some_and(beaten) {
             let pos = self
                 .rows
-                .partition_point(|(x, row)| *x > v || (*x == v && row.set < r.set));
+                .partition_point(|(x, row)| ranks_above(*x, row.set, v, r.set));
             self.rows.insert(pos, (v, r.clone()));
             self.rows.truncate(self.k);
         }
@@ -444,26 +487,106 @@ mod tests {
         );
     }
 
+    /// SplitMix64 as Vigna's reference `splitmix64.c` writes it: a state stepped by the golden gamma,
+    /// each output a mix of the new state.
+    struct RefSplitMix64(u64);
+
+    impl RefSplitMix64 {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
     #[test]
-    fn random_plan_is_deterministic_and_uses_the_axes() {
-        let axes = vec![ParamAxis::parse("buy_below_pct=1:5:0.5").unwrap()];
+    fn the_reference_splitmix64_gives_the_published_vectors() {
+        let mut r = RefSplitMix64(0);
+        let got: Vec<u64> = (0..4).map(|_| r.next()).collect();
+        assert_eq!(
+            got,
+            [
+                0xe220_a839_7b1d_cdaf,
+                0x6e78_9e6a_a1b9_65f4,
+                0x06c4_5d18_8009_454f,
+                0xf88b_b8a8_724c_81ec
+            ]
+        );
+    }
+
+    #[test]
+    fn random_draws_of_seed_7_are_the_documented_splitmix64_draws() {
+        // Set i, axis k takes value r % len with r the first output of a SplitMix64 seeded with
+        // seed ^ (the first output of one seeded with 31·i + k): the format plan.json shards rely on.
+        let axes = vec![
+            ParamAxis::parse("buy_below_pct=1:5:0.5").unwrap(),
+            ParamAxis::parse("sell_above_pct=5,10,18").unwrap(),
+            ParamAxis::parse("cash_floor=0:1000:1").unwrap(),
+        ];
         let p = Plan::new(
             GridParams::default(),
             axes.clone(),
-            Sampling::Random { n: 50, seed: 7 },
+            Sampling::Random { n: 200, seed: 7 },
         )
         .unwrap();
+        let draw = |i: u64, k: u64, len: usize| {
+            let h = RefSplitMix64(i * 31 + k).next();
+            (RefSplitMix64(7 ^ h).next() % len as u64) as usize
+        };
+        for i in 0..200 {
+            let s = p.set(i);
+            let want = [
+                axes[0].values[draw(i, 0, 9)],
+                axes[1].values[draw(i, 1, 3)],
+                axes[2].values[draw(i, 2, 1001)],
+            ];
+            assert_eq!(
+                [s.buy_below_pct, s.sell_above_pct, s.cash_floor],
+                want,
+                "set {i}"
+            );
+            assert_eq!(s.capital_pct, 60.0, "unvaried parameters keep the base");
+        }
+        // Another seed draws other sets.
         let q = Plan::new(
             GridParams::default(),
             axes,
-            Sampling::Random { n: 50, seed: 7 },
+            Sampling::Random { n: 200, seed: 8 },
         )
         .unwrap();
-        let a: Vec<f64> = (0..50).map(|i| p.set(i).buy_below_pct).collect();
-        let b: Vec<f64> = (0..50).map(|i| q.set(i).buy_below_pct).collect();
-        assert_eq!(a, b);
-        assert!(a.iter().all(|v| (1.0..=5.0).contains(v)));
-        assert!(a.iter().any(|&v| v != a[0]), "draws vary");
+        assert!((0..200).any(|i| p.set(i) != q.set(i)));
+    }
+
+    #[test]
+    fn random_plans_draw_at_least_one_set_and_no_more_than_there_are() {
+        let axes = || {
+            vec![
+                ParamAxis::parse("buy_below_pct=1,2,3").unwrap(),
+                // A value listed twice is one set, not two.
+                ParamAxis::parse("sell_above_pct=5,10,10").unwrap(),
+            ]
+        };
+        let plan = |n| {
+            Plan::new(
+                GridParams::default(),
+                axes(),
+                Sampling::Random { n, seed: 1 },
+            )
+        };
+        assert_eq!(plan(0), Err(PlanError::NoDraws));
+        assert_eq!(
+            plan(7),
+            Err(PlanError::MoreDrawsThanSets { n: 7, distinct: 6 })
+        );
+        let msg = plan(7).unwrap_err().to_string();
+        assert!(
+            msg.contains("--random 7") && msg.contains("--random 6 or fewer"),
+            "{msg}"
+        );
+        assert_eq!(plan(6).unwrap().len(), 6);
+        assert_eq!(plan(1).unwrap().distinct_sets(), 6);
     }
 
     #[test]
@@ -489,8 +612,9 @@ pub struct WalkRow {
     pub rank: usize,
     pub set: u64,
     pub params: GridParams,
-    pub in_sample_metric: f64,
-    pub out_of_sample_metric: f64,
+    /// The ranking metric in sample and out of sample (`None` where it has no value).
+    pub in_sample_metric: Option<f64>,
+    pub out_of_sample_metric: Option<f64>,
     pub in_sample_max_dd_pct: f64,
     pub out_of_sample_max_dd_pct: f64,
 }
@@ -559,8 +683,8 @@ pub fn walk_forward(
                     rank: rank + 1,
                     set: r.set,
                     params: r.params,
-                    in_sample_metric: metric(&r.metrics, rank_by).unwrap_or(f64::NAN),
-                    out_of_sample_metric: metric(&o.metrics, rank_by).unwrap_or(f64::NAN),
+                    in_sample_metric: metric(&r.metrics, rank_by),
+                    out_of_sample_metric: metric(&o.metrics, rank_by),
                     in_sample_max_dd_pct: r.metrics.maximum_drawdown_pct,
                     out_of_sample_max_dd_pct: o.metrics.maximum_drawdown_pct,
                 });
@@ -611,6 +735,116 @@ mod walk_tests {
             rows[0].out_of_sample.0,
             rows[0].in_sample.1 + chrono::Duration::days(1)
         );
-        assert!(rows.iter().all(|r| r.out_of_sample_metric.is_finite()));
+        // Each out-of-sample figure is that of a plain run of the set on the out-of-sample days.
+        for r in &rows {
+            let (a, b) = r.out_of_sample;
+            let oos = s.slice_time(
+                vectura_core::time::midnight_utc(a),
+                vectura_core::time::midnight_utc(b) + 86_400,
+            );
+            assert!(!oos.is_empty());
+            let mut c = cfg.clone();
+            c.start_date = a;
+            c.end_date = b;
+            let plain = crate::engine::run(
+                &oos,
+                &mut Grid::new(
+                    r.params,
+                    GridMode {
+                        record_lines: false,
+                        ..GridMode::default()
+                    },
+                ),
+                &c,
+            )
+            .unwrap();
+            assert_eq!(
+                r.out_of_sample_metric,
+                Some(plain.metrics.total_return_pct),
+                "window {}",
+                r.window
+            );
+            assert_eq!(
+                r.out_of_sample_max_dd_pct,
+                plain.metrics.maximum_drawdown_pct
+            );
+            assert!(plain.bars_processed < s.len() as u64 / 2);
+        }
+        // ... and the in-sample figure is the set's on the in-sample days.
+        let (a, b) = rows[0].in_sample;
+        let is = s.slice_time(
+            vectura_core::time::midnight_utc(a),
+            vectura_core::time::midnight_utc(b) + 86_400,
+        );
+        let mut c = cfg.clone();
+        c.start_date = a;
+        c.end_date = b;
+        let plain =
+            crate::engine::run(&is, &mut Grid::new(rows[0].params, GridMode::default()), &c)
+                .unwrap();
+        assert_eq!(
+            rows[0].in_sample_metric,
+            Some(plain.metrics.total_return_pct)
+        );
+    }
+
+    #[test]
+    fn a_metric_without_value_ranks_below_every_number() {
+        let row = |set: u64, sharpe: Option<f64>| {
+            let mut cfg = BacktestConfig::new(
+                "T",
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+                chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap(),
+            );
+            cfg.fill = crate::FillModel::Close;
+            let mut s = BarSeries::default();
+            s.push(Bar::flat(1_704_207_600, 100.0)).unwrap();
+            let r = crate::engine::run(
+                &s,
+                &mut Grid::new(GridParams::default(), GridMode::default()),
+                &cfg,
+            )
+            .unwrap();
+            let mut metrics = r.metrics;
+            metrics.sharpe = sharpe;
+            SweepRow {
+                set,
+                params: GridParams::default(),
+                final_equity: 0.0,
+                final_cash: 0.0,
+                invested_cash: 0.0,
+                metrics,
+            }
+        };
+        let mut top = TopK::new(4, "sharpe");
+        for r in [
+            row(0, None),
+            row(1, Some(-3.0)),
+            row(2, Some(f64::NAN)),
+            row(3, Some(0.5)),
+            row(4, None),
+            row(5, Some(0.5)),
+        ] {
+            top.offer(&r);
+        }
+        let sets: Vec<u64> = top.rows().map(|r| r.set).collect();
+        assert_eq!(
+            sets,
+            vec![3, 5, 1, 0],
+            "numbers first (ties to the lower set), then no value"
+        );
+        let mut only_null = TopK::new(2, "sharpe");
+        for r in [row(4, None), row(2, None), row(9, None)] {
+            only_null.offer(&r);
+        }
+        let sets: Vec<u64> = only_null.rows().map(|r| r.set).collect();
+        assert_eq!(sets, vec![2, 4], "rows without a value still rank, by set");
+        // In the CSV a metric without value is an empty cell, a number its shortest form.
+        let header = csv_header();
+        let col = header.split(',').position(|h| h == "sharpe").unwrap();
+        let cells = |r: &SweepRow| csv_line(r).split(',').map(String::from).collect::<Vec<_>>();
+        assert_eq!(cells(&row(0, None))[col], "");
+        assert_eq!(cells(&row(0, Some(-3.0)))[col], "-3");
+        assert_eq!(cells(&row(0, None)).len(), header.split(',').count());
     }
 }

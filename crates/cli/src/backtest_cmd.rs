@@ -78,31 +78,32 @@ pub struct BacktestArgs {
     /// Last day, inclusive (YYYY-MM-DD). Default: the last day of the data.
     #[arg(long)]
     pub end_date: Option<NaiveDate>,
-    /// Starting cash, dollars.
+    /// Starting cash, dollars: 0 to 1e12.
     #[arg(long, default_value_t = 1000.0)]
     pub start_capital: f64,
-    /// Deposit every N days (0 = none); the first falls N days after the start date.
+    /// Deposit every N days, a whole number from 0 (none) to 36500; the first falls N days after the
+    /// start date.
     #[arg(long, default_value_t = 7.0)]
     pub contribution_frequency_days: f64,
-    /// Dollars per deposit (0 = none).
+    /// Dollars per deposit: 0 (none) to 1e9.
     #[arg(long, default_value_t = 500.0)]
     pub contribution_amount: f64,
-    /// Percent of current cash used per buy.
+    /// Percent of current cash used per buy: above 0, at most 100.
     #[arg(long, default_value_t = 60.0)]
     pub capital_pct: f64,
-    /// Percent below a fill for the next "below" buy trigger.
+    /// Percent below a fill for the next "below" buy trigger: above 0, at most 100.
     #[arg(long, default_value_t = 2.0)]
     pub buy_below_pct: f64,
-    /// Percent above a buy for that lot's sell trigger.
+    /// Percent above a buy for that lot's sell trigger: above 0, at most 100.
     #[arg(long, default_value_t = 18.0)]
     pub sell_above_pct: f64,
-    /// Percent above a sell for the "buy higher" trigger.
+    /// Percent above a sell for the "buy higher" trigger: above 0, at most 100.
     #[arg(long, default_value_t = 25.0)]
     pub buy_after_sell_pct: f64,
-    /// Dollars a buy may not dip into.
+    /// Dollars a buy may not dip into: 0 to 1e12.
     #[arg(long, default_value_t = 200.0)]
     pub cash_floor: f64,
-    /// Join gap for buy triggers, percent; -1 turns joining off.
+    /// Join gap for buy triggers, percent from 0 to 100; -1 turns joining off.
     #[arg(long, default_value_t = 1.5, allow_hyphen_values = true)]
     pub order_gap_pct: f64,
     /// Which bars are traded.
@@ -117,10 +118,10 @@ pub struct BacktestArgs {
     /// Strategy.
     #[arg(long, value_enum, default_value = "grid")]
     pub strategy: StrategyArg,
-    /// SMA cross: bars in the fast average.
+    /// SMA cross: bars in the fast average, at least 1 and below --slow.
     #[arg(long, default_value_t = 10)]
     pub fast: usize,
-    /// SMA cross: bars in the slow average.
+    /// SMA cross: bars in the slow average, above --fast and at most 100000.
     #[arg(long, default_value_t = 20)]
     pub slow: usize,
     /// Bar file(s): CSV or CSV.gz with a header row; several files are joined in time order.
@@ -138,19 +139,19 @@ pub struct BacktestArgs {
     /// Pattern-day-trader rule.
     #[arg(long, value_enum, default_value = "auto")]
     pub pdt: PdtArg,
-    /// Commission per order, dollars.
+    /// Commission per order, dollars: 0 to 1e6.
     #[arg(long, default_value_t = 0.0)]
     pub commission_per_order: f64,
-    /// Commission per share, dollars.
+    /// Commission per share, dollars: 0 to 1000.
     #[arg(long, default_value_t = 0.0)]
     pub commission_per_share: f64,
-    /// Commission, percent of the notional.
+    /// Commission, percent of the notional: 0 up to, not including, 100.
     #[arg(long, default_value_t = 0.0)]
     pub commission_pct: f64,
-    /// Adverse slippage, basis points of the fill price.
+    /// Adverse slippage, basis points of the fill price: 0 up to, not including, 10000 (100 %).
     #[arg(long, default_value_t = 0.0)]
     pub slippage_bps: f64,
-    /// Share decimals of the grid's sizing (4 as the original; 0 for whole shares).
+    /// Share decimals of the grid's sizing, 0 to 9 (4 as the original; 0 for whole shares).
     #[arg(long, default_value_t = 4)]
     pub share_decimals: u32,
     /// Print the full result as JSON (full f64 precision).
@@ -419,7 +420,7 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     let f = args.contribution_frequency_days;
     if !(f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= 36_500.0) {
         bail!(
-            "--contribution-frequency-days is {f}: give a whole number of days, 0 for no deposits"
+            "--contribution-frequency-days is {f}: give a whole number of days from 0 (no deposits) to 36500"
         );
     }
     let params = GridParams {
@@ -506,7 +507,7 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     });
     if !(args.contribution_amount.is_finite() && args.contribution_amount >= 0.0) {
         bail!(
-            "--contribution-amount is {}: give a dollar amount of 0 or more",
+            "--contribution-amount is {}: give a dollar amount from 0 to 1e9 per deposit",
             args.contribution_amount
         );
     }
@@ -629,6 +630,11 @@ fn print_summary(
     r: &vectura_backtest::BacktestResult,
     sources: &[String],
 ) -> Result<()> {
+    // A metric without a value (a ratio over no deviation, a trade statistic without a closed lot).
+    let opt = |v: Option<f64>, unit: &str| match v {
+        Some(x) => format!("{x:.2}{unit}"),
+        None => "—".to_string(),
+    };
     let m = &r.metrics;
     writeln!(
         out,
@@ -648,29 +654,56 @@ fn print_summary(
     writeln!(out, "invested cash       {:>14.2}", r.invested_cash)?;
     writeln!(out, "final equity        {:>14.2}", r.final_equity)?;
     writeln!(out, "final cash          {:>14.2}", r.final_cash)?;
+    writeln!(out, "time-weighted (deposits removed):")?;
     writeln!(
         out,
-        "total return        {:>14.2}  ({:+.2} %)",
+        "  return            {:>14.2} %  CAGR {}",
+        m.time_weighted_return_pct,
+        opt(m.cagr_pct, " %")
+    )?;
+    writeln!(
+        out,
+        "  max drawdown      {:>14.2} %  volatility {:.2} %",
+        m.time_weighted_max_drawdown_pct, m.volatility_pct
+    )?;
+    writeln!(
+        out,
+        "  sharpe / sortino  {:>14} / {}  calmar {}",
+        opt(m.sharpe, ""),
+        opt(m.sortino, ""),
+        opt(m.calmar, "")
+    )?;
+    writeln!(
+        out,
+        "closed lots         {:>14}  win rate {}  profit factor {}  avg holding {}",
+        m.closed_trades,
+        opt(m.win_rate_pct, " %"),
+        opt(m.profit_factor, ""),
+        opt(m.average_holding_days, " days")
+    )?;
+    writeln!(
+        out,
+        "the original's figures (vectura-v1 formulas on raw equity: deposits count as gains):"
+    )?;
+    writeln!(
+        out,
+        "  total return      {:>14.2}  ({:+.2} % of invested cash)",
         m.total_return, m.total_return_pct
     )?;
     writeln!(
         out,
-        "time-weighted return{:>14.2} %  CAGR {:.2} %",
-        m.time_weighted_return_pct, m.cagr_pct
-    )?;
-    writeln!(
-        out,
-        "max drawdown        {:>14.2}  ({:.2} %)",
+        "  max drawdown      {:>14.2}  ({:.2} %)",
         m.maximum_drawdown_dollar, m.maximum_drawdown_pct
     )?;
+    let best = format!("{:+.2} %", m.best_month_return_pct);
     writeln!(
         out,
-        "sharpe / sortino    {:>14.2} / {:.2}",
-        m.sharpe, m.sortino
+        "  best / worst month{best:>14}  / {:+.2} %",
+        m.worst_month_return_pct
     )?;
     writeln!(
         out,
-        "buy & hold          {:>14.2}  (strategy {:+.2} %)",
+        "  buy & hold        {:>14.2}  (strategy {:+.2} %)",
         m.buy_hold_final_equity, m.buy_hold_percentage_difference
     )?;
     writeln!(

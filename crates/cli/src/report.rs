@@ -372,11 +372,16 @@ fn cell(v: Option<f64>, unit: Unit) -> (String, &'static str) {
 }
 
 fn table(out: &mut String, title: &str, rows: &[Row]) {
-    let _ = write!(
-        out,
-        "<section class=\"card\"><h2>{}</h2><table class=\"kv\">",
-        esc(title)
-    );
+    table_with_note(out, title, "", rows);
+}
+
+/// A metrics table under `title`, with `note` (when not empty) between the title and the rows.
+fn table_with_note(out: &mut String, title: &str, note: &str, rows: &[Row]) {
+    let _ = write!(out, "<section class=\"card\"><h2>{}</h2>", esc(title));
+    if !note.is_empty() {
+        let _ = write!(out, "<p class=\"note\">{}</p>", esc(note));
+    }
+    out.push_str("<table class=\"kv\">");
     for r in rows {
         let (v, class) = cell(r.value, r.unit);
         let _ = write!(
@@ -394,6 +399,11 @@ fn table(out: &mut String, title: &str, rows: &[Row]) {
     }
     out.push_str("</table></section>\n");
 }
+
+/// The title of the table of the original's figures.
+const ORIGINAL_TITLE: &str = "The original's figures (deposits count as gains)";
+/// What sets the original's figures apart.
+const ORIGINAL_NOTE: &str = "The original Vectura's formulas, reproduced bit for bit under --compat vectura-v1. They read raw equity, so a deposit counts as a gain: a month with a deposit shows it as return, and a deposit can hide a drawdown. The time-weighted figures remove deposits.";
 
 fn metric_groups(out: &mut String, r: &Value) {
     let null = Value::Null;
@@ -415,30 +425,6 @@ fn metric_groups(out: &mut String, r: &Value) {
         "Backtest information",
         &[
             row("Bars processed", bars, Unit::Int, ""),
-            row(
-                "Total trades",
-                g("total_trades"),
-                Unit::Int,
-                "buys and sells",
-            ),
-            row(
-                "Closed trades",
-                g("closed_trades"),
-                Unit::Int,
-                "lots bought and sold",
-            ),
-            row(
-                "Trades per month",
-                g("average_trades_per_month"),
-                Unit::Ratio,
-                "trades / (inclusive days / 30.4375)",
-            ),
-            row(
-                "Longest drawdown",
-                g("longest_drawdown_days"),
-                Unit::Days,
-                "longest stretch below the equity peak",
-            ),
             row("Run time", run, Unit::Seconds, "backtest engine time"),
             row(
                 "Load time",
@@ -449,107 +435,6 @@ fn metric_groups(out: &mut String, r: &Value) {
             row("Bars per second", bps, Unit::Int, ""),
         ],
     );
-    table(
-        out,
-        "Performance & risk",
-        &[
-            row(
-                "Total return",
-                g("total_return"),
-                Unit::SignedMoney,
-                "final equity − invested cash",
-            ),
-            row(
-                "Total return %",
-                g("total_return_pct"),
-                Unit::SignedPct,
-                "final equity / invested cash − 1 (not time-weighted)",
-            ),
-            row(
-                "Buy & hold final equity",
-                g("buy_hold_final_equity"),
-                Unit::Money,
-                "",
-            ),
-            row(
-                "vs buy & hold",
-                g("buy_hold_dollar_difference"),
-                Unit::SignedMoney,
-                "final equity − buy & hold final value",
-            ),
-            row(
-                "vs buy & hold %",
-                g("buy_hold_percentage_difference"),
-                Unit::SignedPct,
-                "(final equity − buy & hold) / buy & hold",
-            ),
-            row(
-                "Maximum drawdown",
-                g("maximum_drawdown_dollar"),
-                Unit::Money,
-                "largest fall from an equity peak, dollars",
-            ),
-            row(
-                "Maximum drawdown %",
-                g("maximum_drawdown_pct"),
-                Unit::Pct,
-                "largest fall from an equity peak, percent",
-            ),
-            row(
-                "Best month",
-                g("best_month_return_pct"),
-                Unit::SignedPct,
-                "month-end to month-end equity change",
-            ),
-            row(
-                "Worst month",
-                g("worst_month_return_pct"),
-                Unit::SignedPct,
-                "month-end to month-end equity change",
-            ),
-        ],
-    );
-    table(
-        out,
-        "Financial",
-        &[
-            row("Start capital", num(r, "start_capital"), Unit::Money, ""),
-            row("Final equity", num(r, "final_equity"), Unit::Money, ""),
-            row("Final cash", num(r, "final_cash"), Unit::Money, ""),
-            row("Maximum equity", g("maximum_equity"), Unit::Money, ""),
-            row(
-                "Invested cash",
-                num(r, "invested_cash"),
-                Unit::Money,
-                "start capital plus every deposit",
-            ),
-            row("Deposits", Some(deposits.len() as f64), Unit::Int, ""),
-            row("Deposited", Some(deposit_sum), Unit::Money, ""),
-            row("Open lots", Some(lots.len() as f64), Unit::Int, ""),
-            row("Open shares", Some(lot_shares), Unit::Ratio, ""),
-            row(
-                "Avg invested capital",
-                g("average_invested_capital_pct"),
-                Unit::Pct,
-                "mean share of equity in positions",
-            ),
-            row(
-                "Return / max drawdown",
-                g("return_max_drawdown_ratio"),
-                Unit::Ratio,
-                "total return % / max drawdown %",
-            ),
-        ],
-    );
-    let pf = g("profit_factor");
-    // null with closed trades: gross loss was zero.
-    let pf_unit = if m.get("profit_factor") == Some(&Value::Null)
-        && g("closed_trades").unwrap_or(0.0) > 0.0
-    {
-        Unit::NoLossRatio
-    } else {
-        Unit::Ratio
-    };
     table(
         out,
         "Time-weighted (deposits removed)",
@@ -572,13 +457,23 @@ fn metric_groups(out: &mut String, r: &Value) {
                 Unit::Pct,
                 "annualised standard deviation of daily returns",
             ),
-            row("Sharpe", g("sharpe"), Unit::Ratio, "risk-free rate 0"),
-            row("Sortino", g("sortino"), Unit::Ratio, ""),
+            row(
+                "Sharpe",
+                g("sharpe"),
+                Unit::Ratio,
+                "risk-free rate 0; — when daily returns do not vary beyond rounding",
+            ),
+            row(
+                "Sortino",
+                g("sortino"),
+                Unit::Ratio,
+                "— when no day fell beyond rounding",
+            ),
             row(
                 "Calmar",
                 g("calmar"),
                 Unit::Ratio,
-                "CAGR / time-weighted max drawdown",
+                "CAGR / time-weighted max drawdown; — without a drawdown",
             ),
             row(
                 "Max drawdown (TW)",
@@ -592,11 +487,38 @@ fn metric_groups(out: &mut String, r: &Value) {
                 Unit::Pct,
                 "share of bars with a position",
             ),
+        ],
+    );
+    let pf = g("profit_factor");
+    // null with closed trades: gross loss was zero.
+    let pf_unit = if m.get("profit_factor") == Some(&Value::Null)
+        && g("closed_trades").unwrap_or(0.0) > 0.0
+    {
+        Unit::NoLossRatio
+    } else {
+        Unit::Ratio
+    };
+    table(
+        out,
+        "Trades",
+        &[
+            row(
+                "Total trades",
+                g("total_trades"),
+                Unit::Int,
+                "buys and sells",
+            ),
+            row(
+                "Closed trades",
+                g("closed_trades"),
+                Unit::Int,
+                "lots bought and sold",
+            ),
             row(
                 "Win rate",
                 g("win_rate_pct"),
                 Unit::Pct,
-                "closed lots sold above cost",
+                "closed lots sold above cost; — without a closed lot",
             ),
             row(
                 "Profit factor",
@@ -608,7 +530,117 @@ fn metric_groups(out: &mut String, r: &Value) {
                 "Avg holding",
                 g("average_holding_days"),
                 Unit::Days,
-                "mean time from a lot's buy to its sell",
+                "mean time from a lot's buy to its sell; — without a closed lot",
+            ),
+        ],
+    );
+    table(
+        out,
+        "Financial",
+        &[
+            row("Start capital", num(r, "start_capital"), Unit::Money, ""),
+            row("Final equity", num(r, "final_equity"), Unit::Money, ""),
+            row("Final cash", num(r, "final_cash"), Unit::Money, ""),
+            row(
+                "Invested cash",
+                num(r, "invested_cash"),
+                Unit::Money,
+                "start capital plus every deposit",
+            ),
+            row("Deposits", Some(deposits.len() as f64), Unit::Int, ""),
+            row("Deposited", Some(deposit_sum), Unit::Money, ""),
+            row("Open lots", Some(lots.len() as f64), Unit::Int, ""),
+            row("Open shares", Some(lot_shares), Unit::Ratio, ""),
+        ],
+    );
+    table_with_note(
+        out,
+        ORIGINAL_TITLE,
+        ORIGINAL_NOTE,
+        &[
+            row(
+                "Total return",
+                g("total_return"),
+                Unit::SignedMoney,
+                "final equity − invested cash",
+            ),
+            row(
+                "Total return %",
+                g("total_return_pct"),
+                Unit::SignedPct,
+                "final equity / invested cash − 1 (not time-weighted)",
+            ),
+            row(
+                "Maximum equity",
+                g("maximum_equity"),
+                Unit::Money,
+                "highest raw equity, deposits included",
+            ),
+            row(
+                "Maximum drawdown",
+                g("maximum_drawdown_dollar"),
+                Unit::Money,
+                "largest fall of raw equity from its peak, dollars; a deposit can hide a fall",
+            ),
+            row(
+                "Maximum drawdown %",
+                g("maximum_drawdown_pct"),
+                Unit::Pct,
+                "largest fall of raw equity from its peak, percent; a deposit can hide a fall",
+            ),
+            row(
+                "Longest drawdown",
+                g("longest_drawdown_days"),
+                Unit::Days,
+                "longest stretch below the raw-equity peak",
+            ),
+            row(
+                "Best month (deposits as gains)",
+                g("best_month_return_pct"),
+                Unit::SignedPct,
+                "month-end to month-end change of raw equity: a deposit counts as a gain",
+            ),
+            row(
+                "Worst month (deposits as gains)",
+                g("worst_month_return_pct"),
+                Unit::SignedPct,
+                "month-end to month-end change of raw equity: a deposit counts as a gain",
+            ),
+            row(
+                "Return / max drawdown",
+                g("return_max_drawdown_ratio"),
+                Unit::Ratio,
+                "total return % / max drawdown %",
+            ),
+            row(
+                "Avg invested capital",
+                g("average_invested_capital_pct"),
+                Unit::Pct,
+                "mean share of equity in positions",
+            ),
+            row(
+                "Trades per month",
+                g("average_trades_per_month"),
+                Unit::Ratio,
+                "trades / (inclusive days / 30.4375)",
+            ),
+            row(
+                "Buy & hold final equity",
+                g("buy_hold_final_equity"),
+                Unit::Money,
+                "buys at the first close and with every deposit",
+            ),
+            row(
+                "vs buy & hold",
+                g("buy_hold_dollar_difference"),
+                Unit::SignedMoney,
+                "final equity − buy & hold final value",
+            ),
+            row(
+                "vs buy & hold %",
+                g("buy_hold_percentage_difference"),
+                Unit::SignedPct,
+                "(final equity − buy & hold) / buy & hold",
             ),
         ],
     );
@@ -1148,6 +1180,60 @@ mod tests {
         assert_eq!(c["lines"]["sell_open"]["x"][1], "2024-01-05 20:59:00");
         assert_eq!(c["lines"]["sell_open"]["x"][2], Value::Null);
         assert!(!html.contains("No chart data:"));
+    }
+
+    #[test]
+    fn metrics_without_value_show_a_dash_and_the_originals_figures_are_labelled() {
+        let mut r = sample();
+        for k in [
+            "sharpe",
+            "sortino",
+            "calmar",
+            "win_rate_pct",
+            "average_holding_days",
+        ] {
+            r["metrics"][k] = Value::Null;
+        }
+        r["metrics"]["closed_trades"] = json!(0);
+        let html = render_html(&r);
+        for label in [
+            "Sharpe",
+            "Sortino",
+            "Calmar",
+            "Win rate",
+            "Avg holding",
+            "Profit factor",
+        ] {
+            let at = html
+                .find(&format!(">{label}</th>"))
+                .unwrap_or_else(|| panic!("{label}"));
+            let cell = &html[at..at + html[at..].find("</tr>").unwrap()];
+            assert!(cell.ends_with("<td class=\"na\">—</td>"), "{label}: {cell}");
+        }
+        assert!(!html.contains("0.00 days"));
+        // Best and worst month sit under the original's heading and note, not among ours.
+        let orig = html
+            .find(&esc(ORIGINAL_TITLE))
+            .expect("the original's table");
+        let ours = html.find("Time-weighted (deposits removed)").unwrap();
+        assert!(html.contains("a deposit counts as a gain"));
+        for label in [
+            "Best month (deposits as gains)",
+            "Worst month (deposits as gains)",
+            "Maximum drawdown %",
+            "vs buy &amp; hold %",
+        ] {
+            let at = html
+                .find(&format!(">{label}</th>"))
+                .unwrap_or_else(|| panic!("{label}"));
+            assert!(
+                at > orig && orig > ours,
+                "{label} belongs to the original's table"
+            );
+        }
+        // The sample's values are shown where there is one.
+        let html = render_html(&sample());
+        assert!(html.contains(">Sharpe</th><td class=\"\">2.10</td>"));
     }
 
     #[test]

@@ -875,7 +875,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         let p = &r.params;
         writeln!(
             out,
-            "{:>7} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.2} {:>8.3} {:>12.4} {:>10.3} {:>8}",
+            "{:>7} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.2} {:>8.3} {:>12} {:>10.3} {:>8}",
             r.set,
             p.capital_pct,
             p.buy_below_pct,
@@ -883,7 +883,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
             p.buy_after_sell_pct,
             p.cash_floor,
             p.order_gap_pct,
-            vectura_backtest::sweep::metric(&r.metrics, &args.rank_by).unwrap_or(f64::NAN),
+            opt4(vectura_backtest::sweep::metric(&r.metrics, &args.rank_by)),
             r.metrics.maximum_drawdown_pct,
             r.metrics.total_trades
         )?;
@@ -900,21 +900,32 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// A metric for the text tables: four decimals, or "—" without a value.
+fn opt4(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |x| format!("{x:.4}"))
+}
+
 /// The best `k` rows by `metric` over every market's ranking, as (market index, row): higher first,
-/// ties to the earlier market, then to the lower set (a one-market ranking comes back unchanged).
+/// rows without a value after every number, ties to the earlier market, then to the lower set (a
+/// one-market ranking comes back unchanged).
 fn rank_markets<'a>(tops: &'a [TopK], k: usize, metric: &str) -> Vec<(usize, &'a SweepRow)> {
-    let mut all: Vec<(f64, usize, &SweepRow)> = tops
+    let mut all: Vec<(Option<f64>, usize, &SweepRow)> = tops
         .iter()
         .enumerate()
         .flat_map(|(mi, t)| {
             t.rows().map(move |r| {
-                let v = vectura_backtest::sweep::metric(&r.metrics, metric).unwrap_or(f64::NAN);
+                let v = vectura_backtest::sweep::metric(&r.metrics, metric).filter(|v| !v.is_nan());
                 (v, mi, r)
             })
         })
         .collect();
     // Stable: rows of equal value keep market order, and within a market the TopK's set order.
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.sort_by(|a, b| match (a.0, b.0) {
+        (Some(x), Some(y)) => y.total_cmp(&x),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
     all.into_iter().take(k).map(|(_, mi, r)| (mi, r)).collect()
 }
 
@@ -1023,7 +1034,7 @@ fn walk_table(
     for r in rows {
         writeln!(
             out,
-            "{:>3} {} {} {} {} {:>4} {:>7} {:>12.4} {:>12.4} {:>9.3} {:>9.3}",
+            "{:>3} {} {} {} {} {:>4} {:>7} {:>12} {:>12} {:>9.3} {:>9.3}",
             r.window,
             r.in_sample.0,
             r.in_sample.1,
@@ -1031,8 +1042,8 @@ fn walk_table(
             r.out_of_sample.1,
             r.rank,
             r.set,
-            r.in_sample_metric,
-            r.out_of_sample_metric,
+            opt4(r.in_sample_metric),
+            opt4(r.out_of_sample_metric),
             r.in_sample_max_dd_pct,
             r.out_of_sample_max_dd_pct
         )?;
@@ -1052,23 +1063,26 @@ fn walk_table(
             p.buy_after_sell_pct,
             p.cash_floor,
             p.order_gap_pct,
-            r.in_sample_metric,
-            r.out_of_sample_metric,
+            r.in_sample_metric.map_or(String::new(), |v| v.to_string()),
+            r.out_of_sample_metric
+                .map_or(String::new(), |v| v.to_string()),
             r.in_sample_max_dd_pct,
             r.out_of_sample_max_dd_pct
         ));
     }
     let winners: Vec<&vectura_backtest::sweep::WalkRow> =
         rows.iter().filter(|r| r.rank == 1).collect();
-    let mean = |f: fn(&vectura_backtest::sweep::WalkRow) -> f64| {
-        winners.iter().map(|r| f(r)).sum::<f64>() / winners.len() as f64
+    // The mean over the winners whose metric has a value.
+    let mean = |f: fn(&vectura_backtest::sweep::WalkRow) -> Option<f64>| {
+        let v: Vec<f64> = winners.iter().filter_map(|r| f(r)).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     writeln!(
         out,
-        "in-sample winners: mean {} in sample {:.4}, out of sample {:.4}",
+        "in-sample winners: mean {} in sample {}, out of sample {}",
         args.rank_by,
-        mean(|r| r.in_sample_metric),
-        mean(|r| r.out_of_sample_metric)
+        opt4(mean(|r| r.in_sample_metric)),
+        opt4(mean(|r| r.out_of_sample_metric))
     )?;
     Ok(())
 }

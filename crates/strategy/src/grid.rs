@@ -40,7 +40,7 @@ impl Default for GridParams {
 
 /// A parameter outside the original form's range (§6.2).
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{name} is {value}: {rule}")]
+#[error("{name} is {}: {rule}", crate::show_number(*.value))]
 pub struct ParamError {
     pub name: &'static str,
     pub value: f64,
@@ -65,11 +65,11 @@ impl GridParams {
         pct("buy-below-pct", self.buy_below_pct)?;
         pct("sell-above-pct", self.sell_above_pct)?;
         pct("buy-after-sell-pct", self.buy_after_sell_pct)?;
-        if !(self.cash_floor.is_finite() && self.cash_floor >= 0.0) {
+        if !(self.cash_floor.is_finite() && self.cash_floor >= 0.0 && self.cash_floor <= 1e12) {
             return Err(ParamError {
                 name: "cash-floor",
                 value: self.cash_floor,
-                rule: "it must be a dollar amount of 0 or more",
+                rule: "it must be a dollar amount from 0 to 1e12",
             });
         }
         let g = self.order_gap_pct;
@@ -819,6 +819,39 @@ mod tests {
         };
         g.on_fill(&f);
         f
+    }
+
+    #[test]
+    fn every_parameter_has_a_range() {
+        let ok = GridParams::default();
+        assert_eq!(ok.validate(), Ok(()));
+        let with = |f: fn(&mut GridParams)| {
+            let mut p = GridParams::default();
+            f(&mut p);
+            p.validate().map_err(|e| e.name)
+        };
+        assert_eq!(with(|p| p.capital_pct = 100.0), Ok(()));
+        assert_eq!(with(|p| p.capital_pct = 100.5), Err("capital-pct"));
+        assert_eq!(with(|p| p.buy_below_pct = 0.0), Err("buy-below-pct"));
+        assert_eq!(with(|p| p.sell_above_pct = f64::NAN), Err("sell-above-pct"));
+        assert_eq!(
+            with(|p| p.buy_after_sell_pct = 1e308),
+            Err("buy-after-sell-pct")
+        );
+        assert_eq!(with(|p| p.cash_floor = 1e12), Ok(()));
+        assert_eq!(with(|p| p.cash_floor = 1.5e12), Err("cash-floor"));
+        assert_eq!(with(|p| p.cash_floor = f64::INFINITY), Err("cash-floor"));
+        assert_eq!(with(|p| p.order_gap_pct = -1.0), Ok(()));
+        assert_eq!(with(|p| p.order_gap_pct = -0.5), Err("order-gap-pct"));
+        assert_eq!(with(|p| p.order_gap_pct = 101.0), Err("order-gap-pct"));
+        let p = GridParams {
+            cash_floor: 1e308,
+            ..GridParams::default()
+        };
+        assert_eq!(
+            p.validate().unwrap_err().to_string(),
+            "cash-floor is 1e308: it must be a dollar amount from 0 to 1e12"
+        );
     }
 
     #[test]

@@ -15,6 +15,16 @@ pub mod sma;
 use serde::Serialize;
 use vectura_core::{Fill, IntentId, OrderEnd, OrderIntent};
 
+/// A number for an error message, as a user wrote it: plain, or in exponent form where plain would run
+/// to dozens of digits (`1e308`, not 309 of them).
+pub fn show_number(x: f64) -> String {
+    if x.is_finite() && x != 0.0 && !(1e-6..1e15).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
 /// Which prices of a bar a strategy decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

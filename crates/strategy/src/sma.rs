@@ -13,6 +13,10 @@ pub struct SmaParams {
     pub slow: usize,
 }
 
+/// The longest slow window, bars: a 200-day average of regular-session minute bars is 78 000. The
+/// strategy keeps the window and sums it every bar, so its memory and time grow with it.
+pub const MAX_WINDOW: usize = 100_000;
+
 /// Fast/slow windows that cannot work.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SmaError {
@@ -20,6 +24,24 @@ pub enum SmaError {
         "--fast {fast} must be at least 1 and below --slow {slow}: for example --fast 10 --slow 20"
     )]
     Windows { fast: usize, slow: usize },
+    #[error("--slow {0} is longer than 100000 bars: give a window of at most 100000 bars")]
+    TooLong(usize),
+}
+
+impl SmaParams {
+    /// Checks the windows: `1 ≤ fast < slow ≤ MAX_WINDOW`.
+    pub fn validate(&self) -> Result<(), SmaError> {
+        if self.fast == 0 || self.fast >= self.slow {
+            return Err(SmaError::Windows {
+                fast: self.fast,
+                slow: self.slow,
+            });
+        }
+        if self.slow > MAX_WINDOW {
+            return Err(SmaError::TooLong(self.slow));
+        }
+        Ok(())
+    }
 }
 
 /// Buys all-in (whole shares) when the fast SMA of closes crosses above the slow one, sells everything
@@ -42,12 +64,7 @@ pub struct SmaCross {
 impl SmaCross {
     /// A new SMA cross.
     pub fn new(p: SmaParams) -> Result<SmaCross, SmaError> {
-        if p.fast == 0 || p.fast >= p.slow {
-            return Err(SmaError::Windows {
-                fast: p.fast,
-                slow: p.slow,
-            });
-        }
+        p.validate()?;
         Ok(SmaCross {
             p,
             ring: vec![0.0; p.slow],
@@ -156,5 +173,38 @@ impl Strategy for SmaCross {
             "fast_sma": self.prev.map(|p| p.0),
             "slow_sma": self.prev.map(|p| p.1),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_bounded() {
+        let p = |fast, slow| SmaParams { fast, slow };
+        assert_eq!(p(10, 20).validate(), Ok(()));
+        assert_eq!(p(1, MAX_WINDOW).validate(), Ok(()));
+        assert!(matches!(p(0, 20).validate(), Err(SmaError::Windows { .. })));
+        assert!(matches!(
+            p(20, 20).validate(),
+            Err(SmaError::Windows { .. })
+        ));
+        assert!(matches!(
+            p(20, 10).validate(),
+            Err(SmaError::Windows { .. })
+        ));
+        // The window is allocated: a huge one was a capacity-overflow panic.
+        let e = SmaCross::new(p(10, usize::MAX)).unwrap_err();
+        assert_eq!(e, SmaError::TooLong(usize::MAX));
+        assert!(
+            e.to_string().starts_with("--slow 18446744073709551615"),
+            "{e}"
+        );
+        assert_eq!(
+            SmaCross::new(p(10, MAX_WINDOW + 1)).unwrap_err(),
+            SmaError::TooLong(MAX_WINDOW + 1)
+        );
+        assert!(SmaCross::new(p(10, 20)).is_ok());
     }
 }

@@ -190,7 +190,7 @@ fn cfg_for(s: &BarSeries, fill: FillModel, deposits: bool) -> BacktestConfig {
     let mut c = BacktestConfig::new("P", d, e);
     c.fill = fill;
     c.start_capital = 5000.0;
-    c.max_points = s.len() + 10;
+    c.max_points = 4 * (s.len() + 10);
     c.commission.per_share = 0.0;
     if deposits {
         c.contributions = Some(Contributions {
@@ -199,6 +199,123 @@ fn cfg_for(s: &BarSeries, fill: FillModel, deposits: bool) -> BacktestConfig {
         });
     }
     c
+}
+
+/// The long-only SMA cross written out plainly: the means of the last `fast` and `slow` closes; a cross
+/// above (fast ≤ slow on the previous bar, fast > slow now) buys as many whole shares as the cash pays
+/// for when flat, a cross below (fast ≥ slow before, fast < slow now) sells everything; at the close, or
+/// at the next bar's open with `next_open` (sized there; nothing when the cash no longer buys a share).
+fn reference_sma(
+    s: &BarSeries,
+    fast: usize,
+    slow: usize,
+    cash0: f64,
+    next_open: bool,
+) -> Vec<(i64, Side, f64, f64)> {
+    let mean = |i: usize, k: usize| {
+        let mut sum = 0.0;
+        for j in 0..k {
+            sum += s.close[i - j];
+        }
+        sum / k as f64
+    };
+    // The most whole shares `cash` pays for at `px`.
+    let whole = |cash: f64, px: f64| {
+        let mut q = (cash / px).floor();
+        while q > 0.0 && q * px > cash {
+            q -= 1.0;
+        }
+        while (q + 1.0) * px <= cash {
+            q += 1.0;
+        }
+        q
+    };
+    let (mut cash, mut shares) = (cash0, 0.0);
+    let mut prev: Option<(f64, f64)> = None;
+    let mut pending: Option<Side> = None;
+    let mut out = Vec::new();
+    let mut trade = |side: Side, px: f64, ts: i64, cash: &mut f64, shares: &mut f64| match side {
+        Side::Buy => {
+            let q = whole(*cash, px);
+            if q >= 1.0 {
+                *cash -= q * px;
+                *shares = q;
+                out.push((ts, Side::Buy, q, px));
+            }
+        }
+        Side::Sell => {
+            *cash += *shares * px;
+            out.push((ts, Side::Sell, *shares, px));
+            *shares = 0.0;
+        }
+    };
+    for i in 0..s.len() {
+        if let Some(side) = pending.take() {
+            trade(side, s.open[i], s.ts[i], &mut cash, &mut shares);
+        }
+        if i + 1 < slow {
+            continue;
+        }
+        let now = (mean(i, fast), mean(i, slow));
+        if let Some((pf, ps)) = prev {
+            let side = if pf <= ps && now.0 > now.1 {
+                Some(Side::Buy)
+            } else if pf >= ps && now.0 < now.1 {
+                Some(Side::Sell)
+            } else {
+                None
+            };
+            let side = match side {
+                Some(Side::Buy) if shares == 0.0 && (cash / s.close[i]).floor() >= 1.0 => {
+                    Some(Side::Buy)
+                }
+                Some(Side::Sell) if shares > 0.0 => Some(Side::Sell),
+                _ => None,
+            };
+            if let Some(side) = side {
+                if next_open {
+                    pending = Some(side);
+                } else {
+                    trade(side, s.close[i], s.ts[i], &mut cash, &mut shares);
+                }
+            }
+        }
+        prev = Some(now);
+    }
+    out
+}
+
+#[test]
+fn sma_cross_buys_after_a_bottom_and_sells_after_a_top() {
+    // Down 20 bars, up 30, down 30: one cross above after the bottom, one below after the top.
+    let mut p = 100.0;
+    let mut bars = Vec::new();
+    for i in 0..80 {
+        p *= if i < 20 {
+            0.99
+        } else if i < 50 {
+            1.01
+        } else {
+            0.99
+        };
+        bars.push((ts(2024, 3, 4, 14, 0) + 60 * i, p));
+    }
+    let s = series(&bars);
+    let mut cfg = BacktestConfig::new("T", date(2024, 3, 4), date(2024, 3, 4));
+    cfg.fill = FillModel::Close;
+    let sp = SmaParams { fast: 3, slow: 8 };
+    let r = run(&s, &mut SmaCross::new(sp).unwrap(), &cfg).unwrap();
+    let sides: Vec<Side> = r.trades.iter().map(|t| t.side).collect();
+    assert_eq!(sides, vec![Side::Buy, Side::Sell]);
+    assert!(r.trades[0].ts > s.ts[20] && r.trades[0].ts < s.ts[30]);
+    assert!(r.trades[1].ts > s.ts[50] && r.trades[1].ts < s.ts[60]);
+    assert_eq!(
+        r.trades
+            .iter()
+            .map(|t| (t.ts, t.side, t.shares, t.price))
+            .collect::<Vec<_>>(),
+        reference_sma(&s, 3, 8, cfg.start_capital, false)
+    );
 }
 
 proptest! {
@@ -256,11 +373,16 @@ proptest! {
     }
 
     #[test]
-    fn sma_cross_holds_whole_shares_and_never_overspends(bars in path(), fast in 1usize..8, extra in 1usize..12) {
+    fn sma_cross_trades_as_a_plain_sma_cross_would(bars in path(), fast in 1usize..8, extra in 1usize..12) {
         let s = to_series(&bars);
         let sp = SmaParams { fast, slow: fast + extra };
         for fill in [FillModel::Close, FillModel::NextOpen] {
-            let r = run(&s, &mut SmaCross::new(sp).unwrap(), &cfg_for(&s, fill, false)).unwrap();
+            let cfg = cfg_for(&s, fill, false);
+            let r = run(&s, &mut SmaCross::new(sp).unwrap(), &cfg).unwrap();
+            let got: Vec<(i64, Side, f64, f64)> =
+                r.trades.iter().map(|t| (t.ts, t.side, t.shares, t.price)).collect();
+            let want = reference_sma(&s, sp.fast, sp.slow, cfg.start_capital, fill == FillModel::NextOpen);
+            prop_assert_eq!(&got, &want, "{:?}", fill);
             for t in &r.trades {
                 prop_assert_eq!(t.shares.fract(), 0.0);
             }
@@ -304,5 +426,49 @@ proptest! {
                 prop_assert!(d <= 1e-9 * (1.0 + mb.average_invested_capital_pct.abs()), "lanes sum drifted: {}", d);
             }
         }
+    }
+}
+
+#[test]
+fn chart_series_keep_every_bar_with_a_trade_and_both_ends() {
+    // 20 000 minute bars of a zig-zag that trades often, drawn with 40 points.
+    let bars: Vec<(i64, f64)> = (0..20_000i64)
+        .map(|i| {
+            let x = i as f64;
+            (
+                ts(2024, 3, 4, 0, 0) + 60 * i,
+                100.0 + 3.0 * (x / 150.0).sin() + (x / 2_000.0).cos(),
+            )
+        })
+        .collect();
+    let s = series(&bars);
+    for fill in [FillModel::Close, FillModel::NextOpen] {
+        let mut cfg = BacktestConfig::new("T", date(2024, 3, 4), date(2024, 3, 20));
+        cfg.fill = fill;
+        cfg.max_points = 40;
+        let p = GridParams {
+            buy_below_pct: 1.0,
+            sell_above_pct: 1.0,
+            buy_after_sell_pct: 1.0,
+            cash_floor: 0.0,
+            ..GridParams::default()
+        };
+        let r = run(&s, &mut Grid::new(p, GridMode::default()), &cfg).unwrap();
+        let c = r.series.unwrap();
+        assert!(r.trades.len() > 20, "{}", r.trades.len());
+        assert!(
+            c.time.len() < 40 * 2 + 8 * r.trades.len(),
+            "{}",
+            c.time.len()
+        );
+        assert_eq!(c.time[0], s.ts[0]);
+        assert_eq!(*c.time.last().unwrap(), *s.ts.last().unwrap());
+        for t in &r.trades {
+            assert!(c.time.contains(&t.ts), "{fill:?}: trade at {}", t.ts);
+        }
+        let low = (0..s.len())
+            .min_by(|&a, &b| s.close[a].total_cmp(&s.close[b]))
+            .unwrap();
+        assert!(c.time.contains(&s.ts[low]), "the lowest close");
     }
 }

@@ -1,20 +1,28 @@
 //! The differential test for `--compat vectura-v1`: the original engine's outputs on real INDA bars
-//! (`shared/oracles/golden`), reproduced bit for bit through the CLI as the golden README drives them.
+//! (`data/oracles/golden`, on `data/fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz`), reproduced bit
+//! for bit through the CLI as the golden README drives them.
 
-use crate::common::{secs, shared, vectura};
+use crate::common::{secs, vectura};
 use serde_json::Value;
+use std::path::PathBuf;
+
+/// The repository's `data/` folder.
+fn data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data")
+}
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 fn check_case(case: &str) {
-    let Some(shared) = shared() else { return };
+    let oracle = data().join(format!("oracles/golden/INDA_{case}.json"));
     let g: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared.join(format!("oracles/golden/INDA_{case}.json"))).unwrap(),
+        &std::fs::read_to_string(&oracle).unwrap_or_else(|e| panic!("{}: {e}", oracle.display())),
     )
     .unwrap();
-    let data = shared.join("data/INDA_1min_2023-07-10_to_2025-07-07.csv");
+    let data = data().join("fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz");
+    assert!(data.is_file(), "{} is missing", data.display());
     let p = &g["params"];
     let mut args: Vec<String> = vec![
         "backtest".into(),

@@ -6,4 +6,5 @@ mod calendar_cli;
 mod common;
 mod data;
 mod golden;
+mod sma_oracle;
 mod sweep;

@@ -1,13 +1,13 @@
-//! Result metrics. The original's (§2.9), computed in its exact arithmetic order, and ours: time-weighted
-//! (deposits removed), annualised and trade statistics. Each formula is documented where it is computed.
+//! The per-bar tracker: what every metric needs, gathered bar by bar on the engine's hot path.
 
-use serde::{Deserialize, Serialize};
+use super::calmar::{calmar, drawdown_noise_floor};
+use super::daily::DailyReturns;
+use super::{
+    cagr::cagr, holding::average_holding_days, profit_factor::profit_factor, sharpe::sharpe,
+    sortino::sortino, volatility::volatility_pct, win_rate::win_rate_pct,
+};
+use super::{Metrics, RunTotals, TradeStats, DAYS_PER_MONTH};
 use vectura_core::time::{year_month_of_day, DAY};
-
-/// Trading days per year, for annualising daily figures.
-pub const TRADING_DAYS: f64 = 252.0;
-/// Average days per month used by the original (365.25 / 12).
-pub const DAYS_PER_MONTH: f64 = 30.4375;
 
 /// The per-bar tracker: the original's metric state (§2.9) and the time-weighted index.
 ///
@@ -35,7 +35,9 @@ pub struct Tracker {
     best_month: f64,
     worst_month: f64,
     n_months: u32,
-    // Time-weighted index: twr = k × equity between deposits.
+    // Time-weighted index: twr = k × equity between deposits. Before the first money (a start capital
+    // of 0) there is no sub-period: `funded` is false and the index waits at 1.
+    funded: bool,
     twr_k: f64,
     twr: f64,
     twr_peak: f64,
@@ -47,10 +49,11 @@ pub struct Tracker {
     ny_day: i64,
     next_boundary: i64,
     day_ref: f64,
-    n_days: u64,
-    sum_r: f64,
-    sum_r2: f64,
-    sum_down2: f64,
+    daily: DailyReturns,
+    // Deposits since the last day closed, in the window before, and in all: what bounds the rounding.
+    flows_window: u32,
+    flows_prev_window: u32,
+    flows: u64,
     bars_in_market: u64,
     bars: u64,
 }
@@ -75,88 +78,6 @@ pub struct Span<'a> {
     pub bound: i64,
 }
 
-/// Trade statistics the engine collects from closed lots.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TradeStats {
-    pub closed: u64,
-    pub wins: u64,
-    pub gross_profit: f64,
-    pub gross_loss: f64,
-    pub holding_secs: f64,
-}
-
-/// What the finished run hands the metrics.
-#[derive(Debug, Clone, Copy)]
-pub struct RunTotals {
-    pub start_capital: f64,
-    pub final_equity: f64,
-    /// Start capital plus every deposit.
-    pub invested: f64,
-    pub trades: u64,
-    /// Whole days from the start date to the end date, plus one.
-    pub inclusive_days: i64,
-    /// Unix seconds of the end date's 00:00 UTC (where an open drawdown period ends, as in the original).
-    pub end_midnight: i64,
-    /// Calendar days between the first and the last bar.
-    pub span_days: f64,
-    pub buy_hold_final: f64,
-}
-
-/// Every metric of a run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Metrics {
-    // ---- the original's (§2.9): raw equity, deposits count as gains ----
-    /// finalEquity − investedCash.
-    pub total_return: f64,
-    /// finalEquity / investedCash × 100 − 100 (not time-weighted).
-    pub total_return_pct: f64,
-    /// (Σ_bars (eq − cash)/eq / bars) × 100.
-    pub average_invested_capital_pct: f64,
-    /// Highest post-trade equity, at least the start capital.
-    pub maximum_equity: f64,
-    pub maximum_drawdown_pct: f64,
-    pub maximum_drawdown_dollar: f64,
-    /// Longest stretch from a bar at or below the peak to the next new peak, ceil(days).
-    pub longest_drawdown_days: i64,
-    pub total_trades: u64,
-    /// trades / (inclusive days / 30.4375).
-    pub average_trades_per_month: f64,
-    /// Best and worst month-end to month-end equity change, percent.
-    pub best_month_return_pct: f64,
-    pub worst_month_return_pct: f64,
-    /// total_return_pct / |maximum_drawdown_pct|.
-    pub return_max_drawdown_ratio: f64,
-    pub buy_hold_final_equity: f64,
-    /// finalEquity − buy-and-hold final value.
-    pub buy_hold_dollar_difference: f64,
-    /// (finalEquity − bh) / bh × 100.
-    pub buy_hold_percentage_difference: f64,
-    // ---- ours: deposits removed ----
-    /// Time-weighted return: the product of sub-period growth between deposits, minus one, percent.
-    pub time_weighted_return_pct: f64,
-    /// Compound annual growth of the time-weighted index over the calendar span: (1+TWR)^(365.25/days) − 1.
-    pub cagr_pct: f64,
-    /// Standard deviation of daily index returns (sample), × √252, percent.
-    pub volatility_pct: f64,
-    /// Mean daily return / its standard deviation × √252 (risk-free rate 0).
-    pub sharpe: f64,
-    /// Mean daily return / downside deviation (√(Σ min(r,0)² / n)) × √252.
-    pub sortino: f64,
-    /// CAGR / maximum drawdown of the time-weighted index.
-    pub calmar: f64,
-    /// Largest peak-to-trough fall of the time-weighted index, percent.
-    pub time_weighted_max_drawdown_pct: f64,
-    /// Share of bars with a position, percent.
-    pub exposure_pct: f64,
-    /// Closed lots sold above their cost, percent of closed lots.
-    pub win_rate_pct: f64,
-    /// Gross profit / gross loss over closed lots (null when nothing was lost).
-    pub profit_factor: Option<f64>,
-    /// Mean time from a lot's buy to its sell, days.
-    pub average_holding_days: f64,
-    pub closed_trades: u64,
-}
-
 impl Tracker {
     /// A tracker for a run starting with `start` dollars whose start date is the UTC day `start_day`.
     /// `exact`: sum the invested ratio in bar order, as the original (vectura-v1).
@@ -179,6 +100,7 @@ impl Tracker {
             best_month: f64::NEG_INFINITY,
             worst_month: f64::INFINITY,
             n_months: 0,
+            funded: start > 0.0,
             twr_k: if start > 0.0 { 1.0 / start } else { 0.0 },
             twr: 1.0,
             twr_peak: 1.0,
@@ -189,22 +111,50 @@ impl Tracker {
             ny_day: i64::MIN,
             next_boundary: i64::MIN,
             day_ref: 1.0,
-            n_days: 0,
-            sum_r: 0.0,
-            sum_r2: 0.0,
-            sum_down2: 0.0,
+            daily: DailyReturns::default(),
+            flows_window: 0,
+            flows_prev_window: 0,
+            flows: 0,
             bars_in_market: 0,
             bars: 0,
         }
     }
 
-    /// A deposit credited before this bar's tick: the index continues from the new base, so deposits
-    /// are not returns.
+    /// A deposit credited before the tick of the bar at `ts`: the index continues from the new base, so
+    /// deposits are not returns. The first money of a run that started with none starts the first
+    /// sub-period (the index is 1 there; the days before it have no return).
     #[inline]
-    pub fn flow(&mut self, amount: f64) {
+    pub fn flow(&mut self, ts: i64, amount: f64) {
         let base = self.last_eq + amount;
-        self.twr_k = if base > 0.0 { self.twr / base } else { 0.0 };
         self.last_eq = base;
+        if !self.funded {
+            if base > 0.0 {
+                self.fund(ts, base);
+            }
+            return;
+        }
+        self.twr_k = if base > 0.0 { self.twr / base } else { 0.0 };
+        self.flows_window = self.flows_window.saturating_add(1);
+        self.flows += 1;
+    }
+
+    /// Starts the time-weighted index at 1 on the first money, `base` dollars, at `ts`.
+    #[cold]
+    fn fund(&mut self, ts: i64, base: f64) {
+        // The day that ended before this bar had no money: close it first, uncounted.
+        if ts >= self.next_boundary {
+            self.boundary(ts);
+        }
+        self.funded = true;
+        self.twr_k = 1.0 / base;
+        self.twr = 1.0;
+        self.twr_peak = 1.0;
+        self.twr_min = f64::INFINITY;
+        self.twr_max_dd = 0.0;
+        self.day_ref = 1.0;
+        self.daily = DailyReturns::default();
+        self.flows_window = 0;
+        self.flows_prev_window = 0;
     }
 
     /// Closes the month and the day the previous bar belonged to when `ts` starts new ones.
@@ -489,15 +439,14 @@ impl Tracker {
     }
 
     fn end_day(&mut self) {
-        if self.day_ref > 0.0 {
-            let r = self.twr / self.day_ref - 1.0;
-            self.n_days += 1;
-            self.sum_r += r;
-            self.sum_r2 += r * r;
-            if r < 0.0 {
-                self.sum_down2 += r * r;
-            }
+        if self.funded && self.day_ref > 0.0 {
+            // Deposits credited on the bar that opened this day came before the last day closed: the
+            // day's index moves with those of both windows.
+            let flows = self.flows_window.saturating_add(self.flows_prev_window);
+            self.daily.push(self.twr / self.day_ref - 1.0, flows);
         }
+        self.flows_prev_window = self.flows_window;
+        self.flows_window = 0;
         self.day_ref = self.twr;
     }
 
@@ -560,29 +509,17 @@ impl Tracker {
             0.0
         };
         let bh = t.buy_hold_final;
-        let nd = self.n_days as f64;
-        let mean = if self.n_days > 0 {
-            self.sum_r / nd
+        if !self.funded {
+            // No money ever: no sub-period, the index stays at 1.
+            self.twr = 1.0;
+            self.twr_max_dd = 0.0;
+        }
+        let cagr = cagr(self.twr, t.span_days);
+        let dd_floor = drawdown_noise_floor(self.flows);
+        let twr_max_dd = if self.twr_max_dd > dd_floor {
+            self.twr_max_dd
         } else {
             0.0
-        };
-        let var = if self.n_days > 1 {
-            ((self.sum_r2 - nd * mean * mean) / (nd - 1.0)).max(0.0)
-        } else {
-            0.0
-        };
-        let sd = var.sqrt();
-        let down = if self.n_days > 0 {
-            (self.sum_down2 / nd).sqrt()
-        } else {
-            0.0
-        };
-        let ann = TRADING_DAYS.sqrt();
-        let years = t.span_days.max(1.0) / 365.25;
-        let cagr = if self.twr > 0.0 {
-            self.twr.powf(1.0 / years) - 1.0
-        } else {
-            -1.0
         };
         Metrics {
             total_return,
@@ -613,32 +550,20 @@ impl Tracker {
                 0.0
             },
             time_weighted_return_pct: (self.twr - 1.0) * 100.0,
-            cagr_pct: cagr * 100.0,
-            volatility_pct: sd * ann * 100.0,
-            sharpe: if sd > 0.0 { mean / sd * ann } else { 0.0 },
-            sortino: if down > 0.0 { mean / down * ann } else { 0.0 },
-            calmar: if self.twr_max_dd > 0.0 {
-                cagr / self.twr_max_dd
-            } else {
-                0.0
-            },
-            time_weighted_max_drawdown_pct: self.twr_max_dd * 100.0,
+            cagr_pct: cagr.map(|g| g * 100.0),
+            volatility_pct: volatility_pct(&self.daily),
+            sharpe: sharpe(&self.daily),
+            sortino: sortino(&self.daily),
+            calmar: cagr.and_then(|g| calmar(g, twr_max_dd, dd_floor)),
+            time_weighted_max_drawdown_pct: twr_max_dd * 100.0,
             exposure_pct: if self.bars > 0 {
                 self.bars_in_market as f64 / n * 100.0
             } else {
                 0.0
             },
-            win_rate_pct: if stats.closed > 0 {
-                stats.wins as f64 / stats.closed as f64 * 100.0
-            } else {
-                0.0
-            },
-            profit_factor: (stats.gross_loss > 0.0).then(|| stats.gross_profit / stats.gross_loss),
-            average_holding_days: if stats.closed > 0 {
-                stats.holding_secs / stats.closed as f64 / DAY as f64
-            } else {
-                0.0
-            },
+            win_rate_pct: win_rate_pct(stats),
+            profit_factor: profit_factor(stats),
+            average_holding_days: average_holding_days(stats),
             closed_trades: stats.closed,
         }
     }
@@ -732,7 +657,7 @@ mod tests {
         let mut t = Tracker::new(100.0, 0, true);
         t.push(0, 100.0, 0.0);
         t.push(DAY, 110.0, 0.0); // +10 %
-        t.flow(890.0); // deposit: 1000
+        t.flow(2 * DAY, 890.0); // deposit: 1000
         t.push(2 * DAY, 1000.0, 0.0);
         t.push(3 * DAY, 1100.0, 0.0); // +10 %
         let m = t.finish(&totals(1100.0, 990.0), &TradeStats::default());
@@ -745,6 +670,38 @@ mod tests {
             m.maximum_equity == 1100.0,
             "the original's peak counts the deposit"
         );
+        assert_eq!(m.time_weighted_max_drawdown_pct, 0.0);
+    }
+
+    #[test]
+    fn with_no_start_capital_the_index_starts_at_the_first_deposit() {
+        // Two days without money, 1000 deposited on day 2, +1 % on day 3.
+        let h = 15 * 3600;
+        let mut t = Tracker::new(0.0, 0, false);
+        t.push(h, 0.0, 0.0);
+        t.push(DAY + h, 0.0, 0.0);
+        t.flow(2 * DAY + h, 1000.0);
+        t.push(2 * DAY + h, 1000.0, 0.0);
+        t.push(3 * DAY + h, 1010.0, 0.0);
+        let m = t.finish(&totals(1010.0, 1000.0), &TradeStats::default());
+        assert!(
+            (m.time_weighted_return_pct - 1.0).abs() < 1e-12,
+            "{}",
+            m.time_weighted_return_pct
+        );
+        assert_eq!(m.time_weighted_max_drawdown_pct, 0.0);
+        // Daily returns are day 2 (0, from the deposit) and day 3 (+1 %); the days without money have
+        // none: mean 0.005, sample sd 0.005·√2.
+        let want = 0.005 / (0.005 * 2f64.sqrt()) * 252f64.sqrt();
+        let got = m.sharpe.unwrap();
+        assert!((got - want).abs() < 1e-9, "{got} vs {want}");
+        // Never any money: no sub-period, no return.
+        let mut t = Tracker::new(0.0, 0, false);
+        t.push(h, 0.0, 0.0);
+        t.push(DAY + h, 0.0, 0.0);
+        let m = t.finish(&totals(0.0, 0.0), &TradeStats::default());
+        assert_eq!(m.time_weighted_return_pct, 0.0);
+        assert_eq!(m.sharpe, None);
         assert_eq!(m.time_weighted_max_drawdown_pct, 0.0);
     }
 
