@@ -288,12 +288,9 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
 
 #[test]
 fn walk_forward_reports_out_of_sample_results_of_in_sample_winners() {
-    let Some(shared) = crate::common::shared() else {
-        return;
-    };
     let d = scratch("sweep-wf");
     let out = d.join("wf.csv");
-    let data = shared.join("data/yahoofinance-SPY-20080101-20180101.csv");
+    let data = crate::common::fixtures().join("yahoofinance-SPY-20080101-20180101.csv");
     let o = vectura(&[
         "sweep",
         "--data",
@@ -625,9 +622,9 @@ fn html_report_embeds_plotly_a_heat_map_and_the_top_table() {
 }
 
 /// A bar file with a Symbol column holding AAPL's and MSFT's 2011 daily bars, built from
-/// ../shared/data (None, with a note, when that folder is missing).
-fn two_symbol_file(dir: &Path) -> Option<PathBuf> {
-    let daily = crate::common::shared()?.join("data/daily");
+/// the repository's fixtures.
+fn two_symbol_file(dir: &Path) -> PathBuf {
+    let daily = crate::common::fixtures().join("daily");
     let mut text = String::from("symbol,date,open,high,low,close,volume\n");
     for (sym, file) in [
         ("AAPL", "AAPL_2000_2013_quandl_wiki.csv"),
@@ -643,7 +640,7 @@ fn two_symbol_file(dir: &Path) -> Option<PathBuf> {
     }
     let p = dir.join("two.csv");
     std::fs::write(&p, text).unwrap();
-    Some(p)
+    p
 }
 
 const MARKET_PARAMS: [&str; 4] = [
@@ -656,9 +653,7 @@ const MARKET_PARAMS: [&str; 4] = [
 #[test]
 fn a_sweep_of_two_symbols_and_two_ranges_equals_one_sweep_per_market() {
     let d = scratch("sweep-markets");
-    let Some(file) = two_symbol_file(&d) else {
-        return;
-    };
+    let file = two_symbol_file(&d);
     let file = file.to_str().unwrap();
     let data = d.join("data");
     let ranges = ["2011-01-01:2011-06-30", "2011-07-01:2011-12-31"];
@@ -785,9 +780,7 @@ fn a_sweep_of_two_symbols_and_two_ranges_equals_one_sweep_per_market() {
 #[test]
 fn one_market_given_as_a_range_writes_the_file_of_today() {
     let d = scratch("sweep-one-range");
-    let Some(file) = two_symbol_file(&d) else {
-        return;
-    };
+    let file = two_symbol_file(&d);
     let file = file.to_str().unwrap();
     let (a_out, b_out) = (d.join("a.csv"), d.join("b.csv"));
     let mut a = vec!["sweep", "--data", file, "--symbol", "AAPL", "--no-db"];
@@ -861,9 +854,7 @@ fn several_markets_refuse_conflicting_ranges_naming_the_fix() {
 #[test]
 fn a_report_of_two_symbols_draws_a_heat_map_per_market() {
     let d = scratch("sweep-markets-report");
-    let Some(file) = two_symbol_file(&d) else {
-        return;
-    };
+    let file = two_symbol_file(&d);
     let page = d.join("two.html");
     let mut a = vec![
         "sweep",
@@ -935,9 +926,7 @@ fn a_report_of_two_symbols_draws_a_heat_map_per_market() {
 #[test]
 fn a_walk_forward_of_two_symbols_prints_each_markets_own_table() {
     let d = scratch("sweep-markets-wf");
-    let Some(file) = two_symbol_file(&d) else {
-        return;
-    };
+    let file = two_symbol_file(&d);
     let file = file.to_str().unwrap();
     let data = d.join("data");
     let wf = ["--walk-forward", "90:30", "--top", "2", "--no-db"];
@@ -991,9 +980,7 @@ fn stored_text(rows: &[vectura_store::SweepResult]) -> Vec<String> {
 #[test]
 fn several_markets_through_three_shard_processes_merge_into_the_single_machine_file() {
     let d = scratch("sweep-markets-shards");
-    let Some(file) = two_symbol_file(&d) else {
-        return;
-    };
+    let file = two_symbol_file(&d);
     let file = file.to_str().unwrap();
     let mut flags = vec![
         "sweep", "--data", file, "--symbol", "MSFT", "--symbol", "AAPL",

@@ -4,28 +4,26 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The `vectura` binary built for this test run.
+/// The `vectura` binary built for this test run, with a data directory of this test process's own:
+/// a test never opens (or migrates) the user's default database under `~/.local/share/vectura`.
 pub fn vectura(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vectura"))
         .args(args)
+        .env("VECTURA_DATA_DIR", own_data_dir())
+        // Set and blank, so that no `.env` file fills it in and the SQLite file in the data dir is used.
+        .env("DATABASE_URL", "")
         .output()
         .expect("vectura runs")
 }
 
-/// `../shared` next to the repository, where the golden files and real bars live.
-pub fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    if p.is_dir() {
-        Some(p)
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{} is missing: CI must run with shared/ beside the repository",
-            p.display()
-        );
-    } else {
-        eprintln!("skipping: {} is missing", p.display());
-        None
-    }
+/// A data directory for the `vectura` runs of this test process, outside the user's home.
+pub fn own_data_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("vectura-test-{}-datadir", std::process::id()))
+}
+
+/// The repository's `data/fixtures`: small real bar files of every shape, each with its origin note.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/fixtures")
 }
 
 /// A fresh scratch directory for one test.
