@@ -20,6 +20,7 @@
 mod bars;
 pub mod error;
 mod live;
+mod migrations;
 pub mod schema;
 mod sweeps;
 mod types;
@@ -28,7 +29,6 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
@@ -48,8 +48,6 @@ const SQLITE_OPEN_FIX: &str = "check the path: its directory must exist, and add
 /// How long opening a Postgres connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is written once and type-checked
 /// against each backend (the SQL uses only what both accept: `$n` parameters, `ON CONFLICT`, `CASE`).
@@ -200,9 +198,12 @@ impl Store {
 
     async fn migrate_url(&self, url: &str) -> Result<(), StoreError> {
         let backend = self.dialect().name();
-        let result = match self {
-            Store::Sqlite(p) => SQLITE_MIGRATOR.run(p).await,
-            Store::Postgres(p) => POSTGRES_MIGRATOR.run(p).await,
+        let result = match migrations::migrator(self.dialect()).await {
+            Ok(m) => match self {
+                Store::Sqlite(p) => m.run(p).await,
+                Store::Postgres(p) => m.run(p).await,
+            },
+            Err(e) => Err(e),
         };
         result.map_err(|source| StoreError::Migrate {
             backend,
