@@ -525,7 +525,12 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     let first_day = day_of(sessioned.ts[0]);
     let last_day = day_of(sessioned.ts[sessioned.len() - 1]);
     // A date given alone outside the data is named itself, not the default that stands opposite it.
-    let span = || format!("the data ({}) spans {first_day} to {last_day}", input.sources.join(", "));
+    let span = || {
+        format!(
+            "the data ({}) spans {first_day} to {last_day}",
+            input.sources.join(", ")
+        )
+    };
     match (args.start_date, args.end_date) {
         (Some(s), None) if s > last_day => bail!(
             "--start-date {s} is after the last day of the data: {}; give a --start-date on or before {last_day}",

@@ -538,9 +538,17 @@ async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
         if let (Some(f), Some(t)) = (from, to) {
             if f > t {
                 let (flag, day, default) = if a.from.is_some() {
-                    ("--from", f, format!("its last stored day {t}, the default --to"))
+                    (
+                        "--from",
+                        f,
+                        format!("its last stored day {t}, the default --to"),
+                    )
                 } else {
-                    ("--to", t, format!("its first stored day {f}, the default --from"))
+                    (
+                        "--to",
+                        t,
+                        format!("its first stored day {f}, the default --from"),
+                    )
                 };
                 bail!("{flag} {day} leaves no span of {s}: it is {} {default}; give both --from and --to", if a.from.is_some() { "after" } else { "before" });
             }

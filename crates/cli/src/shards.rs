@@ -157,7 +157,8 @@ pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
 /// (an unreachable endpoint, a server error) keeps the store's own words.
 fn store_error(op: &str, p: &ObjPath, e: object_store::Error) -> anyhow::Error {
     match e {
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
             anyhow!("the sweep store refused access to {p} (cannot {op} it): {e}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the key may {op} under the prefix")
         }
         e => {

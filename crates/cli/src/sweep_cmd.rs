@@ -402,7 +402,11 @@ fn recorded(id: &str) -> Result<String> {
 /// Set·bars per second for the summary line: 0 for no work (an empty sum of f64 is -0.0, which
 /// would print as "-0").
 fn per_second(work: f64, secs: f64) -> String {
-    let rate = if work > 0.0 { work / secs.max(1e-9) } else { 0.0 };
+    let rate = if work > 0.0 {
+        work / secs.max(1e-9)
+    } else {
+        0.0
+    };
     format!("{rate:.0}")
 }
 

@@ -702,13 +702,24 @@ mod tests {
         let mut indexes: BTreeMap<String, String> = BTreeMap::new();
         for st in &statements {
             if let Some(rest) = st.strip_prefix("CREATE TABLE IF NOT EXISTS ") {
-                let (name, cols) = rest.split_once(" (").expect("a table's columns follow its name");
-                let cols = cols.trim().strip_suffix(')').expect("the column list closes");
+                let (name, cols) = rest
+                    .split_once(" (")
+                    .expect("a table's columns follow its name");
+                let cols = cols
+                    .trim()
+                    .strip_suffix(')')
+                    .expect("the column list closes");
                 let lines = cols.split(",\n").map(|c| c.trim().to_string()).collect();
-                assert!(tables.insert(name.to_string(), lines).is_none(), "{name} twice");
+                assert!(
+                    tables.insert(name.to_string(), lines).is_none(),
+                    "{name} twice"
+                );
             } else if let Some(rest) = st.strip_prefix("CREATE INDEX IF NOT EXISTS ") {
                 let (name, on) = rest.split_once(" ON ").expect("CREATE INDEX name ON table");
-                assert!(indexes.insert(name.to_string(), on.to_string()).is_none(), "{name} twice");
+                assert!(
+                    indexes.insert(name.to_string(), on.to_string()).is_none(),
+                    "{name} twice"
+                );
             } else {
                 panic!("a statement that is not CREATE … IF NOT EXISTS: {st:?}");
             }
@@ -725,7 +736,12 @@ mod tests {
         for m in MIGRATIONS {
             for t in m.tables {
                 let lines = &tables[t.name];
-                assert_eq!(lines.len(), t.columns.len() + 1, "{}: columns and the key", t.name);
+                assert_eq!(
+                    lines.len(),
+                    t.columns.len() + 1,
+                    "{}: columns and the key",
+                    t.name
+                );
                 for (line, c) in lines.iter().zip(t.columns) {
                     let want = format!("{} {}", c.name, c.ty.sql(Dialect::Postgres));
                     assert!(
@@ -753,10 +769,17 @@ mod tests {
             }
         }
         let want_indexes: usize = MIGRATIONS.iter().map(|m| m.indexes.len()).sum();
-        assert_eq!(indexes.len(), want_indexes, "no index beyond the migrations'");
+        assert_eq!(
+            indexes.len(),
+            want_indexes,
+            "no index beyond the migrations'"
+        );
         // Types and defaults Postgres has and SQLite's DDL would have instead.
         for sqlite_only in [" real", " blob", "CURRENT_TIMESTAMP", "AUTOINCREMENT"] {
-            assert!(!body.contains(sqlite_only), "{sqlite_only} in the Postgres DDL");
+            assert!(
+                !body.contains(sqlite_only),
+                "{sqlite_only} in the Postgres DDL"
+            );
         }
         assert!(body.contains("data bytea NOT NULL"));
         assert!(body.contains("splits jsonb NOT NULL DEFAULT '[]'::jsonb"));

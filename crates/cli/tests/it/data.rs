@@ -300,8 +300,15 @@ fn db_schema_prints_every_table_column_and_index_of_the_migrations() {
     let dir = scratch("db-schema");
     let plain = vectura_in(&dir, &["db", "schema"], &[]);
     let sql = ok(&plain);
-    assert!(plain.stderr.is_empty(), "{}", String::from_utf8_lossy(&plain.stderr));
-    assert_eq!(ok(&vectura_in(&dir, &["db", "schema", "--postgres"], &[])), sql);
+    assert!(
+        plain.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
+    assert_eq!(
+        ok(&vectura_in(&dir, &["db", "schema", "--postgres"], &[])),
+        sql
+    );
     let body: Vec<&str> = sql.lines().filter(|l| !l.starts_with("--")).collect();
     let body = body.join("\n");
     let mut tables: Vec<(String, Vec<String>)> = Vec::new();
@@ -313,7 +320,9 @@ fn db_schema_prints_every_table_column_and_index_of_the_migrations() {
             let cols = cols.split(",\n").map(|c| c.trim().to_string()).collect();
             tables.push((name.to_string(), cols));
         } else if let Some(rest) = st.strip_prefix("CREATE INDEX IF NOT EXISTS ") {
-            let (name, on) = rest.split_once(" ON ").expect("INDEX name ON table (columns)");
+            let (name, on) = rest
+                .split_once(" ON ")
+                .expect("INDEX name ON table (columns)");
             indexes.push((name.to_string(), on.to_string()));
         } else {
             panic!("not a CREATE … IF NOT EXISTS statement: {st:?}");
@@ -332,19 +341,36 @@ fn db_schema_prints_every_table_column_and_index_of_the_migrations() {
         assert_eq!(names, expected, "{name}'s columns");
         for (c, def) in cols.iter().zip(t.columns) {
             let ty = def.ty.sql(Dialect::Postgres);
-            assert!(c.starts_with(&format!("{} {ty}", def.name)), "{name}: {c} is not {ty}");
+            assert!(
+                c.starts_with(&format!("{} {ty}", def.name)),
+                "{name}: {c} is not {ty}"
+            );
         }
-        assert_eq!(cols.last().unwrap(), &format!("PRIMARY KEY ({})", t.primary_key.join(", ")));
+        assert_eq!(
+            cols.last().unwrap(),
+            &format!("PRIMARY KEY ({})", t.primary_key.join(", "))
+        );
     }
     let want_ix: Vec<(String, String)> = schema::MIGRATIONS
         .iter()
         .flat_map(|m| m.indexes.iter())
-        .map(|i| (i.name.to_string(), format!("{} ({})", i.table, i.columns.join(", "))))
+        .map(|i| {
+            (
+                i.name.to_string(),
+                format!("{} ({})", i.table, i.columns.join(", ")),
+            )
+        })
         .collect();
     assert_eq!(indexes, want_ix, "every index, on its table and columns");
-    assert!(want_ix.len() >= 2 && want.len() >= 13, "the schema has its tables and indexes");
+    assert!(
+        want_ix.len() >= 2 && want.len() >= 13,
+        "the schema has its tables and indexes"
+    );
     for lite in [" real", " blob", "CURRENT_TIMESTAMP"] {
-        assert!(!body.contains(lite), "SQLite's {lite:?} in the Postgres DDL");
+        assert!(
+            !body.contains(lite),
+            "SQLite's {lite:?} in the Postgres DDL"
+        );
     }
 }
 

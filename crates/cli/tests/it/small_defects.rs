@@ -148,13 +148,21 @@ fn zero_local_processes_are_refused_as_such() {
 fn a_date_given_alone_outside_the_data_is_named_itself() {
     let err = refused(
         &vectura(&["backtest", "--start-date", "2020-01-01"]),
-        &["--start-date 2020-01-01", "after the last day", "2011-03-31"],
+        &[
+            "--start-date 2020-01-01",
+            "after the last day",
+            "2011-03-31",
+        ],
         &["--end-date"],
     );
     assert!(err.contains("spans 2011-01-03 to 2011-03-31"), "{err}");
     refused(
         &vectura(&["backtest", "--end-date", "2000-01-01"]),
-        &["--end-date 2000-01-01", "before the first day", "2011-01-03"],
+        &[
+            "--end-date 2000-01-01",
+            "before the first day",
+            "2011-01-03",
+        ],
         &["--start-date"],
     );
     // Both given and reversed is still the end's fault, named with both.
@@ -221,15 +229,29 @@ fn gaps_with_from_after_to_is_refused_naming_both_flags() {
             .unwrap()
     };
     let fixture = crate::common::fixtures().join("yahoofinance-SPY-20080101-20180101.csv");
-    ok(&run(&["data", "import", fixture.to_str().unwrap(), "--symbol", "SPY"]));
+    ok(&run(&[
+        "data",
+        "import",
+        fixture.to_str().unwrap(),
+        "--symbol",
+        "SPY",
+    ]));
     refused(
         &run(&["data", "gaps", "SPY", "--from", "2030-01-02"]),
-        &["--from 2030-01-02", "after its last stored day 2017-12-29", "--to"],
+        &[
+            "--from 2030-01-02",
+            "after its last stored day 2017-12-29",
+            "--to",
+        ],
         &["no gaps"],
     );
     refused(
         &run(&["data", "gaps", "SPY", "--to", "2000-01-03"]),
-        &["--to 2000-01-03", "before its first stored day 2007-12-31", "--from"],
+        &[
+            "--to 2000-01-03",
+            "before its first stored day 2007-12-31",
+            "--from",
+        ],
         &["no gaps"],
     );
 }
@@ -251,22 +273,32 @@ fn widened_bars_are_reported_with_their_lines() {
     std::fs::write(&file, text).unwrap();
     let f = file.to_str().unwrap();
     let out = ok(&vectura(&[
-        "backtest", "--data", f, "--session", "all", "--symbol", "WID",
+        "backtest",
+        "--data",
+        f,
+        "--session",
+        "all",
+        "--symbol",
+        "WID",
     ]));
     let note = out
         .lines()
         .find(|l| l.starts_with("note: "))
         .unwrap_or_else(|| panic!("no note: {out}"));
     let first_five: Vec<String> = bad[..5].iter().map(|l| format!("{f}:{l}")).collect();
-    assert!(
-        note.contains("7 inconsistent bars were widened"),
-        "{note}"
-    );
+    assert!(note.contains("7 inconsistent bars were widened"), "{note}");
     assert!(note.contains(&first_five.join(", ")), "{note}");
     assert!(note.ends_with(", …"), "more than shown: {note}");
     assert!(!note.contains(&format!("{f}:10")), "five shown: {note}");
     let json: serde_json::Value = serde_json::from_str(&ok(&vectura(&[
-        "backtest", "--data", f, "--session", "all", "--symbol", "WID", "--json",
+        "backtest",
+        "--data",
+        f,
+        "--session",
+        "all",
+        "--symbol",
+        "WID",
+        "--json",
     ])))
     .unwrap();
     assert_eq!(json["data"]["widened_bars"], 7);
@@ -300,7 +332,14 @@ fn widened_bars_are_reported_with_their_lines() {
 fn a_closed_pipe_ends_the_output_quietly() {
     for args in [
         vec!["calendar", "--from", "1991-01-01", "--to", "2030-12-31"],
-        vec!["calendar", "--from", "1991-01-01", "--to", "2030-12-31", "--json"],
+        vec![
+            "calendar",
+            "--from",
+            "1991-01-01",
+            "--to",
+            "2030-12-31",
+            "--json",
+        ],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vectura"))
             .args(&args)
@@ -348,4 +387,3 @@ fn a_plain_sqlite_database_url_creates_the_file() {
     assert!(ok(&run(&["data", "ranges"])).contains("SPY"));
     assert!(!d.join("unused").join("vectura.db").exists());
 }
-

@@ -137,7 +137,11 @@ fn a_killed_shard_rerun_gives_the_same_merge_and_missing_shards_are_named() {
         merged.to_str().unwrap(),
     ]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "a partial shard is refused: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a partial shard is refused: {err}"
+    );
     assert!(err.contains("re-run"), "{err}");
     assert!(!merged.exists(), "no merged file from a partial shard");
     // Shard 1 is started and killed again over its partial output, then run to completion; shard 2
@@ -186,7 +190,10 @@ fn plant_partial_shard(store: &Path, single: &[u8], index: usize, count: usize) 
     let (a, b) = (rows.len() * index / count, rows.len() * (index + 1) / count);
     let mine = &rows[a..b];
     assert!(mine.len() >= 3, "a shard of several rows");
-    let mut partial: String = mine[..mine.len() / 3].iter().map(|r| format!("{r}\n")).collect();
+    let mut partial: String = mine[..mine.len() / 3]
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .collect();
     let next = mine[mine.len() / 3];
     partial.push_str(&next[..next.len() / 2]);
     let results = store.join("results");
@@ -219,7 +226,11 @@ fn a_store_holding_another_sweep_is_refused() {
 fn s3s_fs() -> PathBuf {
     if let Some(p) = std::env::var_os("VECTURA_S3S_FS") {
         let p = PathBuf::from(p);
-        assert!(p.is_file(), "VECTURA_S3S_FS={} is not a file: run scripts/test (it installs s3s-fs 0.14.1)", p.display());
+        assert!(
+            p.is_file(),
+            "VECTURA_S3S_FS={} is not a file: run scripts/test (it installs s3s-fs 0.14.1)",
+            p.display()
+        );
         return p;
     }
     std::env::var_os("PATH")
@@ -318,11 +329,20 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
     let err = String::from_utf8_lossy(&bad.stderr);
     // The server's own verdict on the signature, as an access refusal naming the variables to
     // check: not any store error (an unreachable server or a missing bucket reads otherwise).
-    assert!(err.contains("the sweep store refused access to sweeps/run2/plan.json"), "{err}");
-    assert!(err.contains("403 Forbidden") && err.contains("SignatureDoesNotMatch"), "{err}");
+    assert!(
+        err.contains("the sweep store refused access to sweeps/run2/plan.json"),
+        "{err}"
+    );
+    assert!(
+        err.contains("403 Forbidden") && err.contains("SignatureDoesNotMatch"),
+        "{err}"
+    );
     assert!(err.contains("AWS_SECRET_ACCESS_KEY"), "{err}");
     assert!(!err.contains("WRONG"), "the secret is never printed: {err}");
-    assert!(!d.join("s3root/sweeps/run2").exists(), "nothing was written with the wrong secret");
+    assert!(
+        !d.join("s3root/sweeps/run2").exists(),
+        "nothing was written with the wrong secret"
+    );
 }
 
 #[test]
@@ -457,7 +477,9 @@ fn a_sweep_records_its_run_and_every_row_in_the_database() {
         run.id
     );
     assert!(
-        String::from_utf8_lossy(&o.stdout).lines().any(|l| l == said),
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l == said),
         "{said}: {}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -611,7 +633,12 @@ fn parquet_output_holds_the_csv_rows_bit_for_bit_also_when_merged() {
 /// The report's heat map, read from the page's embedded data, against the results CSV of the same
 /// run: its axes are the distinct values of the two parameters, ascending, and each cell is the
 /// highest finite `metric` of the CSV rows with that pair of values (null when none), bit for bit.
-fn assert_heat_cells_are_the_best_csv_rows(html: &str, csv: &str, axes: (&str, &str), metric: &str) {
+fn assert_heat_cells_are_the_best_csv_rows(
+    html: &str,
+    csv: &str,
+    axes: (&str, &str),
+    metric: &str,
+) {
     let start = html
         .find(r#"<script type="application/json" id="vectura-data">"#)
         .expect("the page's data")
@@ -621,7 +648,11 @@ fn assert_heat_cells_are_the_best_csv_rows(html: &str, csv: &str, axes: (&str, &
     let trace = &data["traces"][0];
     assert_eq!(trace["type"], "heatmap");
     let nums = |v: &serde_json::Value| -> Vec<f64> {
-        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect()
     };
     let (xs, ys) = (nums(&trace["x"]), nums(&trace["y"]));
     let mut lines = csv.lines();
@@ -646,7 +677,9 @@ fn assert_heat_cells_are_the_best_csv_rows(html: &str, csv: &str, axes: (&str, &
         for (xi, x) in xs.iter().enumerate() {
             let best = rows
                 .iter()
-                .filter(|r| r[cx].parse::<f64>().unwrap() == *x && r[cy].parse::<f64>().unwrap() == *y)
+                .filter(|r| {
+                    r[cx].parse::<f64>().unwrap() == *x && r[cy].parse::<f64>().unwrap() == *y
+                })
                 .filter_map(|r| r[cm].parse::<f64>().ok().filter(|v| v.is_finite()))
                 .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
             let got = zrow[xi].as_f64();
@@ -662,7 +695,10 @@ fn assert_heat_cells_are_the_best_csv_rows(html: &str, csv: &str, axes: (&str, &
     }
     assert!(filled > 1, "the map has cells");
     // The cells differ, or the comparison above would prove little.
-    let values: Vec<f64> = z.iter().flat_map(|r| r.as_array().unwrap().iter().filter_map(|v| v.as_f64())).collect();
+    let values: Vec<f64> = z
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().filter_map(|v| v.as_f64()))
+        .collect();
     assert!(values.iter().any(|v| *v != values[0]), "{values:?}");
 }
 
@@ -1193,9 +1229,22 @@ fn several_markets_through_three_shard_processes_merge_into_the_single_machine_f
     plant_partial_shard(&d.join("store"), &one, 1, 3);
     let partial = vectura_in(
         &shard_data,
-        &["sweep", "merge", "--store", &store, "--output", d.join("partial.csv").to_str().unwrap(), "--no-db"],
+        &[
+            "sweep",
+            "merge",
+            "--store",
+            &store,
+            "--output",
+            d.join("partial.csv").to_str().unwrap(),
+            "--no-db",
+        ],
     );
-    assert_eq!(partial.status.code(), Some(2), "{}", String::from_utf8_lossy(&partial.stderr));
+    assert_eq!(
+        partial.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&partial.stderr)
+    );
     assert!(!d.join("partial.csv").exists());
     let mut c = command_in(&shard_data)
         .args(["sweep", "run", "--store", &store, "--shard-index", "1"])

@@ -62,7 +62,9 @@ async fn postgres_store() -> (sqlx::PgPool, String, Store) {
         .acquire_timeout(Duration::from_secs(10))
         .connect(&base)
         .await
-        .unwrap_or_else(|e| panic!("{base} cannot be reached: {e}: start PostgreSQL (scripts/test does)"));
+        .unwrap_or_else(|e| {
+            panic!("{base} cannot be reached: {e}: start PostgreSQL (scripts/test does)")
+        });
     let schema = format!("vf_{}_{}", std::process::id(), now_unix());
     sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
         .execute(&admin)

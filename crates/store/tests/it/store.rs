@@ -371,17 +371,22 @@ async fn postgres_schema_sql_runs_twice_on_an_empty_database_then_the_migration(
             .collect();
         assert_eq!(cols, want, "table {}", t.name);
     }
-    let indexes: Vec<String> = sqlx::query("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
-        .bind(&name)
-        .fetch_all(&pool)
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let indexes: Vec<String> =
+        sqlx::query("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
+            .bind(&name)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
     for m in schema::MIGRATIONS {
         for ix in m.indexes {
-            assert!(indexes.iter().any(|i| i == ix.name), "index {} is missing: {indexes:?}", ix.name);
+            assert!(
+                indexes.iter().any(|i| i == ix.name),
+                "index {} is missing: {indexes:?}",
+                ix.name
+            );
         }
     }
     pool.close().await;
@@ -1497,7 +1502,11 @@ async fn open_accepts_memory_and_explains_bad_urls() {
 
     let err = Store::open("mysql://root@localhost/db").await.unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
-    assert!(err.to_string().contains("sqlite://PATH (a file, created when missing)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("sqlite://PATH (a file, created when missing)"),
+        "{err}"
+    );
 
     let err = Store::open("sqlite:///nonexistent-dir-vectura/x.db?mode=rwc")
         .await
@@ -1551,7 +1560,10 @@ async fn a_plain_sqlite_url_creates_the_file_and_an_explicit_mode_is_kept() {
     let err = Store::open(&format!("sqlite://{}/no-such-dir/new.db", dir.display()))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("its directory must exist"), "{err}");
+    assert!(
+        err.to_string().contains("its directory must exist"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
