@@ -167,7 +167,7 @@ struct Input {
     series: BarSeries,
     symbol: String,
     sources: Vec<String>,
-    widened: usize,
+    widened: Widened,
     /// The store's splits of the symbol, applied at read time (bars come from the store raw).
     splits: Vec<Split>,
 }
@@ -242,11 +242,52 @@ fn symbol_from_file(path: &Path) -> Option<String> {
     Symbol::new(head).ok().map(|s| s.to_string())
 }
 
-fn join_loaded(name: &str, acc: &mut Option<(BarSeries, usize)>, l: Loaded) -> Result<()> {
+/// The inconsistent bars a load widened: how many, and where the first few were (`file:line`).
+#[derive(Debug, Clone, Default)]
+pub struct Widened {
+    pub count: usize,
+    pub at: Vec<String>,
+}
+
+impl Widened {
+    /// How many `at` keeps: enough to find the rows, not a flood.
+    pub const SHOWN: usize = 5;
+
+    /// Adds a file's widened bars (`lines` are its first widened lines, 1-based).
+    pub fn add(&mut self, file: &str, count: usize, lines: &[u64]) {
+        self.count += count;
+        for l in lines {
+            if self.at.len() < Self::SHOWN {
+                self.at.push(format!("{file}:{l}"));
+            }
+        }
+    }
+
+    /// The sentence that reports them (README: widened bars are reported with their lines), or
+    /// `None` when none was widened.
+    pub fn message(&self) -> Option<String> {
+        (self.count > 0).then(|| {
+            let more = if self.count > self.at.len() { ", …" } else { "" };
+            format!(
+                "{} inconsistent bar{} widened to include {} open and close (--strict rejects them): {}{more}",
+                self.count,
+                if self.count == 1 { " was" } else { "s were" },
+                if self.count == 1 { "its" } else { "their" },
+                self.at.join(", ")
+            )
+        })
+    }
+}
+
+fn join_loaded(name: &str, acc: &mut Option<(BarSeries, Widened)>, l: Loaded) -> Result<()> {
     match acc {
-        None => *acc = Some((l.series, l.widened)),
+        None => {
+            let mut w = Widened::default();
+            w.add(name, l.widened, &l.widened_lines);
+            *acc = Some((l.series, w));
+        }
         Some((s, w)) => {
-            *w += l.widened;
+            w.add(name, l.widened, &l.widened_lines);
             if let (Some(&last), Some(&first)) = (s.ts.last(), l.series.ts.first()) {
                 if first <= last {
                     bail!(
@@ -288,7 +329,7 @@ fn load(args: &BacktestArgs) -> Result<Input> {
                     series,
                     symbol: sym.to_string(),
                     sources: vec![what],
-                    widened: 0,
+                    widened: Widened::default(),
                     splits,
                 });
             }
@@ -404,7 +445,7 @@ pub struct Prepared {
     pub symbol: String,
     pub sources: Vec<String>,
     pub bars_loaded: usize,
-    pub widened: usize,
+    pub widened: Widened,
     pub load_seconds: f64,
     pub progress: ProgressBar,
 }
@@ -483,6 +524,24 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     }
     let first_day = day_of(sessioned.ts[0]);
     let last_day = day_of(sessioned.ts[sessioned.len() - 1]);
+    // A date given alone outside the data is named itself, not the default that stands opposite it.
+    let span = || {
+        format!(
+            "the data ({}) spans {first_day} to {last_day}",
+            input.sources.join(", ")
+        )
+    };
+    match (args.start_date, args.end_date) {
+        (Some(s), None) if s > last_day => bail!(
+            "--start-date {s} is after the last day of the data: {}; give a --start-date on or before {last_day}",
+            span()
+        ),
+        (None, Some(e)) if e < first_day => bail!(
+            "--end-date {e} is before the first day of the data: {}; give an --end-date on or after {first_day}",
+            span()
+        ),
+        _ => {}
+    }
     let start = args.start_date.unwrap_or(first_day);
     let end = args.end_date.unwrap_or(last_day);
     if end < start {
@@ -541,6 +600,15 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     })
 }
 
+/// A fill model as `--fill` spells it (`next-open`), for what the user reads.
+pub fn fill_flag(f: FillModel) -> &'static str {
+    match f {
+        FillModel::Close => "close",
+        FillModel::NextOpen => "next-open",
+        FillModel::Touch => "touch",
+    }
+}
+
 /// Runs `vectura backtest`.
 pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     let Prepared {
@@ -597,7 +665,7 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         o.insert("params".into(), params_json);
         o.insert(
             "data".into(),
-            serde_json::json!({ "sources": sources, "bars_loaded": bars_loaded, "widened_bars": widened, "session": format!("{:?}", args.session).to_lowercase() }),
+            serde_json::json!({ "sources": sources, "bars_loaded": bars_loaded, "widened_bars": widened.count, "widened_at": widened.at, "session": format!("{:?}", args.session).to_lowercase() }),
         );
     }
     if let Some(path) = &args.report {
@@ -608,6 +676,9 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out)?;
     } else {
         print_summary(out, &result, &sources)?;
+        if let Some(w) = widened.message() {
+            writeln!(out, "note: {w}")?;
+        }
         if let Some(p) = &args.report {
             writeln!(out, "report: {}", p.display())?;
         }
@@ -638,12 +709,12 @@ fn print_summary(
     let m = &r.metrics;
     writeln!(
         out,
-        "{} {} backtest, {} to {}, fill {:?}{}",
+        "{} {} backtest, {} to {}, fill {}{}",
         r.symbol,
         r.strategy,
         r.start_date,
         r.end_date,
-        r.fill,
+        fill_flag(r.fill),
         r.compat
             .map(|c| format!(", compat {c}"))
             .unwrap_or_default()

@@ -359,9 +359,9 @@ fn is_parquet(p: &Path) -> bool {
 
 async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()> {
     let symbol = sym(&a.symbol, "--symbol")?;
-    let (series, widened) = if is_parquet(&a.file) {
-        let s = vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?;
-        (s, 0)
+    let mut widened = crate::backtest_cmd::Widened::default();
+    let series = if is_parquet(&a.file) {
+        vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?
     } else {
         let tz = crate::backtest_cmd::parse_tz(a.tz.as_deref())?;
         let l = load_csv_path(
@@ -372,7 +372,8 @@ async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()
                 strict: a.strict,
             },
         )?;
-        (l.series, l.widened)
+        widened.add(&a.file.display().to_string(), l.widened, &l.widened_lines);
+        l.series
     };
     if series.is_empty() {
         bail!("{} holds no bars: nothing to import", a.file.display());
@@ -388,11 +389,10 @@ async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()
         days[0].0,
         days[days.len() - 1].0,
         a.file.display(),
-        if widened > 0 {
-            format!("; {widened} inconsistent bars were widened to include their open and close (--strict rejects them)")
-        } else {
-            String::new()
-        }
+        widened
+            .message()
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default()
     )?;
     Ok(())
 }
@@ -510,6 +510,11 @@ async fn ranges(store: &Store, json: bool, out: &mut dyn Write) -> Result<()> {
 }
 
 async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
+    if let (Some(from), Some(to)) = (a.from, a.to) {
+        if from > to {
+            bail!("--from {from} is after --to {to}: give the first day first (swap them)");
+        }
+    }
     let ranges = store.ranges().await.map_err(store_err)?;
     let wanted: Vec<String> = if a.symbols.is_empty() {
         ranges.iter().map(|r| r.symbol.clone()).collect()
@@ -528,6 +533,26 @@ async fn gaps(store: &Store, a: &GapsArgs, out: &mut dyn Write) -> Result<()> {
             .or(r.and_then(|r| r.have_from))
             .or(r.and_then(|r| r.first_available_day));
         let to = a.to.or(r.and_then(|r| r.have_to));
+        // One flag given, the other from what is stored: a span that ends before it starts is the
+        // flag's mistake, not "no gaps".
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                let (flag, day, default) = if a.from.is_some() {
+                    (
+                        "--from",
+                        f,
+                        format!("its last stored day {t}, the default --to"),
+                    )
+                } else {
+                    (
+                        "--to",
+                        t,
+                        format!("its first stored day {f}, the default --from"),
+                    )
+                };
+                bail!("{flag} {day} leaves no span of {s}: it is {} {default}; give both --from and --to", if a.from.is_some() { "after" } else { "before" });
+            }
+        }
         let (Some(from), Some(to)) = (from, to) else {
             // Nothing stored yet, so no span to check: say so rather than print "no gaps".
             let failed = r.map_or(0, |r| r.days_failed);

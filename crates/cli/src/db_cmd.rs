@@ -20,8 +20,9 @@ pub enum DbCommand {
 
 #[derive(Args, Debug)]
 pub struct SchemaArgs {
-    /// Postgres / Supabase SQL (the only dialect users paste by hand; SQLite is created on start).
-    #[arg(long, required = true)]
+    /// Postgres / Supabase SQL: the default and only dialect printed (users paste it by hand; a
+    /// SQLite file is created on start). Accepted for the scripts that pass it.
+    #[arg(long)]
     pub postgres: bool,
 }
 

@@ -67,6 +67,14 @@ pub struct StoreLocation {
 }
 
 impl StoreLocation {
+    /// Where the store is, for messages: the SQLite file, or DATABASE_URL with its password masked.
+    pub fn describe(&self) -> String {
+        match &self.file {
+            Some(f) => f.display().to_string(),
+            None => format!("DATABASE_URL {}", vectura_store::mask_url(&self.url)),
+        }
+    }
+
     /// Whether the store may hold anything (a default file that does not exist holds nothing).
     pub fn exists(&self) -> bool {
         self.file.as_ref().is_none_or(|f| f.exists())

@@ -152,6 +152,22 @@ pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
     Ok(s)
 }
 
+/// An object-store error as one line: a refused credential (HTTP 401/403, a wrong secret's
+/// SignatureDoesNotMatch among them) says so and names the variables to check; anything else
+/// (an unreachable endpoint, a server error) keeps the store's own words.
+fn store_error(op: &str, p: &ObjPath, e: object_store::Error) -> anyhow::Error {
+    match e {
+        object_store::Error::PermissionDenied { .. }
+        | object_store::Error::Unauthenticated { .. } => {
+            anyhow!("the sweep store refused access to {p} (cannot {op} it): {e}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the key may {op} under the prefix")
+        }
+        e => {
+            let dir = if op == "read" { "from" } else { "to" };
+            anyhow!("cannot {op} {p} {dir} the sweep store: {e}")
+        }
+    }
+}
+
 impl Remote {
     /// Opens `file:///path` (created if missing) or `s3://bucket/prefix` (credentials, region and an
     /// optional endpoint from the AWS_* environment variables, as the AWS tools read them).
@@ -198,7 +214,7 @@ impl Remote {
             match self.store.get(&p).await {
                 Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(anyhow!("cannot read {p} from the sweep store: {e}")),
+                Err(e) => Err(store_error("read", &p, e)),
             }
         })
     }
@@ -217,7 +233,7 @@ impl Remote {
             match self.store.put_opts(&p, PutPayload::from(bytes), opts).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-                Err(e) => Err(anyhow!("cannot write {p} to the sweep store: {e}")),
+                Err(e) => Err(store_error("write", &p, e)),
             }
         })
     }

@@ -388,9 +388,26 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
         output.display()
     )?;
     if let Some(id) = run_id {
-        writeln!(out, "recorded in the database as sweep run {id}")?;
+        writeln!(out, "{}", recorded(&id)?)?;
     }
     Ok(())
+}
+
+/// Says where a sweep run was recorded: the database (its file, or DATABASE_URL masked) and the id.
+fn recorded(id: &str) -> Result<String> {
+    let at = crate::env::database_url(false)?.describe();
+    Ok(format!("recorded in the database {at} as sweep run {id}"))
+}
+
+/// Set·bars per second for the summary line: 0 for no work (an empty sum of f64 is -0.0, which
+/// would print as "-0").
+fn per_second(work: f64, secs: f64) -> String {
+    let rate = if work > 0.0 {
+        work / secs.max(1e-9)
+    } else {
+        0.0
+    };
+    format!("{rate:.0}")
 }
 
 /// What a sweep run of `plan` over the markets of `cfgs` records before its rows: every symbol
@@ -500,6 +517,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     if args.shard_count == 0 {
         bail!("--shard-count is 0: give 1 or more");
     }
+    if args.local_processes == Some(0) {
+        bail!("--local-processes 0 starts no process to run the sets: give 1 or more (the number of cores, for one)");
+    }
     let shard_count = args.local_processes.unwrap_or(args.shard_count);
     let index = shard_index(args.shard_index)?;
     if index.unwrap_or(0) >= shard_count {
@@ -559,6 +579,15 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         };
         p.progress.finish_and_clear();
         preps.push(p);
+    }
+    // Widened bars are reported with their lines, once per distinct message (markets cut from one
+    // file share its widened bars).
+    let mut notes: Vec<String> = Vec::new();
+    for w in preps.iter().filter_map(|p| p.widened.message()) {
+        if !notes.contains(&w) {
+            writeln!(out, "note: {w}")?;
+            notes.push(w);
+        }
     }
     let prep = preps
         .first()
@@ -777,7 +806,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                         .max()
                         .unwrap_or(prep.cfg.end_date)
                         .to_string(),
-                    fill: format!("{:?}", prep.cfg.fill),
+                    fill: crate::backtest_cmd::fill_flag(prep.cfg.fill).to_string(),
                     sets: plan.len(),
                     bars: preps.iter().map(|p| p.bars.len()).sum(),
                     seconds: secs,
@@ -794,7 +823,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                     symbol: &prep.symbol,
                     start: prep.cfg.start_date.to_string(),
                     end: prep.cfg.end_date.to_string(),
-                    fill: format!("{:?}", prep.cfg.fill),
+                    fill: crate::backtest_cmd::fill_flag(prep.cfg.fill).to_string(),
                     sets: rows_total,
                     bars: prep.bars.len(),
                     seconds: secs,
@@ -824,22 +853,28 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         };
         writeln!(
             out,
-            "{} markets × {} sets{shard} = {rows_total} rows over {bars} bars in {secs:.3} s: {:.0} set·bars/s",
+            "{} markets × {} sets{shard} = {rows_total} rows over {bars} bars in {secs:.3} s: {} set·bars/s",
             markets.len(),
             plan.len(),
-            set_bars / secs.max(1e-9)
+            per_second(set_bars, secs)
         )?;
     } else {
+        // The whole plan plainly; a shard says which slice of it, and which shard of how many.
+        let sets = if shard_count > 1 {
+            format!(
+                "sets {from}..{to} of {} (shard index {} of {shard_count} shards)",
+                plan.len(),
+                index.unwrap_or(0)
+            )
+        } else {
+            format!("{rows_total} sets")
+        };
         writeln!(
             out,
-            "{} sets (shard {}/{} of {}) × {} bars of {} in {secs:.3} s: {:.0} set·bars/s",
-            rows_total,
-            index.unwrap_or(0),
-            shard_count,
-            plan.len(),
+            "{sets} × {} bars of {} in {secs:.3} s: {} set·bars/s",
             prep.bars.len(),
             prep.symbol,
-            set_bars / secs.max(1e-9)
+            per_second(set_bars, secs)
         )?;
     }
     let ranked = rank_markets(&tops, args.top, &args.rank_by);
@@ -847,9 +882,11 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     if several {
         write!(out, "{:<8} {:>10} {:>10} ", "symbol", "start", "end")?;
     }
+    // The metric's column is as wide as its name (time_weighted_return_pct is 24), never cut.
+    let mw = args.rank_by.len().max(12);
     writeln!(
         out,
-        "{:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>12} {:>10} {:>8}",
+        "{:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>mw$} {:>10} {:>8}",
         "set",
         "cap%",
         "below%",
@@ -857,7 +894,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         "after%",
         "floor",
         "gap%",
-        &args.rank_by[..args.rank_by.len().min(12)],
+        args.rank_by,
         "maxDD%",
         "trades"
     )?;
@@ -875,7 +912,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         let p = &r.params;
         writeln!(
             out,
-            "{:>7} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.2} {:>8.3} {:>12} {:>10.3} {:>8}",
+            "{:>7} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.2} {:>8.3} {:>mw$} {:>10.3} {:>8}",
             r.set,
             p.capital_pct,
             p.buy_below_pct,
@@ -895,7 +932,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "report: {}", p.display())?;
     }
     if let Some(id) = run_id {
-        writeln!(out, "recorded in the database as sweep run {id}")?;
+        writeln!(out, "{}", recorded(&id)?)?;
     }
     Ok(())
 }

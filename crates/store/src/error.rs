@@ -8,7 +8,7 @@ use vectura_data::codec::CodecError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    #[error("database URL {url:?} is not supported: use sqlite://PATH?mode=rwc (a file, created when missing), sqlite::memory: or postgres://USER:PASSWORD@HOST:5432/DB (a Supabase connection string works as is)")]
+    #[error("database URL {url:?} is not supported: use sqlite://PATH (a file, created when missing), sqlite::memory: or postgres://USER:PASSWORD@HOST:5432/DB (a Supabase connection string works as is)")]
     UnsupportedUrl { url: String },
 
     #[error("cannot open the database {url}: {source}: {fix}")]
@@ -130,7 +130,7 @@ pub(crate) fn query_err(
 }
 
 /// The URL with the password (between `user:` and `@`) replaced by `***`, for messages.
-pub(crate) fn mask_url(url: &str) -> String {
+pub fn mask_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else {
         return url.to_string();
     };

@@ -33,7 +33,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 use sqlx::{Connection, Row};
 
-pub use crate::error::StoreError;
+pub use crate::error::{mask_url, StoreError};
 pub use crate::schema::{schema_sql_postgres, Dialect};
 pub use crate::types::{
     AlgoConfig, BuyTrigger, DayState, DayStatus, Gap, NewSweepRun, OpenLot, OrderRow, OrderUpdate,
@@ -41,9 +41,9 @@ pub use crate::types::{
     Triggers,
 };
 
-use crate::error::{mask_url, query_err};
+use crate::error::query_err;
 
-const SQLITE_OPEN_FIX: &str = "check the path: its directory must exist, and add ?mode=rwc to create a missing file (sqlite://vectura.db?mode=rwc)";
+const SQLITE_OPEN_FIX: &str = "check the path: its directory must exist and be writable (a missing file is created there unless the URL says ?mode=ro or ?mode=rw)";
 
 /// How long opening a Postgres connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -104,7 +104,8 @@ pub enum Store {
 impl Store {
     /// Opens the database at `url`, creates or updates its tables, and checks them.
     ///
-    /// Accepts `sqlite://PATH` (add `?mode=rwc` to create a missing file), `sqlite::memory:` (one
+    /// Accepts `sqlite://PATH` (a missing file is created, in an existing folder; `?mode=rw` or
+    /// `?mode=ro` opens only an existing one), `sqlite::memory:` (one
     /// private in-memory database), and `postgres://…` / `postgresql://…` (sslmode and other options
     /// as libpq spells them in the URL, for example a Supabase connection string). On Postgres the
     /// tables go to the first schema of the search path; `?options=-c%20search_path%3DNAME` picks
@@ -124,6 +125,11 @@ impl Store {
             let mut opts = SqliteConnectOptions::from_str(url)
                 .map_err(open_err)?
                 .busy_timeout(Duration::from_secs(10));
+            // A plain `sqlite://dir/new.db` creates the file, as Django and Freqtrade do with their
+            // SQLite URLs; an explicit `mode=` (ro, rw) is the user's choice and kept.
+            if !url.contains("mode=") {
+                opts = opts.create_if_missing(true);
+            }
             let pool = if memory {
                 // Every connection to `:memory:` is its own database: keep exactly one, forever.
                 SqlitePoolOptions::new()

@@ -7,4 +7,5 @@ mod common;
 mod data;
 mod golden;
 mod sma_oracle;
+mod small_defects;
 mod sweep;

@@ -1,12 +1,12 @@
 //! The store's suite, written once and run against both backends: `sqlite::NAME` on a temporary file
 //! and `postgres::NAME` on the server named by `VECTURA_TEST_DATABASE_URL` (for example
 //! postgres://postgres@127.0.0.1:5432/test), each test in a fresh schema of its own that is dropped
-//! afterwards. Without that variable, or with the server unreachable, the Postgres tests are skipped
-//! with a message, except under `CI=true`, where they fail.
+//! afterwards. The Postgres tests are `#[ignore = "needs PostgreSQL: run scripts/test"]`: run (as
+//! `scripts/test` does, with `--include-ignored`), they fail without that variable or a reachable
+//! server, so that no test passes by skipping.
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -54,24 +54,10 @@ fn unique(test: &str) -> String {
     s
 }
 
-fn ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Skips (or, under CI, fails) a Postgres test that has no server.
-fn no_postgres(why: &str) -> Option<Env> {
-    if ci() {
-        panic!("CI=true and the Postgres tests cannot run: {why}: set VECTURA_TEST_DATABASE_URL to a reachable server (for example postgres://postgres@127.0.0.1:5432/test; start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)");
-    }
-    // Once per run, and past the test harness's capture so that it shows without --nocapture.
-    static SAID: AtomicBool = AtomicBool::new(false);
-    if !SAID.swap(true, Ordering::Relaxed) {
-        let _ = writeln!(
-            std::io::stderr(),
-            "note: skipping the postgres::* store tests: {why}: set VECTURA_TEST_DATABASE_URL (for example postgres://postgres@127.0.0.1:5432/test) to run them"
-        );
-    }
-    None
+/// Fails a Postgres test that has no server: it is ignored unless asked for, and asked for it must
+/// not pass by doing nothing.
+fn no_postgres(why: &str) -> ! {
+    panic!("the Postgres tests cannot run: {why}: run scripts/test, or set VECTURA_TEST_DATABASE_URL to a reachable server (for example postgres://postgres@127.0.0.1:5432/test; start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`)");
 }
 
 /// Whether the Postgres server answers, tried once per test binary (one direct connection, so a
@@ -116,10 +102,10 @@ impl Env {
             }
             Kind::Postgres => {
                 let Ok(base) = std::env::var("VECTURA_TEST_DATABASE_URL") else {
-                    return no_postgres("VECTURA_TEST_DATABASE_URL is not set");
+                    no_postgres("VECTURA_TEST_DATABASE_URL is not set");
                 };
                 if let Err(why) = probe_postgres(&base).await {
-                    return no_postgres(&why);
+                    no_postgres(&why);
                 }
                 let admin = match sqlx::postgres::PgPoolOptions::new()
                     .max_connections(1)
@@ -128,7 +114,7 @@ impl Env {
                     .await
                 {
                     Ok(p) => p,
-                    Err(e) => return no_postgres(&format!("cannot connect to {base}: {e}")),
+                    Err(e) => no_postgres(&format!("cannot connect to {base}: {e}")),
                 };
                 sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))
                     .execute(&admin)
@@ -208,10 +194,9 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[tokio::test]
+                #[ignore = "needs PostgreSQL: run scripts/test"]
                 async fn $name() {
-                    let Some(env) = super::Env::new(super::Kind::Postgres, stringify!($name)).await else {
-                        return;
-                    };
+                    let env = super::Env::new(super::Kind::Postgres, stringify!($name)).await.unwrap();
                     super::$name(&env).await;
                     env.finish().await;
                 }
@@ -322,6 +307,108 @@ fn concat(parts: &[&BarSeries]) -> BarSeries {
 
 // ---------------------------------------------------------------------------------------------
 // The suite.
+
+/// What `vectura db schema` prints, pasted into an empty Postgres database (as into Supabase's SQL
+/// editor) twice, creates every table of every migration with its columns' types and NOT NULLs and
+/// every index, and vectura's own migration then runs over it and accepts the tables.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test"]
+async fn postgres_schema_sql_runs_twice_on_an_empty_database_then_the_migration() {
+    let Ok(base) = std::env::var("VECTURA_TEST_DATABASE_URL") else {
+        no_postgres("VECTURA_TEST_DATABASE_URL is not set");
+    };
+    if let Err(why) = probe_postgres(&base).await {
+        no_postgres(&why);
+    }
+    let name = unique("pasted_schema");
+    let admin = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&base)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("CREATE SCHEMA {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{name}");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let ddl = schema::schema_sql_postgres();
+    for pass in 1..=2 {
+        sqlx::raw_sql(&ddl)
+            .execute(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("pasting the schema, pass {pass}: {e}"));
+    }
+    for t in schema::tables() {
+        let cols: Vec<(String, String, bool)> = sqlx::query(
+            "SELECT column_name::text, data_type::text, is_nullable = 'NO' FROM information_schema.columns \
+             WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+        )
+        .bind(&name)
+        .bind(t.name)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+        let want: Vec<(String, String, bool)> = t
+            .columns
+            .iter()
+            // A primary-key column is NOT NULL whether or not its definition says so.
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.ty.pg_reported().to_string(),
+                    c.not_null || t.primary_key.contains(&c.name),
+                )
+            })
+            .collect();
+        assert_eq!(cols, want, "table {}", t.name);
+    }
+    let indexes: Vec<String> =
+        sqlx::query("SELECT indexname::text FROM pg_indexes WHERE schemaname = $1")
+            .bind(&name)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    for m in schema::MIGRATIONS {
+        for ix in m.indexes {
+            assert!(
+                indexes.iter().any(|i| i == ix.name),
+                "index {} is missing: {indexes:?}",
+                ix.name
+            );
+        }
+    }
+    pool.close().await;
+    // vectura's migration over the pasted tables: accepted as they are, and recorded.
+    let store = Store::open(&url).await.unwrap();
+    let n: i64 = match &store {
+        Store::Postgres(p) => sqlx::query("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(p)
+            .await
+            .unwrap()
+            .get(0),
+        Store::Sqlite(_) => unreachable!("a postgres:// URL"),
+    };
+    assert_eq!(n, schema::MIGRATIONS.len() as i64);
+    assert!(store.ranges().await.unwrap().is_empty());
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP SCHEMA {name} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+}
 
 async fn migrations_are_idempotent_and_create_every_table_and_column(env: &Env) {
     let store = &env.store;
@@ -1415,7 +1502,11 @@ async fn open_accepts_memory_and_explains_bad_urls() {
 
     let err = Store::open("mysql://root@localhost/db").await.unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }), "{err}");
-    assert!(err.to_string().contains("sqlite://PATH?mode=rwc"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("sqlite://PATH (a file, created when missing)"),
+        "{err}"
+    );
 
     let err = Store::open("sqlite:///nonexistent-dir-vectura/x.db?mode=rwc")
         .await
@@ -1436,6 +1527,44 @@ async fn open_accepts_memory_and_explains_bad_urls() {
         "{msg}"
     );
     assert!(msg.contains("check the host and port"), "{msg}");
+}
+
+/// A plain `sqlite://dir/new.db` in an existing folder creates the file (as Django and Freqtrade
+/// do); `?mode=rw` and `?mode=ro` still open only an existing file; a missing folder is named.
+#[tokio::test]
+async fn a_plain_sqlite_url_creates_the_file_and_an_explicit_mode_is_kept() {
+    let dir = std::env::temp_dir().join(unique("plain_sqlite"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for mode in ["?mode=rw", "?mode=ro"] {
+        let file = dir.join(format!("only-existing{}.db", &mode[6..]));
+        let err = Store::open(&format!("sqlite://{}{mode}", file.display()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Open { .. }), "{mode}: {err}");
+        assert!(!file.exists(), "{mode} created {}", file.display());
+    }
+    let file = dir.join("new.db");
+    let store = Store::open(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    let day = d("2024-03-04");
+    store.put_day("SPY", day, &bars(day, 3, 1)).await.unwrap();
+    store.close().await;
+    assert!(file.is_file(), "the file is created");
+    // Opened again (now existing) with the same plain URL: the bars are there.
+    let again = Store::open(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    assert_eq!(again.load("SPY", day, day).await.unwrap().len(), 3);
+    again.close().await;
+    let err = Store::open(&format!("sqlite://{}/no-such-dir/new.db", dir.display()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("its directory must exist"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// Two pools on one SQLite file (two processes, in effect) writing at once: every transaction that
