@@ -6,5 +6,8 @@ mod calendar_cli;
 mod common;
 mod data;
 mod golden;
+mod interrupt;
+mod merge_checks;
 mod sma_oracle;
 mod sweep;
+mod writers;
