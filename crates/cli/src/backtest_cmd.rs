@@ -616,9 +616,9 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
 }
 
 /// Writes the report whole: a regular file through a temporary file and a rename (a failed run
-/// leaves no partial report), a device or FIFO through, a symlink's target (see [`OutFile`]).
+/// leaves no partial report), a device or FIFO through, a symlink's target (see `OutFile`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    OutFile::write_all(path, "--report", bytes)
+    crate::out_file::OutFile::write_all(path, "--report", bytes)
 }
 
 fn print_summary(

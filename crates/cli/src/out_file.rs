@@ -159,6 +159,11 @@ fn ext_hint(flag: &str) -> &'static str {
     }
 }
 
+/// Whether `path` is (or links to) a character device or a FIFO, which are written through.
+pub fn is_stream_path(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| is_stream(&m.file_type()))
+}
+
 #[cfg(unix)]
 fn is_stream(t: &std::fs::FileType) -> bool {
     use std::os::unix::fs::FileTypeExt;

@@ -197,12 +197,14 @@ impl Remote {
             "s3" => {
                 let bucket = parsed.host_str().ok_or_else(|| anyhow!("--store {url:?}: name a bucket, s3://bucket/prefix"))?;
                 let limit = s3_timeout()?;
-                // Every operation is also bounded as a whole (see `Remote::op`); within it, one
-                // attempt may take the whole limit and a quick failure (a 503) is retried for a
-                // part of it, so the error comes in about `limit`, not after minutes of retries.
+                // Every operation is bounded as a whole by `limit` (see `Remote::op`), which names
+                // the endpoint; the client's own timeouts lie just past it, so that a hung connect
+                // or reply ends there rather than in an unnamed "error sending request", and a
+                // quick failure (a 503) is retried for half of it, not for object_store's 3 min.
+                let past = limit + Duration::from_secs(5);
                 let options = object_store::ClientOptions::new()
-                    .with_connect_timeout(limit.min(Duration::from_secs(5)))
-                    .with_timeout(limit);
+                    .with_connect_timeout(past)
+                    .with_timeout(past);
                 let retry = object_store::RetryConfig {
                     max_retries: 3,
                     retry_timeout: limit / 2,

@@ -568,6 +568,8 @@ impl OutputKind {
         {
             Some("csv") => Ok(OutputKind::Csv),
             Some("parquet") => Ok(OutputKind::Parquet),
+            // `/dev/null`, `/dev/stdout`, a pipe: no name to tell the format by, so CSV, as text.
+            None if crate::out_file::is_stream_path(p) => Ok(OutputKind::Csv),
             _ => bail!("{flag} {}: give a .csv or .parquet file", p.display()),
         }
     }

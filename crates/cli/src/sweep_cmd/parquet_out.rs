@@ -4,6 +4,7 @@
 //! several markets leads each row with the market: `symbol` (UTF8), `start_date` and `end_date`
 //! (DATE), as its CSV does.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -46,7 +46,9 @@ fn dev_null_stays_a_character_device() {
     // As root the old rename replaced /dev/null with a file; as another user it failed. Either way
     // the device must still be one afterwards, and the runs succeed.
     ok(&vectura(&["backtest", "--report", "/dev/null"]));
+    // Without a .csv or .parquet name, a device gets CSV.
     ok(&sweep_with(&["--output", "/dev/null"]));
+    ok(&sweep_with(&["--output", "/dev/null", "--report", "/dev/null"]));
     let t = std::fs::symlink_metadata("/dev/null").unwrap().file_type();
     assert!(t.is_char_device(), "/dev/null is still a character device");
 }
