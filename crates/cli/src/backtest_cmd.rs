@@ -686,14 +686,10 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// Writes through a temporary file and a rename, so a failed run leaves no partial report.
+/// Writes the report whole: a regular file through a temporary file and a rename (a failed run
+/// leaves no partial report), a device or FIFO through, a symlink's target (see `OutFile`).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, bytes)
-        .with_context(|| format!("cannot write --report {}", path.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot write --report {}", path.display()))?;
-    Ok(())
+    crate::out_file::OutFile::write_all(path, "--report", bytes)
 }
 
 fn print_summary(

@@ -416,24 +416,24 @@ async fn export(store: &Store, a: &ExportArgs, out: &mut dyn Write) -> Result<()
         None if is_parquet(&a.output) => Format::Parquet,
         None => Format::Csv,
     };
-    let tmp = a.output.with_extension("tmp-export");
+    // A regular file is replaced whole (temporary file + rename); a device, FIFO or symlink's
+    // target is written as it is (see `OutFile`).
+    let file = crate::out_file::OutFile::prepare(&a.output, "--output")?;
     match format {
-        Format::Parquet => {
-            vectura_data::parquet_io::write_parquet(&tmp, &bars, 3).map_err(|e| anyhow!("{e}"))?
-        }
+        Format::Parquet => vectura_data::parquet_io::write_parquet(file.path(), &bars, 3)
+            .map_err(|e| anyhow!("writing --output {}: {e}", a.output.display()))?,
         Format::Csv => {
-            let f = std::fs::File::create(&tmp).with_context(|| {
+            let mut w = std::io::BufWriter::new(file.open()?);
+            write_csv(&mut w, &bars)?;
+            w.flush().with_context(|| {
                 format!(
-                    "creating {}: check the folder exists and is writable",
-                    tmp.display()
+                    "writing --output {}: check the disk has room",
+                    a.output.display()
                 )
             })?;
-            let mut w = std::io::BufWriter::new(f);
-            write_csv(&mut w, &bars)?;
-            w.flush()?;
         }
     }
-    std::fs::rename(&tmp, &a.output).with_context(|| format!("writing {}", a.output.display()))?;
+    file.commit()?;
     writeln!(
         out,
         "{symbol}: exported {} bars to {}",

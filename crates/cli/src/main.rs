@@ -9,6 +9,8 @@ mod calendar_cmd;
 mod data_cmd;
 mod db_cmd;
 mod env;
+mod interrupt;
+mod out_file;
 mod report;
 mod shards;
 mod sweep_cmd;
@@ -63,6 +65,11 @@ fn main() -> ExitCode {
         // The reader went away (`vectura … | head`): what it wanted it has; nothing to report.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            // Stopped by Ctrl-C / SIGTERM (after cleaning up): the code a shell gives that signal.
+            if let Some(code) = interrupt::exit_code(&e) {
+                eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+                return ExitCode::from(code);
+            }
             // One line: the problem and its fix. Bad input is exit code 2, as clap does for bad flags.
             let msg = format!("{e:#}").replace('\n', " ");
             eprintln!("error: {msg}");

@@ -13,6 +13,7 @@ use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Duration;
 use vectura_backtest::sweep::Plan;
 use vectura_backtest::BacktestConfig;
 use vectura_core::{Bar, BarSeries};
@@ -83,6 +84,28 @@ pub struct Remote {
     store: Arc<dyn ObjectStore>,
     prefix: ObjPath,
     rt: tokio::runtime::Runtime,
+    /// With S3: the longest one read or write may take, and the endpoint, for the error.
+    deadline: Option<(Duration, String)>,
+}
+
+/// The longest an S3 read or write may take by default (a server that accepts the connection and
+/// never answers would otherwise stall for object_store's 30 s timeout times its retries: 181 s).
+const S3_TIMEOUT: Duration = Duration::from_secs(20);
+/// The variable that changes [`S3_TIMEOUT`] (whole seconds, 1 to 3600), for a slow link.
+const S3_TIMEOUT_VAR: &str = "VECTURA_S3_TIMEOUT_SECS";
+/// The most shards a plan may be cut into (Kubernetes' indexed jobs stop at 100 000 too); a
+/// larger count in a changed plan.json would make `merge` look for that many objects.
+pub const MAX_SHARDS: u64 = 100_000;
+
+/// The S3 time limit: [`S3_TIMEOUT`], or [`S3_TIMEOUT_VAR`] when set.
+fn s3_timeout() -> Result<Duration> {
+    match std::env::var(S3_TIMEOUT_VAR) {
+        Err(_) => Ok(S3_TIMEOUT),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+            _ => bail!("{S3_TIMEOUT_VAR}={v:?}: give whole seconds from 1 to 3600 (default {})", S3_TIMEOUT.as_secs()),
+        },
+    }
 }
 
 /// FNV-1a 64: a tiny, fully specified checksum, so packed bars are verified identically everywhere.
@@ -178,6 +201,7 @@ impl Remote {
         let parsed = url::Url::parse(url).map_err(|e| {
             anyhow!("--store {url:?} is not a URL ({e}): give file:///path or s3://bucket/prefix")
         })?;
+        let mut deadline = None;
         let (store, prefix): (Arc<dyn ObjectStore>, ObjPath) = match parsed.scheme() {
             "file" => {
                 let path = parsed
@@ -188,16 +212,58 @@ impl Remote {
             }
             "s3" => {
                 let bucket = parsed.host_str().ok_or_else(|| anyhow!("--store {url:?}: name a bucket, s3://bucket/prefix"))?;
-                let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+                let limit = s3_timeout()?;
+                // Every operation is bounded as a whole by `limit` (see `Remote::op`), which names
+                // the endpoint; the client's own timeouts lie just past it, so that a hung connect
+                // or reply ends there rather than in an unnamed "error sending request", and a
+                // quick failure (a 503) is retried for half of it, not for object_store's 3 min.
+                let past = limit + Duration::from_secs(5);
+                let options = object_store::ClientOptions::new()
+                    .with_connect_timeout(past)
+                    .with_timeout(past);
+                let retry = object_store::RetryConfig {
+                    max_retries: 3,
+                    retry_timeout: limit / 2,
+                    ..Default::default()
+                };
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(bucket)
+                    .with_client_options(options)
+                    .with_retry(retry);
+                let mut endpoint = format!("S3 (bucket {bucket})");
                 if let Ok(ep) = std::env::var("AWS_ENDPOINT_URL") {
+                    endpoint = format!("the S3 endpoint {ep}");
                     b = b.with_endpoint(ep.clone()).with_allow_http(ep.starts_with("http://"));
                 }
                 let s = b.build().map_err(|e| anyhow!("--store {url:?}: {e}: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION"))?;
+                deadline = Some((limit, endpoint));
                 (Arc::new(s), ObjPath::from(parsed.path().trim_start_matches('/')))
             }
             other => bail!("--store {url:?}: scheme {other:?} is not supported: give file:///path or s3://bucket/prefix"),
         };
-        Ok(Remote { store, prefix, rt })
+        Ok(Remote {
+            store,
+            prefix,
+            rt,
+            deadline,
+        })
+    }
+
+    /// Runs one store operation to its end; with S3, within the time limit, failing with a message
+    /// that names the endpoint and the fix.
+    fn op<T>(&self, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        match &self.deadline {
+            None => self.rt.block_on(f),
+            Some((limit, endpoint)) => self
+                .rt
+                .block_on(async { tokio::time::timeout(*limit, f).await })
+                .unwrap_or_else(|_| {
+                    Err(anyhow!(
+                        "{what}: {endpoint} did not answer within {} s: check AWS_ENDPOINT_URL / AWS_REGION and that the server is up (set {S3_TIMEOUT_VAR} to allow a slow link longer)",
+                        limit.as_secs()
+                    ))
+                }),
+        }
     }
 
     fn path(&self, name: &str) -> ObjPath {
@@ -210,7 +276,7 @@ impl Remote {
 
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
         let p = self.path(name);
-        self.rt.block_on(async {
+        self.op(&format!("cannot read {p} from the sweep store"), async {
             match self.store.get(&p).await {
                 Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -229,7 +295,7 @@ impl Remote {
             },
             ..Default::default()
         };
-        self.rt.block_on(async {
+        self.op(&format!("cannot write {p} to the sweep store"), async {
             match self.store.put_opts(&p, PutPayload::from(bytes), opts).await {
                 Ok(_) => Ok(true),
                 Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
@@ -301,6 +367,14 @@ impl Remote {
         if p.format == 0 || p.format > FORMAT {
             bail!("plan.json in the sweep store has format {}, this vectura reads 1 to {FORMAT}: run the shards with the vectura that packed the sweep", p.format);
         }
+        // The file may have been changed since it was packed: its plan gets the checks a plan from
+        // the flags gets (at most 100 000 000 sets, each parameter once), before any set runs.
+        Plan::new(p.plan.base, p.plan.axes.clone(), p.plan.sampling.clone()).map_err(|e| {
+            anyhow!("plan.json in the sweep store is refused: {e}; it was changed after packing: pack the sweep again into a new prefix")
+        })?;
+        if p.shard_count == 0 || p.shard_count > MAX_SHARDS {
+            bail!("plan.json in the sweep store has shard_count {}, not 1 to {MAX_SHARDS}: it was changed after packing; pack the sweep again into a new prefix", p.shard_count);
+        }
         Ok(p)
     }
 
@@ -319,7 +393,8 @@ impl Remote {
         unpack_bars(&b)
     }
 
-    fn shard_name(index: u64, count: u64) -> String {
+    /// The object holding shard `index`'s rows.
+    pub fn shard_name(index: u64, count: u64) -> String {
         format!("results/shard-{index:05}-of-{count:05}.csv")
     }
 
@@ -329,13 +404,14 @@ impl Remote {
             .map(|_| ())
     }
 
-    /// Every shard's rows in shard order; an error names the shards still missing.
-    pub fn merged_rows(&self, count: u64) -> Result<Vec<u8>> {
+    /// Every shard's rows (its object's bytes), in shard order; an error names the shards still
+    /// missing.
+    pub fn shard_rows(&self, count: u64) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         let mut missing = vec![];
         for i in 0..count {
             match self.get(&Self::shard_name(i, count))? {
-                Some(b) => out.extend_from_slice(&b),
+                Some(b) => out.push(b),
                 None => missing.push(i),
             }
         }

@@ -11,11 +11,14 @@ use record::Record;
 use report::Heat;
 
 use crate::backtest_cmd::{prepare, BacktestArgs, StrategyArg};
+use crate::interrupt;
+use crate::out_file::OutFile;
 use crate::shards::{Packed, PackedMarket, Remote};
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{BufWriter, IsTerminal, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vectura_backtest::sweep::{
@@ -264,6 +267,8 @@ fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Res
     let (from, to) = shard_range(total, index, packed.shard_count);
     let mut rows = Vec::new();
     let t0 = Instant::now();
+    // A signal stops the shard before it stores anything: its rows stay unwritten until a re-run.
+    interrupt::install();
     // Only the markets this shard's rows fall in are fetched and decoded.
     for (mi, a, b) in market_slices(packed.plan.len(), markets.len(), from, to) {
         let bars = remote.bars(&packed, mi)?;
@@ -276,12 +281,15 @@ fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Res
         } else {
             String::new()
         };
-        run_sets(&bars, cfg, &packed.plan, a, b, 256, |row| {
+        let ran = run_sets(&bars, cfg, &packed.plan, a, b, 256, |row| {
+            interrupt::check().map_err(|e| e.to_string())?;
             rows.extend_from_slice(prefix.as_bytes());
             rows.extend_from_slice(csv_line(&row).as_bytes());
             rows.push(b'\n');
             Ok(())
-        })?;
+        });
+        interrupt::check()?;
+        ran?;
     }
     remote.put_shard(index, packed.shard_count, rows)?;
     writeln!(
@@ -294,6 +302,99 @@ fn run_remote_shard(store: &str, index: Option<u64>, out: &mut dyn Write) -> Res
     Ok(())
 }
 
+/// Checks that shard `index`'s object holds exactly the rows [`shard_range`] gives it, in order, each
+/// led by its market's columns (several markets) and its set number.
+fn check_shard(
+    index: u64,
+    packed: &Packed,
+    bytes: &[u8],
+    total: u64,
+    markets: &[Market],
+    store: &str,
+) -> Result<()> {
+    let count = packed.shard_count;
+    let sets = packed.plan.len();
+    let (from, to) = shard_range(total, index, count);
+    let name = Remote::shard_name(index, count);
+    let rerun = format!(
+        "it was replaced or damaged: re-run that shard (vectura sweep run --store {store} --shard-index {index}), then merge again"
+    );
+    let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("{name} is not text; {rerun}"))?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        bail!("{name} ends in a partial row; {rerun}");
+    }
+    let lines = text.split_terminator('\n').count() as u64;
+    if lines != to - from {
+        bail!(
+            "{name} holds {lines} rows, but shard {index} of {count} has {} (rows {from}..{to} of the sweep); {rerun}",
+            to - from
+        );
+    }
+    let several = markets.len() > 1;
+    for (k, line) in text.split_terminator('\n').enumerate() {
+        // `sets` is above 0: the shard holds a row, and the rows total markets × sets.
+        let row = from + k as u64;
+        let (mi, set) = ((row / sets.max(1)) as usize, row % sets.max(1));
+        let m = &markets[mi.min(markets.len() - 1)];
+        let rest = if several {
+            line.strip_prefix(m.csv_prefix().as_str())
+        } else {
+            Some(line)
+        };
+        let got = rest
+            .and_then(|r| r.split(',').next())
+            .and_then(|s| s.parse::<u64>().ok());
+        if got != Some(set) {
+            let lead: Vec<&str> = line.split(',').take(if several { 4 } else { 1 }).collect();
+            let want = if several {
+                format!("set {set} of {} {}..{}", m.symbol, m.start, m.end)
+            } else {
+                format!("set {set}")
+            };
+            bail!(
+                "{name} row {} should be {want} but starts {:?}; {rerun}",
+                k + 1,
+                lead.join(",")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Waits for the local shard processes; a failed one is named with the command that re-runs it. On
+/// Ctrl-C or SIGTERM the signal is passed on to every shard still running and, once they have
+/// stopped (each cleaning up after itself), the sweep ends as interrupted.
+fn wait_shards(mut children: Vec<std::process::Child>, store: &str) -> Result<()> {
+    let mut done: Vec<Option<std::process::ExitStatus>> = vec![None; children.len()];
+    let mut forwarded = false;
+    while done.iter().any(Option::is_none) {
+        if let (Some(sig), false) = (interrupt::received(), forwarded) {
+            for (c, d) in children.iter().zip(&done) {
+                if d.is_none() {
+                    // SAFETY: kill(2) on the pid of a child not yet reaped (so not reused).
+                    unsafe { libc::kill(c.id() as libc::pid_t, sig.0) };
+                }
+            }
+            forwarded = true;
+        }
+        for (c, d) in children.iter_mut().zip(done.iter_mut()) {
+            if d.is_none() {
+                *d = c.try_wait()?;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    if let Some(sig) = interrupt::received() {
+        return Err(sig.into());
+    }
+    for (i, st) in done.into_iter().flatten().enumerate() {
+        if !st.success() {
+            bail!("shard process {i} failed ({st}); re-run it with: vectura sweep run --store {store} --shard-index {i}");
+        }
+    }
+    Ok(())
+}
+
 /// Merges every shard's rows into `output` (and, unless `no_db`, records them in the database).
 fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result<()> {
     let kind = OutputKind::of(output, "--output")?;
@@ -303,7 +404,13 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     let several = markets.len() > 1;
     let sets = packed.plan.len();
     let total = row_count(markets.len(), sets)?;
-    let rows = remote.merged_rows(packed.shard_count)?;
+    let shards = remote.shard_rows(packed.shard_count)?;
+    // Each shard's object must hold exactly its own rows: one replaced by a copy of another's
+    // would otherwise merge into a file with the right row count and the wrong sets.
+    for (i, b) in shards.iter().enumerate() {
+        check_shard(i as u64, &packed, b, total, &markets, store)?;
+    }
+    let rows = shards.concat();
     let n = rows.iter().filter(|&&b| b == b'\n').count();
     // Every row a shard writes ends in a newline: anything after the last one is damage, and would
     // otherwise be read as one more row than counted.
@@ -343,6 +450,8 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
     } else {
         Vec::new()
     };
+    // A signal from here on removes the temporary output and marks the recorded run interrupted.
+    interrupt::install();
     let mut recorder = if no_db {
         None
     } else {
@@ -363,10 +472,12 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
                 r.push(row).map_err(|e| anyhow!(e))?;
             }
         }
+        interrupt::check()?;
         match kind {
             OutputKind::Csv => {
                 let mut w = CsvOut::create(output, several)?;
                 w.w.write_all(&rows)?;
+                interrupt::check()?;
                 w.finish()
             }
             OutputKind::Parquet => {
@@ -374,6 +485,7 @@ fn merge(store: &str, output: &Path, no_db: bool, out: &mut dyn Write) -> Result
                 for (_, mi, rec) in &records {
                     w.row(several.then(|| &markets[*mi]), rec)?;
                 }
+                interrupt::check()?;
                 w.finish()
             }
         }
@@ -473,6 +585,8 @@ impl OutputKind {
         {
             Some("csv") => Ok(OutputKind::Csv),
             Some("parquet") => Ok(OutputKind::Parquet),
+            // `/dev/null`, `/dev/stdout`, a pipe: no name to tell the format by, so CSV, as text.
+            None if crate::out_file::is_stream_path(p) => Ok(OutputKind::Csv),
             _ => bail!("{flag} {}: give a .csv or .parquet file", p.display()),
         }
     }
@@ -519,6 +633,12 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     }
     if args.local_processes == Some(0) {
         bail!("--local-processes 0 starts no process to run the sets: give 1 or more (the number of cores, for one)");
+    }
+    if args.shard_count.max(args.local_processes.unwrap_or(0)) > crate::shards::MAX_SHARDS {
+        bail!(
+            "--shard-count / --local-processes above {}: give fewer shards",
+            crate::shards::MAX_SHARDS
+        );
     }
     let shard_count = args.local_processes.unwrap_or(args.shard_count);
     let index = shard_index(args.shard_index)?;
@@ -644,6 +764,8 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         let series: Vec<_> = preps.iter().map(|p| &p.bars).collect();
         remote.pack(&packed, &series)?;
         if let Some(n) = args.local_processes {
+            // A signal to this process is passed on to the shard processes (see `wait_shards`).
+            interrupt::install();
             let exe = std::env::current_exe()?;
             let children: Vec<_> = (0..n)
                 .map(|i| {
@@ -657,16 +779,14 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
                             &i.to_string(),
                         ])
                         .stdout(std::process::Stdio::null())
+                        // A group of its own: a terminal's Ctrl-C reaches this process only, which
+                        // passes it on once (a second signal would end a shard without cleanup).
+                        .process_group(0)
                         .spawn()
                         .with_context(|| format!("cannot start shard process {i}"))
                 })
                 .collect::<Result<_>>()?;
-            for (i, mut c) in children.into_iter().enumerate() {
-                let st = c.wait()?;
-                if !st.success() {
-                    bail!("shard process {i} failed ({st}); re-run it with: vectura sweep run --store {store} --shard-index {i}");
-                }
-            }
+            wait_shards(children, store)?;
             let output = args.output.as_deref().unwrap_or(Path::new("sweep.csv"));
             return merge(store, output, args.no_db, out);
         }
@@ -707,6 +827,9 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
     } else {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
+    // From here on a Ctrl-C or SIGTERM stops the sweep at its next row, so that the temporary
+    // results file is removed and the recorded run is marked as interrupted (see `interrupt`).
+    interrupt::install();
     let mut writer = match (&args.output, kind) {
         (Some(p), Some(OutputKind::Parquet)) => {
             Some(Output::Parquet(Box::new(ParquetOut::create(p, several)?)))
@@ -743,6 +866,7 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         // The row's place in the whole run: the database key of a several-market run.
         let base = mi as u64 * plan.len();
         ran = run_sets(&p.bars, &p.cfg, &plan, a, b, 256, |row| {
+            interrupt::check().map_err(|e| e.to_string())?;
             top.offer(&row);
             if let Some(h) = heats.as_mut() {
                 h[mi].offer(&row);
@@ -770,6 +894,10 @@ pub fn run(args: &SweepArgs, out: &mut dyn Write) -> Result<()> {
         })
         .map(|_| ())
         .map_err(anyhow::Error::from);
+        // A signal is reported as itself (exit code 128 + its number), not as a failed set.
+        if let Some(sig) = interrupt::received() {
+            ran = Err(sig.into());
+        }
         if ran.is_err() {
             break;
         }
@@ -1124,10 +1252,9 @@ fn walk_table(
     Ok(())
 }
 
-/// A CSV file written through a temporary name and renamed when complete.
+/// A CSV file written through a temporary name and renamed when complete (see [`OutFile`]).
 struct CsvOut {
-    tmp: PathBuf,
-    path: PathBuf,
+    file: OutFile,
     pub w: BufWriter<std::fs::File>,
 }
 
@@ -1143,12 +1270,10 @@ impl CsvOut {
     }
 
     fn create_raw(path: &Path) -> Result<CsvOut> {
-        let tmp = path.with_extension("csv.tmp");
-        let f = std::fs::File::create(&tmp)
-            .with_context(|| format!("cannot write --output {}", path.display()))?;
+        let file = OutFile::prepare(path, "--output")?;
+        let f = file.open()?;
         Ok(CsvOut {
-            tmp,
-            path: path.to_path_buf(),
+            file,
             w: BufWriter::new(f),
         })
     }
@@ -1159,10 +1284,11 @@ impl CsvOut {
     }
 
     fn finish(mut self) -> Result<()> {
-        self.w.flush()?;
+        self.w
+            .flush()
+            .context("writing --output: check the disk has room")?;
         drop(self.w);
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot write --output {}", self.path.display()))
+        self.file.commit()
     }
 }
 

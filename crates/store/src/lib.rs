@@ -206,7 +206,9 @@ impl Store {
         let backend = self.dialect().name();
         let result = match migrations::migrator(self.dialect()).await {
             Ok(m) => match self {
-                Store::Sqlite(p) => m.run(p).await,
+                Store::Sqlite(p) => migrate_sqlite(&m, p).await,
+                // sqlx takes a Postgres advisory lock around the whole migration (before it even
+                // creates its bookkeeping table), so processes starting together apply each once.
                 Store::Postgres(p) => m.run(p).await,
             },
             Err(e) => Err(e),
@@ -315,6 +317,21 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Runs the SQLite migrations inside one `BEGIN IMMEDIATE` transaction. sqlx takes no lock on
+/// SQLite: processes opening a new database together each saw no migration applied, each applied
+/// them, and all but one failed on `UNIQUE constraint failed: _sqlx_migrations.version`. With the
+/// write lock taken first, the others wait (busy timeout) and then find everything applied. sqlx
+/// applies each migration in a savepoint of this transaction; the whole commits at once.
+async fn migrate_sqlite(
+    migrator: &sqlx::migrate::Migrator,
+    p: &SqlitePool,
+) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut tx = p.begin_write().await?;
+    migrator.run_direct(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn pg_open_fix(e: &sqlx::Error) -> &'static str {

@@ -17,6 +17,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::record::{value_names, Record};
 use super::Market;
+use crate::out_file::OutFile;
 
 /// Rows per record batch and per row group: memory stays bounded however many sets a sweep has.
 const ROWS: usize = 64 * 1024;
@@ -38,7 +39,7 @@ fn epoch_days(d: chrono::NaiveDate) -> i32 {
 
 /// A Parquet results file being written.
 pub struct ParquetOut {
-    tmp: PathBuf,
+    file: OutFile,
     path: PathBuf,
     schema: Arc<Schema>,
     writer: ArrowWriter<File>,
@@ -49,7 +50,7 @@ pub struct ParquetOut {
 }
 
 impl ParquetOut {
-    /// Starts `path` (written as `path.tmp` until [`ParquetOut::finish`]); with `markets`, every row
+    /// Starts `path` (written as a temporary file beside it until [`ParquetOut::finish`]); with `markets`, every row
     /// leads with its market's columns.
     pub fn create(path: &Path, markets: bool) -> Result<ParquetOut> {
         let names = value_names();
@@ -66,13 +67,8 @@ impl ParquetOut {
                 .map(|n| Field::new(*n, DataType::Float64, true)),
         );
         let schema = Arc::new(Schema::new(fields));
-        let tmp = path.with_extension("parquet.tmp");
-        let file = File::create(&tmp).with_context(|| {
-            format!(
-                "cannot write --output {}: check the folder exists and is writable",
-                path.display()
-            )
-        })?;
+        let out = OutFile::prepare(path, "--output")?;
+        let file = out.open()?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
             .set_max_row_group_row_count(Some(ROWS))
@@ -80,7 +76,7 @@ impl ParquetOut {
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .with_context(|| format!("cannot write --output {}", path.display()))?;
         Ok(ParquetOut {
-            tmp,
+            file: out,
             path: path.to_path_buf(),
             schema,
             writer,
@@ -140,7 +136,6 @@ impl ParquetOut {
                 self.path.display()
             )
         })?;
-        std::fs::rename(&self.tmp, &self.path)
-            .with_context(|| format!("cannot write --output {}", self.path.display()))
+        self.file.commit()
     }
 }

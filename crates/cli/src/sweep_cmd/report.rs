@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use vectura_backtest::sweep::{metric, Plan, SweepRow};
 
@@ -367,14 +367,7 @@ fn page(title: &str, body: &str, data: &Value, js: &str) -> String {
 
 /// Writes the page through a temporary name, so a failed write leaves no partial report.
 pub fn write(path: &Path, html: &str) -> Result<()> {
-    let tmp = path.with_extension("html.tmp");
-    std::fs::write(&tmp, html).with_context(|| {
-        format!(
-            "cannot write --report {}: check the folder exists and is writable",
-            path.display()
-        )
-    })?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write --report {}", path.display()))
+    crate::out_file::OutFile::write_all(path, "--report", html.as_bytes())
 }
 
 const CSS: &str = r#"
