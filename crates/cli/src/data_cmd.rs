@@ -360,8 +360,9 @@ fn is_parquet(p: &Path) -> bool {
 async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()> {
     let symbol = sym(&a.symbol, "--symbol")?;
     let (series, widened) = if is_parquet(&a.file) {
-        let s = vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?;
-        (s, 0)
+        let l = vectura_data::parquet_io::read_parquet_checked(&a.file, a.strict)
+            .map_err(|e| anyhow!("{e}"))?;
+        (l.series, l.widened)
     } else {
         let tz = crate::backtest_cmd::parse_tz(a.tz.as_deref())?;
         let l = load_csv_path(
