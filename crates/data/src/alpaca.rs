@@ -730,16 +730,18 @@ impl AlpacaData {
         }
         let trade_count = match raw.n {
             None => None,
-            Some(n) => Some(validate::trade_count_f64(n).ok_or_else(|| FetchError::BadBar {
-                status,
-                bar: out.checker.bad(
-                    item,
-                    Some("field \"n\"".into()),
-                    Problem::TradeCount {
-                        text: n.to_string(),
-                    },
-                ),
-            })?),
+            Some(n) => Some(
+                validate::trade_count_f64(n).ok_or_else(|| FetchError::BadBar {
+                    status,
+                    bar: out.checker.bad(
+                        item,
+                        Some("field \"n\"".into()),
+                        Problem::TradeCount {
+                            text: n.to_string(),
+                        },
+                    ),
+                })?,
+            ),
         };
         let mut bar = Bar {
             ts,

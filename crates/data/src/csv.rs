@@ -9,11 +9,11 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use chrono_tz::Tz;
-use vectura_core::Bar;
+use vectura_core::{Bar, BarSeries};
 
 use crate::error::LoadError;
-use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
 use crate::timeparse::{parse_time, LocalProblem, Stamp, ZoneCache};
+use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
 
 /// How many widened lines [`Loaded::widened_lines`] keeps.
 pub const WIDENED_LINES_KEPT: usize = 10;

@@ -29,7 +29,7 @@ use vectura_core::{Bar, BarSeries};
 
 use crate::csv::Loaded;
 use crate::timeparse::ZoneCache;
-use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
+use crate::validate::{self, Checker, Field as BarField, Item, Name, Ordering, Problem};
 
 const DAILY_KEY: &str = "vectura.daily";
 /// 09:30, the NYSE open, in seconds: a `Date32` bar is stamped then, New York time, as CSV dates are.
@@ -271,9 +271,15 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
             )))
         }
     };
-    for (i, col) in [(io, "open"), (ih, "high"), (il, "low"), (ic, "close"), (iv, "volume")]
-        .into_iter()
-        .chain(ivw.map(|i| (i, "vwap")))
+    for (i, col) in [
+        (io, "open"),
+        (ih, "high"),
+        (il, "low"),
+        (ic, "close"),
+        (iv, "volume"),
+    ]
+    .into_iter()
+    .chain(ivw.map(|i| (i, "vwap")))
     {
         let t = schema.field(i).data_type();
         if !is_number(t) {
@@ -282,7 +288,10 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
     }
     if let Some(i) = itc {
         let t = schema.field(i).data_type();
-        if !matches!(t, DataType::UInt64 | DataType::Int64 | DataType::Int32 | DataType::UInt32) {
+        if !matches!(
+            t,
+            DataType::UInt64 | DataType::Int64 | DataType::Int32 | DataType::UInt32
+        ) {
             return Err(layout(format!(
                 "column `trade_count` has type {t}, not an integer"
             )));
@@ -380,7 +389,10 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
                     let day = t.as_primitive::<Date32Type>().value(r) as i64;
                     let noon = day * 86_400 + 43_200;
                     if !validate::time_in_range(noon) {
-                        return Err(time_err(format!("day {day} after 1970-01-01"), validate::range_words()));
+                        return Err(time_err(
+                            format!("day {day} after 1970-01-01"),
+                            validate::range_words(),
+                        ));
                     }
                     new_york.resolve(day, DAILY_STAMP_SEC).map_err(|_| {
                         time_err(
@@ -396,9 +408,9 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
                     let n = match a.data_type() {
                         DataType::UInt64 => Some(a.as_primitive::<UInt64Type>().value(r)),
                         DataType::UInt32 => Some(a.as_primitive::<UInt32Type>().value(r) as u64),
-                        DataType::Int32 => validate::trade_count_i64(
-                            a.as_primitive::<Int32Type>().value(r) as i64,
-                        ),
+                        DataType::Int32 => {
+                            validate::trade_count_i64(a.as_primitive::<Int32Type>().value(r) as i64)
+                        }
                         _ => validate::trade_count_i64(a.as_primitive::<Int64Type>().value(r)),
                     };
                     match n {
@@ -427,14 +439,14 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
             };
             checker.push(bar, item, |f| Name {
                 field: match f {
-                    Field::Time => col_name(it),
-                    Field::Open => col_name(io),
-                    Field::High => col_name(ih),
-                    Field::Low => col_name(il),
-                    Field::Close => col_name(ic),
-                    Field::Volume => col_name(iv),
-                    Field::Vwap => ivw.map_or_else(|| "vwap".into(), col_name),
-                    Field::TradeCount => itc.map_or_else(|| "trade_count".into(), col_name),
+                    BarField::Time => col_name(it),
+                    BarField::Open => col_name(io),
+                    BarField::High => col_name(ih),
+                    BarField::Low => col_name(il),
+                    BarField::Close => col_name(ic),
+                    BarField::Volume => col_name(iv),
+                    BarField::Vwap => ivw.map_or_else(|| "vwap".into(), col_name),
+                    BarField::TradeCount => itc.map_or_else(|| "trade_count".into(), col_name),
                 },
                 text: None,
             })?;
@@ -455,7 +467,9 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
 /// The raw value of a timestamp column of any unit at row `r`.
 fn timestamp_at(a: &ArrayRef, r: usize) -> i64 {
     match a.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => a.as_primitive::<TimestampSecondType>().value(r),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            a.as_primitive::<TimestampSecondType>().value(r)
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             a.as_primitive::<TimestampMillisecondType>().value(r)
         }

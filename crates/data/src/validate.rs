@@ -253,9 +253,7 @@ pub fn show_ts(ts: i64) -> String {
 
 /// The accepted time range in words, for messages.
 pub fn range_words() -> String {
-    format!(
-        "{FIRST_YEAR}-01-01..{LAST_YEAR}-12-31 (the years Vectura's trading calendar serves)"
-    )
+    format!("{FIRST_YEAR}-01-01..{LAST_YEAR}-12-31 (the years Vectura's trading calendar serves)")
 }
 
 /// True when `ts` is inside [`FIRST_TS`]..[`END_TS`].
@@ -446,7 +444,9 @@ impl Checker {
         }
         if let Some(v) = bar.vwap {
             if !is_price(v) {
-                return Err(fail(Field::Vwap, v.to_string(), |text| Problem::Price { text }));
+                return Err(fail(Field::Vwap, v.to_string(), |text| Problem::Price {
+                    text,
+                }));
             }
         }
         Ok(())

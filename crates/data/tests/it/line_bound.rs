@@ -17,7 +17,10 @@ fn too_long(r: Result<vectura_data::Loaded, LoadError>, file: &str, line: u64) -
                 msg.starts_with(&format!("{file} line {line}:")),
                 "{msg:?} should name {file} line {line}"
             );
-            assert!(msg.contains(&MAX_LINE.to_string()), "{msg:?} should give the limit");
+            assert!(
+                msg.contains(&MAX_LINE.to_string()),
+                "{msg:?} should give the limit"
+            );
             assert!(!msg.contains('\n'), "{msg}");
             msg
         }
@@ -43,7 +46,11 @@ fn a_small_gzip_inflating_to_a_gigabyte_line_fails_at_the_limit() {
     for _ in 0..1023 {
         bomb.extend_from_slice(&tail);
     }
-    assert!(bomb.len() < 4 << 20, "the test file is small ({} bytes)", bomb.len());
+    assert!(
+        bomb.len() < 4 << 20,
+        "the test file is small ({} bytes)",
+        bomb.len()
+    );
     too_long(
         load_csv_reader("bomb.csv.gz", &bomb[..], &LoadOptions::default()),
         "bomb.csv.gz",

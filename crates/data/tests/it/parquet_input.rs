@@ -36,13 +36,13 @@ fn write(path: &Path, cols: Vec<(&str, ArrayRef)>, compression: Compression) {
             .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
             .collect::<Vec<_>>(),
     ));
-    let batch = RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect())
-        .unwrap();
+    let batch =
+        RecordBatch::try_new(schema.clone(), cols.into_iter().map(|c| c.1).collect()).unwrap();
     let props = WriterProperties::builder()
         .set_compression(compression)
         .build();
-    let mut w = ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, Some(props))
-        .unwrap();
+    let mut w =
+        ArrowWriter::try_new(std::fs::File::create(path).unwrap(), schema, Some(props)).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
@@ -285,5 +285,8 @@ fn a_null_is_refused_naming_its_row_and_column() {
     cols[4].1 = Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None]));
     write(&p, cols, Compression::SNAPPY);
     let e = read_parquet(&p).unwrap_err().to_string();
-    assert!(e.contains("row 3, column \"close\": empty (null) value"), "{e}");
+    assert!(
+        e.contains("row 3, column \"close\": empty (null) value"),
+        "{e}"
+    );
 }

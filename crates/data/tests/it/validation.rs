@@ -178,7 +178,7 @@ async fn alpaca_fetch(body: String) -> Result<BarSeries, FetchError> {
             max_attempts: 1,
             ..RetryPolicy::default()
         })
-        .bars("AAPL", T0 - 3_600, T0 + 3_600, Timeframe::Minute)
+        .bars("AAPL", T0 - 3_600, T0 + 3_600, Timeframe::MINUTE)
         .await
 }
 
@@ -258,7 +258,13 @@ async fn every_source_refuses_bad_prices_and_volumes_the_same_way() {
         let csv = csv_bad(&r, false);
         check(&csv, &want, Item::Line(3), Some(field), "bars.csv line 3");
         let p = parquet_bad(&pq, &r, false);
-        check(&p, &want, Item::Row(2), Some(field), &pq.display().to_string());
+        check(
+            &p,
+            &want,
+            Item::Row(2),
+            Some(field),
+            &pq.display().to_string(),
+        );
         if json {
             let a = alpaca_bad(&r, None).await;
             check(&a, &want, Item::Bar(2), None, "Alpaca bars of AAPL");
@@ -314,7 +320,13 @@ async fn every_source_refuses_repeats_and_disorder_the_same_way() {
         prev_ts: String::new(),
         prev: Item::Line(0),
     };
-    check(&csv_bad(&mixed, false), &want, Item::Line(4), None, "bars.csv line 4");
+    check(
+        &csv_bad(&mixed, false),
+        &want,
+        Item::Line(4),
+        None,
+        "bars.csv line 4",
+    );
     check(
         &parquet_bad(&pq, &mixed, false),
         &want,
@@ -391,13 +403,23 @@ async fn trade_counts_must_be_whole_and_not_negative_from_every_source() {
     };
     for n in [-1.0, 1.5] {
         let a = alpaca_bad(&rows(|_| {}), Some(n)).await;
-        check(&a, &want, Item::Bar(1), Some("\"n\""), "Alpaca bars of AAPL");
+        check(
+            &a,
+            &want,
+            Item::Bar(1),
+            Some("\"n\""),
+            "Alpaca bars of AAPL",
+        );
     }
     let text = "timestamp,open,high,low,close,volume,trade_count\n2024-01-02T14:30:00Z,10,11,9,10.5,100,-3\n";
     match load_csv_reader("bars.csv", text.as_bytes(), &LoadOptions::default()) {
-        Err(LoadError::Bar(b)) => {
-            check(&b, &want, Item::Line(2), Some("trade_count"), "bars.csv line 2")
-        }
+        Err(LoadError::Bar(b)) => check(
+            &b,
+            &want,
+            Item::Line(2),
+            Some("trade_count"),
+            "bars.csv line 2",
+        ),
         other => panic!("{other:?}"),
     }
 }
@@ -412,13 +434,22 @@ async fn times_outside_the_calendar_are_refused_by_every_source() {
     for ts in [i64::MIN, i64::MIN + 1, FIRST_TS - 1, END_TS, i64::MAX] {
         let r = rows(|r| r.ts = ts);
         let p = parquet_bad(&pq, &r[1..2], false);
-        check(&p, &want, Item::Row(1), Some("timestamp"), &pq.display().to_string());
+        check(
+            &p,
+            &want,
+            Item::Row(1),
+            Some("timestamp"),
+            &pq.display().to_string(),
+        );
         assert!(p.to_string().contains("1900-01-01..2035-12-31"), "{p}");
     }
     // The edges themselves are bars.
     for ts in [FIRST_TS, 0, END_TS - 60] {
         write_parquet(&pq, &series(&rows(|r| r.ts = ts)[1..2]), 3).unwrap();
-        assert_eq!(read_parquet_checked(&pq, false).unwrap().series.ts, vec![ts]);
+        assert_eq!(
+            read_parquet_checked(&pq, false).unwrap().series.ts,
+            vec![ts]
+        );
     }
     // CSV: times that parse but fall outside; Unix seconds of 2286.
     for (cell, shown) in [
@@ -430,7 +461,13 @@ async fn times_outside_the_calendar_are_refused_by_every_source() {
         let text = format!("timestamp,close\n{cell},10\n");
         match load_csv_reader("bars.csv", text.as_bytes(), &LoadOptions::default()) {
             Err(LoadError::Bar(b)) => {
-                check(&b, &want, Item::Line(2), Some("timestamp"), "bars.csv line 2");
+                check(
+                    &b,
+                    &want,
+                    Item::Line(2),
+                    Some("timestamp"),
+                    "bars.csv line 2",
+                );
                 assert!(b.to_string().contains(&format!("`{shown}`")), "{b}");
             }
             other => panic!("{cell}: {other:?}"),
@@ -453,7 +490,7 @@ async fn times_outside_the_calendar_are_refused_by_every_source() {
             max_attempts: 1,
             ..RetryPolicy::default()
         })
-        .bars("AAPL", far - 60, far + 60, Timeframe::Minute)
+        .bars("AAPL", far - 60, far + 60, Timeframe::MINUTE)
         .await;
     match e {
         Err(FetchError::BadBar { bar, .. }) => check(
