@@ -361,7 +361,10 @@ async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()
     let symbol = sym(&a.symbol, "--symbol")?;
     let mut widened = crate::backtest_cmd::Widened::default();
     let series = if is_parquet(&a.file) {
-        vectura_data::parquet_io::read_parquet(&a.file).map_err(|e| anyhow!("{e}"))?
+        let l = vectura_data::parquet_io::read_parquet_checked(&a.file, a.strict)
+            .map_err(|e| anyhow!("{e}"))?;
+        widened.add(&a.file.display().to_string(), l.widened, &l.widened_lines);
+        l.series
     } else {
         let tz = crate::backtest_cmd::parse_tz(a.tz.as_deref())?;
         let l = load_csv_path(

@@ -25,6 +25,8 @@ use serde::Deserialize;
 use vectura_core::calendar::{ny_date, session as session_on, Session};
 use vectura_core::{Bar, BarSeries, Symbol};
 
+use crate::validate::{self, BadBar, Checker, Field, Item, Name, Ordering, Problem};
+
 use crate::ratelimit::TokenBucket;
 
 /// Alpaca's market-data endpoint.
@@ -170,6 +172,9 @@ pub enum FetchError {
     BadCredentials,
     #[error("the market-data URL {url:?} is not a valid URL ({detail}): give one like {DEFAULT_DATA_URL}")]
     BadUrl { url: String, detail: String },
+    /// A bar of a reply that fails the checks every bar source shares ([`crate::validate`]).
+    #[error("{bar}")]
+    BadBar { status: u16, bar: BadBar },
 }
 
 impl FetchError {
@@ -178,7 +183,8 @@ impl FetchError {
         match self {
             FetchError::Unauthorized { status, .. }
             | FetchError::Rejected { status, .. }
-            | FetchError::BadReply { status, .. } => Some(*status),
+            | FetchError::BadReply { status, .. }
+            | FetchError::BadBar { status, .. } => Some(*status),
             FetchError::GaveUp { status, .. } => *status,
             _ => None,
         }
@@ -188,7 +194,7 @@ impl FetchError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            FetchError::GaveUp { .. } | FetchError::BadReply { .. }
+            FetchError::GaveUp { .. } | FetchError::BadReply { .. } | FetchError::BadBar { .. }
         )
     }
 }
@@ -297,6 +303,26 @@ struct MultiReply {
 struct Ctx {
     symbol: String,
     day: String,
+}
+
+/// One symbol's bars of a request, as they are checked ([`crate::validate`]): the checker and how
+/// many bars the reply has held so far (the number messages give).
+struct ReplyBars {
+    checker: Checker,
+    seen: u64,
+}
+
+impl ReplyBars {
+    fn new(ctx: &Ctx) -> ReplyBars {
+        ReplyBars {
+            checker: Checker::new(
+                format!("Alpaca bars of {} {}", ctx.symbol, ctx.day),
+                false,
+                Ordering::OldestFirst,
+            ),
+            seen: 0,
+        }
+    }
 }
 
 /// The `[from, to)` window (Unix seconds) of one session's bars: the regular session, 04:00–20:00
@@ -488,17 +514,18 @@ impl AlpacaData {
         timeframe: Timeframe,
     ) -> Result<BarSeries, FetchError> {
         let sym = Symbol::new(symbol)?;
-        let mut out = BarSeries {
-            daily: timeframe == Timeframe::Day,
-            ..BarSeries::default()
-        };
+        let daily = timeframe == Timeframe::Day;
         if to <= from {
-            return Ok(out);
+            return Ok(BarSeries {
+                daily,
+                ..BarSeries::default()
+            });
         }
         let ctx = Ctx {
             symbol: sym.as_str().to_string(),
             day: span(from, to),
         };
+        let mut out = ReplyBars::new(&ctx);
         let url = self.url(&["v2", "stocks", sym.as_str(), "bars"])?;
         let query = self.query(from, to, timeframe, None);
         self.each_page(&url, &query, &ctx, |reply: SingleReply, status| {
@@ -508,7 +535,7 @@ impl AlpacaData {
             Ok(reply.next_page_token)
         })
         .await?;
-        Ok(out)
+        Ok(out.checker.finish(daily).series)
     }
 
     /// The raw bars of several symbols starting in `[from, to)`, in one series per symbol (every
@@ -521,17 +548,23 @@ impl AlpacaData {
         to: i64,
         timeframe: Timeframe,
     ) -> Result<BTreeMap<String, BarSeries>, FetchError> {
+        let daily = timeframe == Timeframe::Day;
         let mut out = BTreeMap::new();
         for s in symbols {
             let sym = Symbol::new(s)?;
-            let series = BarSeries {
-                daily: timeframe == Timeframe::Day,
-                ..BarSeries::default()
+            let ctx = Ctx {
+                symbol: sym.as_str().to_string(),
+                day: span(from, to),
             };
-            out.insert(sym.as_str().to_string(), series);
+            out.insert(sym.as_str().to_string(), ReplyBars::new(&ctx));
         }
+        let finish = |out: BTreeMap<String, ReplyBars>| {
+            out.into_iter()
+                .map(|(sym, b)| (sym, b.checker.finish(daily).series))
+                .collect()
+        };
         if out.is_empty() || to <= from {
-            return Ok(out);
+            return Ok(finish(out));
         }
         let list = out.keys().cloned().collect::<Vec<_>>().join(",");
         let ctx = Ctx {
@@ -560,7 +593,7 @@ impl AlpacaData {
             Ok(reply.next_page_token)
         })
         .await?;
-        Ok(out)
+        Ok(finish(out))
     }
 
     /// The forward and reverse splits of `symbol` with an ex-date in `from..=to`, from Alpaca's
@@ -679,7 +712,7 @@ impl AlpacaData {
     #[allow(clippy::too_many_arguments)]
     fn push(
         &self,
-        series: &mut BarSeries,
+        out: &mut ReplyBars,
         raw: &RawBar,
         from: i64,
         to: i64,
@@ -687,12 +720,29 @@ impl AlpacaData {
         ctx: &Ctx,
         status: u16,
     ) -> Result<(), FetchError> {
+        out.seen += 1;
+        let item = Item::Bar(out.seen);
         let ts = DateTime::parse_from_rfc3339(&raw.t)
             .map_err(|e| self.bad_reply(ctx, status, format!("bar time {:?}: {e}", raw.t)))?
             .timestamp();
         if ts < from || ts >= to {
             return Ok(());
         }
+        let trade_count = match raw.n {
+            None => None,
+            Some(n) => Some(
+                validate::trade_count_f64(n).ok_or_else(|| FetchError::BadBar {
+                    status,
+                    bar: out.checker.bad(
+                        item,
+                        Some("field \"n\"".into()),
+                        Problem::TradeCount {
+                            text: n.to_string(),
+                        },
+                    ),
+                })?,
+            ),
+        };
         let mut bar = Bar {
             ts,
             open: raw.o,
@@ -701,10 +751,7 @@ impl AlpacaData {
             close: raw.c,
             volume: raw.v,
             vwap: raw.vw,
-            trade_count: raw
-                .n
-                .filter(|n| n.is_finite() && *n >= 0.0)
-                .map(|n| n as u64),
+            trade_count,
         };
         if timeframe == Timeframe::Day {
             // Alpaca stamps a daily bar at New York midnight; the core stamps it at the open.
@@ -712,14 +759,25 @@ impl AlpacaData {
                 bar.ts = s.open;
             }
         }
-        bar.validate(false)
-            .map_err(|e| self.bad_reply(ctx, status, format!("bar at {}: {e}", raw.t)))?;
-        if !bar.is_consistent() {
-            bar.widen();
-        }
-        series
-            .push(bar)
-            .map_err(|e| self.bad_reply(ctx, status, format!("bar at {}: {e}", raw.t)))
+        // Alpaca's inconsistent bars are widened (never refused): a fetch has no --strict.
+        out.checker
+            .push(bar, item, |f| Name {
+                field: format!(
+                    "field \"{}\"",
+                    match f {
+                        Field::Time => "t",
+                        Field::Open => "o",
+                        Field::High => "h",
+                        Field::Low => "l",
+                        Field::Close => "c",
+                        Field::Volume => "v",
+                        Field::Vwap => "vw",
+                        Field::TradeCount => "n",
+                    }
+                ),
+                text: (f == Field::Time).then(|| raw.t.clone()),
+            })
+            .map_err(|bar| FetchError::BadBar { status, bar })
     }
 
     /// One GET through the rate limiter, with retries: the status and body of a 2xx reply.

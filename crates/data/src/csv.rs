@@ -13,6 +13,7 @@ use vectura_core::{Bar, BarSeries};
 
 use crate::error::LoadError;
 use crate::timeparse::{parse_time, LocalProblem, Stamp, ZoneCache};
+use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
 
 /// How many widened lines [`Loaded::widened_lines`] keeps.
 pub const WIDENED_LINES_KEPT: usize = 10;
@@ -95,15 +96,53 @@ pub fn load_csv_reader(
     }
 }
 
+/// The longest CSV record (a line, or several when a quoted field holds line breaks) the loader
+/// reads, in bytes: 64 KiB. A bar row is well under 1 KiB and the widest real header a few KiB, so
+/// anything longer is not a bar file (a gzip bomb inflating to one huge line, `/dev/zero`); the
+/// bound keeps the loader's memory small whatever the input.
+pub const MAX_LINE: usize = 64 << 10;
+
+/// Why [`Lines`] stopped: the record starting on `line` is longer than [`MAX_LINE`].
+#[derive(Debug)]
+struct TooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is longer than {MAX_LINE} bytes", self.line)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
 /// Rewrites line ends to `\n` (from `\r\n` or a lone `\r`) and puts a space on every empty line,
 /// so that the CSV reader neither skips lines nor miscounts them: each record's position is then
 /// its true 1-based line (the reader counts `\n`s, skips empty lines silently, and would count a
-/// `\r\n` late).
+/// `\r\n` late). It also stops with a [`TooLong`] error at a record longer than [`MAX_LINE`],
+/// following quotes as the CSV reader does (a `"` opening a field starts a quoted field, which
+/// `""` continues and a lone `"` ends) so that a quoted field cannot grow without end either.
 struct Lines<R> {
     inner: R,
     at_line_start: bool,
     after_cr: bool,
     queued: Option<u8>,
+    st: Track,
+}
+
+/// Where [`Lines`] is in the CSV text, for the record-length bound.
+struct Track {
+    /// Inside a quoted field (line ends there do not end the record).
+    in_quotes: bool,
+    /// A `"` was just read inside a quoted field: the next byte decides whether it ends it.
+    quote_pending: bool,
+    /// The last byte written (`\n` at the start).
+    last: u8,
+    /// 1-based line of the next byte written, and the line the current record started on.
+    line: u64,
+    record_line: u64,
+    /// Bytes of the current record so far.
+    run: usize,
 }
 
 impl<R: BufRead> Lines<R> {
@@ -113,7 +152,59 @@ impl<R: BufRead> Lines<R> {
             at_line_start: true,
             after_cr: false,
             queued: None,
+            st: Track {
+                in_quotes: false,
+                quote_pending: false,
+                last: b'\n',
+                line: 1,
+                record_line: 1,
+                run: 0,
+            },
         }
+    }
+}
+
+impl Track {
+    /// Follows quotes and lines for the (already normalised) byte `c` about to be written.
+    #[inline]
+    fn byte(&mut self, c: u8) -> std::io::Result<()> {
+        if self.quote_pending {
+            self.quote_pending = false;
+            if c != b'"' {
+                self.in_quotes = false;
+            }
+        } else if c == b'"' {
+            if self.in_quotes {
+                self.quote_pending = true;
+            } else if self.last == b',' || self.last == b'\n' {
+                self.in_quotes = true;
+            }
+        }
+        self.last = c;
+        if c == b'\n' {
+            self.line += 1;
+            if !(self.in_quotes || self.quote_pending) {
+                self.run = 0;
+                self.record_line = self.line;
+                return Ok(());
+            }
+        }
+        self.grow(1)
+    }
+
+    /// Counts `n` more bytes of the current record, which contain no line end or quote.
+    #[inline]
+    fn grow(&mut self, n: usize) -> std::io::Result<()> {
+        self.run += n;
+        if self.run > MAX_LINE {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                TooLong {
+                    line: self.record_line,
+                },
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -124,6 +215,7 @@ impl<R: BufRead> Read for Lines<R> {
         }
         let mut n = 0;
         if let Some(q) = self.queued.take() {
+            self.st.byte(q)?;
             out[0] = q;
             n = 1;
         }
@@ -134,13 +226,17 @@ impl<R: BufRead> Read for Lines<R> {
             }
             let mut i = 0;
             while i < buf.len() && n < out.len() {
-                if !self.at_line_start && !self.after_cr {
-                    // Inside a line: copy up to the next line end in one go.
+                if !self.at_line_start && !self.after_cr && !self.st.quote_pending {
+                    // Inside a line: copy up to the next line end or quote in one go.
                     let room = (buf.len() - i).min(out.len() - n);
-                    let run = find_line_end(&buf[i..i + room]);
-                    out[n..n + run].copy_from_slice(&buf[i..i + run]);
-                    n += run;
-                    i += run;
+                    let run = find_special(&buf[i..i + room]);
+                    if run > 0 {
+                        out[n..n + run].copy_from_slice(&buf[i..i + run]);
+                        self.st.last = buf[i + run - 1];
+                        self.st.grow(run)?;
+                        n += run;
+                        i += run;
+                    }
                     if i == buf.len() || n == out.len() {
                         break;
                     }
@@ -156,6 +252,7 @@ impl<R: BufRead> Read for Lines<R> {
                 self.after_cr = c == b'\r';
                 self.at_line_start = newline;
                 if blank {
+                    self.st.byte(b' ')?;
                     out[n] = b' ';
                     n += 1;
                     if n == out.len() {
@@ -163,7 +260,9 @@ impl<R: BufRead> Read for Lines<R> {
                         break;
                     }
                 }
-                out[n] = if newline { b'\n' } else { c };
+                let c = if newline { b'\n' } else { c };
+                self.st.byte(c)?;
+                out[n] = c;
                 n += 1;
             }
             self.inner.consume(i);
@@ -174,25 +273,30 @@ impl<R: BufRead> Read for Lines<R> {
     }
 }
 
-/// The index of the first `\n` or `\r` in `b` (or its length), eight bytes at a time.
+/// The index of the first `\n`, `\r` or `"` in `b` (or its length), eight bytes at a time.
 #[inline]
-fn find_line_end(b: &[u8]) -> usize {
+fn find_special(b: &[u8]) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut chunks = b.chunks_exact(8);
     let mut i = 0;
     for c in &mut chunks {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let (x, y) = (w ^ (LO * b'\n' as u64), w ^ (LO * b'\r' as u64));
-        // A zero byte in x or y marks a match; the lowest flagged byte is always a true one.
-        let t = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y)) & HI;
+        let (x, y, z) = (
+            w ^ (LO * b'\n' as u64),
+            w ^ (LO * b'\r' as u64),
+            w ^ (LO * b'"' as u64),
+        );
+        // A zero byte in x, y or z marks a match; the lowest flagged byte is always a true one.
+        let t = ((x.wrapping_sub(LO) & !x) | (y.wrapping_sub(LO) & !y) | (z.wrapping_sub(LO) & !z))
+            & HI;
         if t != 0 {
             return i + (t.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     for &c in chunks.remainder() {
-        if c == b'\n' || c == b'\r' {
+        if c == b'\n' || c == b'\r' || c == b'"' {
             return i;
         }
         i += 1;
@@ -418,13 +522,6 @@ impl Columns {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Order {
-    Unknown,
-    Oldest,
-    Newest,
-}
-
 /// The symbols a file holds, noted row by row cheaply (files are usually grouped by symbol).
 #[derive(Default)]
 struct SymbolSet {
@@ -468,18 +565,6 @@ struct Loader<'a> {
     scratch: Vec<u8>,
 }
 
-/// The columns being built.
-struct Out {
-    ts: Vec<i64>,
-    open: Vec<f64>,
-    high: Vec<f64>,
-    low: Vec<f64>,
-    close: Vec<f64>,
-    volume: Vec<f64>,
-    vwap: Option<Vec<f64>>,
-    trades: Option<Vec<u64>>,
-}
-
 impl<'a> Loader<'a> {
     fn new(file: &'a str, opts: &'a LoadOptions) -> Self {
         Loader {
@@ -497,6 +582,12 @@ impl<'a> Loader<'a> {
             ::csv::ErrorKind::Io(e) => e,
             other => std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{other:?}")),
         };
+        if let Some(t) = source.get_ref().and_then(|e| e.downcast_ref::<TooLong>()) {
+            return LoadError::LineTooLong {
+                file: self.file.to_string(),
+                line: t.line,
+            };
+        }
         LoadError::Read {
             file: self.file.to_string(),
             line,
@@ -531,21 +622,8 @@ impl<'a> Loader<'a> {
             }
         };
 
-        let mut out = Out {
-            ts: Vec::new(),
-            open: Vec::new(),
-            high: Vec::new(),
-            low: Vec::new(),
-            close: Vec::new(),
-            volume: Vec::new(),
-            vwap: cols.vwap.map(|_| Vec::new()),
-            trades: cols.trades.map(|_| Vec::new()),
-        };
+        let mut checker = Checker::new(self.file, self.opts.strict, Ordering::Either);
         let mut rows = 0usize;
-        let mut widened = 0usize;
-        let mut widened_lines = Vec::new();
-        let mut order = Order::Unknown;
-        let mut prev: Option<(i64, u64)> = None;
         // Whether the rows are dates (daily bars), and the first row's line.
         let mut daily: Option<(bool, u64)> = None;
         let mut symbols = SymbolSet::default();
@@ -621,35 +699,22 @@ impl<'a> Loader<'a> {
                 Some(_) => {}
             }
 
-            // Prices.
-            let close = self.price(&cols, &rec, cols.close, line)?;
+            // Values: parsed here, checked by the one validation path all sources share.
+            let close = self.number(&cols, &rec, cols.close, line)?;
             let (open, high, low) = match (cols.open, cols.high, cols.low) {
                 (Some(o), Some(h), Some(l)) => (
-                    self.price(&cols, &rec, o, line)?,
-                    self.price(&cols, &rec, h, line)?,
-                    self.price(&cols, &rec, l, line)?,
+                    self.number(&cols, &rec, o, line)?,
+                    self.number(&cols, &rec, h, line)?,
+                    self.number(&cols, &rec, l, line)?,
                 ),
                 _ => (close, close, close),
             };
             let volume = match cols.volume {
-                None => 0.0,
-                Some(i) => {
-                    let t = trim(&rec[i]);
-                    if t.is_empty() {
-                        0.0
-                    } else {
-                        match parse_f64(t) {
-                            Some(v) if v.is_finite() && v >= 0.0 => v,
-                            Some(_) => {
-                                return Err(self.cell_err(&cols, &rec, i, line, Cell::Volume))
-                            }
-                            None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Number)),
-                        }
-                    }
-                }
+                Some(i) if !trim(&rec[i]).is_empty() => self.number(&cols, &rec, i, line)?,
+                _ => 0.0,
             };
             let vwap = match cols.vwap {
-                Some(i) if !trim(&rec[i]).is_empty() => Some(self.price(&cols, &rec, i, line)?),
+                Some(i) if !trim(&rec[i]).is_empty() => Some(self.number(&cols, &rec, i, line)?),
                 _ => None,
             };
             let trade_count = match cols.trades {
@@ -658,22 +723,22 @@ impl<'a> Loader<'a> {
                     let n = std::str::from_utf8(t)
                         .ok()
                         .and_then(|s| s.parse::<u64>().ok())
-                        .or_else(|| {
-                            parse_f64(t)
-                                .filter(|v| {
-                                    v.is_finite() && *v >= 0.0 && v.fract() == 0.0 && *v < 1.8e19
-                                })
-                                .map(|v| v as u64)
-                        });
+                        .or_else(|| parse_f64(t).and_then(validate::trade_count_f64));
                     match n {
                         Some(n) => Some(n),
-                        None => return Err(self.cell_err(&cols, &rec, i, line, Cell::Trades)),
+                        None => {
+                            return Err(LoadError::Bar(checker.bad(
+                                Item::Line(line),
+                                Some(column_name(&cols, i)),
+                                Problem::TradeCount { text: snippet(t) },
+                            )))
+                        }
                     }
                 }
                 _ => None,
             };
 
-            let mut bar = Bar {
+            let bar = Bar {
                 ts,
                 open,
                 high,
@@ -683,76 +748,28 @@ impl<'a> Loader<'a> {
                 vwap,
                 trade_count,
             };
-            if !bar.is_consistent() {
-                if self.opts.strict {
-                    return Err(LoadError::Inconsistent {
-                        file: self.file.to_string(),
-                        line,
-                        detail: inconsistency(&bar),
-                    });
-                }
-                bar.widen();
-                widened += 1;
-                if widened_lines.len() < WIDENED_LINES_KEPT {
-                    widened_lines.push(line);
-                }
-            }
-
-            // Order.
-            if let Some((pts, pline)) = prev {
-                let fail = match order {
-                    _ if ts == pts => {
-                        return Err(LoadError::Duplicate {
-                            file: self.file.to_string(),
-                            line,
-                            ts: vectura_core::time::rfc3339(ts),
-                            prev_line: pline,
-                        });
-                    }
-                    Order::Unknown => {
-                        order = if ts > pts {
-                            Order::Oldest
-                        } else {
-                            Order::Newest
-                        };
-                        false
-                    }
-                    Order::Oldest => ts < pts,
-                    Order::Newest => ts > pts,
+            checker.push(bar, Item::Line(line), |f| {
+                let i = match f {
+                    Field::Time => Some(cols.time),
+                    Field::Open => cols.open.or(Some(cols.close)),
+                    Field::High => cols.high.or(Some(cols.close)),
+                    Field::Low => cols.low.or(Some(cols.close)),
+                    Field::Close => Some(cols.close),
+                    Field::Volume => cols.volume,
+                    Field::Vwap => cols.vwap,
+                    Field::TradeCount => cols.trades,
                 };
-                if fail {
-                    return Err(LoadError::Disordered {
-                        file: self.file.to_string(),
-                        line,
-                        ts: vectura_core::time::rfc3339(ts),
-                        order: if order == Order::Oldest {
-                            "after"
-                        } else {
-                            "before (the file is newest first)"
-                        },
-                        prev_ts: vectura_core::time::rfc3339(pts),
-                        prev_line: pline,
-                    });
+                match i {
+                    Some(i) => Name {
+                        field: column_name(&cols, i),
+                        text: Some(snippet(trim(&rec[i]))),
+                    },
+                    None => Name {
+                        field: f.name().to_string(),
+                        text: None,
+                    },
                 }
-            }
-            prev = Some((ts, line));
-
-            out.ts.push(bar.ts);
-            out.open.push(bar.open);
-            out.high.push(bar.high);
-            out.low.push(bar.low);
-            out.close.push(bar.close);
-            out.volume.push(bar.volume);
-            match (bar.vwap, &mut out.vwap) {
-                (Some(v), Some(col)) => col.push(v),
-                (None, slot @ Some(_)) => *slot = None,
-                _ => {}
-            }
-            match (bar.trade_count, &mut out.trades) {
-                (Some(v), Some(col)) => col.push(v),
-                (None, slot @ Some(_)) => *slot = None,
-                _ => {}
-            }
+            })?;
         }
 
         if let Some(si) = cols.symbol {
@@ -782,45 +799,19 @@ impl<'a> Loader<'a> {
                 kept_symbol = first_symbol.map(|s| String::from_utf8_lossy(&s).into_owned());
             }
         }
-        if out.ts.is_empty() {
+        if checker.is_empty() {
             return Err(LoadError::NoBars {
                 file: self.file.to_string(),
                 line: header_line,
             });
         }
-
-        let reversed = order == Order::Newest;
-        if reversed {
-            out.ts.reverse();
-            out.open.reverse();
-            out.high.reverse();
-            out.low.reverse();
-            out.close.reverse();
-            out.volume.reverse();
-            if let Some(v) = out.vwap.as_mut() {
-                v.reverse();
-            }
-            if let Some(v) = out.trades.as_mut() {
-                v.reverse();
-            }
-        }
-        let series = BarSeries {
-            ts: out.ts,
-            open: out.open,
-            high: out.high,
-            low: out.low,
-            close: out.close,
-            volume: out.volume,
-            vwap: out.vwap,
-            trade_count: out.trades,
-            daily: daily.is_some_and(|d| d.0),
-        };
+        let checked = checker.finish(daily.is_some_and(|d| d.0));
         Ok(Loaded {
-            series,
+            series: checked.series,
             symbol: kept_symbol,
-            reversed,
-            widened,
-            widened_lines,
+            reversed: checked.reversed,
+            widened: checked.widened,
+            widened_lines: checked.widened_items,
             rows,
         })
     }
@@ -886,68 +877,28 @@ impl<'a> Loader<'a> {
         })
     }
 
-    /// A price cell: a finite number > 0.
+    /// A number cell (any number: the checker judges its value).
     #[inline]
-    fn price(
+    fn number(
         &self,
         cols: &Columns,
         rec: &::csv::ByteRecord,
         i: usize,
         line: u64,
     ) -> Result<f64, LoadError> {
-        match parse_f64(trim(&rec[i])) {
-            Some(v) if v.is_finite() && v > 0.0 => Ok(v),
-            Some(_) => Err(self.cell_err(cols, rec, i, line, Cell::Price)),
-            None => Err(self.cell_err(cols, rec, i, line, Cell::Number)),
-        }
+        parse_f64(trim(&rec[i])).ok_or_else(|| LoadError::BadNumber {
+            file: self.file.to_string(),
+            line,
+            index: i + 1,
+            column: cols.names[i].clone(),
+            text: snippet(trim(&rec[i])),
+        })
     }
+}
 
-    #[cold]
-    fn cell_err(
-        &self,
-        cols: &Columns,
-        rec: &::csv::ByteRecord,
-        i: usize,
-        line: u64,
-        what: Cell,
-    ) -> LoadError {
-        let (file, index, column, text) = (
-            self.file.to_string(),
-            i + 1,
-            cols.names[i].clone(),
-            snippet(trim(&rec[i])),
-        );
-        match what {
-            Cell::Number => LoadError::BadNumber {
-                file,
-                line,
-                index,
-                column,
-                text,
-            },
-            Cell::Price => LoadError::BadPrice {
-                file,
-                line,
-                index,
-                column,
-                text,
-            },
-            Cell::Volume => LoadError::BadVolume {
-                file,
-                line,
-                index,
-                column,
-                text,
-            },
-            Cell::Trades => LoadError::BadTradeCount {
-                file,
-                line,
-                index,
-                column,
-                text,
-            },
-        }
-    }
+/// A column as messages name it: `column 4 "low"`.
+fn column_name(cols: &Columns, i: usize) -> String {
+    format!("column {} \"{}\"", i + 1, cols.names[i])
 }
 
 /// Parses a time cell, remembering the last `YYYY-MM-DD` prefix's day number in `cache` so that the
@@ -994,35 +945,6 @@ fn stamp(cache: &mut Option<([u8; 10], i64)>, text: &[u8]) -> Result<Stamp, &'st
         }
     }
     Ok(stamp)
-}
-
-#[derive(Clone, Copy)]
-enum Cell {
-    Number,
-    Price,
-    Volume,
-    Trades,
-}
-
-/// What is wrong with an inconsistent bar, in words.
-fn inconsistency(b: &Bar) -> String {
-    let mut parts = Vec::new();
-    if b.high < b.open {
-        parts.push(format!("high {} is below open {}", b.high, b.open));
-    }
-    if b.high < b.close {
-        parts.push(format!("high {} is below close {}", b.high, b.close));
-    }
-    if b.low > b.open {
-        parts.push(format!("low {} is above open {}", b.low, b.open));
-    }
-    if b.low > b.close {
-        parts.push(format!("low {} is above close {}", b.low, b.close));
-    }
-    if b.low > b.high {
-        parts.push(format!("low {} is above high {}", b.low, b.high));
-    }
-    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -1074,7 +996,7 @@ mod tests {
     }
 
     #[test]
-    fn line_ends_found() {
+    fn specials_found() {
         for (s, want) in [
             ("", 0),
             ("abc", 3),
@@ -1083,12 +1005,12 @@ mod tests {
             ("abcdefgh\n", 8),
             ("\n", 0),
         ] {
-            assert_eq!(find_line_end(s.as_bytes()), want, "{s:?}");
+            assert_eq!(find_special(s.as_bytes()), want, "{s:?}");
         }
         let mut long = vec![b'a'; 100];
         for i in (0..100).rev() {
             long[i] = if i % 2 == 0 { b'\n' } else { b'\r' };
-            assert_eq!(find_line_end(&long), i);
+            assert_eq!(find_special(&long), i);
         }
     }
 

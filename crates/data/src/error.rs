@@ -111,57 +111,13 @@ pub enum LoadError {
         text: String,
     },
 
-    #[error("{file} line {line}, column {index} \"{column}\": price `{text}` is not finite and positive: prices must be > 0 (no 0, negatives, NaN or inf); fix or remove the row")]
-    BadPrice {
-        file: String,
-        line: u64,
-        index: usize,
-        column: String,
-        text: String,
-    },
+    /// A bar that fails the checks every source shares (prices, volume, trade count, time range,
+    /// consistency with --strict, order and repeats): see [`crate::validate`].
+    #[error(transparent)]
+    Bar(#[from] crate::validate::BadBar),
 
-    #[error("{file} line {line}, column {index} \"{column}\": volume `{text}` must be a finite number >= 0: fix or remove the row")]
-    BadVolume {
-        file: String,
-        line: u64,
-        index: usize,
-        column: String,
-        text: String,
-    },
-
-    #[error("{file} line {line}, column {index} \"{column}\": trade count `{text}` must be a whole number >= 0: fix or remove the row")]
-    BadTradeCount {
-        file: String,
-        line: u64,
-        index: usize,
-        column: String,
-        text: String,
-    },
-
-    #[error("{file} line {line}: inconsistent bar: {detail}: fix the row, or load without --strict to widen high/low to cover open and close")]
-    Inconsistent {
-        file: String,
-        line: u64,
-        detail: String,
-    },
-
-    #[error("{file} line {line}: timestamp {ts} is not {order} {prev_ts} on line {prev_line}: sort the file by time (oldest first, or newest first throughout)")]
-    Disordered {
-        file: String,
-        line: u64,
-        ts: String,
-        order: &'static str,
-        prev_ts: String,
-        prev_line: u64,
-    },
-
-    #[error("{file} line {line}: timestamp {ts} repeats line {prev_line}: remove the duplicate row (for a multi-symbol file, pass --symbol)")]
-    Duplicate {
-        file: String,
-        line: u64,
-        ts: String,
-        prev_line: u64,
-    },
+    #[error("{file} line {line}: the line is longer than {limit} bytes (a CSV bar row is well under 1 KiB): this is not a bar file, or it is damaged; check the file (a .gz must inflate to CSV text)", limit = crate::csv::MAX_LINE)]
+    LineTooLong { file: String, line: u64 },
 
     #[error("{file}: column {index} \"{column}\" holds {count} symbols ({symbols}): pass --symbol to choose one")]
     MultipleSymbols {

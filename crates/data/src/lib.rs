@@ -17,8 +17,12 @@
 //!   than one symbol is an error listing them;
 //! - newest-first files are reversed; any other disorder or a repeated timestamp is an error;
 //! - blank and whitespace-only lines are skipped (line numbers in messages still count them);
-//! - prices must be finite and positive, volume finite and not negative; inconsistent bars (open or
-//!   close outside low..high) are widened and counted, or rejected with [`LoadOptions::strict`];
+//! - prices must be finite and positive, volume finite and not negative, times within
+//!   1900-01-01..2035-12-31; inconsistent bars (open or close outside low..high) are widened and
+//!   counted, or rejected with [`LoadOptions::strict`]. These checks are [`validate`]'s, the one
+//!   path every bar source (CSV, Parquet, Alpaca's replies, v1 blobs) goes through;
+//! - a record (line) longer than [`MAX_LINE`] (64 KiB) stops the load, so that a gzip bomb or
+//!   `/dev/zero` cannot take unbounded memory;
 //! - every error is a [`LoadError`] whose message is one line naming the file, the line, the column
 //!   where one is involved, the problem and the fix.
 
@@ -31,6 +35,9 @@ pub mod parquet_io;
 pub mod ratelimit;
 mod timeparse;
 pub mod v1blob;
+pub mod validate;
 
-pub use crate::csv::{load_csv_path, load_csv_reader, LoadOptions, Loaded, WIDENED_LINES_KEPT};
+pub use crate::csv::{
+    load_csv_path, load_csv_reader, LoadOptions, Loaded, MAX_LINE, WIDENED_LINES_KEPT,
+};
 pub use crate::error::LoadError;

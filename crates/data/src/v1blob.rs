@@ -19,6 +19,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use vectura_core::{Bar, BarSeries};
 
+use crate::validate::{BadBar, Checker, Field, Item, Name, Ordering, Problem};
+
 /// Largest JSON text a v1 blob may inflate to (a day of second bars is about 2 MB).
 const MAX_JSON: u64 = 32 << 20;
 /// Seconds in a UTC day.
@@ -35,8 +37,10 @@ pub enum V1Error {
     TooLarge,
     #[error("v1 day blob is not a JSON array of [seconds, close] pairs ({0}): the stored day is damaged; fetch it again")]
     Json(String),
-    #[error("v1 day blob, pair {index}: {problem}: the stored day is damaged; fetch it again")]
-    Bar { index: usize, problem: String },
+    /// A pair that fails the checks every bar source shares ([`crate::validate`]), or whose
+    /// seconds are not a second of the day; `index` is 0-based.
+    #[error("{problem}")]
+    Bar { index: usize, problem: BadBar },
 }
 
 /// Decodes a v1 blob of the UTC day `day` into flat bars (open = high = low = close, volume 0)
@@ -58,25 +62,35 @@ pub fn decode(day: NaiveDate, bytes: &[u8]) -> Result<BarSeries, V1Error> {
         .expect("midnight exists")
         .and_utc()
         .timestamp();
-    let mut s = BarSeries::with_capacity(pairs.len());
+    let mut checker = Checker::new(format!("v1 day blob {day}"), false, Ordering::OldestFirst);
+    checker.reserve(pairs.len());
+    let names = |f: Field| Name {
+        field: match f {
+            Field::Time => "seconds".into(),
+            _ => "close".into(),
+        },
+        text: None,
+    };
     for (index, (secs, close)) in pairs.into_iter().enumerate() {
+        let item = Item::Pair(index as u64);
         if !(secs.fract() == 0.0 && (0.0..DAY_SECONDS).contains(&secs)) {
             return Err(V1Error::Bar {
                 index,
-                problem: format!("seconds {secs} is not a whole second of the day (0..86399)"),
+                problem: checker.bad(
+                    item,
+                    Some("seconds".into()),
+                    Problem::Time {
+                        text: format!("{secs}"),
+                        expected: "the whole seconds of one day (0..86399)".into(),
+                    },
+                ),
             });
         }
-        let bar = Bar::flat(midnight + secs as i64, close);
-        bar.validate(false).map_err(|e| V1Error::Bar {
-            index,
-            problem: e.to_string(),
-        })?;
-        s.push(bar).map_err(|e| V1Error::Bar {
-            index,
-            problem: e.to_string(),
-        })?;
+        checker
+            .push(Bar::flat(midnight + secs as i64, close), item, names)
+            .map_err(|problem| V1Error::Bar { index, problem })?;
     }
-    Ok(s)
+    Ok(checker.finish(false).series)
 }
 
 /// Encodes the bars of the UTC day `day` as a v1 blob (raw gzip form): each bar's seconds since

@@ -3,6 +3,9 @@
 mod bad_input;
 mod codec;
 mod formats;
+mod line_bound;
+mod parquet_input;
 mod proptests;
 mod providers;
 mod shared_data;
+mod validation;
