@@ -5,4 +5,4 @@ mod codec;
 mod formats;
 mod proptests;
 mod providers;
-mod shared_data;
+mod fixtures;
