@@ -5,7 +5,7 @@ Outside the test suite (needs `pip install backtesting pandas`). Long only, whol
 buy when SMA(fast) crosses above SMA(slow), close when it crosses below; no commission, no deposits.
 Runs both fill models: `close` (backtesting.py trade_on_close=True) and `next-open` (trade_on_close=False).
 
-  python3 tools/sma_crosscheck.py ../shared/data/daily/GOOG_2004_2013_backtestingpy.csv target/release/vectura
+  python3 tools/sma_crosscheck.py data/fixtures/daily/GOOG_2004_2013_backtestingpy.csv target/release/vectura
 """
 import json
 import subprocess

@@ -106,7 +106,9 @@ pub struct BacktestArgs {
     /// Join gap for buy triggers, percent from 0 to 100; -1 turns joining off.
     #[arg(long, default_value_t = 1.5, allow_hyphen_values = true)]
     pub order_gap_pct: f64,
-    /// Which bars are traded.
+    /// Which bars are traded. `regular` and `extended` need the NYSE calendar's session times,
+    /// checked for 1990–2035 only: intraday bars outside those years are refused with them (use
+    /// `all`). Daily bars and `all` run for any year, with a note on stderr outside them.
     #[arg(long, value_enum, default_value = "regular")]
     pub session: SessionArg,
     /// Fill model (default next-open; close under --compat).
@@ -502,6 +504,7 @@ pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
     // Which bars are traded: the session filter, then the dates.
     let s = &input.series;
     let daily = s.daily;
+    check_calendar_years(s, args)?;
     let sessioned = match args.session {
         _ if daily => s.clone(),
         SessionArg::All => s.clone(),
@@ -607,6 +610,39 @@ pub fn fill_flag(f: FillModel) -> &'static str {
         FillModel::NextOpen => "next-open",
         FillModel::Touch => "touch",
     }
+}
+
+/// The session filter keeps or drops intraday bars by the calendar's session times, which are
+/// checked for [`calendar::FIRST_YEAR`]..=[`calendar::LAST_YEAR`] only (before 1985-09-30 the NYSE
+/// opened at 10:00, not 09:30): `--session regular|extended` on intraday bars outside those years
+/// is refused. Daily bars and `--session all` use the calendar only to stamp daily bars at 09:30
+/// New York and to count pattern-day-trader days, so they run, with a note on stderr.
+fn check_calendar_years(s: &BarSeries, args: &BacktestArgs) -> Result<()> {
+    // Only the bars inside --start-date/--end-date matter.
+    let days: Vec<NaiveDate> = s
+        .ts
+        .iter()
+        .map(|&t| calendar::ny_date(t))
+        .filter(|d| args.start_date.is_none_or(|a| *d >= a) && args.end_date.is_none_or(|b| *d <= b))
+        .collect();
+    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
+        return Ok(());
+    };
+    let outside = [first, last].into_iter().find(|d| !calendar::covers(*d));
+    let Some(date) = outside else {
+        return Ok(());
+    };
+    let err = calendar::OutsideCalendar { date };
+    if !s.daily && args.session != SessionArg::All {
+        let flag = format!("{:?}", args.session).to_lowercase();
+        bail!("--session {flag} needs the NYSE calendar's session times, but {err} (--start-date/--end-date), or pass --session all to trade every bar as given");
+    }
+    eprintln!(
+        "note: the bars run from {first} to {last}, outside the NYSE calendar's checked years {}–{}: there daily bars are stamped 09:30 New York and pattern-day-trader days follow today's holiday rules",
+        calendar::FIRST_YEAR,
+        calendar::LAST_YEAR
+    );
+    Ok(())
 }
 
 /// Runs `vectura backtest`.

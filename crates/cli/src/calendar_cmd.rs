@@ -37,7 +37,13 @@ pub fn run(args: &CalendarArgs, out: &mut dyn std::io::Write) -> Result<()> {
             args.from
         );
     }
-    let rows = calendar::sessions(args.from, args.to)
+    // Outside the checked years the sessions would only be extrapolated (1985 would open at 09:30,
+    // which was 10:00 then): refuse rather than print them as facts.
+    let sessions = calendar::checked_sessions(args.from, args.to).map_err(|e| {
+        let flag = if e.date == args.from { "--from" } else { "--to" };
+        anyhow::anyhow!("{flag} {}: {e}", e.date)
+    })?;
+    let rows = sessions
         .into_iter()
         .map(|s| Row {
             date: s.date.to_string(),
@@ -93,6 +99,21 @@ mod tests {
         );
         assert_eq!(output(&args("2024-07-04", "2024-07-04", true)), "[]\n");
         assert_eq!(output(&args("2024-07-04", "2024-07-04", false)), "");
+    }
+
+    #[test]
+    fn dates_outside_the_checked_years_are_refused() {
+        for (from, to, start) in [
+            ("1985-01-02", "1985-01-31", "--from 1985-01-02: 1985-01-02 is outside the NYSE calendar's checked years 1990–2035"),
+            ("2035-12-01", "2036-01-31", "--to 2036-01-31: 2036-01-31 is outside"),
+        ] {
+            let mut out = Vec::new();
+            let err = run(&args(from, to, false), &mut out).unwrap_err().to_string();
+            assert!(err.starts_with(start), "{err}");
+            assert!(err.contains("use dates from 1990-01-01 to 2035-12-31"), "{err}");
+            assert!(out.is_empty(), "nothing printed before the error");
+        }
+        assert!(output(&args("1990-01-02", "1990-01-02", false)).starts_with("1990-01-02 "));
     }
 
     #[test]

@@ -4,7 +4,14 @@
 //! against reference session lists, one-off closures included. Any other date follows the holiday and
 //! early-close rules alone, so it is a best effort: pre-1990 closures that no rule predicts (election
 //! days, weather, mourning days) are not known, and the regular session is taken as 09:30–16:00 for
-//! every year. Nothing here panics for any `NaiveDate` or any `i64` instant.
+//! every year (before 1985-09-30 the NYSE opened at 10:00). Nothing here panics for any `NaiveDate`
+//! or any `i64` instant.
+//!
+//! The plain functions ([`session`], [`sessions`], [`classify`], ...) answer for any date, so that
+//! stamping and grouping bars (New York dates, 09:30 stamps of daily bars) works for old daily
+//! histories. Whatever reports or filters by sessions must not rely on those extrapolated answers:
+//! [`check`], [`checked_session`] and [`checked_sessions`] refuse a date outside the checked years
+//! with [`OutsideCalendar`], a one-line error naming the date, the years and the fix.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -56,6 +63,46 @@ const ONE_OFF_EARLY_CLOSES: &[(i32, u32, u32)] = &[
     (1999, 12, 31), // Y2K eve
     (2003, 12, 26), // Friday after a Thursday Christmas
 ];
+
+/// A date outside the checked years [`FIRST_YEAR`]..=[`LAST_YEAR`], where sessions, holidays and
+/// opening times would only be extrapolated from today's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{date} is outside the NYSE calendar's checked years {FIRST_YEAR}–{LAST_YEAR}: sessions, holidays and opening times there are not known (before 1985-09-30 the NYSE opened at 10:00); use dates from {FIRST_YEAR}-01-01 to {LAST_YEAR}-12-31")]
+pub struct OutsideCalendar {
+    /// The first date asked for that is outside the checked years.
+    pub date: NaiveDate,
+}
+
+/// Whether `date` lies in the checked years [`FIRST_YEAR`]..=[`LAST_YEAR`].
+pub fn covers(date: NaiveDate) -> bool {
+    (FIRST_YEAR..=LAST_YEAR).contains(&date.year())
+}
+
+/// `Ok` when `date` lies in the checked years, else [`OutsideCalendar`].
+pub fn check(date: NaiveDate) -> Result<(), OutsideCalendar> {
+    if covers(date) {
+        Ok(())
+    } else {
+        Err(OutsideCalendar { date })
+    }
+}
+
+/// [`session`], refusing a date outside the checked years instead of extrapolating.
+pub fn checked_session(date: NaiveDate) -> Result<Option<Session>, OutsideCalendar> {
+    check(date)?;
+    Ok(session(date))
+}
+
+/// [`sessions`], refusing a range that reaches outside the checked years (the error names the end
+/// that does) instead of extrapolating. An empty range (`to < from`) is `Ok` and empty.
+pub fn checked_sessions(from: NaiveDate, to: NaiveDate) -> Result<Vec<Session>, OutsideCalendar> {
+    if to < from {
+        return Ok(Vec::new());
+    }
+    check(from)?;
+    check(to)?;
+    Ok(sessions(from, to))
+}
 
 /// One regular session (times as Unix seconds UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -129,12 +176,15 @@ pub fn sessions(from: NaiveDate, to: NaiveDate) -> Vec<Session> {
     let days = to.signed_duration_since(from).num_days();
     // Cap the reservation: a huge range should grow as it goes rather than reserve up front.
     let mut out = Vec::with_capacity(usize::try_from(days / 7 * 5 + 5).unwrap_or(0).min(1 << 16));
-    out.extend(
-        from.iter_days()
-            .take_while(|d| *d <= to)
-            .filter_map(session),
-    );
-    out
+    // Not `iter_days`: it stops before `NaiveDate::MAX` (it needs a successor to yield a day).
+    let mut d = from;
+    loop {
+        out.extend(session(d));
+        match d.succ_opt() {
+            Some(next) if next <= to => d = next,
+            _ => return out,
+        }
+    }
 }
 
 /// The first session strictly after `date`.

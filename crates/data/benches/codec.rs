@@ -1,6 +1,7 @@
 //! The day codec against one Parquet file (zstd level 19) of the same bars: bytes per bar and decode
-//! throughput, on real minute bars (DBB, FXY, SPY 2011-01 + 2011-03 from `../shared/data`) and the
-//! seeded synthetic year `peerdata/syn_1y.csv`.
+//! throughput, on real minute bars (DBB and FXY from `data/fixtures`, SPY 2011-01 + 2011-03 from
+//! `data/bundled`) and a seeded synthetic year (`vectura_data::synth`, generated here, no file).
+//! A missing input file panics: a benchmark that measures nothing must not pass.
 //!
 //! `cargo bench -p vectura-data --bench codec` prints one table (bytes per bar of our day blobs and of
 //! the Parquet file, decode M bars/s of both) and then criterion's timings, with
@@ -32,16 +33,14 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn load(paths: &[PathBuf]) -> Option<BarSeries> {
+/// The bars of `paths`, one after the other; a missing or unreadable file panics.
+fn load(paths: &[PathBuf]) -> BarSeries {
     let mut all: Option<BarSeries> = None;
     for p in paths {
-        if !p.exists() {
-            eprintln!("codec bench: {} is missing, skipping its case", p.display());
-            return None;
-        }
         let s = load_csv_path(p, &LoadOptions::default())
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("codec bench input {}: {e}", p.display()))
             .series;
+        assert!(!s.is_empty(), "codec bench input {} holds no bars", p.display());
         match all.as_mut() {
             None => all = Some(s),
             Some(a) => {
@@ -51,7 +50,7 @@ fn load(paths: &[PathBuf]) -> Option<BarSeries> {
             }
         }
     }
-    all
+    all.expect("every case names a file")
 }
 
 /// The bars of each UTC day.
@@ -68,30 +67,35 @@ fn split_days(s: &BarSeries) -> Vec<BarSeries> {
 }
 
 fn cases() -> Vec<Case> {
-    let data = root().join("../shared/data");
-    let specs: [(&'static str, Vec<PathBuf>); 4] = [
+    let fixtures = root().join("data/fixtures");
+    let bundled = root().join("data/bundled");
+    let specs: [(&'static str, Vec<PathBuf>); 3] = [
         (
             "DBB",
-            vec![data.join("DBB_1min_2023-07-10_to_2025-07-08.csv")],
+            vec![fixtures.join("DBB_1min_2023-07-10_to_2025-07-08.csv.gz")],
         ),
         (
             "FXY",
-            vec![data.join("FXY_1min_2023-07-10_to_2025-07-08.csv")],
+            vec![fixtures.join("FXY_1min_2023-07-10_to_2025-07-08.csv.gz")],
         ),
         (
             "SPY",
             vec![
-                data.join("minute/SPY_1min_2011-01.csv"),
-                data.join("minute/SPY_1min_2011-03.csv"),
+                bundled.join("SPY_1min_2011-01.csv.gz"),
+                bundled.join("SPY_1min_2011-03.csv.gz"),
             ],
         ),
-        ("syn_1y", vec![root().join("peerdata/syn_1y.csv")]),
     ];
     let dir = std::env::temp_dir().join(format!("vectura-codec-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut inputs: Vec<(&'static str, BarSeries)> = specs
+        .into_iter()
+        .map(|(name, paths)| (name, load(&paths)))
+        .collect();
+    // Seeded, generated in Rust: the same bars on every machine.
+    inputs.push(("syn_1y", vectura_data::synth::seeded_minute_bars(1, 1)));
     let mut out = Vec::new();
-    for (name, paths) in specs {
-        let Some(series) = load(&paths) else { continue };
+    for (name, series) in inputs {
         let days = split_days(&series);
         let blobs: Vec<Vec<u8>> = days.iter().map(encode_day).collect();
         for (d, b) in days.iter().zip(&blobs) {

@@ -1,5 +1,5 @@
 //! Alpaca's market-data API v2: historical stock bars (`GET /v2/stocks/{symbol}/bars` and
-//! `GET /v2/stocks/bars?symbols=...`), following `shared/spec/alpaca/market-data-api.json`.
+//! `GET /v2/stocks/bars?symbols=...`), following `data/spec/alpaca/market-data-api.json`.
 //!
 //! [`AlpacaData::bars_for_session`] fetches one NYSE session per request window (the regular
 //! session, or 04:00–20:00 ET with [`AlpacaData::with_extended`]), raw (`adjustment=raw`: splits
@@ -10,7 +10,9 @@
 //! [`RetryPolicy::max_attempts`]; any other 4xx fails at once with Alpaca's `message`. Errors
 //! ([`FetchError`]) name the symbol, the day, the HTTP status and the fix. The key and secret travel
 //! only in the `APCA-API-KEY-ID`/`APCA-API-SECRET-KEY` headers and are never logged or put in an
-//! error (`Debug` masks them).
+//! error (`Debug` masks them); a reply that echoes them (a gateway quoting the request's headers) has
+//! them masked in every error built from it ([`AlpacaData::redact`]), so neither what `data fetch`
+//! prints nor what it stores as a day's error carries them.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -230,8 +232,11 @@ impl fmt::Debug for AlpacaData {
     }
 }
 
-/// The first 4 characters of a key id, the rest masked.
+/// The first 4 characters of a key id, the rest masked (all of it when it is that short).
 fn mask(s: &str) -> String {
+    if s.chars().count() <= 4 {
+        return "***".to_string();
+    }
     let head: String = s.chars().take(4).collect();
     format!("{head}***")
 }
@@ -465,6 +470,93 @@ impl AlpacaData {
         self.retry
     }
 
+    /// `text` with the secret masked (`***`) and the key id cut to its first four characters, also
+    /// where they appear JSON-escaped or percent-encoded: for any text that came from a reply.
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        // The secret first: a key id inside it must not leave part of the secret behind.
+        for (needle, with) in [
+            (self.secret.as_str(), "***".to_string()),
+            (self.key_id.as_str(), mask(&self.key_id)),
+        ] {
+            if needle.is_empty() {
+                continue;
+            }
+            let json = serde_json::to_string(needle).unwrap_or_default();
+            let json = json.trim_matches('"');
+            for form in [needle.to_string(), json.to_string(), percent_encode(needle)] {
+                if !form.is_empty() && out.contains(&form) {
+                    out = out.replace(&form, &with);
+                }
+            }
+        }
+        out
+    }
+
+    /// `e` with every text in it passed through [`AlpacaData::redact`].
+    fn redact_error(&self, e: FetchError) -> FetchError {
+        let r = |s: String| self.redact(&s);
+        match e {
+            FetchError::Unauthorized {
+                symbol,
+                day,
+                status,
+                message,
+                feed,
+            } => FetchError::Unauthorized {
+                symbol: r(symbol),
+                day,
+                status,
+                message: r(message),
+                feed,
+            },
+            FetchError::Rejected {
+                symbol,
+                day,
+                status,
+                message,
+            } => FetchError::Rejected {
+                symbol: r(symbol),
+                day,
+                status,
+                message: r(message),
+            },
+            FetchError::GaveUp {
+                symbol,
+                day,
+                attempts,
+                status,
+                last,
+            } => FetchError::GaveUp {
+                symbol: r(symbol),
+                day,
+                attempts,
+                status,
+                last: r(last),
+            },
+            FetchError::BadReply {
+                symbol,
+                day,
+                status,
+                detail,
+                url,
+            } => FetchError::BadReply {
+                symbol: r(symbol),
+                day,
+                status,
+                detail: r(detail),
+                url: r(url),
+            },
+            FetchError::BadUrl { url, detail } => FetchError::BadUrl {
+                url: r(url),
+                detail: r(detail),
+            },
+            other @ (FetchError::BadSymbol(_)
+            | FetchError::MissingCredentials
+            | FetchError::BadCredentials) => other,
+        }
+    }
+
     fn url(&self, segments: &[&str]) -> Result<Url, FetchError> {
         let mut url = Url::parse(&self.base_url).map_err(|e| FetchError::BadUrl {
             url: self.base_url.clone(),
@@ -513,6 +605,18 @@ impl AlpacaData {
         to: i64,
         timeframe: Timeframe,
     ) -> Result<BarSeries, FetchError> {
+        self.bars_unredacted(symbol, from, to, timeframe)
+            .await
+            .map_err(|e| self.redact_error(e))
+    }
+
+    async fn bars_unredacted(
+        &self,
+        symbol: &str,
+        from: i64,
+        to: i64,
+        timeframe: Timeframe,
+    ) -> Result<BarSeries, FetchError> {
         let sym = Symbol::new(symbol)?;
         let daily = timeframe == Timeframe::Day;
         if to <= from {
@@ -542,6 +646,18 @@ impl AlpacaData {
     /// symbol asked for is a key, with an empty series when Alpaca has no bars for it). One request
     /// window for all symbols, every page (the page limit counts bars of all symbols together).
     pub async fn bars_multi(
+        &self,
+        symbols: &[&str],
+        from: i64,
+        to: i64,
+        timeframe: Timeframe,
+    ) -> Result<BTreeMap<String, BarSeries>, FetchError> {
+        self.bars_multi_unredacted(symbols, from, to, timeframe)
+            .await
+            .map_err(|e| self.redact_error(e))
+    }
+
+    async fn bars_multi_unredacted(
         &self,
         symbols: &[&str],
         from: i64,
@@ -600,6 +716,17 @@ impl AlpacaData {
     /// corporate actions (`/v1/corporate-actions`), oldest first: the second split source, for
     /// accounts whose plan includes it. Ratios are `new_rate / old_rate` (2 for a 2-for-1).
     pub async fn splits(
+        &self,
+        symbol: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<vectura_core::Split>, FetchError> {
+        self.splits_unredacted(symbol, from, to)
+            .await
+            .map_err(|e| self.redact_error(e))
+    }
+
+    async fn splits_unredacted(
         &self,
         symbol: &str,
         from: chrono::NaiveDate,
@@ -873,6 +1000,18 @@ fn next_token(new: Option<String>, prev: &Option<String>) -> Next {
     }
 }
 
+/// `s` percent-encoded as a query string or URL path would carry it (unreserved characters kept).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// The wait a 429 asks for: `Retry-After` seconds, or until `X-RateLimit-Reset` when
 /// `X-RateLimit-Remaining` is 0; capped at `cap`. `None` when the reply says nothing.
 fn server_wait(headers: &HeaderMap, cap: Duration) -> Option<Duration> {
@@ -1017,6 +1156,20 @@ mod tests {
             "502 Bad Gateway"
         );
         assert_eq!(alpaca_message(s, ""), "Bad Gateway");
+    }
+
+    #[test]
+    fn redact_masks_the_secret_and_the_key_id_in_any_form() {
+        let c = AlpacaData::new("PKABCDEFGH", "s3cr3t/v+lue\"q");
+        let text = "echo s3cr3t/v+lue\"q, s3cr3t/v+lue\\\"q, s3cr3t%2Fv%2Blue%22q from PKABCDEFGH";
+        let out = c.redact(text);
+        assert_eq!(out, "echo ***, ***, *** from PKAB***");
+        // Nothing to mask: the text is unchanged.
+        assert_eq!(c.redact("forbidden."), "forbidden.");
+        let short = AlpacaData::new("PK", "x");
+        assert_eq!(short.redact("PK x"), "*** ***");
+        // An empty pair masks nothing (and does not loop).
+        assert_eq!(AlpacaData::new("", "").redact("abc"), "abc");
     }
 
     #[test]

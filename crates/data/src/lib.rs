@@ -33,6 +33,7 @@ pub mod csv;
 mod error;
 pub mod parquet_io;
 pub mod ratelimit;
+pub mod synth;
 mod timeparse;
 pub mod v1blob;
 pub mod validate;

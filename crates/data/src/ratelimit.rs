@@ -28,6 +28,12 @@ struct State {
 impl TokenBucket {
     /// A full bucket of `capacity` tokens (at least 1), refilled at `refill_per_sec` (> 0).
     pub fn new(capacity: u32, refill_per_sec: f64) -> TokenBucket {
+        TokenBucket::new_at(capacity, refill_per_sec, Instant::now())
+    }
+
+    /// [`TokenBucket::new`], full at `start`: the clock the bucket's time starts from (tests pass a
+    /// fixed instant and then ask at chosen instants after it).
+    fn new_at(capacity: u32, refill_per_sec: f64, start: Instant) -> TokenBucket {
         let capacity = f64::from(capacity.max(1));
         let refill_per_sec = if refill_per_sec.is_finite() && refill_per_sec > 0.0 {
             refill_per_sec
@@ -39,7 +45,7 @@ impl TokenBucket {
             refill_per_sec,
             state: Mutex::new(State {
                 tokens: capacity,
-                last: Instant::now(),
+                last: start,
             }),
         }
     }
@@ -86,21 +92,34 @@ impl TokenBucket {
     /// Takes a token, waiting until one is available. Callers are served in the order they
     /// asked. A caller dropped while waiting gives up its token (the bucket errs on the slow side).
     pub async fn acquire(&self) {
-        let wait = {
-            let mut s = self.lock();
-            self.refill(&mut s, Instant::now());
-            s.tokens -= 1.0;
-            (s.tokens < 0.0).then(|| Duration::from_secs_f64(-s.tokens / self.refill_per_sec))
-        };
-        if let Some(w) = wait {
-            tokio::time::sleep(w).await;
+        let wait = self.take_at(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
         }
     }
 
     /// Takes a token if one is available now.
     pub fn try_acquire(&self) -> bool {
+        self.try_take_at(Instant::now())
+    }
+
+    /// Takes a token at `now` (promising a future one when none is left): how long after `now` it
+    /// is due. The clock is a parameter so that tests can drive the bucket with chosen instants.
+    fn take_at(&self, now: Instant) -> Duration {
         let mut s = self.lock();
-        self.refill(&mut s, Instant::now());
+        self.refill(&mut s, now);
+        s.tokens -= 1.0;
+        if s.tokens < 0.0 {
+            Duration::from_secs_f64(-s.tokens / self.refill_per_sec)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Takes a token at `now` if one is there.
+    fn try_take_at(&self, now: Instant) -> bool {
+        let mut s = self.lock();
+        self.refill(&mut s, now);
         if s.tokens >= 1.0 {
             s.tokens -= 1.0;
             true
@@ -140,20 +159,52 @@ mod tests {
         assert!(a.max_in(Duration::from_secs(60)) <= 200.0);
     }
 
-    #[tokio::test]
-    async fn acquire_paces_after_the_burst() {
-        let b = TokenBucket::new(3, 50.0); // a token every 20 ms after 3 at once
-        let t = Instant::now();
-        let mut at = Vec::new();
-        for _ in 0..8 {
-            b.acquire().await;
-            at.push(t.elapsed());
+    /// `d` rounded to whole microseconds (token times are computed in floating point).
+    fn us(d: Duration) -> u128 {
+        (d.as_nanos() + 500) / 1_000
+    }
+
+    #[test]
+    fn tokens_after_the_burst_are_due_one_refill_apart() {
+        // A manual clock: every caller asks at `t0`, then at chosen instants after it.
+        let t0 = Instant::now();
+        let b = TokenBucket::new_at(3, 50.0, t0); // 3 at once, then one every 20 ms
+        let waits: Vec<u128> = (0..8).map(|_| us(b.take_at(t0))).collect();
+        assert_eq!(waits, [0, 0, 0, 20_000, 40_000, 60_000, 80_000, 100_000]);
+        // The five promised tokens are all spent at t0 + 100 ms; the next one is there 20 ms later.
+        assert!(!b.try_take_at(t0));
+        assert!(!b.try_take_at(t0 + Duration::from_millis(99)));
+        assert!(!b.try_take_at(t0 + Duration::from_millis(119)));
+        assert!(b.try_take_at(t0 + Duration::from_millis(120)));
+        assert!(!b.try_take_at(t0 + Duration::from_millis(120)));
+        // After a long idle time the bucket holds its capacity, no more.
+        let later = t0 + Duration::from_secs(3_600);
+        let burst = (0..10).take_while(|_| b.try_take_at(later)).count();
+        assert_eq!(burst, 3);
+        assert_eq!(us(b.take_at(later)), 20_000);
+    }
+
+    #[test]
+    fn callers_arriving_at_once_never_exceed_the_window_limit() {
+        for (limit, secs) in [(20u32, 1u64), (200, 60), (100, 10)] {
+            let t0 = Instant::now();
+            let b = TokenBucket::per_window(limit, Duration::from_secs(secs));
+            let b = TokenBucket::new_at(b.capacity(), b.refill_per_sec(), t0);
+            let n = 3 * limit as usize;
+            // When each of n callers that all ask at t0 may start, in µs after t0.
+            let due: Vec<u128> = (0..n).map(|_| us(b.take_at(t0))).collect();
+            assert!(due.windows(2).all(|w| w[0] <= w[1]), "served in order: {due:?}");
+            let window = u128::from(secs) * 1_000_000;
+            let most = (0..n)
+                .map(|i| due[i..].partition_point(|&t| t < due[i] + window))
+                .max()
+                .unwrap();
+            assert!(most <= limit as usize, "{limit}/{secs}s: {most} start in one window");
+            // Not slower than the margin promises: the limit less 5 % and the burst, per window.
+            assert!(
+                most as f64 >= f64::from(limit) * 0.9,
+                "{limit}/{secs}s: only {most} start in one window"
+            );
         }
-        assert!(at[2] < Duration::from_millis(15), "{at:?}");
-        // The 8th token: 5 refills of 20 ms.
-        assert!(at[7] >= Duration::from_millis(99), "{at:?}");
-        assert!(!b.try_acquire());
-        tokio::time::sleep(Duration::from_millis(25)).await;
-        assert!(b.try_acquire());
     }
 }

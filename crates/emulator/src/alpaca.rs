@@ -50,15 +50,16 @@ pub(crate) fn message(status: u16, msg: &str) -> Response {
     (code, axum::Json(json!({ "message": msg }))).into_response()
 }
 
-/// A 5xx as Alpaca (500, JSON) or its load balancer (502/503/504, HTML) sends it.
-fn server_error(status: u16) -> Response {
+/// A 5xx as Alpaca (500, JSON) or its load balancer (502/503/504, HTML) sends it; `echo` is
+/// appended to the message (the [`crate::Faults::echo_credentials`] fault).
+fn server_error(status: u16, echo: &str) -> Response {
     if status == 500 {
-        return message(500, "internal server error");
+        return message(500, &format!("internal server error{echo}"));
     }
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     let reason = code.canonical_reason().unwrap_or("Error");
     let body = format!(
-        "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
+        "<html>\r\n<head><title>{status} {reason}{echo}</title></head>\r\n<body>\r\n<center><h1>{status} {reason}</h1></center>\r\n</body>\r\n</html>\r\n"
     );
     (code, [(header::CONTENT_TYPE, "text/html")], body).into_response()
 }
@@ -111,17 +112,29 @@ fn bars(
     headers: &HeaderMap,
     q: &HashMap<String, String>,
 ) -> Response {
-    let (Some(id), Some(secret)) = (
+    let (given_id, given_secret) = (
         header_str(headers, "APCA-API-KEY-ID"),
         header_str(headers, "APCA-API-SECRET-KEY"),
-    ) else {
-        return message(401, "unauthorized.");
-    };
+    );
     let mut guard = shared.lock();
     let inner = &mut *guard;
+    // The echo fault: what a gateway that quotes the request's headers in its errors would add.
+    let echo = if inner.faults.echo_credentials {
+        format!(
+            " (APCA-API-KEY-ID: {}, APCA-API-SECRET-KEY: {})",
+            given_id.unwrap_or(""),
+            given_secret.unwrap_or("")
+        )
+    } else {
+        String::new()
+    };
+    let say = |status: u16, msg: &str| message(status, &format!("{msg}{echo}"));
+    let (Some(id), Some(secret)) = (given_id, given_secret) else {
+        return say(401, "unauthorized.");
+    };
     if let Some(keys) = &inner.keys {
         if !keys.iter().any(|(k, s)| k == id && s == secret) {
-            return message(403, "forbidden.");
+            return say(403, "forbidden.");
         }
     }
     inner.data_requests += 1;
@@ -163,13 +176,13 @@ fn bars(
     };
     if over {
         let ra = next_retry_after(inner);
-        return with_headers(message(429, "too many requests."), Some(&rl), ra);
+        return with_headers(say(429, "too many requests."), Some(&rl), ra);
     }
 
     if let Some(n) = inner.faults.every_nth_429.filter(|n| *n > 0) {
         if ordinal.is_multiple_of(n) {
             let ra = next_retry_after(inner);
-            return with_headers(message(429, "too many requests."), Some(&rl), ra);
+            return with_headers(say(429, "too many requests."), Some(&rl), ra);
         }
     }
     let scheduled = inner.faults.fail_requests.contains(&ordinal);
@@ -182,13 +195,13 @@ fn bars(
         };
         let status = statuses[(inner.sent_5xx % statuses.len() as u64) as usize];
         inner.sent_5xx += 1;
-        return with_headers(server_error(status), Some(&rl), None);
+        return with_headers(server_error(status, &echo), Some(&rl), None);
     }
 
     let is_single = single.is_some();
     let p = match parse_params(inner, single, q) {
         Ok(p) => p,
-        Err(msg) => return with_headers(message(400, &msg), Some(&rl), None),
+        Err(msg) => return with_headers(say(400, &msg), Some(&rl), None),
     };
 
     let (first, last) = (ny_date(p.start), ny_date(p.end));
@@ -199,13 +212,13 @@ fn bars(
         let status = fd.status;
         if status == 429 {
             let ra = next_retry_after(inner);
-            return with_headers(message(429, "too many requests."), Some(&rl), ra);
+            return with_headers(say(429, "too many requests."), Some(&rl), ra);
         }
         return with_headers(
             if status >= 500 {
-                server_error(status)
+                server_error(status, &echo)
             } else {
-                message(status, "failing day")
+                say(status, "failing day")
             },
             Some(&rl),
             None,

@@ -21,13 +21,25 @@ pub(crate) async fn corporate_actions(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (Some(id), Some(secret)) = (
+    let (given_id, given_secret) = (
         header_str(&headers, "APCA-API-KEY-ID"),
         header_str(&headers, "APCA-API-SECRET-KEY"),
-    ) else {
+    );
+    let inner = shared.lock();
+    // The echo fault (see `Faults::echo_credentials`).
+    let echo = if inner.faults.echo_credentials {
+        format!(
+            " (APCA-API-KEY-ID: {}, APCA-API-SECRET-KEY: {})",
+            given_id.unwrap_or(""),
+            given_secret.unwrap_or("")
+        )
+    } else {
+        String::new()
+    };
+    let message = |status: u16, msg: &str| message(status, &format!("{msg}{echo}"));
+    let (Some(id), Some(secret)) = (given_id, given_secret) else {
         return message(401, "unauthorized.");
     };
-    let inner = shared.lock();
     if let Some(keys) = &inner.keys {
         if !keys.iter().any(|(k, s)| k == id && s == secret) {
             return message(403, "forbidden.");

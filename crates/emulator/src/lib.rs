@@ -163,6 +163,10 @@ pub struct Faults {
     pub av_reply: AvReply,
     /// Alpha Vantage's daily limit per key (free plan: 25): after it, the `Information` reply.
     pub av_daily_limit: Option<u32>,
+    /// Every market-data error reply (401/403, 429, 4xx, 5xx) echoes the request's key id and
+    /// secret in its message, as a misconfigured proxy or a debugging gateway might: clients must
+    /// never print or store them.
+    pub echo_credentials: bool,
 }
 
 /// The emulator's start-up settings.
@@ -225,6 +229,8 @@ pub struct RequestRecord {
     pub query: String,
     /// The status answered; 0 while the reply is pending or when the client gave up first.
     pub status: u16,
+    /// The delay fault applied before answering (zero when none was).
+    pub delayed: Duration,
 }
 
 pub(crate) struct Inner {
@@ -704,16 +710,6 @@ async fn record_and_delay(State(shared): State<Arc<Shared>>, req: Request, next:
         let mut inner = shared.lock();
         inner.next_id += 1;
         let id = inner.next_id;
-        inner.log.push(RequestRecord {
-            id,
-            at,
-            unix_ms,
-            key,
-            method,
-            path,
-            query: query.join("&"),
-            status: 0,
-        });
         let f = &mut inner.faults;
         let delay = match f.delay_requests {
             _ if f.delay.is_zero() => Duration::ZERO,
@@ -724,6 +720,17 @@ async fn record_and_delay(State(shared): State<Arc<Shared>>, req: Request, next:
                 f.delay
             }
         };
+        inner.log.push(RequestRecord {
+            id,
+            at,
+            unix_ms,
+            key,
+            method,
+            path,
+            query: query.join("&"),
+            status: 0,
+            delayed: delay,
+        });
         (id, delay)
     };
     if !delay.is_zero() {

@@ -114,6 +114,9 @@ struct Args {
     /// Alpha Vantage's daily limit per key (free plan: 25).
     #[arg(long, value_name = "N", help_heading = "Market-data faults")]
     av_daily_limit: Option<u32>,
+    /// Market-data error replies quote the request's key id and secret (a leaky gateway).
+    #[arg(long, help_heading = "Market-data faults")]
+    echo_credentials: bool,
 
     /// A fault on a route: [METHOD ]PATH=ACTION, ACTION one of 500, 502, 503, 504, 429, hang,
     /// drop, delay:MS, optionally xN for N times (repeatable; e.g. "GET /v2/account=503x2").
@@ -326,6 +329,7 @@ fn config(a: Args) -> Config {
         f.av_reply = r;
     }
     f.av_daily_limit = a.av_daily_limit;
+    f.echo_credentials = a.echo_credentials;
 
     let mut t = TradingConfig {
         initial_cash: a.cash,

@@ -231,7 +231,7 @@ pub async fn fetch(
                     }
                     Err(e) if e.is_transient() => on_event(&Event::SearchFailed {
                         symbol: sym.clone(),
-                        error: e.to_string(),
+                        error: alpaca.redact(&e.to_string()),
                     }),
                     Err(e) => return Err(e.into()),
                 }
@@ -336,7 +336,9 @@ pub async fn fetch(
                     }
                 }
                 Err(e) => {
-                    let msg = e.to_string();
+                    // The client masks its credentials in its errors; masking again here keeps
+                    // them out of the store and the events whatever built the error.
+                    let msg = alpaca.redact(&e.to_string());
                     for sym in &syms {
                         store.mark_failed(sym, day, &msg).await?;
                         on_event(&Event::Day {
@@ -494,7 +496,7 @@ pub async fn refresh_splits(
                 .await
             {
                 Ok(list) => found = Some((list, "alpaca")),
-                Err(e) => why.push(e.to_string()),
+                Err(e) => why.push(alpaca.redact(&e.to_string())),
             }
         }
     }

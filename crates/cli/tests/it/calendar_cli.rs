@@ -87,3 +87,86 @@ fn missing_or_malformed_dates_are_bad_input() {
         assert!(out.stdout.is_empty(), "{args:?}");
     }
 }
+
+/// The calendar's session times are checked for 1990–2035 only: `vectura calendar` refuses other
+/// years (1985 would print 09:30, when the NYSE opened at 10:00), as bad input.
+#[test]
+fn years_outside_the_checked_calendar_are_bad_input() {
+    for (from, to, flag) in [
+        ("1985-01-02", "1985-01-31", "--from 1985-01-02"),
+        ("2030-01-02", "2036-01-02", "--to 2036-01-02"),
+    ] {
+        let out = vectura(&["calendar", "--from", from, "--to", to]);
+        assert_eq!(out.status.code(), Some(2), "{from}..{to}");
+        assert!(out.stdout.is_empty(), "{from}..{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with(&format!("error: {flag}: "))
+                && err.contains("outside the NYSE calendar's checked years 1990–2035")
+                && err.contains("use dates from 1990-01-01 to 2035-12-31"),
+            "{err}"
+        );
+    }
+}
+
+/// Daily bars from 1986 (data/fixtures/daily/MSFT_1986_2017_adjusted_pmdarima.csv) still backtest,
+/// with every session, and a one-line note that the calendar is extrapolated before 1990; intraday
+/// bars before 1990 are refused by the session filters that need the calendar's times, and run with
+/// `--session all`.
+#[test]
+fn bars_before_1990_run_daily_or_with_session_all_and_are_refused_by_session_filters() {
+    let msft = super::common::fixtures().join("daily/MSFT_1986_2017_adjusted_pmdarima.csv");
+    let msft = msft.to_str().unwrap();
+    for session in ["all", "regular"] {
+        let out = super::common::vectura(&[
+            "backtest", "--data", msft, "--symbol", "MSFT", "--session", session, "--json",
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "--session {session}: {err}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+        assert_eq!(doc["data"]["bars_loaded"], 7_983, "--session {session}");
+        let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
+        assert_eq!(notes.len(), 1, "{err}");
+        assert!(notes[0].contains("1986-03-13 to 2017-11-10") && notes[0].contains("1990–2035"), "{err}");
+    }
+    // Inside the checked years, no note.
+    let out = super::common::vectura(&[
+        "backtest", "--data", msft, "--symbol", "MSFT", "--start-date", "1990-01-02", "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("note: "));
+
+    // Two sessions of minute bars in December 1989.
+    let dir = super::common::scratch("minutes-1989");
+    let file = dir.join("old.csv");
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for day in ["1989-12-28", "1989-12-29"] {
+        let open = chrono::DateTime::parse_from_rfc3339(&format!("{day}T14:30:00Z"))
+            .unwrap()
+            .timestamp();
+        for m in 0..390 {
+            let p = 10.0 + (m % 7) as f64 * 0.01;
+            text.push_str(&format!("{},{p},{p},{p},{p},100\n", open + 60 * m));
+        }
+    }
+    std::fs::write(&file, text).unwrap();
+    let file = file.to_str().unwrap();
+    for session in ["regular", "extended"] {
+        let out = super::common::vectura(&["backtest", "--data", file, "--symbol", "OLD", "--session", session]);
+        assert_eq!(out.status.code(), Some(2), "--session {session}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("--session {session} needs the NYSE calendar's session times"))
+                && err.contains("1989-12-28 is outside")
+                && err.contains("--session all"),
+            "{err}"
+        );
+    }
+    let out = super::common::vectura(&["backtest", "--data", file, "--symbol", "OLD", "--session", "all", "--json"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("note: "), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,4 +1,5 @@
-//! The NYSE calendar against the shared reference session lists and named known days.
+//! The NYSE calendar against the reference session lists in `data/fixtures/calendar` and named
+//! known days.
 
 use std::path::PathBuf;
 
@@ -20,24 +21,18 @@ fn ts(s: &str) -> i64 {
         .timestamp()
 }
 
-/// Reads a reference file, or returns `None` (skip) when it is absent outside CI.
-fn reference(name: &str) -> Option<String> {
+/// Reads a reference session list from `data/fixtures/calendar/` (part of the repository: a missing
+/// file is a failure, never a skip).
+fn reference(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/calendar")
+        .join("../../data/fixtures/calendar")
         .join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("reference file {} is required in CI: {e}", path.display())
-        }
-        Err(e) => {
-            eprintln!(
-                "skipping: reference file {} not readable: {e}",
-                path.display()
-            );
-            None
-        }
-    }
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "reference file {} is part of the repository: {e}",
+            path.display()
+        )
+    })
 }
 
 /// (date, open, close) rows of a reference CSV whose first three columns are those.
@@ -54,8 +49,7 @@ fn rows(text: &str) -> Vec<(NaiveDate, i64, i64)> {
 }
 
 fn check_reference(name: &str, expected_rows: usize) {
-    let Some(text) = reference(name) else { return };
-    let want = rows(&text);
+    let want = rows(&reference(name));
     assert_eq!(want.len(), expected_rows, "{name} row count");
     for &(date, open, close) in &want {
         let s =
@@ -402,8 +396,45 @@ fn years_outside_the_table_follow_the_rules() {
     assert_eq!(ny_date(ts("2040-07-01T04:00:00Z")), d("2040-07-01"));
 }
 
+/// The answers every date must give, whatever the year: a session on the date asked for, of a
+/// full or early length, its neighbours strictly before and after, one-day ranges agreeing.
+fn assert_consistent_day(date: NaiveDate) {
+    let s = session(date);
+    assert_eq!(is_session(date), s.is_some(), "{date}");
+    assert_eq!(
+        sessions(date, date),
+        s.into_iter().collect::<Vec<_>>(),
+        "{date}"
+    );
+    if let Some(s) = s {
+        assert_eq!(s.date, date);
+        // 09:30–16:00, –13:00 or –14:00 New York time (the same offset all day).
+        assert!(
+            [6 * 3600 + 1800, 3 * 3600 + 1800, 4 * 3600 + 1800].contains(&(s.close - s.open)),
+            "{date}: {s:?}"
+        );
+        assert_eq!(s.early_close, s.close - s.open < 6 * 3600 + 1800, "{date}");
+        assert_eq!(s.open - s.pre_open(), 5 * 3600 + 1800, "{date}");
+        assert_eq!(s.post_close() - s.open, 10 * 3600 + 1800, "{date}");
+        assert_eq!(session_open_ts(date), s.open, "{date}");
+        assert_eq!(classify(s.open), SessionPart::Regular, "{date}");
+        assert_eq!(classify(s.close - 1), SessionPart::Regular, "{date}");
+        assert_eq!(classify(s.close), SessionPart::Post, "{date}");
+        assert_eq!(classify(s.pre_open()), SessionPart::Pre, "{date}");
+        assert_eq!(classify(s.pre_open() - 1), SessionPart::Closed, "{date}");
+    }
+    if let Some(n) = next_session(date) {
+        assert!(n.date > date, "{date}: next {}", n.date);
+        assert_eq!(session(n.date), Some(n));
+    }
+    if let Some(p) = prev_session(date) {
+        assert!(p.date < date, "{date}: prev {}", p.date);
+        assert_eq!(session(p.date), Some(p));
+    }
+}
+
 #[test]
-fn extremes_do_not_panic() {
+fn extremes_answer_consistently() {
     for date in [
         NaiveDate::MIN,
         NaiveDate::MAX,
@@ -412,29 +443,39 @@ fn extremes_do_not_panic() {
         d("1500-04-01"),
         d("1883-11-18"),
     ] {
-        let s = session(date);
-        let _ = session_open_ts(date);
-        let _ = (is_session(date), next_session(date), prev_session(date));
-        let _ = sessions(date, date);
-        if let Some(s) = s {
-            let _ = (s.pre_open(), s.post_close(), classify(s.open));
-        }
+        assert_consistent_day(date);
     }
     assert_eq!(next_session(NaiveDate::MAX), None);
     assert_eq!(prev_session(NaiveDate::MIN), None);
     assert!(sessions(d("2024-01-05"), d("2024-01-01")).is_empty());
-    for t in [i64::MIN, i64::MIN + 1, -1, 0, 1, i64::MAX - 1, i64::MAX] {
-        let _ = (ny_date(t), classify(t));
+    // Instants beyond chrono's dates clamp to its first and last date and are never in a session.
+    assert_eq!(ny_date(i64::MIN), NaiveDate::MIN);
+    assert_eq!(ny_date(i64::MIN + 1), NaiveDate::MIN);
+    assert_eq!(ny_date(i64::MAX), NaiveDate::MAX);
+    assert_eq!(ny_date(i64::MAX - 1), NaiveDate::MAX);
+    for t in [i64::MIN, i64::MIN + 1, i64::MAX - 1, i64::MAX] {
+        assert_eq!(classify(t), SessionPart::Closed, "{t}");
     }
-    assert_eq!(classify(i64::MIN), SessionPart::Closed);
-    assert_eq!(classify(i64::MAX), SessionPart::Closed);
+    // The epoch is 19:00 EST on Wednesday 1969-12-31: after hours of a (rule-made) session.
+    for t in [-1, 0, 1] {
+        assert_eq!(ny_date(t), d("1969-12-31"), "{t}");
+        assert_eq!(classify(t), SessionPart::Post, "{t}");
+    }
+    // A session built with absurd times saturates instead of overflowing.
     let odd = Session {
         date: d("2024-01-02"),
         open: i64::MAX,
         close: i64::MIN,
         early_close: false,
     };
-    let _ = (odd.pre_open(), odd.post_close());
+    assert_eq!(odd.pre_open(), i64::MAX - (5 * 3600 + 1800));
+    assert_eq!(odd.post_close(), i64::MAX);
+    let odd = Session {
+        open: i64::MIN,
+        ..odd
+    };
+    assert_eq!(odd.pre_open(), i64::MIN);
+    assert_eq!(odd.post_close(), i64::MIN + 10 * 3600 + 1800);
     // Years 1..=9999 in full, one Friday and one Monday a year, stay consistent.
     for year in 1..=9999 {
         let Some(s) = next_session(NaiveDate::from_ymd_opt(year, 6, 1).unwrap()) else {
@@ -444,6 +485,62 @@ fn extremes_do_not_panic() {
         assert_eq!(classify(s.open), SessionPart::Regular, "{year}");
         assert_eq!(session_open_ts(s.date), s.open);
     }
+}
+
+#[test]
+fn dates_outside_the_checked_years_are_refused_by_the_checked_functions() {
+    use vectura_core::calendar::{check, checked_session, checked_sessions, covers};
+    // 1985-01-02: the rules say 09:30, but the NYSE opened at 10:00 until 1985-09-30.
+    let old = d("1985-01-02");
+    assert_eq!(
+        session(old).map(|s| s.open),
+        Some(ts("1985-01-02T14:30:00Z"))
+    );
+    let err = checked_session(old).unwrap_err();
+    assert_eq!(err.date, old);
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("1985-01-02 is outside the NYSE calendar's checked years 1990–2035")
+            && msg.contains("use dates from 1990-01-01 to 2035-12-31")
+            && !msg.contains('\n'),
+        "{msg}"
+    );
+    for (from, to, bad) in [
+        ("1989-12-29", "1990-01-05", "1989-12-29"),
+        ("2035-12-28", "2036-01-03", "2036-01-03"),
+        ("1985-01-01", "2040-01-01", "1985-01-01"),
+    ] {
+        assert_eq!(
+            checked_sessions(d(from), d(to)).unwrap_err().date,
+            d(bad),
+            "{from}..{to}"
+        );
+    }
+    // The edges of the table are accepted and answer as the plain functions do.
+    for (from, to) in [("1990-01-01", "1990-01-31"), ("2035-12-01", "2035-12-31")] {
+        let got = checked_sessions(d(from), d(to)).unwrap();
+        assert!(!got.is_empty());
+        assert_eq!(got, sessions(d(from), d(to)));
+    }
+    assert_eq!(
+        checked_sessions(d("1985-01-05"), d("1985-01-01")),
+        Ok(vec![])
+    );
+    assert_eq!(
+        checked_session(d("1990-01-02")),
+        Ok(session(d("1990-01-02")))
+    );
+    assert_eq!(checked_session(d("1990-01-01")), Ok(None));
+    for (date, inside) in [
+        ("1989-12-31", false),
+        ("1990-01-01", true),
+        ("2035-12-31", true),
+        ("2036-01-01", false),
+    ] {
+        assert_eq!(covers(d(date)), inside, "{date}");
+        assert_eq!(check(d(date)).is_ok(), inside, "{date}");
+    }
+    assert!(!covers(NaiveDate::MIN) && !covers(NaiveDate::MAX));
 }
 
 #[test]
@@ -476,8 +573,34 @@ proptest! {
     }
 
     #[test]
-    fn any_instant_is_safe(t in any::<i64>()) {
-        let _ = (ny_date(t), classify(t));
+    fn any_instant_has_a_consistent_date_and_part(
+        t in prop_oneof![any::<i64>(), -9_000_000_000_000i64..9_000_000_000_000],
+    ) {
+        let date = ny_date(t);
+        match DateTime::from_timestamp(t, 0) {
+            // New York is always behind UTC (LMT, EST, EDT, war time), by less than a day.
+            Some(utc) => {
+                let u = utc.date_naive();
+                prop_assert!(date == u || date.succ_opt() == Some(u), "{} vs UTC {}", date, u);
+            }
+            None => prop_assert!(date == NaiveDate::MIN || date == NaiveDate::MAX, "{}", date),
+        }
+        let part = classify(t);
+        match session(date) {
+            None => prop_assert_eq!(part, SessionPart::Closed),
+            Some(s) => {
+                let want = if t < s.pre_open() || t >= s.post_close() {
+                    SessionPart::Closed
+                } else if t < s.open {
+                    SessionPart::Pre
+                } else if t < s.close {
+                    SessionPart::Regular
+                } else {
+                    SessionPart::Post
+                };
+                prop_assert_eq!(part, want);
+            }
+        }
     }
 
     #[test]

@@ -585,13 +585,79 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
-    fn v1_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300), gz in any::<bool>()) {
+    fn v1_random_bytes_decode_to_valid_bars_or_a_one_line_error(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        gz in any::<bool>(),
+    ) {
         let mut b = bytes;
         if gz && b.len() >= 2 {
             b[0] = 0x1f;
             b[1] = 0x8b;
         }
-        let _ = v1blob::decode(day(), &b);
+        match v1blob::decode(day(), &b) {
+            Ok(s) => {
+                // Flat bars of the day, in time order, with a real price; and they survive a round trip.
+                let midnight = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+                prop_assert!(s.ts.windows(2).all(|w| w[0] < w[1]), "{:?}", s.ts);
+                prop_assert!(s.ts.iter().all(|t| (midnight..midnight + 86_400).contains(t)), "{:?}", s.ts);
+                for i in 0..s.len() {
+                    let bar = s.get(i);
+                    prop_assert!(bar.close.is_finite() && bar.close > 0.0, "{:?}", bar);
+                    prop_assert_eq!((bar.open, bar.high, bar.low), (bar.close, bar.close, bar.close));
+                    prop_assert_eq!(bar.volume, 0.0);
+                }
+                let back = v1blob::decode(day(), &v1blob::encode(day(), &s)).unwrap();
+                assert_same(&s, &back);
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                prop_assert!(msg.starts_with("v1 day blob") && !msg.contains('\n'), "{}", msg);
+            }
+        }
+    }
+
+    #[test]
+    fn v1_pairs_decode_exactly_or_name_the_first_bad_pair(
+        secs in prop::collection::btree_set(0u32..86_400, 1..200),
+        closes in prop::collection::vec(1e-4f64..1e7, 200),
+        fault in 0usize..6,
+        at in any::<prop::sample::Index>(),
+    ) {
+        let secs: Vec<u32> = secs.into_iter().collect();
+        let mut pairs: Vec<(String, f64)> = secs.iter().zip(&closes).map(|(s, c)| (s.to_string(), *c)).collect();
+        let bad = at.index(pairs.len());
+        // 0: none; 1: a repeated second; 2: a fraction of a second; 3: a zero close; 4: a negative
+        // close; 5: the second after the day.
+        match fault {
+            1 if bad > 0 => pairs[bad].0 = pairs[bad - 1].0.clone(),
+            2 => pairs[bad].0 = format!("{}.5", secs[bad]),
+            3 => pairs[bad].1 = 0.0,
+            4 => pairs[bad].1 = -pairs[bad].1,
+            5 => pairs[bad].0 = "86400".into(),
+            _ => {}
+        }
+        let faulty = fault != 0 && !(fault == 1 && bad == 0);
+        let json = format!(
+            "[{}]",
+            pairs.iter().map(|(s, c)| format!("[{s},{}]", v1blob::js_number(*c))).collect::<Vec<_>>().join(",")
+        );
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        std::io::Write::write_all(&mut e, json.as_bytes()).unwrap();
+        let got = v1blob::decode(day(), &e.finish().unwrap());
+        if faulty {
+            // Seconds after the day are refused before their order is; any fault is at `bad`.
+            match got {
+                Err(V1Error::Bar { index, .. }) => prop_assert_eq!(index, bad, "fault {}", fault),
+                other => prop_assert!(false, "fault {} at {}: {:?}", fault, bad, other),
+            }
+        } else {
+            let s = got.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let midnight = day().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
+            prop_assert_eq!(s.len(), secs.len());
+            for (i, (sec, close)) in secs.iter().zip(&closes).enumerate() {
+                prop_assert_eq!(s.get(i), vectura_core::Bar::flat(midnight + i64::from(*sec), *close));
+            }
+        }
     }
 
     #[test]

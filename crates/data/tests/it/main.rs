@@ -7,5 +7,5 @@ mod line_bound;
 mod parquet_input;
 mod proptests;
 mod providers;
-mod shared_data;
+mod fixtures;
 mod validation;

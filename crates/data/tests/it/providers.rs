@@ -311,17 +311,24 @@ async fn timeouts_are_retried_and_reported() {
 }
 
 #[tokio::test]
-async fn the_token_bucket_keeps_the_window_limit() {
-    // Alpaca's default: never more than 200 in any 60 s.
+async fn every_request_and_every_retry_takes_a_token() {
+    // Alpaca's default: never more than 200 in any 60 s (the pacing itself is checked with a manual
+    // clock in ratelimit.rs; here: that the client asks the bucket before every HTTP request).
     let default = TokenBucket::alpaca_default();
     assert!(default.max_in(Duration::from_secs(60)) <= 200.0);
 
-    // The same guarantee scaled down to 20 a second, measured at the server.
     let emu = emulator().await;
-    let bucket = Arc::new(TokenBucket::per_window(20, Duration::from_secs(1)));
-    let c = client(&emu).with_rate_limiter(bucket);
+    let h = emu.handle();
+    // Every 4th request is a 429 (retried at once), so retries must take tokens too.
+    h.update_faults(|f| {
+        f.every_nth_429 = Some(4);
+        f.retry_after = RetryAfter::Always(0);
+    });
+    // A bucket that holds enough tokens for the test and never refills (in any test's lifetime).
+    const TOKENS: u32 = 500;
+    let bucket = Arc::new(TokenBucket::new(TOKENS, 1e-9));
+    let c = client(&emu).with_rate_limiter(bucket.clone());
     let s = sess(2024, 1, 2);
-    let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let c = c.clone();
@@ -330,16 +337,12 @@ async fn the_token_bucket_keeps_the_window_limit() {
     while let Some(r) = tasks.join_next().await {
         assert_eq!(r.unwrap().unwrap().len(), 1);
     }
-    let h = emu.handle();
-    assert_eq!(h.request_count(), 50);
-    let max = h.max_requests_in_window(Some(KEY), Duration::from_secs(1));
-    assert!(max <= 20, "{max} requests in one second");
-    assert!(max >= 15, "the bucket is too slow: {max} a second");
-    assert!(
-        t.elapsed() >= Duration::from_millis(2_000),
-        "{:?}",
-        t.elapsed()
-    );
+    let sent = h.request_count();
+    let throttled = statuses(&emu).iter().filter(|&&s| s == 429).count();
+    assert!(throttled >= 10, "{throttled} of {sent} were 429s");
+    assert_eq!(sent, 50 + throttled, "one request per call plus one per 429");
+    let left = (0..TOKENS).take_while(|_| bucket.try_acquire()).count();
+    assert_eq!(left + sent, TOKENS as usize, "tokens taken = requests sent");
 }
 
 #[tokio::test]
@@ -399,6 +402,72 @@ async fn missing_or_wrong_credentials_fail_at_once_with_the_fix() {
         .await
         .unwrap_err();
     assert!(matches!(bad, FetchError::BadSymbol(_)));
+}
+
+/// Alpaca error replies that quote the request's key id and secret (the emulator's
+/// `echo_credentials` fault): every error built from them has both masked, in `Display` and `Debug`.
+#[tokio::test]
+async fn echoed_credentials_are_masked_in_every_error() {
+    let emu = emulator().await;
+    let h = emu.handle();
+    h.update_faults(|f| {
+        f.echo_credentials = true;
+        f.retry_after = RetryAfter::Always(0);
+    });
+    let s = sess(2024, 1, 2);
+    let check = |what: &str, err: &FetchError| {
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains(SECRET), "{what} shows the secret: {text}");
+            assert!(!text.contains(KEY), "{what} shows the whole key id: {text}");
+            // The echo was there (so the test is not passing on a quiet server), masked.
+            assert!(text.contains("APCA-API-SECRET-KEY: ***"), "{what}: {text}");
+        }
+    };
+    // 500 (JSON), 502 (an HTML page's title), 429: retried, then given up with the last message.
+    for status in [500, 502, 429] {
+        h.clear_requests();
+        h.fail_day_with("SPY", day(2024, 1, 2), 2, status);
+        let err = client(&emu)
+            .with_max_attempts(2)
+            .bars_for_session("SPY", &s, Timeframe::MINUTE)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::GaveUp { .. }), "{err:?}");
+        assert_eq!(statuses(&emu), [status, status]);
+        check(&format!("HTTP {status}"), &err);
+    }
+    // 422: rejected at once.
+    h.fail_day_with("SPY", day(2024, 1, 2), 1, 422);
+    let err = client(&emu)
+        .bars_for_session("SPY", &s, Timeframe::MINUTE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Rejected { status: 422, .. }), "{err:?}");
+    check("HTTP 422", &err);
+    // 403 from a server that knows another secret for the key, on the bars and the splits routes.
+    let strict = Emulator::start(Config {
+        keys: Some(vec![(KEY.into(), "the-right-one".into())]),
+        now: Some(1_719_835_200),
+        faults: vectura_emulator::Faults {
+            echo_credentials: true,
+            ..Default::default()
+        },
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let err = client(&strict)
+        .bars_multi(&["SPY", "AAPL"], s.open, s.close, Timeframe::MINUTE)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Unauthorized { status: 403, .. }), "{err:?}");
+    check("HTTP 403 (bars)", &err);
+    let err = client(&strict)
+        .splits("SPY", day(2020, 1, 1), day(2024, 1, 1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FetchError::Unauthorized { status: 403, .. }), "{err:?}");
+    check("HTTP 403 (corporate actions)", &err);
 }
 
 const AV_KEY: &str = "AVSECRETKEY42";

@@ -1,6 +1,6 @@
 //! The emulator's data and faults, seen through plain HTTP requests.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -233,18 +233,50 @@ async fn rate_limit_delay_and_the_request_log() {
 
     h.clear_faults();
     h.clear_requests();
+    // Only the next request is held back; the one after it is answered at once. Checked by order,
+    // not by a stopwatch: the held request is still unanswered when the next one has its reply.
     h.update_faults(|f| {
-        f.delay = Duration::from_millis(300);
+        f.delay = Duration::from_secs(600);
         f.delay_requests = Some(1);
     });
-    let t = Instant::now();
-    get(&c, url.clone()).await;
-    assert!(t.elapsed() >= Duration::from_millis(300));
-    let t = Instant::now();
-    get(&c, url.clone()).await;
-    assert!(t.elapsed() < Duration::from_millis(300));
-    assert_eq!(h.requests().len(), 2);
-    assert!(h.requests().iter().all(|r| r.status == 200));
+    let held = tokio::spawn({
+        let (c, url) = (c.clone(), url.clone());
+        async move { get(&c, url).await.0 }
+    });
+    while h.requests().is_empty() {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(
+        h.faults().delay_requests,
+        Some(0),
+        "the one delay is used up"
+    );
+    let (status, _, _) = get(&c, url.clone()).await;
+    assert_eq!(status, 200);
+    let log = h.requests();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].delayed, log[0].status),
+        (Duration::from_secs(600), 0),
+        "the first request is held, unanswered"
+    );
+    assert_eq!((log[1].delayed, log[1].status), (Duration::ZERO, 200));
+    assert!(!held.is_finished());
+    held.abort();
+
+    // A delay of every request applies to each of them.
+    h.clear_requests();
+    h.update_faults(|f| {
+        f.delay = Duration::from_millis(1);
+        f.delay_requests = None;
+    });
+    for _ in 0..3 {
+        assert_eq!(get(&c, url.clone()).await.0, 200);
+    }
+    assert!(h
+        .requests()
+        .iter()
+        .all(|r| r.delayed == Duration::from_millis(1) && r.status == 200));
 }
 
 #[tokio::test]
@@ -405,4 +437,64 @@ async fn alpha_vantage_splits_and_its_refusals() {
     assert!(log
         .iter()
         .all(|r| r.query.contains("apikey=***") && !r.query.contains("AVKEY")));
+}
+
+#[tokio::test]
+async fn the_echo_fault_quotes_the_credentials_in_every_error_reply() {
+    let emu = Emulator::start(Config {
+        now: Some(1_719_835_200),
+        keys: Some(vec![("PKTEST".into(), "secret".into())]),
+        ..Config::default()
+    })
+    .await
+    .unwrap();
+    let h = emu.handle();
+    let c = reqwest::Client::new();
+    let url = |q: &str| format!("{}/v2/stocks/SPY/bars?{q}", emu.base_url());
+    let day = "timeframe=1Day&start=2024-06-03&end=2024-06-28";
+    let quoted = "(APCA-API-KEY-ID: PKTEST, APCA-API-SECRET-KEY: secret)";
+    // Off by default: errors say nothing of the credentials.
+    h.fail_day_with("SPY", self::day(2024, 6, 3), 1, 500);
+    let (status, _, body) = get(&c, url(day)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (500, r#"{"message":"internal server error"}"#)
+    );
+
+    h.update_faults(|f| f.echo_credentials = true);
+    let mut seen = Vec::new();
+    for (status, setup) in [(500, 500u16), (502, 502), (429, 429), (422, 422)] {
+        h.fail_day_with("SPY", self::day(2024, 6, 3), 1, setup);
+        let (got, _, body) = get(&c, url(day)).await;
+        assert_eq!(got, status);
+        assert!(body.contains(quoted), "{status}: {body}");
+        seen.push(status);
+    }
+    let (status, _, body) = get(&c, url("timeframe=7Week")).await;
+    assert_eq!(status, 400);
+    assert!(body.contains(quoted), "{body}");
+    // A wrong secret is quoted as sent, on the bars and the corporate-actions routes.
+    for path in [
+        format!("{}/v2/stocks/SPY/bars?{day}", emu.base_url()),
+        format!("{}/v1/corporate-actions?symbols=SPY", emu.base_url()),
+    ] {
+        let r = c
+            .get(&path)
+            .header("APCA-API-KEY-ID", "PKTEST")
+            .header("APCA-API-SECRET-KEY", "wrong")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{path}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.contains("APCA-API-SECRET-KEY: wrong"),
+            "{path}: {body}"
+        );
+    }
+    // Successful replies are untouched.
+    let (status, _, body) = get(&c, url(day)).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("APCA-API"), "{body}");
+    assert_eq!(seen, [500, 502, 429, 422]);
 }
