@@ -20,6 +20,7 @@
 mod bars;
 pub mod error;
 mod live;
+mod runs;
 pub mod schema;
 mod sweeps;
 mod types;
@@ -40,6 +41,8 @@ pub use crate::types::{
     SellTrigger, SweepResult, SweepRun, SweepStatus, SymbolRange, TradeRecord, TradeSummary,
     Triggers,
 };
+
+pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
 
 use crate::error::{mask_url, query_err};
 
