@@ -25,6 +25,9 @@ pub fn spy_january() -> BarSeries {
 pub struct OrderPlan {
     pub parts: Vec<(f64, f64)>,
     pub cancel_rest: bool,
+    /// When this plan is the one of a bar's first order: that bar's orders fill last-sent first (a
+    /// venue keeps no order among them), so a sell's fill can join away a buy trigger with an order out.
+    pub reverse: bool,
 }
 
 /// The fills an order gets under `plan`: (shares, price) per part, and whether the last one ends it.
@@ -86,7 +89,11 @@ pub fn drive(
     for i in 0..bars.len() {
         let b = bars.get(i);
         // The orders sent at the previous close fill at this open, one after the other.
-        for o in std::mem::take(&mut queue) {
+        let mut batch = std::mem::take(&mut queue);
+        if plans[n_orders % plans.len()].reverse {
+            batch.reverse();
+        }
+        for o in batch {
             if cancelled.contains(&o.id) {
                 g.on_order_end(o.id, &OrderEnd::Cancelled);
                 g = step(g);
