@@ -271,6 +271,34 @@ pub struct Execution {
     pub time: DateTime<Utc>,
 }
 
+impl Execution {
+    /// This execution as the strategy's fill of `intent` (found from the order's client order id),
+    /// carrying the broker's order and execution ids so that the live loop applies it once. It ends
+    /// the intent when nothing of the order is left working.
+    pub fn to_fill(
+        &self,
+        intent: vectura_core::IntentId,
+        commission: f64,
+    ) -> vectura_core::BrokerFill {
+        use rust_decimal::prelude::ToPrimitive;
+        // Decimal → f64 is total (never None); NaN would only mark a broken conversion downstream.
+        let f = |d: Decimal| d.to_f64().unwrap_or(f64::NAN);
+        vectura_core::BrokerFill {
+            order_id: self.order_id.clone(),
+            execution_id: self.id.clone(),
+            fill: vectura_core::Fill {
+                intent,
+                side: self.side,
+                qty: f(self.qty),
+                price: f(self.price),
+                commission,
+                ts: self.time.timestamp(),
+                done: self.leaves_qty.is_zero(),
+            },
+        }
+    }
+}
+
 /// What happened to an order, as the `trade_updates` stream names it. Unknown events are kept as
 /// [`TradeEventKind::Other`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -390,6 +418,37 @@ mod tests {
         assert_eq!(qty_from_f64(1.0 / 3.0).unwrap().to_string(), "0.333333333");
         assert_eq!(qty_from_f64(f64::NAN), None);
         assert_eq!(qty_from_f64(-1.0), None);
+    }
+
+    #[test]
+    fn an_execution_becomes_a_fill_that_carries_the_broker_ids() {
+        let x = Execution {
+            id: "exec-9".into(),
+            order_id: "ord-3".into(),
+            symbol: "SPY".into(),
+            side: Side::Buy,
+            qty: "0.123456789".parse().unwrap(),
+            price: "401.25".parse().unwrap(),
+            cum_qty: "0.123456789".parse().unwrap(),
+            leaves_qty: "1".parse().unwrap(),
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        let f = x.to_fill(vectura_core::IntentId(7), 0.5);
+        assert_eq!(
+            (f.order_id.as_str(), f.execution_id.as_str()),
+            ("ord-3", "exec-9")
+        );
+        assert_eq!(f.fill.intent, vectura_core::IntentId(7));
+        assert_eq!(
+            (f.fill.qty, f.fill.price, f.fill.ts),
+            (0.123456789, 401.25, 1_700_000_000)
+        );
+        assert!(!f.fill.done, "1 share still working");
+        let last = Execution {
+            leaves_qty: Decimal::ZERO,
+            ..x
+        };
+        assert!(last.to_fill(vectura_core::IntentId(7), 0.0).fill.done);
     }
 
     #[test]

@@ -13,7 +13,10 @@ pub mod symbol;
 pub mod time;
 
 pub use bar::{Bar, BarError, BarSeries};
-pub use order::{Fill, IntentId, OrderEnd, OrderIntent, OrderKind, Side};
+pub use order::{
+    BrokerFill, ClientOrderId, Fill, IntentId, OrderEnd, OrderIntent, OrderKind, RunId, RunIdError,
+    Side,
+};
 pub use qty::floor_dp;
 pub use seams::{Clock, Feed, ReplayClock, ReplayFeed};
 pub use split::{Split, SplitError};

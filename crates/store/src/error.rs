@@ -75,6 +75,9 @@ pub enum StoreError {
     #[error("at_orders: no order with client_order_id {client_order_id:?} is stored: store it with insert_order_intent before updating it")]
     UnknownOrder { client_order_id: String },
 
+    #[error("at_executions: execution {execution_id:?} was applied before: a fill seen again (stream reconnect, backfill) is skipped; nothing of this save was written")]
+    DuplicateExecution { execution_id: String },
+
     #[error("sweep_runs: no sweep run with id {id:?} is stored: create it with create_sweep_run first (list runs with sweep_runs)")]
     UnknownSweepRun { id: String },
 

@@ -21,6 +21,7 @@ mod bars;
 pub mod error;
 mod live;
 mod migrations;
+mod runs;
 pub mod schema;
 mod sweeps;
 mod types;
@@ -40,6 +41,8 @@ pub use crate::types::{
     SellTrigger, SweepResult, SweepRun, SweepStatus, SymbolRange, TradeRecord, TradeSummary,
     Triggers,
 };
+
+pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
 
 use crate::error::query_err;
 

@@ -377,6 +377,46 @@ const SWEEP_RESULTS: Table = Table {
     primary_key: &["run_id", "set_index"],
 };
 
+/// One live run: a strategy instance trading one symbol under an account-level run id (the prefix of
+/// its client order ids), with its complete state (`state`, a JSON snapshot in layout `format`). The
+/// readable `at_to_buy`, `at_to_sell`, `at_open_trades` and `at_trade_history` rows are written from
+/// the same state in the same transaction. `run_id` is made by the client (`Store::new_run_id`).
+const AT_RUNS: Table = Table {
+    name: "at_runs",
+    columns: &[
+        req("symbol", Text),
+        req("run_id", Text),
+        req("account", Text),
+        req("strategy", Text),
+        with_check(req("format", BigInt), "format >= 1"),
+        req("state", Json),
+        with_check(req("status", Text), "status IN ('active', 'ended')"),
+        with_default(req("created_at", Timestamp), ColumnDefault::Now),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["run_id"],
+};
+
+/// Every broker execution a run has applied, keyed by the broker's execution id and written in the
+/// same transaction as the state it changed: a fill seen again (stream reconnect, backfill) is found
+/// here and applied once.
+const AT_EXECUTIONS: Table = Table {
+    name: "at_executions",
+    columns: &[
+        req("symbol", Text),
+        req("execution_id", Text),
+        req("run_id", Text),
+        req("client_order_id", Text),
+        req("broker_order_id", Text),
+        with_check(req("side", Text), "side IN ('buy', 'sell')"),
+        req("qty", Double),
+        req("price", Double),
+        req("executed_at", Timestamp),
+        with_default(col("applied_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["execution_id"],
+};
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -417,6 +457,29 @@ pub const MIGRATIONS: &[Migration] = &[
             table: "sweep_runs",
             columns: &["created_at"],
         }],
+    },
+    // 0003 is reserved for the `hard-cli` branch.
+    Migration {
+        version: 4,
+        name: "runs",
+        tables: &[AT_RUNS, AT_EXECUTIONS],
+        indexes: &[
+            Index {
+                name: "idx_at_runs_account_run_id",
+                table: "at_runs",
+                columns: &["account", "run_id"],
+            },
+            Index {
+                name: "idx_at_runs_symbol_status",
+                table: "at_runs",
+                columns: &["symbol", "status"],
+            },
+            Index {
+                name: "idx_at_executions_run_id",
+                table: "at_executions",
+                columns: &["run_id"],
+            },
+        ],
     },
 ];
 
@@ -592,8 +655,10 @@ mod tests {
             names,
             [
                 "at_algo_config",
+                "at_executions",
                 "at_open_trades",
                 "at_orders",
+                "at_runs",
                 "at_to_buy",
                 "at_to_sell",
                 "at_trade_history",

@@ -1,4 +1,18 @@
 //! The grid strategy of the original Vectura (original §1, DESIGN.md §1), with the `vectura-v1` switches.
+//!
+//! What live trading adds (issue 15):
+//! - **Snapshot and restore**: [`Grid::snapshot`] is the whole state as data ([`GridSnapshot`]), and
+//!   [`Grid::restore`] gives a grid that continues exactly as the original would, intent counter included.
+//! - **Partial fills**: an order's parts are accumulated and applied once, when the order ends, as one
+//!   fill of the total at the volume-weighted price, timed at the first part ([`PendingOrder`]). So the
+//!   sell trigger of a lot filled in parts is `VWAP × (1 + sell_above_pct)`, its follow-up buy trigger
+//!   `VWAP × (1 − buy_below_pct)`, and a lot sold in parts re-arms from the VWAP of its sale. A cancelled
+//!   or expired rest leaves what filled: a smaller lot, or a smaller lot still on its (re-armed) trigger.
+//!   A fill that comes whole (every backtest fill) is applied at once, as before.
+//! - **Cancels**: when the join filter removes a buy trigger whose order is in flight, the order is kept
+//!   ([`JoinedInFlight::Keep`], the backtest's behaviour) or cancelled ([`JoinedInFlight::Cancel`]:
+//!   [`Strategy::next_cancel`] names it); either way its intent stays pending until the venue reports
+//!   a fill or an end, so no order is orphaned.
 
 use crate::join::{join, BuyTrigger, Dir};
 use crate::{Account, Eval, SellGate, Strategy, Tick};
@@ -150,27 +164,152 @@ pub struct TriggerLine {
     pub start: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executed: Option<i64>,
-    /// Removed by the join filter: never drawn.
-    #[serde(skip)]
+    /// Removed by the join filter: never drawn (and never in a chart's lines, which leave them out).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removed: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum PendingKind {
-    Buy {
-        trigger: u64,
-        price: f64,
-        filled: bool,
-    },
-    Sell {
-        trigger: u64,
-    },
+/// What an intent out at the venue was for.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "side")]
+pub enum PendingKind {
+    /// A buy fired by buy trigger `trigger`, armed at `price` (which locates it in the store).
+    Buy { trigger: u64, price: f64 },
+    /// A sell of the lot of sell trigger `trigger`.
+    Sell { trigger: u64 },
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Pending {
-    intent: IntentId,
-    kind: PendingKind,
+/// An intent out at the venue, and what has filled of it so far.
+///
+/// Parts of a fill are only accumulated here: the strategy applies an order once, when it ends (its
+/// last part, or a cancel or expiry of the rest), as ONE fill of the total at the volume-weighted
+/// price, timed at the first part. So any split of a fill leaves the state one fill of the total
+/// would, and the lot of a buy filled in parts gets its sell trigger (and its follow-up buy trigger)
+/// from that VWAP. While parts come in, the lot does not exist yet and its trigger stays pending.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PendingOrder {
+    pub intent: IntentId,
+    pub kind: PendingKind,
+    /// Parts filled so far (0: nothing yet).
+    pub parts: u32,
+    /// Shares filled so far.
+    pub filled: f64,
+    /// Σ shares × price over the parts, in arrival order.
+    pub notional: f64,
+    /// The first part's price (the total's price when there was one part: no `q × p / q` rounding).
+    pub first_price: f64,
+    /// The first part's time, Unix s.
+    pub first_ts: i64,
+    /// Commission of the parts so far.
+    pub commission: f64,
+}
+
+impl PendingOrder {
+    fn new(intent: IntentId, kind: PendingKind) -> PendingOrder {
+        PendingOrder {
+            intent,
+            kind,
+            parts: 0,
+            filled: 0.0,
+            notional: 0.0,
+            first_price: 0.0,
+            first_ts: 0,
+            commission: 0.0,
+        }
+    }
+
+    fn add(&mut self, f: &Fill) {
+        if self.parts == 0 {
+            self.first_price = f.price;
+            self.first_ts = f.ts;
+        }
+        self.parts += 1;
+        self.filled += f.qty;
+        self.notional += f.qty * f.price;
+        self.commission += f.commission;
+    }
+
+    /// The parts so far as one fill of their total at their volume-weighted price.
+    fn total(&self, done: bool) -> Fill {
+        Fill {
+            intent: self.intent,
+            side: match self.kind {
+                PendingKind::Buy { .. } => Side::Buy,
+                PendingKind::Sell { .. } => Side::Sell,
+            },
+            qty: self.filled,
+            price: if self.parts > 1 && self.filled > 0.0 {
+                self.notional / self.filled
+            } else {
+                self.first_price
+            },
+            commission: self.commission,
+            ts: self.first_ts,
+            done,
+        }
+    }
+}
+
+/// What happens to an order in flight when the join filter removes the buy trigger that fired it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinedInFlight {
+    /// The order lives: when it fills, its lot opens as any other (the backtest's behaviour, where an
+    /// order sent at one close fills at the next open), and when it ends unfilled nothing re-arms.
+    #[default]
+    Keep,
+    /// The strategy asks for the order's cancel through [`Strategy::next_cancel`]. The intent stays
+    /// pending until the venue reports its end, so a fill that beats the cancel still opens its lot.
+    Cancel,
+}
+
+/// Version of [`GridSnapshot`]'s layout; a snapshot of another version is refused, never guessed at.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// Everything a [`Grid`] is, as plain data: restoring it ([`Grid::restore`]) gives a grid that behaves
+/// exactly as the one snapshotted, at any point (between bars, between two `next_intent` calls of a
+/// bar, with orders in flight or partly filled). Floats survive JSON exactly (serde_json's
+/// `float_roundtrip` is on workspace-wide).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridSnapshot {
+    /// [`SNAPSHOT_FORMAT`] when written.
+    pub format: u32,
+    pub params: GridParams,
+    pub mode: GridMode,
+    #[serde(default)]
+    pub joined_in_flight: JoinedInFlight,
+    /// The next trigger id to hand out.
+    pub next_trigger: u64,
+    /// The next intent number to hand out (client order ids continue from it after a restore).
+    pub next_intent: u64,
+    /// The last bar's time and evaluation (what intents of that bar are priced and timed by).
+    pub now: i64,
+    pub eval: Eval,
+    /// Buy triggers in store order (the firing order), pending ones included.
+    pub buy_triggers: Vec<BuyTrigger>,
+    pub sell_triggers: Vec<SellTrigger>,
+    pub lots: Vec<Lot>,
+    pub history: Vec<GridTrade>,
+    /// Every trigger line, those the join filter removed included.
+    pub lines: Vec<TriggerLine>,
+    pub pending: Vec<PendingOrder>,
+    /// Cancels asked for and not yet taken by the driver.
+    pub cancels: Vec<IntentId>,
+    /// The current bar's fired buys not yet turned into intents: (trigger, fire price, trigger price).
+    pub bar_buys: Vec<(u64, f64, f64)>,
+    /// The current bar's fired sells not yet turned into intents: (trigger, fire price).
+    pub bar_sells: Vec<(u64, f64)>,
+}
+
+/// A snapshot that cannot be a grid's state.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("grid snapshot format {found} is not {SNAPSHOT_FORMAT}: restore it with the version of vectura that wrote it")]
+    Format { found: u32 },
+    #[error("grid snapshot params: {0}")]
+    Params(#[from] ParamError),
+    #[error("grid snapshot {field}: {detail}")]
+    Invalid { field: &'static str, detail: String },
 }
 
 /// The grid strategy's whole state.
@@ -189,7 +328,9 @@ pub struct Grid {
     history: Vec<GridTrade>,
     lines: Vec<TriggerLine>,
     line_of: Vec<u32>,
-    pending: Vec<Pending>,
+    pending: Vec<PendingOrder>,
+    joined_in_flight: JoinedInFlight,
+    cancels: Vec<IntentId>,
     next_trigger: u64,
     next_intent: u64,
     // The snapshot of one bar: fired buys (trigger id, price) and sells (index into `sells` by id, price).
@@ -230,6 +371,8 @@ impl Grid {
             lines: Vec::new(),
             line_of: vec![NO_LINE],
             pending: Vec::new(),
+            joined_in_flight: JoinedInFlight::Keep,
+            cancels: Vec::new(),
             next_trigger: 1,
             next_intent: 1,
             fire_buys: Vec::new(),
@@ -388,17 +531,23 @@ impl Grid {
         }
         let gap = self.p.order_gap_pct;
         let mut buys = std::mem::take(&mut self.buys);
-        if self.mode.record_lines {
-            join(&mut buys, gap, |id| {
-                if let Some(&i) = self.line_of.get(id as usize) {
+        let cancel = self.joined_in_flight == JoinedInFlight::Cancel;
+        let record = self.mode.record_lines;
+        join(&mut buys, gap, |t| {
+            if record {
+                if let Some(&i) = self.line_of.get(t.id as usize) {
                     if i != NO_LINE {
                         self.lines[i as usize].removed = true;
                     }
                 }
-            });
-        } else {
-            join(&mut buys, gap, |_| {});
-        }
+            }
+            // A removed trigger whose order is out: the order is never orphaned. Its intent stays
+            // pending (a fill opens the lot, an end clears it); under `Cancel` the driver is asked to
+            // cancel it too.
+            if let (true, Some(id)) = (cancel, t.pending) {
+                self.cancels.push(IntentId(id));
+            }
+        });
         self.buys = buys;
     }
 
@@ -430,11 +579,208 @@ impl Grid {
         }
     }
 
-    fn take_pending(&mut self, intent: IntentId) -> Option<(usize, Pending)> {
-        self.pending
-            .iter()
-            .position(|p| p.intent == intent)
-            .map(|i| (i, self.pending[i]))
+    /// Applies an order's (total) fill. `done`: no more of the order will fill.
+    fn complete(&mut self, kind: PendingKind, fill: &Fill, done: bool) {
+        match kind {
+            PendingKind::Buy { trigger, price } => {
+                self.apply_buy(fill, trigger, price);
+                self.history.push(GridTrade {
+                    intent: fill.intent,
+                    side: Side::Buy,
+                    ts: fill.ts,
+                    shares: fill.qty,
+                    price: fill.price,
+                    closes: None,
+                });
+            }
+            PendingKind::Sell { trigger } => {
+                let Some(i) = self.find_sell(trigger) else {
+                    return;
+                };
+                let lot = self.sells[i].lot;
+                self.history.push(GridTrade {
+                    intent: fill.intent,
+                    side: Side::Sell,
+                    ts: fill.ts,
+                    shares: fill.qty,
+                    price: fill.price,
+                    closes: Some(lot),
+                });
+                let remaining = self.sells[i].shares - fill.qty;
+                if done || remaining <= 0.0 {
+                    self.apply_sell(lot, trigger, fill.price, fill.ts);
+                } else {
+                    // Part of the lot was sold and the rest of the order ended: the rest stays a lot
+                    // (at its buy price) on its trigger, which re-arms.
+                    self.sells[i].shares = remaining;
+                    if let Some(l) = self.find_lot(lot) {
+                        self.lots[l].shares = remaining;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops asking for the cancel of an intent that has ended.
+    #[inline]
+    fn forget_cancel(&mut self, intent: IntentId) {
+        if !self.cancels.is_empty() {
+            self.cancels.retain(|&c| c != intent);
+        }
+    }
+
+    /// Sets what happens to an order in flight whose buy trigger the join filter removes.
+    pub fn set_joined_in_flight(&mut self, v: JoinedInFlight) {
+        self.joined_in_flight = v;
+    }
+
+    /// Intents out at the venue, awaiting fills or their end.
+    pub fn pending(&self) -> &[PendingOrder] {
+        &self.pending
+    }
+
+    /// The next intent number (the counter client order ids are made from).
+    pub fn next_intent_id(&self) -> IntentId {
+        IntentId(self.next_intent)
+    }
+
+    /// The grid's whole state (see [`GridSnapshot`]).
+    pub fn snapshot(&self) -> GridSnapshot {
+        GridSnapshot {
+            format: SNAPSHOT_FORMAT,
+            params: self.p,
+            mode: self.mode,
+            joined_in_flight: self.joined_in_flight,
+            next_trigger: self.next_trigger,
+            next_intent: self.next_intent,
+            now: self.now,
+            eval: self.eval,
+            buy_triggers: self.buy_triggers().copied().collect(),
+            sell_triggers: self.sells.clone(),
+            lots: self.lots.clone(),
+            history: self.history.clone(),
+            lines: self.lines.clone(),
+            pending: self.pending.clone(),
+            cancels: self.cancels.clone(),
+            bar_buys: self.fire_buys[self.cursor_b.min(self.fire_buys.len())..].to_vec(),
+            bar_sells: self.fire_sells[self.cursor_s.min(self.fire_sells.len())..].to_vec(),
+        }
+    }
+
+    /// The grid a [`Grid::snapshot`] was taken of. Refuses a snapshot that breaks the grid's invariants
+    /// (ids beyond the counters, stores out of order), naming the field.
+    pub fn restore(s: GridSnapshot) -> Result<Grid, SnapshotError> {
+        if s.format != SNAPSHOT_FORMAT {
+            return Err(SnapshotError::Format { found: s.format });
+        }
+        s.params.validate()?;
+        let bad = |field, detail: String| Err(SnapshotError::Invalid { field, detail });
+        if !(s.mode.share_scale.is_finite() && s.mode.share_scale >= 1.0) {
+            return bad(
+                "mode.share_scale",
+                format!("{} is not a power of ten of at least 1", s.mode.share_scale),
+            );
+        }
+        let nt = s.next_trigger;
+        let ni = s.next_intent;
+        let too_big = [
+            (
+                "buy_triggers",
+                "next_trigger",
+                nt,
+                s.buy_triggers.iter().map(|t| t.id).max(),
+            ),
+            (
+                "sell_triggers",
+                "next_trigger",
+                nt,
+                s.sell_triggers.iter().map(|t| t.id).max(),
+            ),
+            (
+                "lines",
+                "next_trigger",
+                nt,
+                s.lines.iter().map(|l| l.id).max(),
+            ),
+            (
+                "pending",
+                "next_intent",
+                ni,
+                s.pending.iter().map(|p| p.intent.0).max(),
+            ),
+            (
+                "lots",
+                "next_intent",
+                ni,
+                s.lots.iter().map(|l| l.id.0).max(),
+            ),
+            (
+                "history",
+                "next_intent",
+                ni,
+                s.history.iter().map(|t| t.intent.0).max(),
+            ),
+            (
+                "cancels",
+                "next_intent",
+                ni,
+                s.cancels.iter().map(|c| c.0).max(),
+            ),
+        ];
+        for (field, counter, next, max) in too_big {
+            if let Some(id) = max.filter(|&id| id >= next) {
+                return bad(field, format!("id {id} is not below {counter} {next}"));
+            }
+        }
+        if nt > u32::MAX as u64 {
+            return bad("next_trigger", format!("{nt} is beyond 2^32 triggers"));
+        }
+        let joining = s.params.order_gap_pct != -1.0;
+        let ordered = s.buy_triggers.windows(2).all(|w| {
+            if joining {
+                w[0].price <= w[1].price
+            } else {
+                w[0].id < w[1].id
+            }
+        });
+        if !ordered {
+            return bad(
+                "buy_triggers",
+                format!(
+                    "not in ascending {} order (as the grid keeps them)",
+                    if joining { "price" } else { "id" }
+                ),
+            );
+        }
+        if !s.sell_triggers.windows(2).all(|w| w[0].id < w[1].id) {
+            return bad("sell_triggers", "not in ascending id order".into());
+        }
+        if !s.lots.windows(2).all(|w| w[0].id < w[1].id) {
+            return bad("lots", "not in ascending intent order".into());
+        }
+        let mut g = Grid::new(s.params, s.mode);
+        g.buys = s.buy_triggers;
+        for t in &mut g.buys {
+            t.dead = false;
+        }
+        g.sells = s.sell_triggers;
+        g.lots = s.lots;
+        g.history = s.history;
+        g.line_of = vec![NO_LINE; nt as usize];
+        for (i, l) in s.lines.iter().enumerate() {
+            g.line_of[l.id as usize] = i as u32;
+        }
+        g.lines = s.lines;
+        g.pending = s.pending;
+        g.joined_in_flight = s.joined_in_flight;
+        g.cancels = s.cancels;
+        g.next_trigger = nt;
+        g.next_intent = ni;
+        g.now = s.now;
+        g.eval = s.eval;
+        g.fire_buys = s.bar_buys;
+        g.fire_sells = s.bar_sells;
+        Ok(g)
     }
 
     fn apply_buy(&mut self, fill: &Fill, trigger: u64, at: f64) {
@@ -607,14 +953,13 @@ impl Strategy for Grid {
                 self.buys[i].pending = Some(id.0);
                 self.band_disarm(self.buys[i].price, Some(self.buys[i].dir));
             }
-            self.pending.push(Pending {
-                intent: id,
-                kind: PendingKind::Buy {
+            self.pending.push(PendingOrder::new(
+                id,
+                PendingKind::Buy {
                     trigger: tid,
                     price: at,
-                    filled: false,
                 },
-            });
+            ));
             let kind = match (self.eval, pos) {
                 (Eval::Touch, Some(i)) => OrderKind::Touch {
                     trigger: self.buys[i].price,
@@ -646,10 +991,8 @@ impl Strategy for Grid {
             self.next_intent += 1;
             self.sells[i].pending = Some(id.0);
             self.band_disarm(self.sells[i].price, None);
-            self.pending.push(Pending {
-                intent: id,
-                kind: PendingKind::Sell { trigger: tid },
-            });
+            self.pending
+                .push(PendingOrder::new(id, PendingKind::Sell { trigger: tid }));
             let kind = match self.eval {
                 Eval::Touch => OrderKind::Touch { trigger: t.price },
                 Eval::Close => OrderKind::Market,
@@ -668,80 +1011,45 @@ impl Strategy for Grid {
     }
 
     fn on_fill(&mut self, fill: &Fill) {
-        let Some((idx, pend)) = self.take_pending(fill.intent) else {
+        let Some(idx) = self.pending.iter().position(|p| p.intent == fill.intent) else {
             return;
         };
-        match pend.kind {
-            PendingKind::Buy {
-                trigger,
-                price,
-                filled,
-            } => {
-                if !filled {
-                    self.apply_buy(fill, trigger, price);
-                    self.pending[idx].kind = PendingKind::Buy {
-                        trigger,
-                        price,
-                        filled: true,
-                    };
-                } else if let Some(l) = self.lots.iter_mut().find(|l| l.id == fill.intent) {
-                    // A later part of a partial fill: grow the lot and its sell trigger.
-                    let total = l.shares + fill.qty;
-                    l.price = (l.price * l.shares + fill.price * fill.qty) / total;
-                    l.shares = total;
-                    if let Some(s) = self.sells.iter_mut().find(|s| s.lot == fill.intent) {
-                        s.shares = total;
-                    }
-                }
-                self.history.push(GridTrade {
-                    intent: fill.intent,
-                    side: Side::Buy,
-                    ts: fill.ts,
-                    shares: fill.qty,
-                    price: fill.price,
-                    closes: None,
-                });
-            }
-            PendingKind::Sell { trigger } => {
-                let lot = self.find_sell(trigger).map(|i| self.sells[i].lot);
-                if let Some(lot) = lot {
-                    self.history.push(GridTrade {
-                        intent: fill.intent,
-                        side: Side::Sell,
-                        ts: fill.ts,
-                        shares: fill.qty,
-                        price: fill.price,
-                        closes: Some(lot),
-                    });
-                    let remaining = self
-                        .find_sell(trigger)
-                        .map(|i| self.sells[i].shares - fill.qty);
-                    if fill.done || remaining.is_some_and(|r| r <= 0.0) {
-                        self.apply_sell(lot, trigger, fill.price, fill.ts);
-                    } else if let Some(r) = remaining {
-                        // Part of the lot is sold: the rest stays on its trigger.
-                        if let Some(t) = self.sells.iter_mut().find(|t| t.id == trigger) {
-                            t.shares = r;
-                        }
-                        if let Some(l) = self.lots.iter_mut().find(|l| l.id == lot) {
-                            l.shares = r;
-                        }
-                    }
-                }
-            }
+        let p = self.pending[idx];
+        if fill.done && p.parts == 0 {
+            // The whole intent in one fill (every backtest fill): applied exactly as reported.
+            self.pending.swap_remove(idx);
+            self.complete(p.kind, fill, true);
+            self.clear_trigger_pending(p.kind);
+            self.forget_cancel(fill.intent);
+            return;
         }
+        self.pending[idx].add(fill);
         if fill.done {
-            if let Some(i) = self.pending.iter().position(|p| p.intent == fill.intent) {
-                let p = self.pending.swap_remove(i);
-                self.clear_trigger_pending(p.kind);
-            }
+            let p = self.pending.swap_remove(idx);
+            self.complete(p.kind, &p.total(true), true);
+            self.clear_trigger_pending(p.kind);
+            self.forget_cancel(fill.intent);
         }
     }
 
     fn on_order_end(&mut self, intent: IntentId, _end: &OrderEnd) {
         if let Some(i) = self.pending.iter().position(|p| p.intent == intent) {
             let p = self.pending.swap_remove(i);
+            if p.parts > 0 && p.filled > 0.0 {
+                // The rest of a partly filled order was cancelled or expired: what filled stands, as
+                // one fill (a smaller lot with triggers from its VWAP, or a smaller remaining lot).
+                self.complete(p.kind, &p.total(false), false);
+            }
             self.clear_trigger_pending(p.kind);
+        }
+        self.forget_cancel(intent);
+    }
+
+    fn next_cancel(&mut self) -> Option<IntentId> {
+        if self.cancels.is_empty() {
+            None
+        } else {
+            Some(self.cancels.remove(0))
         }
     }
 
@@ -1076,6 +1384,83 @@ mod tests {
             assert_eq!(n, want, "compat={compat}");
             assert!(g.buy_triggers().all(|t| t.id != 11), "101 was joined away");
         }
+    }
+
+    /// Two buys fired on one bar, both out (next-open fills). The first one's fill adds a "below"
+    /// trigger at 98 that joins the second's trigger (101) away while its order is in flight.
+    fn two_orders_out_and_the_second_joined_away(in_flight: JoinedInFlight) -> (Grid, OrderIntent) {
+        let p = GridParams {
+            capital_pct: 10.0,
+            cash_floor: 0.0,
+            order_gap_pct: 5.0,
+            ..GridParams::default()
+        };
+        let mut g = Grid::new(p, GridMode::default());
+        g.set_joined_in_flight(in_flight);
+        g.buys = vec![
+            BuyTrigger {
+                id: 10,
+                price: 99.0,
+                dir: Dir::Higher,
+                pending: None,
+                dead: false,
+            },
+            BuyTrigger {
+                id: 11,
+                price: 101.0,
+                dir: Dir::Below,
+                pending: None,
+                dead: false,
+            },
+        ];
+        g.next_trigger = 12;
+        g.line_of.resize(12, NO_LINE);
+        let a = Account {
+            cash: 10_000.0,
+            equity: 10_000.0,
+        };
+        g.on_bar(&Tick::at(1, 100.0), &a, &AllowAll);
+        let first = g.next_intent(&a, &AllowAll).unwrap();
+        let second = g.next_intent(&a, &AllowAll).unwrap();
+        assert_eq!(g.pending().len(), 2);
+        assert_eq!(g.next_cancel(), None, "nothing removed yet");
+        fill_now(&mut g, &first, 2);
+        assert!(g.buy_triggers().all(|t| t.id != 11), "101 was joined away");
+        (g, second)
+    }
+
+    #[test]
+    fn a_joined_trigger_with_an_order_out_is_cancelled_or_kept_never_orphaned() {
+        // Cancel: the strategy asks once for the second order's cancel; the venue's end clears it.
+        let (mut g, second) = two_orders_out_and_the_second_joined_away(JoinedInFlight::Cancel);
+        assert_eq!(g.next_cancel(), Some(second.id));
+        assert_eq!(g.next_cancel(), None, "asked for once");
+        assert_eq!(
+            g.pending().len(),
+            1,
+            "still tracked until the venue reports its end"
+        );
+        g.on_order_end(second.id, &OrderEnd::Cancelled);
+        assert!(g.pending().is_empty());
+        assert_eq!(g.lots().len(), 1);
+        assert!(
+            g.buy_triggers().all(|t| t.pending.is_none()),
+            "nothing re-armed"
+        );
+        // Cancel, but the fill beats the cancel: the lot opens like any other, no cancel left over.
+        let (mut g, second) = two_orders_out_and_the_second_joined_away(JoinedInFlight::Cancel);
+        fill_now(&mut g, &second, 2);
+        assert_eq!(g.next_cancel(), None, "a filled order needs no cancel");
+        assert_eq!(g.lots().len(), 2);
+        assert!(g.pending().is_empty());
+        // Keep (the backtest's behaviour): no cancel; the order fills and opens its lot.
+        let (mut g, second) = two_orders_out_and_the_second_joined_away(JoinedInFlight::Keep);
+        assert_eq!(g.next_cancel(), None);
+        assert_eq!(g.pending().len(), 1);
+        fill_now(&mut g, &second, 2);
+        assert_eq!(g.lots().len(), 2);
+        assert_eq!(g.sell_triggers().len(), 2);
+        assert!(g.pending().is_empty());
     }
 
     #[test]

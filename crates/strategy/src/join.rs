@@ -31,8 +31,8 @@ pub struct BuyTrigger {
 /// Stable-sorts by price, then sweeps with an anchor: a trigger of the anchor's direction within `gap_pct`
 /// percent of the anchor's price (the anchor's price is the denominator) is merged. Below-chains keep
 /// the anchor (the lowest); higher-chains keep the newer, higher trigger, so the anchor moves up. Every
-/// dropped trigger's id is passed to `removed`.
-pub fn join(triggers: &mut Vec<BuyTrigger>, gap_pct: f64, mut removed: impl FnMut(u64)) {
+/// dropped trigger is passed to `removed` (its `pending` tells whether an order for it is out).
+pub fn join(triggers: &mut Vec<BuyTrigger>, gap_pct: f64, mut removed: impl FnMut(&BuyTrigger)) {
     if gap_pct == -1.0 || triggers.len() < 2 {
         return;
     }
@@ -47,9 +47,9 @@ pub fn join(triggers: &mut Vec<BuyTrigger>, gap_pct: f64, mut removed: impl FnMu
         // The same arithmetic, in the same order, as the original: |a−b| / a × 100 ≤ gap.
         if cur.dir == n.dir && (cur.price - n.price).abs() / cur.price * 100.0 <= gap_pct {
             match n.dir {
-                Dir::Below => removed(n.id),
+                Dir::Below => removed(&n),
                 Dir::Higher => {
-                    removed(cur.id);
+                    removed(&cur);
                     cur = n;
                 }
             }
@@ -90,7 +90,7 @@ mod tests {
             t(3, 101.4, Dir::Below),
         ];
         let mut gone = vec![];
-        join(&mut v, 1.5, |id| gone.push(id));
+        join(&mut v, 1.5, |t| gone.push(t.id));
         assert_eq!(prices(&v), vec![100.0, 102.8]);
         assert_eq!(gone, vec![3]);
     }
@@ -104,7 +104,7 @@ mod tests {
             t(3, 102.8, Dir::Higher),
         ];
         let mut gone = vec![];
-        join(&mut v, 1.5, |id| gone.push(id));
+        join(&mut v, 1.5, |t| gone.push(t.id));
         assert_eq!(prices(&v), vec![102.8]);
         assert_eq!(gone, vec![1, 2]);
     }

@@ -10,9 +10,10 @@
 
 pub mod grid;
 pub mod join;
+pub mod run;
 pub mod sma;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vectura_core::{Fill, IntentId, OrderEnd, OrderIntent};
 
 /// A number for an error message, as a user wrote it: plain, or in exponent form where plain would run
@@ -26,7 +27,7 @@ pub fn show_number(x: f64) -> String {
 }
 
 /// Which prices of a bar a strategy decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Eval {
     /// Decide on the close (the `close` and `next-open` fill models, and live bars).
@@ -113,6 +114,13 @@ pub trait Strategy {
 
     /// An intent ended without (further) fills; whatever it was for stays armed.
     fn on_order_end(&mut self, intent: IntentId, end: &OrderEnd);
+
+    /// An intent whose order the strategy wants cancelled (its reason to exist is gone), each asked for
+    /// once; a driver sends the cancel and keeps reporting the order's fills and end as usual. Backtests
+    /// may ignore it. Strategies that never cancel return `None`.
+    fn next_cancel(&mut self) -> Option<IntentId> {
+        None
+    }
 
     /// The strategy's state as JSON-ready data (triggers, lots, history).
     fn state(&self) -> serde_json::Value;

@@ -1,4 +1,5 @@
 //! Integration tests of vectura-store, in one binary (one link per crate keeps cold builds short).
 
 mod migrate_race;
+mod runs;
 mod store;
