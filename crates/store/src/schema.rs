@@ -458,9 +458,8 @@ pub const MIGRATIONS: &[Migration] = &[
             columns: &["created_at"],
         }],
     },
-    // 0003 is reserved for the `hard-cli` branch.
     Migration {
-        version: 4,
+        version: 3,
         name: "runs",
         tables: &[AT_RUNS, AT_EXECUTIONS],
         indexes: &[
