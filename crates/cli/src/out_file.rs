@@ -132,10 +132,7 @@ impl OutFile {
         f.write_all(bytes)
             .and_then(|()| f.flush())
             .with_context(|| {
-                format!(
-                    "writing {flag} {}: check the disk has room",
-                    path.display()
-                )
+                format!("writing {flag} {}: check the disk has room", path.display())
             })?;
         drop(f);
         out.commit()
@@ -243,7 +240,10 @@ mod tests {
         std::fs::create_dir(&target).unwrap();
         std::fs::write(target.join("keep"), "x").unwrap();
         let err = format!("{:#}", f.commit().unwrap_err());
-        assert!(err.contains("--output") && err.contains("moved into place"), "{err}");
+        assert!(
+            err.contains("--output") && err.contains("moved into place"),
+            "{err}"
+        );
         assert_eq!(names(&d), ["out.csv"], "no temporary file is left");
     }
 

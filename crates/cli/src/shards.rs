@@ -103,7 +103,10 @@ fn s3_timeout() -> Result<Duration> {
         Err(_) => Ok(S3_TIMEOUT),
         Ok(v) => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
-            _ => bail!("{S3_TIMEOUT_VAR}={v:?}: give whole seconds from 1 to 3600 (default {})", S3_TIMEOUT.as_secs()),
+            _ => bail!(
+                "{S3_TIMEOUT_VAR}={v:?}: give whole seconds from 1 to 3600 (default {})",
+                S3_TIMEOUT.as_secs()
+            ),
         },
     }
 }

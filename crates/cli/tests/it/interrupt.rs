@@ -123,7 +123,11 @@ fn a_signal_mid_sweep_removes_the_temporary_file_and_marks_the_run_interrupted()
         let runs = runs(&data);
         assert_eq!(runs.len(), 1);
         let r = &runs[0];
-        assert_eq!(r.status, vectura_store::SweepStatus::Failed, "not left running");
+        assert_eq!(
+            r.status,
+            vectura_store::SweepStatus::Failed,
+            "not left running"
+        );
         assert!(
             r.error
                 .as_deref()

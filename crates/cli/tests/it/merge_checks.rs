@@ -46,7 +46,14 @@ fn packed_and_run(store: &str) {
     a.extend_from_slice(&["--store", store, "--shard-count", "2"]);
     ok(&vectura(&a));
     for i in ["0", "1"] {
-        ok(&vectura(&["sweep", "run", "--store", store, "--shard-index", i]));
+        ok(&vectura(&[
+            "sweep",
+            "run",
+            "--store",
+            store,
+            "--shard-index",
+            i,
+        ]));
     }
 }
 
@@ -206,7 +213,9 @@ fn a_plan_json_changed_past_the_cap_is_refused_when_a_shard_runs() {
 
     // A shard count no sweep packs (the merge would look for 10^12 objects) is refused as well.
     std::fs::write(dir.join("plan.json"), &original).unwrap();
-    tamper(&dir, |v| v["shard_count"] = serde_json::json!(1_000_000_000_000u64));
+    tamper(&dir, |v| {
+        v["shard_count"] = serde_json::json!(1_000_000_000_000u64)
+    });
     let err = refused(&bounded(&merge, &[], 120));
     assert!(err.contains("shard_count 1000000000000"), "{err}");
     assert!(!out.exists());
@@ -243,8 +252,9 @@ fn an_s3_endpoint_that_accepts_and_never_answers_fails_naming_it() {
     ];
     let err = refused(&bounded(&run, &envs("1"), 120));
     assert!(
-        err.contains(&format!("the S3 endpoint {endpoint} did not answer within 1 s"))
-            && err.contains("plan.json")
+        err.contains(&format!(
+            "the S3 endpoint {endpoint} did not answer within 1 s"
+        )) && err.contains("plan.json")
             && err.contains("VECTURA_S3_TIMEOUT_SECS"),
         "{err}"
     );

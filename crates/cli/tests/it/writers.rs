@@ -48,7 +48,12 @@ fn dev_null_stays_a_character_device() {
     ok(&vectura(&["backtest", "--report", "/dev/null"]));
     // Without a .csv or .parquet name, a device gets CSV.
     ok(&sweep_with(&["--output", "/dev/null"]));
-    ok(&sweep_with(&["--output", "/dev/null", "--report", "/dev/null"]));
+    ok(&sweep_with(&[
+        "--output",
+        "/dev/null",
+        "--report",
+        "/dev/null",
+    ]));
     let t = std::fs::symlink_metadata("/dev/null").unwrap().file_type();
     assert!(t.is_char_device(), "/dev/null is still a character device");
 }
@@ -106,7 +111,10 @@ fn a_symlink_stays_a_symlink_and_its_target_gets_the_content() {
     std::fs::write(real.join("bars.csv"), "old\n").unwrap();
     std::os::unix::fs::symlink("real/bars.csv", d.join("bars.csv")).unwrap();
 
-    ok(&sweep_with(&["--output", d.join("out.csv").to_str().unwrap()]));
+    ok(&sweep_with(&[
+        "--output",
+        d.join("out.csv").to_str().unwrap(),
+    ]));
     // A dangling link: its target is created.
     ok(&vectura(&[
         "backtest",
@@ -117,7 +125,9 @@ fn a_symlink_stays_a_symlink_and_its_target_gets_the_content() {
         let t = std::fs::symlink_metadata(d.join(name)).unwrap().file_type();
         assert!(t.is_symlink(), "{name} is still a symlink");
         assert!(
-            std::fs::symlink_metadata(real.join(name)).unwrap().is_file(),
+            std::fs::symlink_metadata(real.join(name))
+                .unwrap()
+                .is_file(),
             "its target is a regular file"
         );
     }
@@ -138,7 +148,13 @@ fn a_symlink_stays_a_symlink_and_its_target_gets_the_content() {
             .unwrap()
     };
     let src = crate::common::fixtures().join("daily/FB_2012_2013_quandl_wiki.csv");
-    ok(&run(&["data", "import", src.to_str().unwrap(), "--symbol", "FB"]));
+    ok(&run(&[
+        "data",
+        "import",
+        src.to_str().unwrap(),
+        "--symbol",
+        "FB",
+    ]));
     ok(&run(&[
         "data",
         "export",
@@ -151,7 +167,10 @@ fn a_symlink_stays_a_symlink_and_its_target_gets_the_content() {
         .file_type()
         .is_symlink());
     let text = std::fs::read_to_string(real.join("bars.csv")).unwrap();
-    assert!(text.starts_with("timestamp,"), "the export went to the target");
+    assert!(
+        text.starts_with("timestamp,"),
+        "the export went to the target"
+    );
     assert_eq!(
         text.lines().count(),
         std::fs::read_to_string(&src).unwrap().lines().count(),

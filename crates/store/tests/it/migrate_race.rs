@@ -63,7 +63,11 @@ fn sqlite_new_database_opened_by_several_at_once() {
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let s = Store::open(&url).await.unwrap();
-            assert_eq!(applied(&s).await, want, "trial {trial}: each migration once");
+            assert_eq!(
+                applied(&s).await,
+                want,
+                "trial {trial}: each migration once"
+            );
             s.close().await;
         });
     }
