@@ -322,7 +322,7 @@ fn widened_bars_are_reported_with_their_lines() {
         "--session",
         "all",
     ]));
-    assert!(!out.contains("widened"), "{out}");
+    assert!(!out.contains("inconsistent"), "{out}");
 }
 
 /// `vectura … | head`: when the reader closes the pipe, vectura stops quietly (no "Broken pipe"
