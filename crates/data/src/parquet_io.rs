@@ -453,7 +453,12 @@ pub fn read_parquet_checked(path: &Path, strict: bool) -> Result<Loaded, Parquet
         }
         row0 += batch.num_rows() as u64;
     }
-    let checked = checker.finish(daily_meta || time_col == TimeCol::Days);
+    let mut checked = checker.finish(daily_meta || time_col == TimeCol::Days);
+    if checked.series.is_empty() {
+        // No bar to take them from: the columns are there, empty, as the file has them.
+        checked.series.vwap = ivw.map(|_| Vec::new());
+        checked.series.trade_count = itc.map(|_| Vec::new());
+    }
     Ok(Loaded {
         series: checked.series,
         symbol: None,
