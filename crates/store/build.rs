@@ -12,7 +12,12 @@ fn main() {
     for (constant, dialect) in [("SQLITE", "sqlite"), ("POSTGRES", "postgres")] {
         let mut files: Vec<String> = std::fs::read_dir(dir.join(dialect))
             .unwrap_or_else(|e| panic!("reading migrations/{dialect}: {e}"))
-            .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("a directory entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|n| n.ends_with(".sql"))
             .collect();
         files.sort();
@@ -20,10 +25,16 @@ fn main() {
         for f in files {
             let path = dir.join(dialect).join(&f);
             println!("cargo:rerun-if-changed={}", path.display());
-            writeln!(out, "    ({f:?}, include_str!({:?})),", path.display().to_string()).unwrap();
+            writeln!(
+                out,
+                "    ({f:?}, include_str!({:?})),",
+                path.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(out, "];").unwrap();
     }
-    let target = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR is set")).join("migrations.rs");
+    let target =
+        Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR is set")).join("migrations.rs");
     std::fs::write(target, out).expect("writing migrations.rs");
 }

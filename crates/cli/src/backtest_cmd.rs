@@ -619,12 +619,13 @@ pub fn fill_flag(f: FillModel) -> &'static str {
 /// New York and to count pattern-day-trader days, so they run, with a note on stderr.
 fn check_calendar_years(s: &BarSeries, args: &BacktestArgs) -> Result<()> {
     // Only the bars inside --start-date/--end-date matter.
-    let days: Vec<NaiveDate> = s
-        .ts
-        .iter()
-        .map(|&t| calendar::ny_date(t))
-        .filter(|d| args.start_date.is_none_or(|a| *d >= a) && args.end_date.is_none_or(|b| *d <= b))
-        .collect();
+    let days: Vec<NaiveDate> =
+        s.ts.iter()
+            .map(|&t| calendar::ny_date(t))
+            .filter(|d| {
+                args.start_date.is_none_or(|a| *d >= a) && args.end_date.is_none_or(|b| *d <= b)
+            })
+            .collect();
     let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
         return Ok(());
     };

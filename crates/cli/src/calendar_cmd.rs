@@ -40,16 +40,18 @@ pub fn run(args: &CalendarArgs, out: &mut dyn std::io::Write) -> Result<()> {
     // Outside the checked years the sessions would only be extrapolated (1985 would open at 09:30,
     // which was 10:00 then): refuse rather than print them as facts.
     let sessions = calendar::checked_sessions(args.from, args.to).map_err(|e| {
-        let flag = if e.date == args.from { "--from" } else { "--to" };
+        let flag = if e.date == args.from {
+            "--from"
+        } else {
+            "--to"
+        };
         anyhow::anyhow!("{flag} {}: {e}", e.date)
     })?;
-    let rows = sessions
-        .into_iter()
-        .map(|s| Row {
-            date: s.date.to_string(),
-            open: rfc3339(s.open),
-            close: rfc3339(s.close),
-        });
+    let rows = sessions.into_iter().map(|s| Row {
+        date: s.date.to_string(),
+        open: rfc3339(s.open),
+        close: rfc3339(s.close),
+    });
     if args.json {
         let rows: Vec<Row> = rows.collect();
         serde_json::to_writer(&mut *out, &rows).context("writing the session list")?;

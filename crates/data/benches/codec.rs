@@ -40,7 +40,11 @@ fn load(paths: &[PathBuf]) -> BarSeries {
         let s = load_csv_path(p, &LoadOptions::default())
             .unwrap_or_else(|e| panic!("codec bench input {}: {e}", p.display()))
             .series;
-        assert!(!s.is_empty(), "codec bench input {} holds no bars", p.display());
+        assert!(
+            !s.is_empty(),
+            "codec bench input {} holds no bars",
+            p.display()
+        );
         match all.as_mut() {
             None => all = Some(s),
             Some(a) => {

@@ -193,13 +193,19 @@ mod tests {
             let n = 3 * limit as usize;
             // When each of n callers that all ask at t0 may start, in µs after t0.
             let due: Vec<u128> = (0..n).map(|_| us(b.take_at(t0))).collect();
-            assert!(due.windows(2).all(|w| w[0] <= w[1]), "served in order: {due:?}");
+            assert!(
+                due.windows(2).all(|w| w[0] <= w[1]),
+                "served in order: {due:?}"
+            );
             let window = u128::from(secs) * 1_000_000;
             let most = (0..n)
                 .map(|i| due[i..].partition_point(|&t| t < due[i] + window))
                 .max()
                 .unwrap();
-            assert!(most <= limit as usize, "{limit}/{secs}s: {most} start in one window");
+            assert!(
+                most <= limit as usize,
+                "{limit}/{secs}s: {most} start in one window"
+            );
             // Not slower than the margin promises: the limit less 5 % and the burst, per window.
             assert!(
                 most as f64 >= f64::from(limit) * 0.9,

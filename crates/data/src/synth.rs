@@ -100,12 +100,18 @@ mod tests {
             let d = ny_date(b.ts);
             assert!(d.weekday().number_from_monday() <= 5, "{d}");
             let minute = (b.ts - session_open_ts(d)) / 60;
-            assert!((0..390).contains(&minute), "bar {i} at minute {minute} of {d}");
+            assert!(
+                (0..390).contains(&minute),
+                "bar {i} at minute {minute} of {d}"
+            );
             assert_eq!(b.high, (b.high * 100.0).round() / 100.0, "cents");
             days.insert(d);
         }
         assert_eq!(days.len(), 252);
-        assert_eq!(days.first(), Some(&NaiveDate::from_ymd_opt(2015, 1, 2).unwrap()));
+        assert_eq!(
+            days.first(),
+            Some(&NaiveDate::from_ymd_opt(2015, 1, 2).unwrap())
+        );
         assert!(seeded_minute_bars(0, 1).is_empty());
     }
 }

@@ -51,7 +51,6 @@ const SQLITE_OPEN_FIX: &str = "check the path: its directory must exist and be w
 /// How long opening a Postgres connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-
 /// Runs `$body` with `$pool` bound to the backend's pool: the body is written once and type-checked
 /// against each backend (the SQL uses only what both accept: `$n` parameters, `ON CONFLICT`, `CASE`).
 macro_rules! on_pool {

@@ -31,9 +31,9 @@ fn migrations(files: &[(&str, &'static str)]) -> Result<Vec<Migration>, BoxDynEr
     files
         .iter()
         .map(|(name, sql)| {
-            let (version, rest) = name
-                .split_once('_')
-                .ok_or_else(|| format!("migration file {name}: expected VERSION_DESCRIPTION.sql"))?;
+            let (version, rest) = name.split_once('_').ok_or_else(|| {
+                format!("migration file {name}: expected VERSION_DESCRIPTION.sql")
+            })?;
             let version: i64 = version
                 .parse()
                 .map_err(|_| format!("migration file {name}: the version is not an integer"))?;
@@ -84,7 +84,11 @@ mod tests {
             assert_eq!(files.len(), on_disk, "{dir}");
             let m = migrations(files).unwrap();
             let versions: Vec<i64> = m.iter().map(|m| m.version).collect();
-            assert_eq!(versions, (1..=files.len() as i64).collect::<Vec<_>>(), "{dir}");
+            assert_eq!(
+                versions,
+                (1..=files.len() as i64).collect::<Vec<_>>(),
+                "{dir}"
+            );
             assert_eq!(m[0].description, "initial");
             assert!(m.iter().all(|m| !m.sql.is_empty() && !m.no_tx));
         }

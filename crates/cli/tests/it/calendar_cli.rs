@@ -120,7 +120,14 @@ fn bars_before_1990_run_daily_or_with_session_all_and_are_refused_by_session_fil
     let msft = msft.to_str().unwrap();
     for session in ["all", "regular"] {
         let out = super::common::vectura(&[
-            "backtest", "--data", msft, "--symbol", "MSFT", "--session", session, "--json",
+            "backtest",
+            "--data",
+            msft,
+            "--symbol",
+            "MSFT",
+            "--session",
+            session,
+            "--json",
         ]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "--session {session}: {err}");
@@ -128,13 +135,28 @@ fn bars_before_1990_run_daily_or_with_session_all_and_are_refused_by_session_fil
         assert_eq!(doc["data"]["bars_loaded"], 7_983, "--session {session}");
         let notes: Vec<&str> = err.lines().filter(|l| l.starts_with("note: ")).collect();
         assert_eq!(notes.len(), 1, "{err}");
-        assert!(notes[0].contains("1986-03-13 to 2017-11-10") && notes[0].contains("1990–2035"), "{err}");
+        assert!(
+            notes[0].contains("1986-03-13 to 2017-11-10") && notes[0].contains("1990–2035"),
+            "{err}"
+        );
     }
     // Inside the checked years, no note.
     let out = super::common::vectura(&[
-        "backtest", "--data", msft, "--symbol", "MSFT", "--start-date", "1990-01-02", "--json",
+        "backtest",
+        "--data",
+        msft,
+        "--symbol",
+        "MSFT",
+        "--start-date",
+        "1990-01-02",
+        "--json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("note: "));
 
     // Two sessions of minute bars in December 1989.
@@ -153,18 +175,36 @@ fn bars_before_1990_run_daily_or_with_session_all_and_are_refused_by_session_fil
     std::fs::write(&file, text).unwrap();
     let file = file.to_str().unwrap();
     for session in ["regular", "extended"] {
-        let out = super::common::vectura(&["backtest", "--data", file, "--symbol", "OLD", "--session", session]);
+        let out = super::common::vectura(&[
+            "backtest",
+            "--data",
+            file,
+            "--symbol",
+            "OLD",
+            "--session",
+            session,
+        ]);
         assert_eq!(out.status.code(), Some(2), "--session {session}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
-            err.contains(&format!("--session {session} needs the NYSE calendar's session times"))
-                && err.contains("1989-12-28 is outside")
+            err.contains(&format!(
+                "--session {session} needs the NYSE calendar's session times"
+            )) && err.contains("1989-12-28 is outside")
                 && err.contains("--session all"),
             "{err}"
         );
     }
-    let out = super::common::vectura(&["backtest", "--data", file, "--symbol", "OLD", "--session", "all", "--json"]);
+    let out = super::common::vectura(&[
+        "backtest",
+        "--data",
+        file,
+        "--symbol",
+        "OLD",
+        "--session",
+        "all",
+        "--json",
+    ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("note: "), "{err}");

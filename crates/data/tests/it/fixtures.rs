@@ -12,7 +12,11 @@ use vectura_data::{load_csv_path, LoadOptions, Loaded};
 /// `data/` of the repository.
 fn data_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
-    assert!(dir.join("fixtures").is_dir(), "{} is part of the repository", dir.display());
+    assert!(
+        dir.join("fixtures").is_dir(),
+        "{} is part of the repository",
+        dir.display()
+    );
     dir
 }
 
@@ -84,25 +88,120 @@ const fn e(
 
 /// The README tables (`data/fixtures/README.md`, `data/bundled/README.md`).
 const EXPECTED: &[Expected] = &[
-    e("fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz", 66_269, false, ("2023-07-10", "2025-06-24")),
-    e("fixtures/DBB_1min_2023-07-10_to_2025-07-08.csv.gz", 38_964, false, ("2023-07-10", "2025-07-08")),
-    e("fixtures/FXY_1min_2023-07-10_to_2025-07-08.csv.gz", 78_974, false, ("2023-07-10", "2025-07-08")),
-    e("fixtures/SP500_NOV2019_IDayRVol.csv", 1_563, false, ("2019-11-05", "2019-11-08")),
-    e("fixtures/yahoofinance-AAPL-20040819-20180120.csv", 3_379, true, ("2004-08-19", "2018-01-19")),
-    e("fixtures/yahoofinance-GOOG-20040819-20180120.csv", 3_379, true, ("2004-08-19", "2018-01-19")),
-    e("fixtures/yahoofinance-SPY-20080101-20180101.csv", 2_519, true, ("2007-12-31", "2017-12-29")),
-    e("fixtures/yahoofinance-INTC-19950101-20040412.csv", 2_335, true, ("1995-01-03", "2004-04-08")),
-    e("bundled/SPY_1min_2011-01.csv.gz", 14_180, false, ("2011-01-03", "2011-01-31")),
-    e("bundled/SPY_1min_2011-03.csv.gz", 17_577, false, ("2011-03-01", "2011-03-31")),
-    e("fixtures/daily/AAPL_2000_2013_quandl_wiki.csv", 3_270, true, ("2000-03-01", "2013-03-01")),
-    e("fixtures/daily/MSFT_2000_2013_quandl_wiki.csv", 3_270, true, ("2000-03-01", "2013-03-01")),
-    e("fixtures/daily/IBM_2000_2013_quandl_wiki.csv", 3_270, true, ("2000-03-01", "2013-03-01")),
-    e("fixtures/daily/GOOG_2004_2013_quandl_wiki.csv", 2_148, true, ("2004-08-19", "2013-03-01")),
-    e("fixtures/daily/FB_2012_2013_quandl_wiki.csv", 196, true, ("2012-05-18", "2013-03-01")),
-    e("fixtures/daily/GOOG_2004_2013_backtestingpy.csv", 2_148, true, ("2004-08-19", "2013-03-01")),
-    e("fixtures/daily/SP500_index_1999_2018_arch.csv.gz", 5_031, true, ("1999-01-04", "2018-12-31")),
-    e("fixtures/daily/NASDAQ_index_1999_2018_arch.csv.gz", 5_031, true, ("1999-01-04", "2018-12-31")),
-    e("fixtures/daily/MSFT_1986_2017_adjusted_pmdarima.csv", 7_983, true, ("1986-03-13", "2017-11-10")),
+    e(
+        "fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz",
+        66_269,
+        false,
+        ("2023-07-10", "2025-06-24"),
+    ),
+    e(
+        "fixtures/DBB_1min_2023-07-10_to_2025-07-08.csv.gz",
+        38_964,
+        false,
+        ("2023-07-10", "2025-07-08"),
+    ),
+    e(
+        "fixtures/FXY_1min_2023-07-10_to_2025-07-08.csv.gz",
+        78_974,
+        false,
+        ("2023-07-10", "2025-07-08"),
+    ),
+    e(
+        "fixtures/SP500_NOV2019_IDayRVol.csv",
+        1_563,
+        false,
+        ("2019-11-05", "2019-11-08"),
+    ),
+    e(
+        "fixtures/yahoofinance-AAPL-20040819-20180120.csv",
+        3_379,
+        true,
+        ("2004-08-19", "2018-01-19"),
+    ),
+    e(
+        "fixtures/yahoofinance-GOOG-20040819-20180120.csv",
+        3_379,
+        true,
+        ("2004-08-19", "2018-01-19"),
+    ),
+    e(
+        "fixtures/yahoofinance-SPY-20080101-20180101.csv",
+        2_519,
+        true,
+        ("2007-12-31", "2017-12-29"),
+    ),
+    e(
+        "fixtures/yahoofinance-INTC-19950101-20040412.csv",
+        2_335,
+        true,
+        ("1995-01-03", "2004-04-08"),
+    ),
+    e(
+        "bundled/SPY_1min_2011-01.csv.gz",
+        14_180,
+        false,
+        ("2011-01-03", "2011-01-31"),
+    ),
+    e(
+        "bundled/SPY_1min_2011-03.csv.gz",
+        17_577,
+        false,
+        ("2011-03-01", "2011-03-31"),
+    ),
+    e(
+        "fixtures/daily/AAPL_2000_2013_quandl_wiki.csv",
+        3_270,
+        true,
+        ("2000-03-01", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/MSFT_2000_2013_quandl_wiki.csv",
+        3_270,
+        true,
+        ("2000-03-01", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/IBM_2000_2013_quandl_wiki.csv",
+        3_270,
+        true,
+        ("2000-03-01", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/GOOG_2004_2013_quandl_wiki.csv",
+        2_148,
+        true,
+        ("2004-08-19", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/FB_2012_2013_quandl_wiki.csv",
+        196,
+        true,
+        ("2012-05-18", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/GOOG_2004_2013_backtestingpy.csv",
+        2_148,
+        true,
+        ("2004-08-19", "2013-03-01"),
+    ),
+    e(
+        "fixtures/daily/SP500_index_1999_2018_arch.csv.gz",
+        5_031,
+        true,
+        ("1999-01-04", "2018-12-31"),
+    ),
+    e(
+        "fixtures/daily/NASDAQ_index_1999_2018_arch.csv.gz",
+        5_031,
+        true,
+        ("1999-01-04", "2018-12-31"),
+    ),
+    e(
+        "fixtures/daily/MSFT_1986_2017_adjusted_pmdarima.csv",
+        7_983,
+        true,
+        ("1986-03-13", "2017-11-10"),
+    ),
     Expected {
         path: "fixtures/daily/SP500_members_2009_2010_bytetheory.csv.gz",
         rows: 122_574,
@@ -113,13 +212,24 @@ const EXPECTED: &[Expected] = &[
     },
     Expected {
         reversed: true,
-        ..e("fixtures/daily/SPY_2011_yahoo_pyalgotrade.csv", 252, true, ("2011-01-03", "2011-12-30"))
+        ..e(
+            "fixtures/daily/SPY_2011_yahoo_pyalgotrade.csv",
+            252,
+            true,
+            ("2011-01-03", "2011-12-30"),
+        )
     },
-    e("fixtures/hourly/EURUSD_1h_2017_2018_backtestingpy.csv", 5_000, false, ("2017-04-19", "2018-02-07")),
+    e(
+        "fixtures/hourly/EURUSD_1h_2017_2018_backtestingpy.csv",
+        5_000,
+        false,
+        ("2017-04-19", "2018-02-07"),
+    ),
 ];
 
 fn date(s: &str) -> NaiveDate {
-    s.parse().unwrap_or_else(|e| panic!("bad test date {s}: {e}"))
+    s.parse()
+        .unwrap_or_else(|e| panic!("bad test date {s}: {e}"))
 }
 
 fn check(want: &Expected, l: &Loaded) {
@@ -131,7 +241,11 @@ fn check(want: &Expected, l: &Loaded) {
         b.validate(true)
             .unwrap_or_else(|e| panic!("{name}: bar {i} ({b:?}) does not validate: {e}"));
         if i > 0 {
-            assert!(s.ts[i] > s.ts[i - 1], "{name}: bar {i} is not after bar {}", i - 1);
+            assert!(
+                s.ts[i] > s.ts[i - 1],
+                "{name}: bar {i} is not after bar {}",
+                i - 1
+            );
         }
     }
     assert_eq!(l.rows, want.rows, "{name}: rows");
@@ -142,7 +256,11 @@ fn check(want: &Expected, l: &Loaded) {
     assert_eq!(s.daily, want.daily, "{name}: daily");
     assert_eq!(l.reversed, want.reversed, "{name}: reversed");
     let (first, last) = (ny_date(s.ts[0]), ny_date(s.ts[s.len() - 1]));
-    assert_eq!((first, last), (date(want.span.0), date(want.span.1)), "{name}: span");
+    assert_eq!(
+        (first, last),
+        (date(want.span.0), date(want.span.1)),
+        "{name}: span"
+    );
 }
 
 #[test]
@@ -158,10 +276,9 @@ fn every_fixture_loads_as_its_readme_states() {
             .unwrap()
             .to_string_lossy()
             .replace('\\', "/");
-        let want = EXPECTED
-            .iter()
-            .find(|e| e.path == rel)
-            .unwrap_or_else(|| panic!("{rel} is not in the README tables this test follows: add it"));
+        let want = EXPECTED.iter().find(|e| e.path == rel).unwrap_or_else(|| {
+            panic!("{rel} is not in the README tables this test follows: add it")
+        });
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let l = load_csv_path(path, &options_for(&name)).unwrap_or_else(|e| panic!("{e}"));
         check(want, &l);
@@ -172,7 +289,10 @@ fn every_fixture_loads_as_its_readme_states() {
         .map(|e| e.path)
         .filter(|p| !named.contains(p))
         .collect();
-    assert!(missing.is_empty(), "README files missing from data/: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "README files missing from data/: {missing:?}"
+    );
 }
 
 #[test]

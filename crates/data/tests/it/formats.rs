@@ -315,11 +315,20 @@ fn a_million_synthetic_rows_load() {
     // Generated here (a seeded random walk), not real data. Load speed is measured by benchmarks, not here.
     let (text, want) = synthetic_minutes(1_000_000);
     let l = load(&text);
-    assert_eq!((l.rows, l.series.len(), l.widened), (1_000_000, 1_000_000, 0));
+    assert_eq!(
+        (l.rows, l.series.len(), l.widened),
+        (1_000_000, 1_000_000, 0)
+    );
     assert!(!l.series.daily && !l.reversed);
     // Every row, every column: a loader that drops, repeats or shifts a row in the middle fails here.
     for (i, w) in want.iter().enumerate() {
         let got = l.series.get(i);
-        assert_eq!(got, *w, "row {} ({})", i + 1, text.lines().nth(i + 1).unwrap_or(""));
+        assert_eq!(
+            got,
+            *w,
+            "row {} ({})",
+            i + 1,
+            text.lines().nth(i + 1).unwrap_or("")
+        );
     }
 }

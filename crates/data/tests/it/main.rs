@@ -2,10 +2,10 @@
 
 mod bad_input;
 mod codec;
+mod fixtures;
 mod formats;
 mod line_bound;
 mod parquet_input;
 mod proptests;
 mod providers;
-mod fixtures;
 mod validation;

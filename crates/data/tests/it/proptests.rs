@@ -51,15 +51,22 @@ fn assert_loaded_or_one_line(
 fn in_us_dst(date: chrono::NaiveDate) -> bool {
     use chrono::{Datelike, NaiveDate, Weekday};
     let y = date.year();
-    let nth_sunday = |m: u32, n: u8| NaiveDate::from_weekday_of_month_opt(y, m, Weekday::Sun, n).unwrap();
+    let nth_sunday =
+        |m: u32, n: u8| NaiveDate::from_weekday_of_month_opt(y, m, Weekday::Sun, n).unwrap();
     let last_sunday = |m: u32| {
         let first_next = NaiveDate::from_ymd_opt(y, m + 1, 1).unwrap();
         let back = first_next.weekday().num_days_from_sunday();
         first_next - chrono::Duration::days(if back == 0 { 7 } else { i64::from(back) })
     };
     let (start, end) = match y {
-        1974 => (NaiveDate::from_ymd_opt(1974, 1, 6).unwrap(), last_sunday(10)),
-        1975 => (NaiveDate::from_ymd_opt(1975, 2, 23).unwrap(), last_sunday(10)),
+        1974 => (
+            NaiveDate::from_ymd_opt(1974, 1, 6).unwrap(),
+            last_sunday(10),
+        ),
+        1975 => (
+            NaiveDate::from_ymd_opt(1975, 2, 23).unwrap(),
+            last_sunday(10),
+        ),
         ..=1986 => (last_sunday(4), last_sunday(10)),
         1987..=2006 => (nth_sunday(4, 1), last_sunday(10)),
         _ => (nth_sunday(3, 2), nth_sunday(11, 1)),

@@ -340,7 +340,11 @@ async fn every_request_and_every_retry_takes_a_token() {
     let sent = h.request_count();
     let throttled = statuses(&emu).iter().filter(|&&s| s == 429).count();
     assert!(throttled >= 10, "{throttled} of {sent} were 429s");
-    assert_eq!(sent, 50 + throttled, "one request per call plus one per 429");
+    assert_eq!(
+        sent,
+        50 + throttled,
+        "one request per call plus one per 429"
+    );
     let left = (0..TOKENS).take_while(|_| bucket.try_acquire()).count();
     assert_eq!(left + sent, TOKENS as usize, "tokens taken = requests sent");
 }
@@ -442,7 +446,10 @@ async fn echoed_credentials_are_masked_in_every_error() {
         .bars_for_session("SPY", &s, Timeframe::MINUTE)
         .await
         .unwrap_err();
-    assert!(matches!(err, FetchError::Rejected { status: 422, .. }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Rejected { status: 422, .. }),
+        "{err:?}"
+    );
     check("HTTP 422", &err);
     // 403 from a server that knows another secret for the key, on the bars and the splits routes.
     let strict = Emulator::start(Config {
@@ -460,13 +467,19 @@ async fn echoed_credentials_are_masked_in_every_error() {
         .bars_multi(&["SPY", "AAPL"], s.open, s.close, Timeframe::MINUTE)
         .await
         .unwrap_err();
-    assert!(matches!(err, FetchError::Unauthorized { status: 403, .. }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Unauthorized { status: 403, .. }),
+        "{err:?}"
+    );
     check("HTTP 403 (bars)", &err);
     let err = client(&strict)
         .splits("SPY", day(2020, 1, 1), day(2024, 1, 1))
         .await
         .unwrap_err();
-    assert!(matches!(err, FetchError::Unauthorized { status: 403, .. }), "{err:?}");
+    assert!(
+        matches!(err, FetchError::Unauthorized { status: 403, .. }),
+        "{err:?}"
+    );
     check("HTTP 403 (corporate actions)", &err);
 }
 

@@ -48,7 +48,10 @@ fn opts() -> FetchOptions {
 fn assert_masked(what: &str, text: &str) {
     assert!(!text.contains(SECRET), "{what} shows the secret: {text}");
     assert!(!text.contains(KEY), "{what} shows the whole key id: {text}");
-    assert!(text.contains("***"), "{what}: the echo should be there, masked: {text}");
+    assert!(
+        text.contains("***"),
+        "{what}: the echo should be there, masked: {text}"
+    );
 }
 
 /// The day's stored error and every error column of `bt_day_status`, read back through the store.
@@ -98,7 +101,10 @@ async fn echoed_secret_is_never_printed_or_stored(store: &Store) {
     for e in &events {
         assert!(!e.contains(SECRET), "{e}");
     }
-    assert_masked("the stored 500 error", &stored_errors(store, "AAA", failing).await);
+    assert_masked(
+        "the stored 500 error",
+        &stored_errors(store, "AAA", failing).await,
+    );
 
     // A refusal (403 with the echo) stops the fetch: its error and the stored row are masked too.
     let strict = Emulator::start(Config {
@@ -181,11 +187,9 @@ async fn an_echoed_secret_is_never_printed_or_stored_in_postgres() {
         .await
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    let store = Store::open(&format!(
-        "{base}{sep}options=-c%20search_path%3D{schema}"
-    ))
-    .await
-    .unwrap();
+    let store = Store::open(&format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+        .await
+        .unwrap();
     echoed_secret_is_never_printed_or_stored(&store).await;
     let errors: Vec<Option<String>> =
         sqlx::query_scalar(&format!("SELECT error FROM {schema}.bt_day_status"))
