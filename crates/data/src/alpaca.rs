@@ -551,9 +551,11 @@ impl AlpacaData {
                 url: r(url),
                 detail: r(detail),
             },
+            // A bad bar names its symbol, time and numbers, nothing of the request.
             other @ (FetchError::BadSymbol(_)
             | FetchError::MissingCredentials
-            | FetchError::BadCredentials) => other,
+            | FetchError::BadCredentials
+            | FetchError::BadBar { .. }) => other,
         }
     }
 
