@@ -176,7 +176,7 @@ pub enum FetchError {
     BadUrl { url: String, detail: String },
     /// A bar of a reply that fails the checks every bar source shares ([`crate::validate`]).
     #[error("{bar}")]
-    BadBar { status: u16, bar: BadBar },
+    BadBar { status: u16, bar: Box<BadBar> },
 }
 
 impl FetchError {
@@ -862,13 +862,13 @@ impl AlpacaData {
             Some(n) => Some(
                 validate::trade_count_f64(n).ok_or_else(|| FetchError::BadBar {
                     status,
-                    bar: out.checker.bad(
+                    bar: Box::new(out.checker.bad(
                         item,
                         Some("field \"n\"".into()),
                         Problem::TradeCount {
                             text: n.to_string(),
                         },
-                    ),
+                    )),
                 })?,
             ),
         };
@@ -906,7 +906,10 @@ impl AlpacaData {
                 ),
                 text: (f == Field::Time).then(|| raw.t.clone()),
             })
-            .map_err(|bar| FetchError::BadBar { status, bar })
+            .map_err(|bar| FetchError::BadBar {
+                status,
+                bar: Box::new(bar),
+            })
     }
 
     /// One GET through the rate limiter, with retries: the status and body of a 2xx reply.

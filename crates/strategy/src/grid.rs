@@ -814,12 +814,21 @@ impl Grid {
             lot_opened: fill.ts,
             pending: None,
         });
-        self.lots.push(Lot {
+        let lot = Lot {
             id: fill.intent,
             price: p,
             shares: fill.qty,
             opened: fill.ts,
-        });
+        };
+        // Lots stay in intent order (`find_lot` searches them): a broker may fill a later order
+        // first; the backtest always appends.
+        match self.lots.last() {
+            Some(last) if last.id > lot.id => {
+                let at = self.lots.partition_point(|l| l.id < lot.id);
+                self.lots.insert(at, lot);
+            }
+            _ => self.lots.push(lot),
+        }
     }
 
     fn apply_sell(&mut self, lot: IntentId, trigger: u64, price: f64, ts: i64) {

@@ -34,6 +34,9 @@ async fn no_log_line_or_error_carries_the_secret() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests of this binary run in parallel threads with no subscriber; a callsite they hit
+    // first may be cached as disabled. Recompute every callsite's interest with this one in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let env = start().await;
     let mut errors: Vec<String> = Vec::new();

@@ -330,7 +330,7 @@ fn shards_through_a_real_s3_server_and_a_wrong_secret_is_refused() {
     // The server's own verdict on the signature, as an access refusal naming the variables to
     // check: not any store error (an unreachable server or a missing bucket reads otherwise).
     assert!(
-        err.contains("the sweep store refused access to sweeps/run2/plan.json"),
+        err.contains("the sweep store refused access to run2/plan.json"),
         "{err}"
     );
     assert!(

@@ -184,7 +184,7 @@ async fn alpaca_fetch(body: String) -> Result<BarSeries, FetchError> {
 
 async fn alpaca_bad(rows: &[Row], n: Option<f64>) -> BadBar {
     match alpaca_fetch(alpaca_json(rows, n)).await {
-        Err(FetchError::BadBar { bar, .. }) => bar,
+        Err(FetchError::BadBar { bar, .. }) => *bar,
         other => panic!("Alpaca: expected a bad bar, got {other:?}"),
     }
 }
