@@ -26,10 +26,6 @@
 //! - every error is a [`LoadError`] whose message is one line naming the file, the line, the column
 //!   where one is involved, the problem and the fix.
 
-// A bad bar's error carries everything its one-line message names (source, row, field, value, fix);
-// errors are the cold path, so their size is not worth a box at every site.
-#![allow(clippy::result_large_err)]
-
 pub mod alpaca;
 pub mod alphavantage;
 pub mod codec;
