@@ -12,80 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vectura_backtest::sweep::{run_sets, ParamAxis, Plan, Sampling};
 use vectura_backtest::{run, BacktestConfig, Contributions, FillModel, PdtMode};
-use vectura_core::{Bar, BarSeries};
+use vectura_core::BarSeries;
 use vectura_data::csv::{load_csv_path, LoadOptions};
 use vectura_strategy::grid::{Grid, GridMode, GridParams};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// TEMPORARY, until `vectura_data::synth::seeded_minute_bars` lands on main (the data crate's helper
-/// writes it; the lead swaps this for it). The same shape as the peers' generator: `years` × 252
-/// consecutive weekdays from 2015-01-02 × 390 regular-session minutes, a zero-drift log random walk
-/// from 100 (σ 0.0005 per minute, 0.004 overnight), closes in cents, open = previous close, high and
-/// low widened by a half-normal wiggle. SplitMix64 + Box–Muller, so every machine gets the same bars.
-fn seeded_minute_bars(years: u32, seed: u64) -> BarSeries {
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn uniform(&mut self) -> f64 {
-            ((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-        fn normal(&mut self) -> f64 {
-            (-2.0 * self.uniform().ln()).sqrt() * (std::f64::consts::TAU * self.uniform()).cos()
-        }
-    }
-    let cents = |x: f64| (x * 100.0).round() / 100.0;
-    let mut rng = Rng(seed);
-    let sessions = 252 * years as usize;
-    let mut s = BarSeries::with_capacity(sessions * 390);
-    let mut day = chrono::NaiveDate::from_ymd_opt(2015, 1, 2).expect("a date");
-    let mut logp = 100f64.ln();
-    let mut prev = 100.0;
-    let mut k = 0;
-    while k < sessions {
-        use chrono::Datelike;
-        if day.weekday().number_from_monday() <= 5 {
-            let open_ts = vectura_core::calendar::session_open_ts(day);
-            for m in 0..390 {
-                let mut r = rng.normal() * 0.0005;
-                if m == 0 {
-                    r += rng.normal() * 0.004;
-                }
-                logp += r;
-                let close = cents(logp.exp());
-                let open = if m == 0 && k > 0 {
-                    cents(prev * (r * 0.5).exp())
-                } else {
-                    prev
-                };
-                let high = cents(open.max(close) * (1.0 + (rng.normal() * 0.00025).abs()));
-                let low = cents(open.min(close) * (1.0 - (rng.normal() * 0.00025).abs()));
-                s.push(Bar {
-                    ts: open_ts + 60 * m,
-                    open,
-                    high,
-                    low,
-                    close,
-                    volume: 1000.0,
-                    vwap: None,
-                    trade_count: None,
-                })
-                .expect("increasing times");
-                prev = close;
-            }
-            k += 1;
-        }
-        day = day.succ_opt().expect("a next day");
-    }
-    s
 }
 
 fn load(file: &Path) -> BarSeries {
@@ -114,7 +46,12 @@ fn inputs(years: &[u32]) -> Vec<(String, BarSeries)> {
         }
         None => years
             .iter()
-            .map(|&y| (format!("seeded-{y}y"), seeded_minute_bars(y, 1)))
+            .map(|&y| {
+                (
+                    format!("seeded-{y}y"),
+                    vectura_data::synth::seeded_minute_bars(y, 1),
+                )
+            })
             .collect(),
     }
 }
