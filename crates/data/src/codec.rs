@@ -918,7 +918,8 @@ fn get_f64_column(
 
 /// Reads an int column of `m` values into `out` (at least `m + 7` long; the values past `m` are
 /// garbage).
-#[inline(always)]
+// Not `inline(always)`: it holds 57 width-specialised unpackers, and copying them into every caller
+// made this crate take minutes to compile; one call per block of values costs nothing measurable.
 fn get_int_column(r: &mut Reader, out: &mut [i64], m: usize, tail: &mut Vec<u8>) -> R<()> {
     let ge = r.varint()?;
     let (g, e) = (ge >> 2, (ge & 3) as u32);
@@ -1022,7 +1023,7 @@ macro_rules! unpack_dispatch {
 
 /// Unpacks `8 × groups` values of width `w <= 64` from `src` (at least [`unpack_reads`] bytes) into
 /// `out`, adding `base` to every value.
-#[inline(always)]
+#[inline(never)]
 fn unpack(w: usize, src: &[u8], base: i64, out: &mut [i64], groups: usize) {
     unpack_dispatch!(w, src, base, out, groups;
         0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32
