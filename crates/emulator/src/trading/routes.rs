@@ -205,7 +205,7 @@ fn synced(shared: &Shared) -> (std::sync::MutexGuard<'_, Inner>, Micros) {
     (inner, now)
 }
 
-/// One order request, for the orders log.
+/// One order request, for the orders log: where it came in, then what came of it.
 struct Logged<'a> {
     key: &'a str,
     method: &'a str,
@@ -217,19 +217,76 @@ struct Logged<'a> {
     outcome: String,
 }
 
-fn record(inner: &mut Inner, now: Micros, l: Logged<'_>) {
-    inner.trading.record(OrderRequestRecord {
-        time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        emulator_time: rfc3339_micros(now),
-        key: Some(l.key.to_string()),
-        method: l.method.to_string(),
-        path: l.path.to_string(),
-        client_order_id: l.coid,
-        order_id: l.order_id,
-        status: l.status,
-        created: l.created,
-        outcome: l.outcome,
-    });
+impl<'a> Logged<'a> {
+    fn new(key: &'a str, method: &'a str, path: &'a str) -> Self {
+        Logged {
+            key,
+            method,
+            path,
+            coid: None,
+            order_id: None,
+            status: None,
+            created: false,
+            outcome: String::new(),
+        }
+    }
+
+    fn ids(mut self, coid: Option<String>, order_id: Option<String>) -> Self {
+        self.coid = coid;
+        self.order_id = order_id;
+        self
+    }
+
+    fn status(mut self, status: Option<u16>) -> Self {
+        self.status = status;
+        self
+    }
+
+    fn outcome(mut self, outcome: impl Into<String>) -> Self {
+        self.outcome = outcome.into();
+        self
+    }
+
+    /// An order the request created, with the ids its reply carries.
+    fn created(mut self, order: &Value) -> Self {
+        let id = |field: &str| order[field].as_str().map(str::to_string);
+        self.coid = id("client_order_id");
+        self.order_id = id("id");
+        self.status = Some(200);
+        self.created = true;
+        self.outcome = "created".into();
+        self
+    }
+
+    /// A refusal, logged as `{verb}: {its message}`.
+    fn refused(mut self, (status, body): &Refusal, verb: &str) -> Self {
+        let msg = body["message"].as_str().unwrap_or("");
+        self.status = Some(*status);
+        self.outcome = format!("{verb}: {msg}");
+        self
+    }
+
+    /// A lookup that found its order or did not.
+    fn lookup(mut self, found: bool) -> Self {
+        self.status = Some(if found { 200 } else { 404 });
+        self.outcome = if found { "found" } else { "not found" }.into();
+        self
+    }
+
+    fn write(self, inner: &mut Inner, now: Micros) {
+        inner.trading.record(OrderRequestRecord {
+            time: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            emulator_time: rfc3339_micros(now),
+            key: Some(self.key.to_string()),
+            method: self.method.to_string(),
+            path: self.path.to_string(),
+            client_order_id: self.coid,
+            order_id: self.order_id,
+            status: self.status,
+            created: self.created,
+            outcome: self.outcome,
+        });
+    }
 }
 
 pub(crate) async fn get_account(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
@@ -351,20 +408,11 @@ pub(crate) async fn post_order(
                 FaultAction::Drop => Some(200),
                 _ => None,
             };
-            record(
-                &mut inner,
-                now,
-                Logged {
-                    key: &key,
-                    method: "POST",
-                    path: "/v2/orders",
-                    coid: coid.clone(),
-                    order_id: None,
-                    status,
-                    created: false,
-                    outcome: format!("fault before processing ({a:?}): no order"),
-                },
-            );
+            Logged::new(&key, "POST", "/v2/orders")
+                .ids(coid.clone(), None)
+                .status(status)
+                .outcome(format!("fault before processing ({a:?}): no order"))
+                .write(&mut inner, now);
         }
         action
     };
@@ -378,7 +426,6 @@ pub(crate) async fn post_order(
                 let a = &inner.trading.accounts[&key];
                 let o = &a.orders[s.index];
                 let body = wire::order(o);
-                let (id, coid) = (o.id.clone(), o.client_order_id.clone());
                 let f = &mut inner.trading.faults;
                 let lost = match (f.lost_reply, f.lost_replies) {
                     (Some(_), Some(0)) => None,
@@ -403,20 +450,11 @@ pub(crate) async fn post_order(
                         format!("created; reply delayed {} ms", d.as_millis()),
                     ),
                 };
-                record(
-                    &mut inner,
-                    now,
-                    Logged {
-                        key: &key,
-                        method: "POST",
-                        path: "/v2/orders",
-                        coid: Some(coid),
-                        order_id: Some(id),
-                        status,
-                        created: true,
-                        outcome,
-                    },
-                );
+                Logged::new(&key, "POST", "/v2/orders")
+                    .created(&body)
+                    .status(status)
+                    .outcome(outcome)
+                    .write(&mut inner, now);
                 (json_reply(200, body), lost)
             }
             Err((status, body)) => {
@@ -426,20 +464,11 @@ pub(crate) async fn post_order(
                 } else {
                     format!("rejected: {msg}")
                 };
-                record(
-                    &mut inner,
-                    now,
-                    Logged {
-                        key: &key,
-                        method: "POST",
-                        path: "/v2/orders",
-                        coid,
-                        order_id: None,
-                        status: Some(status),
-                        created: false,
-                        outcome,
-                    },
-                );
+                Logged::new(&key, "POST", "/v2/orders")
+                    .ids(coid, None)
+                    .status(Some(status))
+                    .outcome(outcome)
+                    .write(&mut inner, now);
                 (json_reply(status, body), None)
             }
         }
@@ -527,20 +556,10 @@ pub(crate) async fn get_orders(
     }
     let body: Vec<Value> = list.into_iter().take(limit).map(wire::order).collect();
     let n = body.len();
-    record(
-        &mut inner,
-        now,
-        Logged {
-            key: &key,
-            method: "GET",
-            path: "/v2/orders",
-            coid: None,
-            order_id: None,
-            status: Some(200),
-            created: false,
-            outcome: format!("listed {n}"),
-        },
-    );
+    Logged::new(&key, "GET", "/v2/orders")
+        .status(Some(200))
+        .outcome(format!("listed {n}"))
+        .write(&mut inner, now);
     json_reply(200, Value::Array(body))
 }
 
@@ -557,26 +576,10 @@ pub(crate) async fn get_order(
         .accounts
         .get(&key)
         .and_then(|a| a.by_id.get(&id).map(|&i| wire::order(&a.orders[i])));
-    let status = if found.is_some() { 200 } else { 404 };
-    record(
-        &mut inner,
-        now,
-        Logged {
-            key: &key,
-            method: "GET",
-            path: &path,
-            coid: None,
-            order_id: Some(id),
-            status: Some(status),
-            created: false,
-            outcome: if found.is_some() {
-                "found"
-            } else {
-                "not found"
-            }
-            .into(),
-        },
-    );
+    Logged::new(&key, "GET", &path)
+        .ids(None, Some(id))
+        .lookup(found.is_some())
+        .write(&mut inner, now);
     match found {
         Some(o) => json_reply(200, o),
         None => refused(refusal(404, 40410000, "order not found")),
@@ -598,26 +601,10 @@ pub(crate) async fn get_order_by_client_id(
             .get(&coid)
             .map(|&i| (a.orders[i].id.clone(), wire::order(&a.orders[i])))
     });
-    let status = if found.is_some() { 200 } else { 404 };
-    record(
-        &mut inner,
-        now,
-        Logged {
-            key: &key,
-            method: "GET",
-            path: "/v2/orders:by_client_order_id",
-            coid: Some(coid),
-            order_id: found.as_ref().map(|(id, _)| id.clone()),
-            status: Some(status),
-            created: false,
-            outcome: if found.is_some() {
-                "found"
-            } else {
-                "not found"
-            }
-            .into(),
-        },
-    );
+    Logged::new(&key, "GET", "/v2/orders:by_client_order_id")
+        .ids(Some(coid), found.as_ref().map(|(id, _)| id.clone()))
+        .lookup(found.is_some())
+        .write(&mut inner, now);
     match found {
         Some((_, o)) => json_reply(200, o),
         None => refused(refusal(404, 40410000, "order not found")),
@@ -640,38 +627,18 @@ pub(crate) async fn delete_order(
     });
     match result {
         Ok(()) => {
-            record(
-                &mut inner,
-                now,
-                Logged {
-                    key: &key,
-                    method: "DELETE",
-                    path: &path,
-                    coid,
-                    order_id: Some(id),
-                    status: Some(204),
-                    created: false,
-                    outcome: "canceled".into(),
-                },
-            );
+            Logged::new(&key, "DELETE", &path)
+                .ids(coid, Some(id))
+                .status(Some(204))
+                .outcome("canceled")
+                .write(&mut inner, now);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(r) => {
-            let msg = r.1["message"].as_str().unwrap_or("").to_string();
-            record(
-                &mut inner,
-                now,
-                Logged {
-                    key: &key,
-                    method: "DELETE",
-                    path: &path,
-                    coid,
-                    order_id: Some(id),
-                    status: Some(r.0),
-                    created: false,
-                    outcome: format!("refused: {msg}"),
-                },
-            );
+            Logged::new(&key, "DELETE", &path)
+                .ids(coid, Some(id))
+                .refused(&r, "refused")
+                .write(&mut inner, now);
             refused(r)
         }
     }
@@ -685,20 +652,10 @@ pub(crate) async fn delete_orders(
     let (mut inner, now) = synced(&shared);
     let ids = engine::cancel_all(&mut inner.trading, &key, now);
     let n = ids.len();
-    record(
-        &mut inner,
-        now,
-        Logged {
-            key: &key,
-            method: "DELETE",
-            path: "/v2/orders",
-            coid: None,
-            order_id: None,
-            status: Some(207),
-            created: false,
-            outcome: format!("canceled {n}"),
-        },
-    );
+    Logged::new(&key, "DELETE", "/v2/orders")
+        .status(Some(207))
+        .outcome(format!("canceled {n}"))
+        .write(&mut inner, now);
     let body: Vec<Value> = ids
         .into_iter()
         .map(|id| json!({ "id": id, "status": 200 }))
@@ -810,6 +767,25 @@ fn close_one(
     Ok(wire::order(&inner.trading.accounts[key].orders[s.index]))
 }
 
+/// [`close_one`], with its outcome in the orders log.
+fn close_logged(
+    inner: &mut Inner,
+    key: &str,
+    sym: &str,
+    q: &HashMap<String, String>,
+    now: Micros,
+) -> Result<Value, Refusal> {
+    let path = format!("/v2/positions/{sym}");
+    let closed = close_one(inner, key, sym, q, now);
+    let log = Logged::new(key, "DELETE", &path);
+    match &closed {
+        Ok(o) => log.created(o),
+        Err(r) => log.refused(r, "rejected"),
+    }
+    .write(inner, now);
+    closed
+}
+
 pub(crate) async fn delete_position(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -819,47 +795,9 @@ pub(crate) async fn delete_position(
     let key = key_of(&headers);
     let (mut inner, now) = synced(&shared);
     let sym = symbol.trim().to_ascii_uppercase();
-    let path = format!("/v2/positions/{sym}");
-    match close_one(&mut inner, &key, &sym, &q, now) {
-        Ok(o) => {
-            let (id, coid) = (
-                o["id"].as_str().map(str::to_string),
-                o["client_order_id"].as_str().map(str::to_string),
-            );
-            record(
-                &mut inner,
-                now,
-                Logged {
-                    key: &key,
-                    method: "DELETE",
-                    path: &path,
-                    coid,
-                    order_id: id,
-                    status: Some(200),
-                    created: true,
-                    outcome: "created".into(),
-                },
-            );
-            json_reply(200, o)
-        }
-        Err(r) => {
-            let msg = r.1["message"].as_str().unwrap_or("").to_string();
-            record(
-                &mut inner,
-                now,
-                Logged {
-                    key: &key,
-                    method: "DELETE",
-                    path: &path,
-                    coid: None,
-                    order_id: None,
-                    status: Some(r.0),
-                    created: false,
-                    outcome: format!("rejected: {msg}"),
-                },
-            );
-            refused(r)
-        }
+    match close_logged(&mut inner, &key, &sym, &q, now) {
+        Ok(o) => json_reply(200, o),
+        Err(r) => refused(r),
     }
 }
 
@@ -881,48 +819,12 @@ pub(crate) async fn delete_positions(
         .unwrap_or_default();
     let mut out = Vec::new();
     for sym in symbols {
-        let path = format!("/v2/positions/{sym}");
-        match close_one(&mut inner, &key, &sym, &HashMap::new(), now) {
-            Ok(o) => {
-                let (id, coid) = (
-                    o["id"].as_str().map(str::to_string),
-                    o["client_order_id"].as_str().map(str::to_string),
-                );
-                record(
-                    &mut inner,
-                    now,
-                    Logged {
-                        key: &key,
-                        method: "DELETE",
-                        path: &path,
-                        coid,
-                        order_id: id,
-                        status: Some(200),
-                        created: true,
-                        outcome: "created".into(),
-                    },
-                );
-                out.push(json!({ "symbol": sym, "status": 200, "body": o }));
-            }
-            Err((status, body)) => {
-                let msg = body["message"].as_str().unwrap_or("").to_string();
-                record(
-                    &mut inner,
-                    now,
-                    Logged {
-                        key: &key,
-                        method: "DELETE",
-                        path: &path,
-                        coid: None,
-                        order_id: None,
-                        status: Some(status),
-                        created: false,
-                        outcome: format!("rejected: {msg}"),
-                    },
-                );
-                out.push(json!({ "symbol": sym, "status": status, "body": body }));
-            }
-        }
+        out.push(
+            match close_logged(&mut inner, &key, &sym, &HashMap::new(), now) {
+                Ok(o) => json!({ "symbol": sym, "status": 200, "body": o }),
+                Err((status, body)) => json!({ "symbol": sym, "status": status, "body": body }),
+            },
+        );
     }
     json_reply(207, Value::Array(out))
 }
