@@ -1342,42 +1342,46 @@ mod tests {
         assert_eq!(Grid::fire_price(&t, 8.0, Dir::Below), None);
     }
 
-    #[test]
-    fn compat_fires_a_buy_whose_trigger_joining_removed_in_the_same_tick() {
-        // Store order [higher 99, below 101]; at 100 both fire. The first buy adds a below trigger at 98,
-        // and 101 is within 5 % of that anchor, so joining drops 101 before its buy runs.
+    /// A grid (10 % of capital, no floor, 5 % joining) holding two buy triggers in store order
+    /// [higher 99 (id 10), below 101 (id 11)]: at 100 both fire.
+    fn two_buy_triggers(mode: GridMode) -> Grid {
         let p = GridParams {
             capital_pct: 10.0,
             cash_floor: 0.0,
             order_gap_pct: 5.0,
             ..GridParams::default()
         };
+        let mut g = Grid::new(p, mode);
+        g.buys = vec![
+            BuyTrigger {
+                id: 10,
+                price: 99.0,
+                dir: Dir::Higher,
+                pending: None,
+                dead: false,
+            },
+            BuyTrigger {
+                id: 11,
+                price: 101.0,
+                dir: Dir::Below,
+                pending: None,
+                dead: false,
+            },
+        ];
+        g.next_trigger = 12;
+        g.line_of.resize(12, NO_LINE);
+        g
+    }
+
+    #[test]
+    fn compat_fires_a_buy_whose_trigger_joining_removed_in_the_same_tick() {
+        // The first buy adds a below trigger at 98, and 101 is within 5 % of that anchor, so joining
+        // drops 101 before its buy runs.
         for (compat, want) in [(true, 2), (false, 1)] {
-            let mut g = Grid::new(
-                p,
-                GridMode {
-                    compat_v1: compat,
-                    ..GridMode::default()
-                },
-            );
-            g.buys = vec![
-                BuyTrigger {
-                    id: 10,
-                    price: 99.0,
-                    dir: Dir::Higher,
-                    pending: None,
-                    dead: false,
-                },
-                BuyTrigger {
-                    id: 11,
-                    price: 101.0,
-                    dir: Dir::Below,
-                    pending: None,
-                    dead: false,
-                },
-            ];
-            g.next_trigger = 12;
-            g.line_of.resize(12, NO_LINE);
+            let mut g = two_buy_triggers(GridMode {
+                compat_v1: compat,
+                ..GridMode::default()
+            });
             let mut cash = 10_000.0;
             g.on_bar(
                 &Tick::at(1, 100.0),
@@ -1398,32 +1402,8 @@ mod tests {
     /// Two buys fired on one bar, both out (next-open fills). The first one's fill adds a "below"
     /// trigger at 98 that joins the second's trigger (101) away while its order is in flight.
     fn two_orders_out_and_the_second_joined_away(in_flight: JoinedInFlight) -> (Grid, OrderIntent) {
-        let p = GridParams {
-            capital_pct: 10.0,
-            cash_floor: 0.0,
-            order_gap_pct: 5.0,
-            ..GridParams::default()
-        };
-        let mut g = Grid::new(p, GridMode::default());
+        let mut g = two_buy_triggers(GridMode::default());
         g.set_joined_in_flight(in_flight);
-        g.buys = vec![
-            BuyTrigger {
-                id: 10,
-                price: 99.0,
-                dir: Dir::Higher,
-                pending: None,
-                dead: false,
-            },
-            BuyTrigger {
-                id: 11,
-                price: 101.0,
-                dir: Dir::Below,
-                pending: None,
-                dead: false,
-            },
-        ];
-        g.next_trigger = 12;
-        g.line_of.resize(12, NO_LINE);
         let a = Account {
             cash: 10_000.0,
             equity: 10_000.0,

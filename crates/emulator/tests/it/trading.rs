@@ -314,18 +314,23 @@ fn fixture_rows(n: usize) -> Vec<(i64, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_replay_mode_drives_clock_assets_bars_and_fills_from_a_real_minute_file() {
-    let emu = Emulator::start(Config {
+/// An emulator replaying the INDA fixture at `speed`× real time.
+async fn replaying_inda(speed: f64) -> Emulator {
+    Emulator::start(Config {
         trading: TradingConfig {
             replay: vec![("INDA".into(), fixture())],
-            speed: Some(1.0),
+            speed: Some(speed),
             ..TradingConfig::default()
         },
         ..Config::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_replay_mode_drives_clock_assets_bars_and_fills_from_a_real_minute_file() {
+    let emu = replaying_inda(1.0).await;
     let c = Http {
         http: reqwest::Client::new(),
         base: emu.base_url(),
@@ -393,16 +398,7 @@ async fn the_replay_mode_drives_clock_assets_bars_and_fills_from_a_real_minute_f
 
 #[tokio::test]
 async fn a_running_replay_clock_moves_forward_by_itself() {
-    let emu = Emulator::start(Config {
-        trading: TradingConfig {
-            replay: vec![("INDA".into(), fixture())],
-            speed: Some(600.0),
-            ..TradingConfig::default()
-        },
-        ..Config::default()
-    })
-    .await
-    .unwrap();
+    let emu = replaying_inda(600.0).await;
     let a = emu.handle().now();
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert!(emu.handle().now() > a, "the clock moved");
