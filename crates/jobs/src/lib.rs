@@ -57,7 +57,8 @@ impl<T> JobOutcome<T> {
 /// What every job runs with.
 #[derive(Clone)]
 pub struct JobContext {
-    /// The runtime the job's database and object-store calls run on (the caller's).
+    /// The runtime the job's database and object-store calls run on (the caller's; a
+    /// multi-thread runtime, whose workers drive the I/O while the job's thread waits).
     pub runtime: tokio::runtime::Handle,
     /// Where progress goes.
     pub progress: Arc<dyn ProgressSink>,

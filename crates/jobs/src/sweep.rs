@@ -437,7 +437,7 @@ pub fn run_shard(
             rows.extend_from_slice(csv_line(&row).as_bytes());
             rows.push(b'\n');
             done += 1;
-            if done % CHUNK == 0 {
+            if done.is_multiple_of(CHUNK) {
                 ctx.report(
                     Stage::WorkingOnChunk,
                     rows_left(to - from - done),
@@ -1133,7 +1133,7 @@ pub fn run(
                 h[mi].offer(&row);
             }
             done += 1;
-            if done % CHUNK == 0 {
+            if done.is_multiple_of(CHUNK) {
                 ctx.report(
                     Stage::WorkingOnChunk,
                     rows_left(rows_total - done),

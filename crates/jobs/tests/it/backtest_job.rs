@@ -24,7 +24,11 @@ fn a_backtest_runs_on_a_blocking_thread_of_a_server_runtime_with_its_stages() {
         panic!("not cancelled, so done");
     };
     assert_eq!(d.result.symbol, "SPY");
-    assert!(d.result.bars_processed > 10_000, "{}", d.result.bars_processed);
+    assert!(
+        d.result.bars_processed > 10_000,
+        "{}",
+        d.result.bars_processed
+    );
     assert_eq!(d.doc["data"]["session"], "regular");
     assert_eq!(d.doc["params"]["capital_pct"], 60.0);
     assert!(d.doc["series"].is_object() || d.doc["series"].is_array());
@@ -39,7 +43,7 @@ fn a_backtest_runs_on_a_blocking_thread_of_a_server_runtime_with_its_stages() {
         .filter(|p| p.stage == Stage::WorkingOnChunk)
         .map(|p| (p.current, p.total))
         .collect();
-    let n = d.result.bars_processed as u64;
+    let n = d.result.bars_processed;
     assert_eq!(work, vec![(0, n), (n, n)]);
 }
 
@@ -60,7 +64,10 @@ fn a_bad_field_is_refused_naming_it() {
         ..BacktestRequest::default()
     };
     let err = vectura_jobs::backtest::run(&req, &ctx).unwrap_err();
-    assert!(matches!(err, JobError::Invalid { field: "tz", .. }), "{err}");
+    assert!(
+        matches!(err, JobError::Invalid { field: "tz", .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -73,7 +80,10 @@ fn a_symbol_the_open_store_lacks_is_named_with_the_fix() {
     };
     let err = vectura_jobs::backtest::run(&req, &ctx).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("--symbol AAPL") && msg.contains("vectura data fetch"), "{msg}");
+    assert!(
+        msg.contains("--symbol AAPL") && msg.contains("vectura data fetch"),
+        "{msg}"
+    );
 }
 
 #[test]

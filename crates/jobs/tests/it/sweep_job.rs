@@ -21,7 +21,10 @@ fn a_sweep_writes_its_rows_records_them_and_reports_progress() {
     let out = d.join("results.csv");
     let mut req = request(&["buy_below_pct=1:3:1", "sell_above_pct=5,10"]);
     req.output = Some(out.clone());
-    let prep = vectura_jobs::sweep::prepare(&req, &ctx).unwrap().done().unwrap();
+    let prep = vectura_jobs::sweep::prepare(&req, &ctx)
+        .unwrap()
+        .done()
+        .unwrap();
     assert_eq!(prep.plan.len(), 6);
     let done = vectura_jobs::sweep::run(prep, &req, None, &ctx).unwrap();
     let JobOutcome::Done(SweepDone::Ran(r)) = done else {
@@ -45,7 +48,9 @@ fn a_sweep_writes_its_rows_records_them_and_reports_progress() {
     assert_eq!(runs[0].rows_stored, 6);
     let ev = events.0.lock().unwrap();
     assert_eq!(ev.last().map(|p| p.stage), Some(Stage::Completed));
-    assert!(ev.iter().any(|p| p.stage == Stage::WorkingOnChunk && p.total == 6));
+    assert!(ev
+        .iter()
+        .any(|p| p.stage == Stage::WorkingOnChunk && p.total == 6));
 }
 
 #[test]
@@ -63,7 +68,10 @@ fn a_cancel_mid_sweep_is_an_outcome_leaving_no_file_and_a_failed_run() {
             token.cancel("cancelled from the dashboard");
         }
     });
-    let prep = vectura_jobs::sweep::prepare(&req, &ctx).unwrap().done().unwrap();
+    let prep = vectura_jobs::sweep::prepare(&req, &ctx)
+        .unwrap()
+        .done()
+        .unwrap();
     let outcome = vectura_jobs::sweep::run(prep, &req, None, &ctx).unwrap();
     let JobOutcome::Cancelled(c) = outcome else {
         panic!("the cancel ends the sweep cancelled");
@@ -79,7 +87,10 @@ fn a_cancel_mid_sweep_is_an_outcome_leaving_no_file_and_a_failed_run() {
     });
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, vectura_store::SweepStatus::Failed);
-    assert_eq!(runs[0].error.as_deref(), Some("cancelled from the dashboard"));
+    assert_eq!(
+        runs[0].error.as_deref(),
+        Some("cancelled from the dashboard")
+    );
     assert!(runs[0].rows_stored < 800, "stopped before the end");
 }
 
@@ -91,6 +102,8 @@ fn a_bad_sweep_request_names_its_field() {
     req.rank_by = "luck".into();
     let err = vectura_jobs::sweep::prepare(&req, &ctx).err().unwrap();
     assert_eq!(err.field(), Some("rank_by"), "{err}");
-    let err = vectura_jobs::sweep::prepare(&request(&[]), &ctx).err().unwrap();
+    let err = vectura_jobs::sweep::prepare(&request(&[]), &ctx)
+        .err()
+        .unwrap();
     assert_eq!(err.field(), Some("params"), "{err}");
 }
