@@ -34,8 +34,9 @@ pub use progress::{NoProgress, Progress, ProgressSink, Stage};
 pub use sweep::{PreparedSweep, SweepRequest};
 pub use vectura_backtest::Market;
 
-/// How a job ended when it did not fail.
-#[derive(Debug, Clone, PartialEq)]
+/// How a job ended when it did not fail (in JSON: `{"done": …}` or `{"cancelled": {…}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobOutcome<T> {
     /// It ran to the end.
     Done(T),

@@ -92,6 +92,9 @@ fn a_cancelled_backtest_is_an_outcome_with_its_reason() {
     let (ctx, events) = context(&rt);
     ctx.cancel.cancel("stopped by the user");
     let out = vectura_jobs::backtest::run(&BacktestRequest::default(), &ctx).unwrap();
+    // As a server's API sends it.
+    let json = serde_json::to_value(&out).unwrap();
+    assert_eq!(json["cancelled"]["reason"], "stopped by the user");
     match out {
         JobOutcome::Cancelled(c) => {
             assert_eq!(c.reason, "stopped by the user");
