@@ -768,8 +768,9 @@ struct Points {
     text: Vec<Value>,
 }
 
-/// The chart data, ready for plotly; `None` when the result has no series to draw.
-fn chart_payload(r: &Value) -> Option<Value> {
+/// The chart data of a result document, ready for plotly (the page's `CHART_JS` draws it; a
+/// dashboard can serve it as is); `None` when the result has no series to draw.
+pub fn chart_payload(r: &Value) -> Option<Value> {
     let series = r.get("series")?;
     let times = series.get("time")?.as_array()?;
     if times.is_empty() {
@@ -958,7 +959,7 @@ fn chart_notes(c: &Value) -> String {
 ///
 /// `Plot::offline_js_sources()` returns plotly.js followed by MathJax (2 MB, not needed here); only
 /// the first `<script>` element is kept, or everything if its shape is not the expected one.
-pub(crate) fn plotly_js() -> &'static str {
+pub fn plotly_js() -> &'static str {
     static JS: OnceLock<String> = OnceLock::new();
     JS.get_or_init(|| {
         let all = plotly::Plot::offline_js_sources();
