@@ -1,0 +1,290 @@
+//! Browser tests: headless Chromium driven through Debian's chromedriver (fantoccini). Each asserts
+//! what a user sees and saves a screenshot under `target/screenshots/`.
+//!
+//! Ignored under plain `cargo test`; `scripts/test` runs them with chromium installed, and there a
+//! missing browser fails the test (it never passes silently).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::{minute_csv, start, TestServer, PASSWORD};
+
+const NEEDS: &str = "needs chromium: run scripts/test (VECTURA_CHROMIUM, VECTURA_CHROMEDRIVER)";
+
+fn tool(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+/// A chromedriver process and a browser session on it; both end when dropped.
+struct Browser {
+    driver: Child,
+    client: Option<Client>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let driver_bin = tool("VECTURA_CHROMEDRIVER", "/usr/bin/chromedriver");
+        let chromium = tool("VECTURA_CHROMIUM", "/usr/bin/chromium");
+        assert!(
+            chromium.exists(),
+            "{NEEDS}: {} is missing",
+            chromium.display()
+        );
+        let port = free_port();
+        let driver = Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{NEEDS}: {}: {e}", driver_bin.display()));
+        let mut b = Browser {
+            driver,
+            client: None,
+        };
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1280,900", "--no-first-run"]
+            }
+        });
+        let caps = caps.as_object().unwrap().clone();
+        let url = format!("http://127.0.0.1:{port}");
+        // chromedriver takes a moment to listen: retry the session for up to 30 s.
+        let mut last = None;
+        for _ in 0..60 {
+            match ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(c) => {
+                    b.client = Some(c);
+                    return b;
+                }
+                Err(e) => last = Some(e.to_string()),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        panic!("{NEEDS}: no browser session: {last:?}");
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    /// Saves a screenshot as `target/screenshots/NAME.png`.
+    async fn shot(&self, name: &str) {
+        let png = self.c().screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.c()
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn fill(&self, css: &str, value: &str) {
+        let e = self.c().find(Locator::Css(css)).await.unwrap();
+        e.clear().await.unwrap();
+        e.send_keys(value).await.unwrap();
+    }
+
+    async fn click(&self, css: &str) {
+        self.c()
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let u = self.c().current_url().await.unwrap();
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        }
+    }
+
+    /// Logs in through the form from wherever the browser is.
+    async fn login(&self, s: &TestServer, next: &str) {
+        self.c().goto(&format!("{}{next}", s.base)).await.unwrap();
+        self.fill("#password", PASSWORD).await;
+        self.click("#login-submit").await;
+        self.c()
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_url(&url::Url::parse(&format!("{}{next}", s.base)).unwrap())
+            .await
+            .unwrap();
+    }
+
+    async fn end(mut self) {
+        if let Some(c) = self.client.take() {
+            let _ = c.close().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_page_without_login_redirects_to_the_login_and_logging_in_returns_there() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.c().goto(&format!("{}/data", s.base)).await.unwrap();
+    assert_eq!(b.path().await, "/login?next=%2Fdata");
+    assert_eq!(b.text("h1").await, "Log in");
+    b.shot("login-redirect").await;
+    // A wrong password: the message, and still on the login page.
+    b.fill("#password", "not the password").await;
+    b.click("#login-submit").await;
+    assert_eq!(b.text("#login-error").await, "wrong user name or password");
+    assert!(b.path().await.starts_with("/login"));
+    b.shot("login-wrong-password").await;
+    b.fill("#password", PASSWORD).await;
+    b.click("#login-submit").await;
+    assert_eq!(b.text("h1").await, "Market data");
+    assert_eq!(b.path().await, "/data");
+    assert_eq!(b.text("header .user").await, "admin");
+    b.shot("logged-in-data").await;
+    // Logging out lands on the login page again; the data page redirects once more.
+    b.click("#logout").await;
+    assert_eq!(b.text("h1").await, "Log in");
+    b.c().goto(&format!("{}/data", s.base)).await.unwrap();
+    assert_eq!(b.path().await, "/login?next=%2Fdata");
+    b.end().await;
+}
+
+fn upload_file(s: &TestServer, name: &str, body: &str) -> PathBuf {
+    let p = s.dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_bad_field_shows_its_message_next_to_it() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.login(&s, "/data").await;
+    let file = upload_file(&s, "bars.csv", &minute_csv(&[4]));
+    b.fill("#import-symbol", "BAD SYMBOL!").await;
+    b.c()
+        .find(Locator::Css("#import-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#import-submit").await;
+    let msg = b.text(".field-error[data-for=\"symbol\"]").await;
+    assert!(
+        msg.contains("\"BAD SYMBOL!\"") && msg.contains("give a ticker"),
+        "{msg}"
+    );
+    // Next to the field: the message is the element right after the symbol's label.
+    let next_to: bool = b
+        .c()
+        .execute(
+            "return document.querySelector('#import-symbol').closest('label').nextElementSibling === document.querySelector('.field-error[data-for=\"symbol\"]');",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(next_to);
+    let invalid = b
+        .c()
+        .find(Locator::Css("#import-symbol"))
+        .await
+        .unwrap()
+        .attr("aria-invalid")
+        .await
+        .unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    assert_eq!(
+        b.text(".field-error[data-for=\"tz\"]").await,
+        "",
+        "other fields show nothing"
+    );
+    b.shot("validation-message").await;
+    // A bad time zone names its own field; nothing was stored meanwhile.
+    b.fill("#import-symbol", "TEST").await;
+    b.fill("#import-tz", "Mars/Olympus").await;
+    b.click("#import-submit").await;
+    let msg = b.text(".field-error[data-for=\"tz\"]").await;
+    assert!(msg.contains("not a time zone"), "{msg}");
+    assert!(s.store.ranges().await.unwrap().is_empty());
+    b.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn the_data_page_shows_an_imported_symbols_range() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.login(&s, "/data").await;
+    assert!(b.text("#no-data").await.contains("Nothing is stored yet"));
+    let file = upload_file(&s, "test-bars.csv", &minute_csv(&[4, 5, 7]));
+    b.fill("#import-symbol", "test").await;
+    b.c()
+        .find(Locator::Css("#import-file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click("#import-submit").await;
+    // The page reloads with the new row.
+    let from = b.text("tr[data-symbol=\"TEST\"] td.from").await;
+    let to = b.text("tr[data-symbol=\"TEST\"] td.to").await;
+    assert_eq!((from.as_str(), to.as_str()), ("2024-03-04", "2024-03-07"));
+    let row = b.text("tr[data-symbol=\"TEST\"]").await;
+    assert!(row.contains("1170"), "bars: {row}");
+    b.shot("data-imported-range").await;
+    // Delete, with the confirmation.
+    b.click("tr[data-symbol=\"TEST\"] a.danger").await;
+    assert_eq!(b.text("h1").await, "Delete TEST?");
+    b.fill("#confirm", "TEST").await;
+    b.click("#delete-submit").await;
+    assert_eq!(
+        b.text("#deleted").await,
+        "Deleted every stored bar of TEST."
+    );
+    assert!(s.store.range("TEST").await.unwrap().is_none());
+    b.shot("data-deleted").await;
+    b.end().await;
+}
