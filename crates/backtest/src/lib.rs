@@ -7,6 +7,7 @@ pub mod config;
 pub mod engine;
 pub mod fill;
 pub mod kernel;
+pub mod market;
 pub mod metrics;
 pub mod pdt;
 pub mod result;
@@ -15,5 +16,6 @@ pub mod sweep;
 
 pub use config::{BacktestConfig, Commission, ConfigError, Contributions, FillModel, PdtMode};
 pub use engine::run;
+pub use market::Market;
 pub use metrics::Metrics;
 pub use result::BacktestResult;

@@ -1,21 +1,15 @@
-//! `vectura backtest`: every field of the original form as a flag, plus data, session, fill and output options.
+//! `vectura backtest`: every field of the original form as a flag, plus data, session, fill and
+//! output options, mapped onto a [`BacktestRequest`] and run as a job; this module prints.
 
-use crate::{bundled, report};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::progress::Spinner;
+use anyhow::{bail, Result};
 use chrono::NaiveDate;
 use clap::ValueEnum;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-use vectura_backtest::{BacktestConfig, Commission, Contributions, FillModel, PdtMode};
-use vectura_core::calendar::{self, SessionPart};
-use vectura_core::split::{apply_splits, Split};
-use vectura_core::time::date_utc;
-use vectura_core::{BarSeries, Symbol};
-use vectura_data::csv::{load_csv_path, load_csv_reader, LoadOptions, Loaded};
-use vectura_strategy::grid::{Grid, GridMode, GridParams};
-use vectura_strategy::sma::{SmaCross, SmaParams};
+use std::io::Write;
+use std::path::PathBuf;
+use vectura_backtest::{FillModel, PdtMode};
+use vectura_jobs::backtest::{fill_flag, BacktestRequest, Compat, Session, StrategyKind};
+use vectura_jobs::{JobContext, JobOutcome};
 
 /// Which input bars are traded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -164,556 +158,103 @@ pub struct BacktestArgs {
     pub report: Option<PathBuf>,
 }
 
-/// Bars with where they came from.
-struct Input {
-    series: BarSeries,
-    symbol: String,
-    sources: Vec<String>,
-    widened: Widened,
-    /// The store's splits of the symbol, applied at read time (bars come from the store raw).
-    splits: Vec<Split>,
-}
-
-/// The `--tz` flag: an IANA zone name, or `None` for UTC.
-pub fn parse_tz(tz: Option<&str>) -> Result<Option<chrono_tz::Tz>> {
-    tz.map(|z| {
-        z.parse::<chrono_tz::Tz>().map_err(|_| {
-            anyhow!(
-                "--tz {z:?} is not a time zone: give an IANA name such as America/New_York or UTC"
-            )
-        })
-    })
-    .transpose()
-}
-
-/// The raw bars and splits of `symbol` from the store, when it holds any (`None` otherwise, and
-/// when the default SQLite file does not exist yet).
-fn load_from_store(
-    symbol: &str,
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
-) -> Result<Option<(BarSeries, Vec<Split>, String)>> {
-    crate::env::load_dotenv()?;
-    let loc = crate::env::database_url(false)?;
-    if !loc.exists() {
-        return Ok(None);
-    }
-    let rt = crate::env::runtime()?;
-    let res = rt.block_on(async {
-        let store = vectura_store::Store::open(&loc.url)
-            .await
-            .map_err(|e| anyhow!("{e}"))?;
-        let out = async {
-            let Some(r) = store
-                .range(symbol)
-                .await
-                .map_err(|e| anyhow!("{e}"))?
-                .filter(|r| r.days_stored > 0)
-            else {
-                return Ok(None);
-            };
-            let (Some(a), Some(b)) = (from.or(r.have_from), to.or(r.have_to)) else {
-                return Ok(None);
-            };
-            // A day either side: the date filter after loading picks the exact days.
-            let bars = store
-                .load(
-                    symbol,
-                    a - chrono::Duration::days(1),
-                    b + chrono::Duration::days(1),
-                )
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
-            let splits = store.splits(symbol).await.map_err(|e| anyhow!("{e}"))?;
-            Ok::<_, anyhow::Error>(Some((bars, splits)))
-        }
-        .await;
-        store.close().await;
-        out
-    })?;
-    let what = match &loc.file {
-        Some(f) => format!("store {}", f.display()),
-        None => "store DATABASE_URL".to_string(),
-    };
-    Ok(res.map(|(b, s)| (b, s, what)))
-}
-
-fn symbol_from_file(path: &Path) -> Option<String> {
-    let stem = path.file_name()?.to_str()?;
-    let head = stem.split(['_', '-', '.']).next()?;
-    Symbol::new(head).ok().map(|s| s.to_string())
-}
-
-/// The inconsistent bars a load widened: how many, and where the first few were (`file:line`).
-#[derive(Debug, Clone, Default)]
-pub struct Widened {
-    pub count: usize,
-    pub at: Vec<String>,
-}
-
-impl Widened {
-    /// How many `at` keeps: enough to find the rows, not a flood.
-    pub const SHOWN: usize = 5;
-
-    /// Adds a file's widened bars (`lines` are its first widened lines, 1-based).
-    pub fn add(&mut self, file: &str, count: usize, lines: &[u64]) {
-        self.count += count;
-        for l in lines {
-            if self.at.len() < Self::SHOWN {
-                self.at.push(format!("{file}:{l}"));
-            }
-        }
-    }
-
-    /// The sentence that reports them (README: widened bars are reported with their lines), or
-    /// `None` when none was widened.
-    pub fn message(&self) -> Option<String> {
-        (self.count > 0).then(|| {
-            let more = if self.count > self.at.len() { ", …" } else { "" };
-            format!(
-                "{} inconsistent bar{} widened to include {} open and close (--strict rejects them): {}{more}",
-                self.count,
-                if self.count == 1 { " was" } else { "s were" },
-                if self.count == 1 { "its" } else { "their" },
-                self.at.join(", ")
-            )
-        })
-    }
-}
-
-fn join_loaded(name: &str, acc: &mut Option<(BarSeries, Widened)>, l: Loaded) -> Result<()> {
-    match acc {
-        None => {
-            let mut w = Widened::default();
-            w.add(name, l.widened, &l.widened_lines);
-            *acc = Some((l.series, w));
-        }
-        Some((s, w)) => {
-            w.add(name, l.widened, &l.widened_lines);
-            if let (Some(&last), Some(&first)) = (s.ts.last(), l.series.ts.first()) {
-                if first <= last {
-                    bail!(
-                        "{name} starts at {} but the previous file ends at {}: give --data files in time order without overlap",
-                        vectura_core::time::rfc3339(first),
-                        vectura_core::time::rfc3339(last)
-                    );
-                }
-            }
-            for i in 0..l.series.len() {
-                s.push(l.series.get(i))
-                    .map_err(|e| anyhow!("{name}: {e}"))?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn load(args: &BacktestArgs) -> Result<Input> {
-    let tz = parse_tz(args.tz.as_deref())?;
-    let opts = LoadOptions {
-        symbol: args.symbol.first().cloned(),
-        tz,
-        strict: args.strict,
-    };
-    let mut acc = None;
-    let mut sources = vec![];
-    let mut file_symbol = None;
-    if args.data.is_empty() {
-        if let Some(s) = args.symbol.first() {
-            let sym = Symbol::new(s).map_err(|e| anyhow!("--symbol: {e}"))?;
-            if let Some((series, splits, what)) =
-                load_from_store(sym.as_str(), args.start_date, args.end_date)?
-            {
-                if series.is_empty() {
-                    bail!("the {what} holds no bars of {sym} between the dates asked: `vectura data ranges` shows what it holds");
-                }
-                return Ok(Input {
-                    series,
-                    symbol: sym.to_string(),
-                    sources: vec![what],
-                    widened: Widened::default(),
-                    splits,
-                });
-            }
-            if !s.eq_ignore_ascii_case(bundled::SYMBOL) {
-                bail!(
-                    "no bars for --symbol {s}: the store holds none and the bundled data holds {} only; run `vectura data fetch {s} --from YYYY-MM-DD` or pass --data FILE with {s}'s bars",
-                    bundled::SYMBOL
-                );
-            }
-        }
-        let opts = LoadOptions {
-            symbol: None,
-            ..opts
-        };
-        for (name, bytes) in bundled::FILES {
-            let l = load_csv_reader(name, *bytes, &opts)?;
-            join_loaded(name, &mut acc, l)?;
-            sources.push(name.to_string());
-        }
-        file_symbol = Some(bundled::SYMBOL.to_string());
-    } else {
-        for p in &args.data {
-            let name = p.display().to_string();
-            let l = load_csv_path(p, &opts)?;
-            if file_symbol.is_none() {
-                file_symbol = l.symbol.clone().or_else(|| symbol_from_file(p));
-            }
-            join_loaded(&name, &mut acc, l)?;
-            sources.push(name);
-        }
-    }
-    let (series, widened) = acc.ok_or_else(|| anyhow!("no bars loaded"))?;
-    let symbol = match args.symbol.first() {
-        Some(s) => Symbol::new(s)
-            .map_err(|e| anyhow!("--symbol: {e}"))?
-            .to_string(),
-        None => file_symbol.unwrap_or_else(|| "UNKNOWN".into()),
-    };
-    Ok(Input {
-        series,
-        symbol,
-        sources,
-        widened,
-        splits: Vec::new(),
-    })
-}
-
-fn load_splits(path: &Path) -> Result<Vec<Split>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read --splits {}", path.display()))?;
-    let mut out = vec![];
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty()
-            || (i == 0 && line.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
-        {
-            continue;
-        }
-        let mut parts = line.split(',').map(str::trim);
-        let (Some(d), Some(r)) = (parts.next(), parts.next()) else {
+impl BacktestArgs {
+    /// The job's request; `record_series` when the result is printed as JSON or reported. A
+    /// backtest takes one `--symbol` (a sweep maps the repeated flag itself).
+    pub fn to_request(&self) -> Result<BacktestRequest> {
+        if self.symbol.len() > 1 {
             bail!(
-                "{} line {}: expected date,ratio (e.g. 2020-08-31,4): fix the row",
-                path.display(),
-                i + 1
+                "--symbol given {} times ({}): a backtest runs one symbol; give one --symbol, or use `vectura sweep` for several",
+                self.symbol.len(),
+                self.symbol.join(", ")
             );
-        };
-        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
-            anyhow!(
-                "{} line {}, column 1: {d:?} is not a YYYY-MM-DD date",
-                path.display(),
-                i + 1
-            )
-        })?;
-        let ratio = match r.split_once(':') {
-            Some((a, b)) => match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(a), Ok(b)) if b != 0.0 => a / b,
-                _ => f64::NAN,
+        }
+        Ok(self.request_for(self.symbol.first().cloned()))
+    }
+
+    /// The request with `symbol` (the other fields as the flags give them).
+    pub fn request_for(&self, symbol: Option<String>) -> BacktestRequest {
+        BacktestRequest {
+            symbol,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            start_capital: self.start_capital,
+            contribution_frequency_days: self.contribution_frequency_days,
+            contribution_amount: self.contribution_amount,
+            capital_pct: self.capital_pct,
+            buy_below_pct: self.buy_below_pct,
+            sell_above_pct: self.sell_above_pct,
+            buy_after_sell_pct: self.buy_after_sell_pct,
+            cash_floor: self.cash_floor,
+            order_gap_pct: self.order_gap_pct,
+            session: match self.session {
+                SessionArg::Regular => Session::Regular,
+                SessionArg::Extended => Session::Extended,
+                SessionArg::All => Session::All,
             },
-            None => r.parse::<f64>().unwrap_or(f64::NAN),
-        };
-        let s = Split {
-            effective: date,
-            ratio,
-        };
-        s.validate()
-            .map_err(|e| anyhow!("{} line {}, column 2: {e}", path.display(), i + 1))?;
-        out.push(s);
-    }
-    Ok(out)
-}
-
-fn progress(msg: &str) -> ProgressBar {
-    let pb = ProgressBar::new_spinner();
-    if std::io::stderr().is_terminal() {
-        pb.set_draw_target(ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {elapsed}")
-                .unwrap_or(ProgressStyle::default_spinner()),
-        );
-        pb.enable_steady_tick(Duration::from_millis(100));
-    } else {
-        pb.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    pb.set_message(msg.to_string());
-    pb
-}
-
-/// Loaded bars and the run's configuration, shared by `backtest` and `sweep`.
-pub struct Prepared {
-    pub bars: BarSeries,
-    pub cfg: BacktestConfig,
-    pub params: GridParams,
-    pub symbol: String,
-    pub sources: Vec<String>,
-    pub bars_loaded: usize,
-    pub widened: Widened,
-    pub load_seconds: f64,
-    pub progress: ProgressBar,
-}
-
-/// Loads and cuts the bars and builds the configuration from the flags.
-pub fn prepare(args: &BacktestArgs) -> Result<Prepared> {
-    let compat = args.compat == Some(CompatArg::VecturaV1);
-    let fill = match (args.fill, compat) {
-        (Some(FillArg::Close), _) | (None, true) => FillModel::Close,
-        (Some(FillArg::NextOpen), _) | (None, false) => FillModel::NextOpen,
-        (Some(FillArg::Touch), _) => FillModel::Touch,
-    };
-    let f = args.contribution_frequency_days;
-    if !(f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f <= 36_500.0) {
-        bail!(
-            "--contribution-frequency-days is {f}: give a whole number of days from 0 (no deposits) to 36500"
-        );
-    }
-    let params = GridParams {
-        capital_pct: args.capital_pct,
-        buy_below_pct: args.buy_below_pct,
-        sell_above_pct: args.sell_above_pct,
-        buy_after_sell_pct: args.buy_after_sell_pct,
-        cash_floor: args.cash_floor,
-        order_gap_pct: args.order_gap_pct,
-    };
-    params.validate().map_err(|e| anyhow!("--{e}"))?;
-    if args.symbol.len() > 1 {
-        bail!(
-            "--symbol given {} times ({}): a backtest runs one symbol; give one --symbol, or use `vectura sweep` for several",
-            args.symbol.len(),
-            args.symbol.join(", ")
-        );
-    }
-    if args.share_decimals > 9 {
-        bail!("--share-decimals is {}: give 0 to 9 (4 as the original, 9 as Alpaca's fractional orders)", args.share_decimals);
-    }
-    if let (Some(s), Some(e)) = (args.start_date, args.end_date) {
-        if e < s {
-            bail!("--end-date {e} is before --start-date {s}: give an end on or after the start");
+            fill: self.fill.map(|f| match f {
+                FillArg::Close => FillModel::Close,
+                FillArg::NextOpen => FillModel::NextOpen,
+                FillArg::Touch => FillModel::Touch,
+            }),
+            compat: self.compat.map(|c| match c {
+                CompatArg::VecturaV1 => Compat::VecturaV1,
+            }),
+            strategy: match self.strategy {
+                StrategyArg::Grid => StrategyKind::Grid,
+                StrategyArg::SmaCross => StrategyKind::SmaCross,
+            },
+            fast: self.fast,
+            slow: self.slow,
+            data: self.data.clone(),
+            tz: self.tz.clone(),
+            splits: self.splits.clone(),
+            strict: self.strict,
+            pdt: match self.pdt {
+                PdtArg::Auto => PdtMode::Auto,
+                PdtArg::On => PdtMode::On,
+                PdtArg::Off => PdtMode::Off,
+            },
+            commission_per_order: self.commission_per_order,
+            commission_per_share: self.commission_per_share,
+            commission_pct: self.commission_pct,
+            slippage_bps: self.slippage_bps,
+            share_decimals: self.share_decimals,
+            record_series: self.report.is_some() || self.json,
         }
     }
-    let pb = progress("loading bars");
-    let t0 = Instant::now();
-    let mut input = load(args)?;
-    // A --splits file replaces the store's list.
-    let splits = match &args.splits {
-        Some(p) => load_splits(p)?,
-        None => std::mem::take(&mut input.splits),
-    };
-    if !splits.is_empty() {
-        apply_splits(&mut input.series, &splits, calendar::session_open_ts);
-    }
-    // Which bars are traded: the session filter, then the dates.
-    let s = &input.series;
-    let daily = s.daily;
-    check_calendar_years(s, args)?;
-    let sessioned = match args.session {
-        _ if daily => s.clone(),
-        SessionArg::All => s.clone(),
-        SessionArg::Regular => s.filter(|i| calendar::classify(s.ts[i]) == SessionPart::Regular),
-        SessionArg::Extended => s.filter(|i| calendar::classify(s.ts[i]) != SessionPart::Closed),
-    };
-    let day_of = |ts: i64| {
-        if compat {
-            date_utc(ts)
-        } else {
-            calendar::ny_date(ts)
-        }
-    };
-    if sessioned.is_empty() {
-        bail!(
-            "no bars of {} fall in the {:?} session: try --session all",
-            input.sources.join(", "),
-            args.session
-        );
-    }
-    let first_day = day_of(sessioned.ts[0]);
-    let last_day = day_of(sessioned.ts[sessioned.len() - 1]);
-    // A date given alone outside the data is named itself, not the default that stands opposite it.
-    let span = || {
-        format!(
-            "the data ({}) spans {first_day} to {last_day}",
-            input.sources.join(", ")
-        )
-    };
-    match (args.start_date, args.end_date) {
-        (Some(s), None) if s > last_day => bail!(
-            "--start-date {s} is after the last day of the data: {}; give a --start-date on or before {last_day}",
-            span()
-        ),
-        (None, Some(e)) if e < first_day => bail!(
-            "--end-date {e} is before the first day of the data: {}; give an --end-date on or after {first_day}",
-            span()
-        ),
-        _ => {}
-    }
-    let start = args.start_date.unwrap_or(first_day);
-    let end = args.end_date.unwrap_or(last_day);
-    if end < start {
-        bail!("--end-date {end} is before --start-date {start}: give an end on or after the start");
-    }
-    let bars = sessioned.filter(|i| {
-        let d = day_of(sessioned.ts[i]);
-        d >= start && d <= end
-    });
-    if bars.is_empty() {
-        bail!(
-            "no bars between {start} and {end}: the data spans {first_day} to {last_day}; pick dates inside it"
-        );
-    }
-    let load_seconds = t0.elapsed().as_secs_f64();
-
-    let mut cfg = BacktestConfig::new(&input.symbol, start, end);
-    cfg.start_capital = args.start_capital;
-    cfg.contributions = (f > 0.0 && args.contribution_amount > 0.0).then_some(Contributions {
-        every_days: f as u32,
-        amount: args.contribution_amount,
-    });
-    if !(args.contribution_amount.is_finite() && args.contribution_amount >= 0.0) {
-        bail!(
-            "--contribution-amount is {}: give a dollar amount from 0 to 1e9 per deposit",
-            args.contribution_amount
-        );
-    }
-    cfg.fill = fill;
-    cfg.compat_v1 = compat;
-    cfg.pdt = match args.pdt {
-        PdtArg::Auto => PdtMode::Auto,
-        PdtArg::On => PdtMode::On,
-        PdtArg::Off => PdtMode::Off,
-    };
-    cfg.commission = Commission {
-        per_order: args.commission_per_order,
-        per_share: args.commission_per_share,
-        pct: args.commission_pct,
-    };
-    cfg.slippage_bps = args.slippage_bps;
-    cfg.share_scale = vectura_core::qty::scale_for(if compat { 4 } else { args.share_decimals });
-    cfg.benchmark_cash_floor = args.cash_floor;
-    cfg.record_series = args.report.is_some() || args.json;
-    cfg.validate().map_err(|e| anyhow!("{e}"))?;
-    Ok(Prepared {
-        bars,
-        cfg,
-        params,
-        symbol: input.symbol.clone(),
-        sources: input.sources.clone(),
-        bars_loaded: input.series.len(),
-        widened: input.widened,
-        load_seconds,
-        progress: pb,
-    })
-}
-
-/// A fill model as `--fill` spells it (`next-open`), for what the user reads.
-pub fn fill_flag(f: FillModel) -> &'static str {
-    match f {
-        FillModel::Close => "close",
-        FillModel::NextOpen => "next-open",
-        FillModel::Touch => "touch",
-    }
-}
-
-/// The session filter keeps or drops intraday bars by the calendar's session times, which are
-/// checked for [`calendar::FIRST_YEAR`]..=[`calendar::LAST_YEAR`] only (before 1985-09-30 the NYSE
-/// opened at 10:00, not 09:30): `--session regular|extended` on intraday bars outside those years
-/// is refused. Daily bars and `--session all` use the calendar only to stamp daily bars at 09:30
-/// New York and to count pattern-day-trader days, so they run, with a note on stderr.
-fn check_calendar_years(s: &BarSeries, args: &BacktestArgs) -> Result<()> {
-    // Only the bars inside --start-date/--end-date matter.
-    let days: Vec<NaiveDate> =
-        s.ts.iter()
-            .map(|&t| calendar::ny_date(t))
-            .filter(|d| {
-                args.start_date.is_none_or(|a| *d >= a) && args.end_date.is_none_or(|b| *d <= b)
-            })
-            .collect();
-    let (Some(&first), Some(&last)) = (days.first(), days.last()) else {
-        return Ok(());
-    };
-    let outside = [first, last].into_iter().find(|d| !calendar::covers(*d));
-    let Some(date) = outside else {
-        return Ok(());
-    };
-    let err = calendar::OutsideCalendar { date };
-    if !s.daily && args.session != SessionArg::All {
-        let flag = format!("{:?}", args.session).to_lowercase();
-        bail!("--session {flag} needs the NYSE calendar's session times, but {err} (--start-date/--end-date), or pass --session all to trade every bar as given");
-    }
-    eprintln!(
-        "note: the bars run from {first} to {last}, outside the NYSE calendar's checked years {}–{}: there daily bars are stamped 09:30 New York and pattern-day-trader days follow today's holiday rules",
-        calendar::FIRST_YEAR,
-        calendar::LAST_YEAR
-    );
-    Ok(())
 }
 
 /// Runs `vectura backtest`.
 pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
-    let Prepared {
-        bars,
-        cfg,
-        params,
-        symbol,
-        sources,
-        bars_loaded,
-        widened,
-        load_seconds,
-        progress: pb,
-    } = prepare(args)?;
-    let compat = cfg.compat_v1;
-    pb.set_message(format!("backtesting {} bars of {}", bars.len(), symbol));
-    let t1 = Instant::now();
-    let (mut result, params_json) = match args.strategy {
-        StrategyArg::Grid => {
-            let mode = GridMode {
-                compat_v1: compat,
-                share_scale: cfg.share_scale,
-                record_lines: cfg.record_series,
-            };
-            let mut g = Grid::new(params, mode);
-            (
-                vectura_backtest::run(&bars, &mut g, &cfg)?,
-                serde_json::to_value(params)?,
-            )
-        }
-        StrategyArg::SmaCross => {
-            let p = SmaParams {
-                fast: args.fast,
-                slow: args.slow,
-            };
-            let mut s = SmaCross::new(p)?;
-            (
-                vectura_backtest::run(&bars, &mut s, &cfg)?,
-                serde_json::to_value(p)?,
-            )
-        }
+    let req = args.to_request()?;
+    let rt = crate::env::runtime()?;
+    let mut ctx = JobContext::new(rt.handle().clone());
+    let spinner = Spinner::new();
+    ctx.progress = spinner.sink();
+    let outcome = vectura_jobs::backtest::run(&req, &ctx);
+    spinner.finish();
+    let done = match outcome? {
+        JobOutcome::Done(d) => d,
+        // Nothing cancels a CLI backtest (no signal handler is installed for it).
+        JobOutcome::Cancelled(c) => bail!("{}", c.reason),
     };
-    let run_seconds = t1.elapsed().as_secs_f64();
-    pb.finish_and_clear();
-    result.timing.load_seconds = load_seconds;
-    result.timing.run_seconds = run_seconds;
-    result.timing.bars_per_second = if run_seconds > 0.0 {
-        bars.len() as f64 / run_seconds
-    } else {
-        0.0
-    };
-
-    let mut doc = serde_json::to_value(&result)?;
-    if let Some(o) = doc.as_object_mut() {
-        o.insert("params".into(), params_json);
-        o.insert(
-            "data".into(),
-            serde_json::json!({ "sources": sources, "bars_loaded": bars_loaded, "widened_bars": widened.count, "widened_at": widened.at, "session": format!("{:?}", args.session).to_lowercase() }),
-        );
+    if let Some(note) = &done.calendar_note {
+        eprintln!("note: {note}");
     }
     if let Some(path) = &args.report {
-        write_atomic(path, report::render_html(&doc).as_bytes())?;
+        vectura_jobs::out_file::OutFile::write_all(
+            path,
+            "--report",
+            vectura_report::render_html(&done.doc).as_bytes(),
+        )?;
     }
     if args.json {
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
+        serde_json::to_writer_pretty(&mut *out, &done.doc)?;
         writeln!(out)?;
     } else {
-        print_summary(out, &result, &sources)?;
-        if let Some(w) = widened.message() {
+        print_summary(out, &done.result, &done.sources)?;
+        if let Some(w) = done.widened.message() {
             writeln!(out, "note: {w}")?;
         }
         if let Some(p) = &args.report {
@@ -721,12 +262,6 @@ pub fn run(args: &BacktestArgs, out: &mut dyn Write) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Writes the report whole: a regular file through a temporary file and a rename (a failed run
-/// leaves no partial report), a device or FIFO through, a symlink's target (see `OutFile`).
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::out_file::OutFile::write_all(path, "--report", bytes)
 }
 
 fn print_summary(

@@ -359,14 +359,14 @@ fn is_parquet(p: &Path) -> bool {
 
 async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()> {
     let symbol = sym(&a.symbol, "--symbol")?;
-    let mut widened = crate::backtest_cmd::Widened::default();
+    let mut widened = vectura_jobs::backtest::Widened::default();
     let series = if is_parquet(&a.file) {
         let l = vectura_data::parquet_io::read_parquet_checked(&a.file, a.strict)
             .map_err(|e| anyhow!("{e}"))?;
         widened.add(&a.file.display().to_string(), l.widened, &l.widened_lines);
         l.series
     } else {
-        let tz = crate::backtest_cmd::parse_tz(a.tz.as_deref())?;
+        let tz = vectura_jobs::backtest::parse_tz(a.tz.as_deref())?;
         let l = load_csv_path(
             &a.file,
             &LoadOptions {
@@ -421,7 +421,7 @@ async fn export(store: &Store, a: &ExportArgs, out: &mut dyn Write) -> Result<()
     };
     // A regular file is replaced whole (temporary file + rename); a device, FIFO or symlink's
     // target is written as it is (see `OutFile`).
-    let file = crate::out_file::OutFile::prepare(&a.output, "--output")?;
+    let file = vectura_jobs::out_file::OutFile::prepare(&a.output, "--output")?;
     match format {
         Format::Parquet => vectura_data::parquet_io::write_parquet(file.path(), &bars, 3)
             .map_err(|e| anyhow!("writing --output {}: {e}", a.output.display()))?,

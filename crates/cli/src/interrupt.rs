@@ -1,6 +1,7 @@
-//! Ctrl-C (SIGINT) and SIGTERM during a sweep: the signal is noted and the sweep stops at its next
-//! row, so that its temporary files are removed and its database run is marked as interrupted
-//! before the process exits with 128 + the signal's number (130, 143), as a shell reports it.
+//! Ctrl-C (SIGINT) and SIGTERM during a sweep: the signal is noted and trips the job's cancel token
+//! ([`token`]), so the sweep stops at its next row, its temporary files are removed and its
+//! database run is marked as interrupted before the process exits with 128 + the signal's number
+//! (130, 143), as a shell reports it.
 //!
 //! The handler only stores the signal number (the one thing a signal handler may safely do); a
 //! second signal while the first is being handled ends the process at once.
@@ -73,9 +74,24 @@ pub fn received() -> Option<Interrupted> {
     }
 }
 
-/// Fails with [`Interrupted`] once a signal was received.
-pub fn check() -> Result<(), Interrupted> {
-    received().map_or(Ok(()), Err)
+/// A cancel token tripped by the signal received since [`install`]; its reason is the
+/// [`Interrupted`] message, which the recorded run's error then carries.
+pub fn token() -> vectura_jobs::CancelToken {
+    vectura_jobs::CancelToken::with_source(|| {
+        received().map(|i| vectura_jobs::Cancel {
+            reason: i.to_string(),
+            signal: Some(i.0),
+        })
+    })
+}
+
+/// The error that ends a job cancelled by a signal: [`Interrupted`] (its exit code 128 + the
+/// signal), or the cancel's own reason when no signal was received.
+pub fn cancelled(c: vectura_jobs::Cancel) -> anyhow::Error {
+    match received() {
+        Some(i) => i.into(),
+        None => anyhow::anyhow!("{}", c.reason),
+    }
 }
 
 /// The exit code for an error that is (or wraps) an interruption.

@@ -1,19 +1,17 @@
-//! `vectura`: backtests, calendars and (as their issues land) data, sweeps, trading and the dashboard.
+//! `vectura`: argument parsing and printing over the library jobs (backtests, sweeps, data,
+//! calendars, the database schema).
 
 // `!(x > 0.0)` is deliberate throughout: NaN must fail every price and cash check.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod backtest_cmd;
-mod bundled;
 mod calendar_cmd;
 mod data_cmd;
 mod db_cmd;
 mod env;
 mod interrupt;
-mod out_file;
-mod report;
+mod progress;
 mod serve_cmd;
-mod shards;
 mod sweep_cmd;
 mod user_cmd;
 
@@ -73,15 +71,11 @@ fn main() -> ExitCode {
         // The reader went away (`vectura … | head`): what it wanted it has; nothing to report.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
+            // One line: the problem and its fix (and what caused it).
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             // Stopped by Ctrl-C / SIGTERM (after cleaning up): the code a shell gives that signal.
-            if let Some(code) = interrupt::exit_code(&e) {
-                eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-                return ExitCode::from(code);
-            }
-            // One line: the problem and its fix. Bad input is exit code 2, as clap does for bad flags.
-            let msg = format!("{e:#}").replace('\n', " ");
-            eprintln!("error: {msg}");
-            ExitCode::from(2)
+            // Bad input is exit code 2, as clap does for bad flags.
+            ExitCode::from(interrupt::exit_code(&e).unwrap_or(2))
         }
     }
 }

@@ -4,14 +4,28 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::Path;
 
-use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use vectura_backtest::sweep::{metric, Plan, SweepRow};
+use vectura_backtest::Market;
 
-use super::Market;
-use crate::report::{esc, json_for_script, plotly_js};
+use crate::backtest::{esc, json_for_script, plotly_js};
+
+/// Why a heat map cannot be drawn as asked (the message names the flag and the fix).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct HeatError {
+    /// The request field at fault: `heatmap_x`, `heatmap_y` or `report`.
+    pub field: &'static str,
+    pub message: String,
+}
+
+/// Refuses with a [`HeatError`] naming `field`.
+macro_rules! refuse {
+    ($field:expr, $($arg:tt)*) => {
+        return Err(HeatError { field: $field, message: format!($($arg)*) })
+    };
+}
 
 /// Cells a heat map may have: beyond this the page would be too large to open comfortably.
 const MAX_CELLS: usize = 1_000_000;
@@ -25,11 +39,17 @@ struct Axis {
 }
 
 impl Axis {
-    fn new(plan: &Plan, name: &str, flag: &str) -> Result<Axis> {
+    fn new(plan: &Plan, name: &str, flag: &str) -> Result<Axis, HeatError> {
         let name = name.trim().replace('-', "_");
         let Some(a) = plan.axes.iter().find(|a| a.name == name) else {
             let swept: Vec<&str> = plan.axes.iter().map(|a| a.name.as_str()).collect();
-            bail!(
+            let field = if flag == "--heatmap-x" {
+                "heatmap_x"
+            } else {
+                "heatmap_y"
+            };
+            refuse!(
+                field,
                 "{flag} {name}: the heat map's axes must be swept parameters: give one of {}",
                 swept.join(", ")
             );
@@ -77,7 +97,12 @@ fn param(r: &SweepRow, name: &str) -> f64 {
 
 impl Heat {
     /// A heat map of `metric` over `x` and `y` (default: the first two swept parameters).
-    pub fn new(plan: &Plan, metric: &str, x: Option<&str>, y: Option<&str>) -> Result<Heat> {
+    pub fn new(
+        plan: &Plan,
+        metric: &str,
+        x: Option<&str>,
+        y: Option<&str>,
+    ) -> Result<Heat, HeatError> {
         let first = plan
             .axes
             .first()
@@ -95,21 +120,24 @@ impl Heat {
             .transpose()?;
         if let Some(y) = &y {
             if y.name == x.name {
-                bail!(
+                refuse!(
+                    "heatmap_y",
                     "--heatmap-x and --heatmap-y are both {}: give two different swept parameters",
                     x.name
                 );
             }
             let cells = x.values.len().saturating_mul(y.values.len());
             if cells > MAX_CELLS {
-                bail!(
+                refuse!(
+                    "report",
                     "--report: the heat map of {} × {} would have {cells} cells, more than {MAX_CELLS}: pick --heatmap-x/--heatmap-y with fewer values",
                     x.name,
                     y.name
                 );
             }
         } else if x.values.len() > MAX_CELLS {
-            bail!(
+            refuse!(
+                "report",
                 "--report: {} has more than {MAX_CELLS} values: sweep fewer",
                 x.name
             );
@@ -363,11 +391,6 @@ fn page(title: &str, body: &str, data: &Value, js: &str) -> String {
     html.push_str(js);
     html.push_str("</script>\n</body>\n</html>\n");
     html
-}
-
-/// Writes the page through a temporary name, so a failed write leaves no partial report.
-pub fn write(path: &Path, html: &str) -> Result<()> {
-    crate::out_file::OutFile::write_all(path, "--report", html.as_bytes())
 }
 
 const CSS: &str = r#"

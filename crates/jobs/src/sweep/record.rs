@@ -2,9 +2,11 @@
 //! the Parquet file and the database all carry the same numbers whether the rows come from a run or
 //! from the merged shard files.
 
-use anyhow::{anyhow, Result};
 use vectura_backtest::sweep::{csv_header, metric, metric_names, SweepRow, PARAM_NAMES};
+use vectura_backtest::Market;
 use vectura_store::SweepResult;
+
+use crate::JobError;
 
 /// Columns after `set` that are outcomes rather than metrics (CSV order).
 const OUTCOMES: [&str; 3] = ["final_equity", "final_cash", "invested_cash"];
@@ -48,9 +50,9 @@ impl Record {
 
     /// Parses a line written by `csv_line` (the shard files hold exactly those). Rust's f64 text is
     /// the shortest form that parses back to the same bits, so no number changes on the way.
-    pub fn parse_csv(line: &str) -> Result<Record> {
+    pub fn parse_csv(line: &str) -> Result<Record, JobError> {
         let bad = |why: String| {
-            anyhow!("a shard's results hold a damaged row ({why}): re-run that shard (vectura sweep run --store URL --shard-index I), then merge again")
+            JobError::shards(format!("a shard's results hold a damaged row ({why}): re-run that shard (vectura sweep run --store URL --shard-index I), then merge again"))
         };
         let mut cells = line.split(',');
         let set = cells
@@ -67,7 +69,7 @@ impl Record {
                         .map_err(|_| bad(format!("{c:?} in set {set} is not a number")))
                 }
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
         let want = csv_header().split(',').count() - 1;
         if values.len() != want {
             return Err(bad(format!(
@@ -82,7 +84,7 @@ impl Record {
     /// place in the run (markets in order, then sets), since `(run_id, set_index)` is the key and a
     /// set index repeats in every market; the market (`symbol`, `start_date`, `end_date`) and the
     /// plan's `set` lead the parameters object.
-    pub fn to_store_in(&self, market: &super::Market, row_index: u64) -> SweepResult {
+    pub fn to_store_in(&self, market: &Market, row_index: u64) -> SweepResult {
         let mut r = self.to_store();
         let mut params = serde_json::Map::new();
         params.insert("symbol".into(), market.symbol.clone().into());

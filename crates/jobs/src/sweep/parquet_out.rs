@@ -8,16 +8,32 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
 use arrow_array::{ArrayRef, Date32Array, Float64Array, RecordBatch, StringArray, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use vectura_backtest::Market;
+
 use super::record::{value_names, Record};
-use super::Market;
 use crate::out_file::OutFile;
+use crate::JobError;
+
+type Result<T, E = JobError> = std::result::Result<T, E>;
+
+/// A Parquet error while writing `path`, with the fix when it is about room.
+fn parquet_err(path: &Path, room: bool) -> impl FnOnce(parquet::errors::ParquetError) -> JobError {
+    let context = if room {
+        format!(
+            "writing --output {}: check the disk has room",
+            path.display()
+        )
+    } else {
+        format!("cannot write --output {}", path.display())
+    };
+    move |source| JobError::Parquet { context, source }
+}
 
 /// Rows per record batch and per row group: memory stays bounded however many sets a sweep has.
 const ROWS: usize = 64 * 1024;
@@ -74,7 +90,7 @@ impl ParquetOut {
             .set_max_row_group_row_count(Some(ROWS))
             .build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .with_context(|| format!("cannot write --output {}", path.display()))?;
+            .map_err(parquet_err(path, false))?;
         Ok(ParquetOut {
             file: out,
             path: path.to_path_buf(),
@@ -117,25 +133,20 @@ impl ParquetOut {
         for c in &mut self.columns {
             cols.push(Arc::new(Float64Array::from(std::mem::take(c))));
         }
-        let batch = RecordBatch::try_new(self.schema.clone(), cols)
-            .with_context(|| format!("writing --output {}", self.path.display()))?;
-        self.writer.write(&batch).with_context(|| {
-            format!(
-                "writing --output {}: check the disk has room",
-                self.path.display()
-            )
-        })
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), cols).map_err(|source| JobError::Arrow {
+                context: format!("writing --output {}", self.path.display()),
+                source,
+            })?;
+        self.writer
+            .write(&batch)
+            .map_err(parquet_err(&self.path, true))
     }
 
     /// Writes the rest, closes the file and moves it into place.
     pub fn finish(mut self) -> Result<()> {
         self.flush()?;
-        self.writer.close().with_context(|| {
-            format!(
-                "writing --output {}: check the disk has room",
-                self.path.display()
-            )
-        })?;
+        self.writer.close().map_err(parquet_err(&self.path, true))?;
         self.file.commit()
     }
 }

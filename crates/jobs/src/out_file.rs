@@ -6,9 +6,32 @@
 //! `/dev/stdout`, a pipe) is written through, a symlink is followed and its target written the same
 //! way (the link stays a link), and a directory, a block device or a socket is refused with the fix.
 
-use anyhow::{anyhow, bail, Context, Result};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+
+use crate::JobError;
+
+type Result<T, E = JobError> = std::result::Result<T, E>;
+
+/// The request field a flag names (`--report` → `report`), for a refusal.
+fn field(flag: &str) -> &'static str {
+    match flag {
+        "--report" => "report",
+        _ => "output",
+    }
+}
+
+/// Refuses the path named by `flag`.
+macro_rules! refuse {
+    ($flag:expr, $($arg:tt)*) => {
+        return Err(JobError::invalid(field($flag), format!($($arg)*)))
+    };
+}
+
+/// An I/O error on the path named by a flag, with what was being done and the fix.
+fn io(context: String) -> impl FnOnce(std::io::Error) -> JobError {
+    move |e| JobError::io(context, e)
+}
 
 /// Symlinks followed at most before giving up (the kernel's own limit is 40).
 const MAX_LINKS: usize = 40;
@@ -44,22 +67,27 @@ impl OutFile {
         match ft {
             None => {}
             Some(t) if t.is_file() => {}
-            Some(t) if t.is_dir() => bail!(
+            Some(t) if t.is_dir() => refuse!(
+                flag,
                 "{flag} {}: is a directory; give a file path inside it, e.g. {}",
                 path.display(),
                 path.join("out").with_extension(ext_hint(flag)).display()
             ),
             Some(t) if is_stream(&t) => return Ok(out),
-            Some(_) => bail!(
+            Some(_) => refuse!(
+                flag,
                 "{flag} {}: is not a regular file, a character device or a FIFO (a block device or a socket?): give a file path",
                 path.display()
             ),
         }
         // A regular file or a new path: a temporary file in the same directory (a rename does not
         // cross file systems), created afresh so that nothing already at that name is written.
-        let name = target
-            .file_name()
-            .ok_or_else(|| anyhow!("{flag} {}: give a file name, not a folder", path.display()))?;
+        let name = target.file_name().ok_or_else(|| {
+            JobError::invalid(
+                field(flag),
+                format!("{flag} {}: give a file name, not a folder", path.display()),
+            )
+        })?;
         let mut tmp_name = name.to_os_string();
         tmp_name.push(format!(".{}.tmp", std::process::id()));
         let tmp = target.with_file_name(tmp_name);
@@ -67,12 +95,10 @@ impl OutFile {
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .with_context(|| {
-                format!(
-                    "cannot write {flag} {}: check the folder exists and is writable",
-                    path.display()
-                )
-            })?;
+            .map_err(io(format!(
+                "cannot write {flag} {}: check the folder exists and is writable",
+                path.display()
+            )))?;
         // The replacement keeps the permissions of the file it replaces.
         if let Some(m) = &meta {
             let _ = f.set_permissions(m.permissions());
@@ -97,13 +123,11 @@ impl OutFile {
         if self.rename_to.is_some() {
             o.truncate(true);
         }
-        o.open(&self.write_to).with_context(|| {
-            format!(
-                "cannot write {} {}: check it is writable",
-                self.flag,
-                self.shown.display()
-            )
-        })
+        o.open(&self.write_to).map_err(io(format!(
+            "cannot write {} {}: check it is writable",
+            self.flag,
+            self.shown.display()
+        )))
     }
 
     /// Puts the written file in place (renames the temporary file over the target). Call it after
@@ -113,13 +137,11 @@ impl OutFile {
             return Ok(());
         };
         // On failure `done` stays false, so `drop` removes the temporary file.
-        std::fs::rename(&self.write_to, &dest).with_context(|| {
-            format!(
-                "cannot write {} {}: the finished file could not be moved into place",
-                self.flag,
-                self.shown.display()
-            )
-        })?;
+        std::fs::rename(&self.write_to, &dest).map_err(io(format!(
+            "cannot write {} {}: the finished file could not be moved into place",
+            self.flag,
+            self.shown.display()
+        )))?;
         self.done = true;
         Ok(())
     }
@@ -131,9 +153,10 @@ impl OutFile {
         let mut f = out.open()?;
         f.write_all(bytes)
             .and_then(|()| f.flush())
-            .with_context(|| {
-                format!("writing {flag} {}: check the disk has room", path.display())
-            })?;
+            .map_err(io(format!(
+                "writing {flag} {}: check the disk has room",
+                path.display()
+            )))?;
         drop(f);
         out.commit()
     }
@@ -180,17 +203,16 @@ fn resolve(path: &Path, flag: &str) -> Result<(PathBuf, Option<std::fs::Metadata
         match std::fs::symlink_metadata(&p) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((p, None)),
             Err(e) => {
-                return Err(e).with_context(|| {
-                    format!(
-                        "cannot write {flag} {}: check the folder exists and is readable",
-                        path.display()
-                    )
-                })
+                return Err(io(format!(
+                    "cannot write {flag} {}: check the folder exists and is readable",
+                    path.display()
+                ))(e))
             }
             Ok(m) if m.file_type().is_symlink() => {
-                let link = std::fs::read_link(&p).with_context(|| {
-                    format!("cannot follow the symlink {flag} {}", path.display())
-                })?;
+                let link = std::fs::read_link(&p).map_err(io(format!(
+                    "cannot follow the symlink {flag} {}",
+                    path.display()
+                )))?;
                 // A relative link is relative to the folder holding the link.
                 p = match p.parent() {
                     Some(dir) if link.is_relative() => dir.join(link),
@@ -200,7 +222,8 @@ fn resolve(path: &Path, flag: &str) -> Result<(PathBuf, Option<std::fs::Metadata
             Ok(m) => return Ok((p, Some(m))),
         }
     }
-    bail!(
+    refuse!(
+        flag,
         "{flag} {}: more than {MAX_LINKS} symlinks in a row (a loop?): give the file's real path",
         path.display()
     )

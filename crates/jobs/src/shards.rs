@@ -8,7 +8,6 @@
 //! [`Packed::markets`]); `results/shard-IIIII-of-NNNNN.csv` per shard. A one-market sweep stores
 //! exactly what it stored before markets existed (no `markets` key, format 1).
 
-use anyhow::{anyhow, bail, Context, Result};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,17 @@ use std::time::Duration;
 use vectura_backtest::sweep::Plan;
 use vectura_backtest::BacktestConfig;
 use vectura_core::{Bar, BarSeries};
+
+use crate::JobError;
+
+type Result<T, E = JobError> = std::result::Result<T, E>;
+
+/// Refuses what the sweep store holds (or what a flag says about it), naming the fix.
+macro_rules! refuse {
+    ($($arg:tt)*) => {
+        return Err(JobError::shards(format!($($arg)*)))
+    };
+}
 
 /// The newest `plan.json` format this binary reads: 1 is one market, 2 adds [`Packed::markets`].
 pub const FORMAT: u32 = 2;
@@ -83,7 +93,7 @@ fn bars_name(i: usize) -> String {
 pub struct Remote {
     store: Arc<dyn ObjectStore>,
     prefix: ObjPath,
-    rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Handle,
     /// With S3: the longest one read or write may take, and the endpoint, for the error.
     deadline: Option<(Duration, String)>,
 }
@@ -103,10 +113,13 @@ fn s3_timeout() -> Result<Duration> {
         Err(_) => Ok(S3_TIMEOUT),
         Ok(v) => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
-            _ => bail!(
-                "{S3_TIMEOUT_VAR}={v:?}: give whole seconds from 1 to 3600 (default {})",
-                S3_TIMEOUT.as_secs()
-            ),
+            _ => Err(JobError::invalid(
+                "store",
+                format!(
+                    "{S3_TIMEOUT_VAR}={v:?}: give whole seconds from 1 to 3600 (default {})",
+                    S3_TIMEOUT.as_secs()
+                ),
+            )),
         },
     }
 }
@@ -146,7 +159,7 @@ pub fn pack_bars(s: &BarSeries) -> Vec<u8> {
 /// Unpacks [`pack_bars`] output, verifying its checksum and order.
 pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
     let bad = || {
-        anyhow!("the packed bars in the sweep store are damaged: pack the sweep again into a new --store prefix")
+        JobError::shards("the packed bars in the sweep store are damaged: pack the sweep again into a new --store prefix")
     };
     if b.len() < 25 || &b[..8] != BARS_MAGIC {
         return Err(bad());
@@ -181,40 +194,56 @@ pub fn unpack_bars(b: &[u8]) -> Result<BarSeries> {
 /// An object-store error as one line: a refused credential (HTTP 401/403, a wrong secret's
 /// SignatureDoesNotMatch among them) says so and names the variables to check; anything else
 /// (an unreachable endpoint, a server error) keeps the store's own words.
-fn store_error(op: &str, p: &ObjPath, e: object_store::Error) -> anyhow::Error {
-    match e {
+fn store_error(op: &str, p: &ObjPath, e: object_store::Error) -> JobError {
+    let context = match e {
         object_store::Error::PermissionDenied { .. }
         | object_store::Error::Unauthenticated { .. } => {
-            anyhow!("the sweep store refused access to {p} (cannot {op} it): {e}: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the key may {op} under the prefix")
+            format!("the sweep store refused access to {p} (cannot {op} it): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, and that the key may {op} under the prefix")
         }
-        e => {
+        _ => {
             let dir = if op == "read" { "from" } else { "to" };
-            anyhow!("cannot {op} {p} {dir} the sweep store: {e}")
+            format!("cannot {op} {p} {dir} the sweep store")
         }
-    }
+    };
+    JobError::ObjectStore { context, source: e }
+}
+
+/// An object-store error while opening `--store url`, with the fix.
+fn open_error(url: &str, fix: &str) -> impl FnOnce(object_store::Error) -> JobError {
+    let context = format!("--store {url:?}: {fix}");
+    move |source| JobError::ObjectStore { context, source }
 }
 
 impl Remote {
     /// Opens `file:///path` (created if missing) or `s3://bucket/prefix` (credentials, region and an
-    /// optional endpoint from the AWS_* environment variables, as the AWS tools read them).
-    pub fn open(url: &str) -> Result<Remote> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
+    /// optional endpoint from the AWS_* environment variables, as the AWS tools read them). Its
+    /// operations run on `rt` and are waited for: use it from a blocking thread.
+    pub fn open(url: &str, rt: tokio::runtime::Handle) -> Result<Remote> {
         let parsed = url::Url::parse(url).map_err(|e| {
-            anyhow!("--store {url:?} is not a URL ({e}): give file:///path or s3://bucket/prefix")
+            JobError::invalid(
+                "store",
+                format!(
+                    "--store {url:?} is not a URL ({e}): give file:///path or s3://bucket/prefix"
+                ),
+            )
         })?;
         let mut deadline = None;
         let (store, prefix): (Arc<dyn ObjectStore>, ObjPath) = match parsed.scheme() {
             "file" => {
-                let path = parsed
-                    .to_file_path()
-                    .map_err(|_| anyhow!("--store {url:?}: give an absolute path, file:///tmp/sweep"))?;
-                std::fs::create_dir_all(&path).with_context(|| format!("cannot create --store {}", path.display()))?;
-                (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(&path)?), ObjPath::from(""))
+                let path = parsed.to_file_path().map_err(|_| {
+                    JobError::invalid("store", format!("--store {url:?}: give an absolute path, file:///tmp/sweep"))
+                })?;
+                std::fs::create_dir_all(&path).map_err(|e| {
+                    JobError::io(format!("cannot create --store {}: check the folder's permissions", path.display()), e)
+                })?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&path)
+                    .map_err(open_error(url, "the folder cannot be used as a sweep store"))?;
+                (Arc::new(fs), ObjPath::from(""))
             }
             "s3" => {
-                let bucket = parsed.host_str().ok_or_else(|| anyhow!("--store {url:?}: name a bucket, s3://bucket/prefix"))?;
+                let bucket = parsed.host_str().ok_or_else(|| {
+                    JobError::invalid("store", format!("--store {url:?}: name a bucket, s3://bucket/prefix"))
+                })?;
                 let limit = s3_timeout()?;
                 // Every operation is bounded as a whole by `limit` (see `Remote::op`), which names
                 // the endpoint; the client's own timeouts lie just past it, so that a hung connect
@@ -238,11 +267,13 @@ impl Remote {
                     endpoint = format!("the S3 endpoint {ep}");
                     b = b.with_endpoint(ep.clone()).with_allow_http(ep.starts_with("http://"));
                 }
-                let s = b.build().map_err(|e| anyhow!("--store {url:?}: {e}: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION"))?;
+                let s = b
+                    .build()
+                    .map_err(open_error(url, "set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION"))?;
                 deadline = Some((limit, endpoint));
                 (Arc::new(s), ObjPath::from(parsed.path().trim_start_matches('/')))
             }
-            other => bail!("--store {url:?}: scheme {other:?} is not supported: give file:///path or s3://bucket/prefix"),
+            other => return Err(JobError::invalid("store", format!("--store {url:?}: scheme {other:?} is not supported: give file:///path or s3://bucket/prefix"))),
         };
         Ok(Remote {
             store,
@@ -261,10 +292,10 @@ impl Remote {
                 .rt
                 .block_on(async { tokio::time::timeout(*limit, f).await })
                 .unwrap_or_else(|_| {
-                    Err(anyhow!(
+                    Err(JobError::shards(format!(
                         "{what}: {endpoint} did not answer within {} s: check AWS_ENDPOINT_URL / AWS_REGION and that the server is up (set {S3_TIMEOUT_VAR} to allow a slow link longer)",
                         limit.as_secs()
-                    ))
+                    )))
                 }),
         }
     }
@@ -281,7 +312,12 @@ impl Remote {
         let p = self.path(name);
         self.op(&format!("cannot read {p} from the sweep store"), async {
             match self.store.get(&p).await {
-                Ok(r) => Ok(Some(r.bytes().await?.to_vec())),
+                Ok(r) => Ok(Some(
+                    r.bytes()
+                        .await
+                        .map_err(|e| store_error("read", &p, e))?
+                        .to_vec(),
+                )),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(store_error("read", &p, e)),
             }
@@ -314,7 +350,7 @@ impl Remote {
     pub fn pack(&self, packed_plan: &Packed, bars: &[&BarSeries]) -> Result<()> {
         let mut p = packed_plan.clone();
         if bars.len() != p.market_count() {
-            bail!(
+            refuse!(
                 "internal: {} bar series for {} markets",
                 bars.len(),
                 p.market_count()
@@ -338,7 +374,7 @@ impl Remote {
         }
         let refuse = |stored: &Packed| -> Result<()> {
             if *stored != p {
-                bail!("the sweep store already holds a different sweep (plan.json differs): use a new --store prefix, or the same flags as the shards");
+                refuse!("the sweep store already holds a different sweep (plan.json differs): use a new --store prefix, or the same flags as the shards");
             }
             Ok(())
         };
@@ -352,7 +388,8 @@ impl Remote {
             // plan's, so the plan.json comparison below (or the shard's check) refuses it.
             self.put(&bars_name(i), blob, true)?;
         }
-        let json = serde_json::to_vec_pretty(&p)?;
+        let json = serde_json::to_vec_pretty(&p)
+            .map_err(crate::error::json_err("plan.json cannot be written"))?;
         if !self.put("plan.json", json, true)? {
             // Another shard packed it meanwhile.
             refuse(&self.packed()?)?;
@@ -362,21 +399,21 @@ impl Remote {
 
     /// The packed plan.
     pub fn packed(&self) -> Result<Packed> {
-        let b = self.get("plan.json")?.ok_or_else(|| anyhow!("the sweep store has no plan.json: pack the sweep first (vectura sweep … --store URL --shard-count N)"))?;
-        let p: Packed = serde_json::from_slice(&b).map_err(|e| {
-            anyhow!("plan.json in the sweep store is damaged ({e}): pack again into a new prefix")
-        })?;
+        let b = self.get("plan.json")?.ok_or_else(|| JobError::shards("the sweep store has no plan.json: pack the sweep first (vectura sweep … --store URL --shard-count N)"))?;
+        let p: Packed = serde_json::from_slice(&b).map_err(crate::error::json_err(
+            "plan.json in the sweep store is damaged: pack again into a new prefix",
+        ))?;
         // A newer format may mean rows this binary would cut differently: refuse rather than guess.
         if p.format == 0 || p.format > FORMAT {
-            bail!("plan.json in the sweep store has format {}, this vectura reads 1 to {FORMAT}: run the shards with the vectura that packed the sweep", p.format);
+            refuse!("plan.json in the sweep store has format {}, this vectura reads 1 to {FORMAT}: run the shards with the vectura that packed the sweep", p.format);
         }
         // The file may have been changed since it was packed: its plan gets the checks a plan from
         // the flags gets (at most 100 000 000 sets, each parameter once), before any set runs.
         Plan::new(p.plan.base, p.plan.axes.clone(), p.plan.sampling.clone()).map_err(|e| {
-            anyhow!("plan.json in the sweep store is refused: {e}; it was changed after packing: pack the sweep again into a new prefix")
+            JobError::shards(format!("plan.json in the sweep store is refused: {e}; it was changed after packing: pack the sweep again into a new prefix"))
         })?;
         if p.shard_count == 0 || p.shard_count > MAX_SHARDS {
-            bail!("plan.json in the sweep store has shard_count {}, not 1 to {MAX_SHARDS}: it was changed after packing; pack the sweep again into a new prefix", p.shard_count);
+            refuse!("plan.json in the sweep store has shard_count {}, not 1 to {MAX_SHARDS}: it was changed after packing; pack the sweep again into a new prefix", p.shard_count);
         }
         Ok(p)
     }
@@ -385,13 +422,17 @@ impl Remote {
     pub fn bars(&self, p: &Packed, market: usize) -> Result<BarSeries> {
         let name = bars_name(market);
         let want = p.market_hash(market).ok_or_else(|| {
-            anyhow!("plan.json has no market {market}: pack again into a new prefix")
+            JobError::shards(format!(
+                "plan.json has no market {market}: pack again into a new prefix"
+            ))
         })?;
-        let b = self
-            .get(&name)?
-            .ok_or_else(|| anyhow!("the sweep store has no {name}: pack the sweep first"))?;
+        let b = self.get(&name)?.ok_or_else(|| {
+            JobError::shards(format!(
+                "the sweep store has no {name}: pack the sweep first"
+            ))
+        })?;
         if format!("{:016x}", fnv64(&b)) != want {
-            bail!("{name} does not match plan.json: the store was changed; pack again into a new prefix");
+            refuse!("{name} does not match plan.json: the store was changed; pack again into a new prefix");
         }
         unpack_bars(&b)
     }
@@ -419,7 +460,7 @@ impl Remote {
             }
         }
         if !missing.is_empty() {
-            bail!("shards {missing:?} of {count} have no results yet: run them (vectura sweep run --store URL --shard-index I), then merge again");
+            refuse!("shards {missing:?} of {count} have no results yet: run them (vectura sweep run --store URL --shard-index I), then merge again");
         }
         Ok(out)
     }

@@ -958,7 +958,7 @@ fn chart_notes(c: &Value) -> String {
 ///
 /// `Plot::offline_js_sources()` returns plotly.js followed by MathJax (2 MB, not needed here); only
 /// the first `<script>` element is kept, or everything if its shape is not the expected one.
-pub(crate) fn plotly_js() -> &'static str {
+pub fn plotly_js() -> &'static str {
     static JS: OnceLock<String> = OnceLock::new();
     JS.get_or_init(|| {
         let all = plotly::Plot::offline_js_sources();
