@@ -383,12 +383,14 @@ fn import_options(q: &HashMap<String, String>, body: &[u8]) -> Result<ImportOpti
         }
         Some(f) if f == "csv" => false,
         Some(f) if f == "parquet" => true,
-        Some(f) => return Err(ApiError::field(
-            "format",
-            format!(
+        Some(f) => {
+            return Err(ApiError::field(
+                "format",
+                format!(
                 "{f:?} is not a format: give csv or parquet (or leave it out to tell by the file)"
             ),
-        )),
+            ))
+        }
     };
     let tz = match q.get("tz").map(|t| t.trim()).filter(|t| !t.is_empty()) {
         None => None,

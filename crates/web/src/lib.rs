@@ -18,8 +18,10 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod backtests;
 pub mod data;
 pub mod error;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;

@@ -16,10 +16,16 @@ use utoipa::{Modify, OpenApi};
         crate::data::api_import,
         crate::sweeps::api_runs,
         crate::sweeps::api_run,
+        crate::backtests::api_list,
+        crate::backtests::api_start,
+        crate::backtests::api_get,
+        crate::backtests::api_events,
+        crate::backtests::api_cancel,
+        crate::backtests::api_result,
     ),
     modifiers(&Security),
     security(("session" = [])),
-    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"))
+    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"), (name = "backtests", description = "Backtests run as server jobs"))
 )]
 pub struct ApiDoc;
 

@@ -477,16 +477,3 @@ pub async fn home(
         backtests,
     }))
 }
-
-#[derive(Template)]
-#[template(path = "backtests.html")]
-struct BacktestsPage {
-    chrome: Chrome,
-}
-
-/// `GET /backtests`.
-pub async fn backtests(Extension(s): Extension<CurrentSession>) -> Response {
-    render(&BacktestsPage {
-        chrome: Chrome::new("Backtests", "backtests", &s),
-    })
-}

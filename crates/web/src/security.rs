@@ -23,7 +23,7 @@ const FORM_LIMIT: usize = 64 * 1024;
 /// Scripts and styles from this origin only (no inline script: data goes in JSON blocks); inline
 /// styles are allowed because plotly.js sets them on the elements it draws. Nothing may frame us.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-                       img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; \
+                       img-src 'self' data: blob:; connect-src 'self'; font-src 'self'; frame-src 'self'; \
                        object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Adds the security headers to every reply, and `Cache-Control: no-store` to everything but the
@@ -32,11 +32,16 @@ pub async fn headers(req: Request, next: Next) -> Response {
     let is_static = req.uri().path().starts_with("/static/");
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A handler may set a stricter policy of its own (the sandboxed report); the rest get ours.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    if !h.contains_key(header::X_FRAME_OPTIONS) {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

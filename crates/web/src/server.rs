@@ -13,8 +13,9 @@ use vectura_store::Store;
 
 use crate::auth::{random_token, LoginLimiter};
 use crate::error::WebError;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
-use crate::{api, assets, data, pages, security, sweeps};
+use crate::{api, assets, backtests, data, pages, security, sweeps};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -29,6 +30,8 @@ pub struct Config {
     pub login_window: Duration,
     pub login_per_client: usize,
     pub login_total: usize,
+    /// Jobs run at once (the rest wait, queued).
+    pub max_jobs: usize,
 }
 
 impl Default for Config {
@@ -40,6 +43,7 @@ impl Default for Config {
             login_window: Duration::from_secs(15 * 60),
             login_per_client: 5,
             login_total: 50,
+            max_jobs: 1,
         }
     }
 }
@@ -53,6 +57,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The one-time set-up token while no password exists (consumed by `/setup`).
     pub setup_token: Mutex<Option<String>>,
+    /// The running and queued jobs.
+    pub jobs: Jobs,
 }
 
 impl AppState {
@@ -70,9 +76,10 @@ impl AppState {
                 config.login_total,
             ),
             store,
-            config,
             metrics: Metrics::default(),
             setup_token: Mutex::new(token),
+            jobs: Jobs::new(config.max_jobs),
+            config,
         })
     }
 
@@ -115,7 +122,24 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/data/{symbol}/delete",
             get(data::delete_confirm).post(data::delete_form),
         )
-        .route("/backtests", get(pages::backtests))
+        .route("/backtests", get(backtests::page).post(backtests::submit))
+        .route("/backtests/compare", get(backtests::compare))
+        .route("/backtests/{id}", get(backtests::run_page))
+        .route("/backtests/{id}/cancel", post(backtests::cancel_form))
+        .route("/backtests/{id}/rerun", post(backtests::rerun_form))
+        .route("/backtests/{id}/delete", post(backtests::delete_form))
+        .route("/backtests/{id}/report.html", get(backtests::report))
+        .route(
+            "/api/v1/backtests",
+            get(backtests::api_list).post(backtests::api_start),
+        )
+        .route("/api/v1/backtests/{id}", get(backtests::api_get))
+        .route("/api/v1/backtests/{id}/events", get(backtests::api_events))
+        .route("/api/v1/backtests/{id}/cancel", post(backtests::api_cancel))
+        .route(
+            "/api/v1/backtests/{id}/result.json",
+            get(backtests::api_result),
+        )
         .route("/sweeps", get(sweeps::page))
         .route("/sweeps/{id}", get(sweeps::run_page))
         .route("/api/v1/openapi.json", get(crate::openapi::document))

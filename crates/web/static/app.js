@@ -114,7 +114,55 @@ function setupHeatmaps() {
   draw();
 }
 
+// The progress card: one line per stage seen (§6.3), the latest with a bar and a percentage,
+// fed by the stored events and then the live stream until the run ends.
+function setupProgress() {
+  const box = document.getElementById("progress");
+  const list = document.getElementById("stages");
+  if (!box || !list) { return; }
+  const stages = new Map();
+  const show = (ev) => {
+    if (ev.kind !== "progress") { return; }
+    let li = stages.get(ev.stage);
+    if (!li) {
+      // A later stage began: the earlier ones are over.
+      stages.forEach((old) => {
+        old.querySelector("progress").value = 100;
+        old.querySelector(".pct").textContent = "100 %";
+      });
+      li = document.createElement("li");
+      li.dataset.stage = ev.stage;
+      li.innerHTML = '<span class="label"></span> <progress max="100"></progress> <span class="pct"></span> <span class="msg note"></span>';
+      list.appendChild(li);
+      stages.set(ev.stage, li);
+    }
+    li.querySelector(".label").textContent = ev.label;
+    li.querySelector("progress").value = ev.progress;
+    li.querySelector(".pct").textContent = ev.progress + " %";
+    li.querySelector(".msg").textContent = ev.message;
+  };
+  const stored = document.getElementById("stored-events");
+  if (stored) { JSON.parse(stored.textContent || "[]").forEach(show); }
+  if (box.dataset.active !== "true" || typeof EventSource === "undefined") { return; }
+  const src = new EventSource(box.dataset.events);
+  src.addEventListener("progress", (e) => show(JSON.parse(e.data)));
+  src.addEventListener("status", (e) => {
+    const s = JSON.parse(e.data);
+    const el = document.getElementById("run-status");
+    if (el) { el.textContent = s.status; el.className = "status-" + s.status; }
+  });
+  src.addEventListener("end", (e) => {
+    src.close();
+    const s = JSON.parse(e.data);
+    const el = document.getElementById("run-status");
+    if (el) { el.textContent = s.status; el.className = "status-" + s.status; }
+    // The page as stored now: the result, or the reason.
+    window.setTimeout(() => window.location.reload(), 200);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupImport();
   setupHeatmaps();
+  setupProgress();
 });

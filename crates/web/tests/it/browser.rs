@@ -288,3 +288,100 @@ async fn the_data_page_shows_an_imported_symbols_range() {
     b.shot("data-deleted").await;
     b.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_submitted_backtest_shows_its_progress_reaching_done_and_a_reload_finds_it() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.login(&s, "/backtests").await;
+    assert!(b.text("#no-runs").await.contains("No backtest"));
+    b.fill("#f-name", "Browser run").await;
+    b.click("#backtest-submit").await;
+    assert_eq!(b.text("#run-name").await, "Browser run");
+    let path = b.path().await;
+    assert!(path.starts_with("/backtests/bt-"), "{path}");
+    // The live stages, then done: the page reloads with the report.
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(240))
+        .for_element(Locator::Css("iframe#report"))
+        .await
+        .unwrap();
+    assert_eq!(b.text("#run-status").await, "done");
+    let stages = b.text("#stages").await;
+    for label in [
+        "Initializing backtest",
+        "Processing chunk",
+        "Calculating metrics",
+        "Completed",
+    ] {
+        assert!(stages.contains(label), "{label} in {stages}");
+    }
+    assert!(stages.contains("100 %"), "{stages}");
+    b.shot("backtest-done").await;
+    // A reload (and a new visit of the list) finds the run.
+    b.c().refresh().await.unwrap();
+    assert_eq!(b.text("#run-status").await, "done");
+    b.c().goto(&format!("{}/backtests", s.base)).await.unwrap();
+    let id = path.trim_start_matches("/backtests/");
+    let row = b.text(&format!("tr[data-run=\"{id}\"]")).await;
+    assert!(row.contains("Browser run") && row.contains("done"), "{row}");
+    b.shot("backtest-list").await;
+    b.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_waiting_job_is_cancelled_from_its_page() {
+    let s = start().await;
+    // Hold the one run slot, so the job waits for it until the user cancels it.
+    let slot = s.state.jobs.permits().acquire_owned().await.unwrap();
+    let b = Browser::start().await;
+    b.login(&s, "/backtests").await;
+    b.fill("#f-name", "Cancel me").await;
+    b.click("#backtest-submit").await;
+    assert_eq!(b.text("#run-status").await, "queued");
+    b.shot("backtest-queued").await;
+    b.click("#cancel").await;
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#run-status.status-cancelled"))
+        .await
+        .unwrap();
+    assert_eq!(b.text("#run-error").await, "cancelled from the dashboard");
+    assert!(
+        b.c().find(Locator::Css("#cancel")).await.is_err(),
+        "no cancel button any more"
+    );
+    b.shot("backtest-cancelled").await;
+    drop(slot);
+    b.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_bad_backtest_field_shows_its_message_next_to_it() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.login(&s, "/backtests").await;
+    b.fill("#f-capital_pct", "0").await;
+    b.click("#backtest-submit").await;
+    let msg = b.text(".field-error[data-for=\"capital_pct\"]").await;
+    assert!(msg.contains("above 0 and at most 100"), "{msg}");
+    let next_to: bool = b
+        .c()
+        .execute(
+            "return document.querySelector('#f-capital_pct').closest('label').nextElementSibling === document.querySelector('.field-error[data-for=\"capital_pct\"]');",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_bool()
+        .unwrap();
+    assert!(next_to);
+    b.shot("backtest-validation").await;
+    assert!(s.store.jobs("backtest", 10).await.unwrap().is_empty());
+    b.end().await;
+}
