@@ -934,7 +934,7 @@ fn field_errors(errors: FieldErrors) -> ApiError {
     request_body = BacktestInput,
     security(("session" = [], "csrf" = [])),
     responses((status = 202, body = Started), (status = 422, body = ErrorBody), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn api_start(
     State(state): State<Arc<AppState>>,
     body: Result<Json<BacktestInput>, axum::extract::rejection::JsonRejection>,
@@ -994,9 +994,12 @@ pub async fn api_list(State(state): State<Arc<AppState>>) -> Result<Json<Vec<Run
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunDetail {
     pub run: RunView,
-    #[schema(value_type = Object)]
+    /// The progress events stored (each an object: kind, stage, label, message, current, total,
+    /// progress, timestamp_ms).
+    #[schema(value_type = Vec<Object>)]
     pub progress: Value,
-    #[schema(value_type = Object)]
+    /// The result document once done (as `vectura backtest --json` prints it), else null.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
 }
 

@@ -385,6 +385,15 @@ pub async fn setup(
         *res.status_mut() = status;
         res
     };
+    // A password set meanwhile (`vectura user set-password` while the server ran) closes the
+    // set-up: the token must not replace it.
+    match state.store.user_count().await {
+        Ok(0) => {}
+        Ok(_) => {
+            *state.setup_token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        Err(e) => return ApiError::store(e).into_response(),
+    }
     let Some(expected) = state.setup_token() else {
         return fail(
             StatusCode::CONFLICT,

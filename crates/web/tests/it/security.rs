@@ -491,3 +491,33 @@ async fn plotly_is_served_compressed_with_a_long_cache() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_set_while_the_server_runs_closes_the_set_up() {
+    let s = start_with(None, Config::default()).await;
+    let token = s.state.setup_token().unwrap();
+    // `vectura user set-password` from another process, meanwhile.
+    let h = vectura_web::hash_password(PASSWORD).unwrap();
+    s.store.set_user_password("admin", &h, 1).await.unwrap();
+    let mut c = Client::new(&s.base);
+    let page = c.get("/setup").await.text().await.unwrap();
+    let csrf = hidden_value(&page, "csrf").unwrap();
+    let r = c
+        .request(Method::POST, "/setup")
+        .form(&[
+            ("token", token.as_str()),
+            ("password", "another long one"),
+            ("password2", "another long one"),
+            ("csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        s.store.user_password_hash("admin").await.unwrap().unwrap(),
+        h,
+        "unchanged"
+    );
+    c.login().await;
+}
