@@ -59,6 +59,8 @@ pub struct AppState {
     pub setup_token: Mutex<Option<String>>,
     /// The running and queued jobs.
     pub jobs: Jobs,
+    /// Sweep heat maps computed lately.
+    pub sweep_cache: crate::sweeps::DetailCache,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             metrics: Metrics::default(),
             setup_token: Mutex::new(token),
             jobs: Jobs::new(config.max_jobs),
+            sweep_cache: Default::default(),
             config,
         })
     }

@@ -330,8 +330,49 @@ async fn load(state: &AppState, id: &str, q: &HeatQuery) -> Result<SweepDetail, 
             "no sweep with id {id:?} is stored: pick one from /sweeps"
         ))
     })?;
+    // Reading and grouping 100 000 rows takes seconds: a finished sweep's detail is kept (keyed by
+    // its row count and status, so a run still filling is recomputed) for the next view.
+    let key = format!(
+        "{id}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+        run.rows_stored,
+        run.status.as_str(),
+        q.x,
+        q.y,
+        q.metric,
+        q.top
+    );
+    if let Some(d) = state.sweep_cache.get(&key) {
+        return Ok(d);
+    }
     let rows = state.store.sweep_results(id).await?;
-    detail(&run, &rows, q)
+    let q2 = q.clone();
+    let d = tokio::task::spawn_blocking(move || detail(&run, &rows, &q2))
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))??;
+    state.sweep_cache.put(key, d.clone());
+    Ok(d)
+}
+
+/// The last few sweep details computed.
+#[derive(Debug, Default)]
+pub struct DetailCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<(String, SweepDetail)>>,
+}
+
+impl DetailCache {
+    const KEEP: usize = 8;
+
+    fn get(&self, key: &str) -> Option<SweepDetail> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().find(|(k, _)| k == key).map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, key: String, d: SweepDetail) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.retain(|(k, _)| *k != key);
+        e.push_front((key, d));
+        e.truncate(Self::KEEP);
+    }
 }
 
 /// `GET /sweeps/{id}`.

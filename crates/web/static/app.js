@@ -91,7 +91,7 @@ function setupHeatmaps() {
         z: m.z,
         customdata: m.set,
         zmin: d.z_min, zmax: d.z_max,
-        colorscale: "RdYlGn",
+        colorscale: "Viridis",
         hovertemplate: d.x + " %{x}<br>" + d.y + " %{y}<br>" + d.metric + " %{z:.4g}<br>set %{customdata}<extra>" + m.market + "</extra>",
         showscale: i === 0,
       };

@@ -102,14 +102,41 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// The text of the element, read again until it is not empty (a click may still be loading
+    /// the next page, whose element replaces this one) or 20 s pass.
     async fn text(&self, css: &str) -> String {
+        self.text_until(css, |t| !t.is_empty()).await
+    }
+
+    /// The element's text once `ok` accepts it (or the last seen after 20 s, for the assertion).
+    async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let mut last = String::new();
+        for _ in 0..200 {
+            if let Ok(e) = self.c().find(Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if ok(&t) {
+                        return t;
+                    }
+                    last = t;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        last
+    }
+
+    /// The text once it is `want` (else the last seen, which the caller's assertion shows).
+    async fn text_is(&self, css: &str, want: &str) -> String {
+        self.text_until(css, |t| t == want).await
+    }
+
+    /// An input's current value.
+    async fn value(&self, css: &str) -> Option<String> {
         self.c()
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
+            .find(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
+            .unwrap()
+            .prop("value")
             .await
             .unwrap()
     }
@@ -165,7 +192,7 @@ async fn a_page_without_login_redirects_to_the_login_and_logging_in_returns_ther
     let b = Browser::start().await;
     b.c().goto(&format!("{}/data", s.base)).await.unwrap();
     assert_eq!(b.path().await, "/login?next=%2Fdata");
-    assert_eq!(b.text("h1").await, "Log in");
+    assert_eq!(b.text_is("h1", "Log in").await, "Log in");
     b.shot("login-redirect").await;
     // A wrong password: the message, and still on the login page.
     b.fill("#password", "not the password").await;
@@ -175,13 +202,13 @@ async fn a_page_without_login_redirects_to_the_login_and_logging_in_returns_ther
     b.shot("login-wrong-password").await;
     b.fill("#password", PASSWORD).await;
     b.click("#login-submit").await;
-    assert_eq!(b.text("h1").await, "Market data");
+    assert_eq!(b.text_is("h1", "Market data").await, "Market data");
     assert_eq!(b.path().await, "/data");
-    assert_eq!(b.text("header .user").await, "admin");
+    assert_eq!(b.text_is("header .user", "admin").await, "admin");
     b.shot("logged-in-data").await;
     // Logging out lands on the login page again; the data page redirects once more.
     b.click("#logout").await;
-    assert_eq!(b.text("h1").await, "Log in");
+    assert_eq!(b.text_is("h1", "Log in").await, "Log in");
     b.c().goto(&format!("{}/data", s.base)).await.unwrap();
     assert_eq!(b.path().await, "/login?next=%2Fdata");
     b.end().await;
@@ -277,7 +304,7 @@ async fn the_data_page_shows_an_imported_symbols_range() {
     b.shot("data-imported-range").await;
     // Delete, with the confirmation.
     b.click("tr[data-symbol=\"TEST\"] a.danger").await;
-    assert_eq!(b.text("h1").await, "Delete TEST?");
+    assert_eq!(b.text_is("h1", "Delete TEST?").await, "Delete TEST?");
     b.fill("#confirm", "TEST").await;
     b.click("#delete-submit").await;
     assert_eq!(
@@ -298,7 +325,7 @@ async fn a_submitted_backtest_shows_its_progress_reaching_done_and_a_reload_find
     assert!(b.text("#no-runs").await.contains("No backtest"));
     b.fill("#f-name", "Browser run").await;
     b.click("#backtest-submit").await;
-    assert_eq!(b.text("#run-name").await, "Browser run");
+    assert_eq!(b.text_is("#run-name", "Browser run").await, "Browser run");
     let path = b.path().await;
     assert!(path.starts_with("/backtests/bt-"), "{path}");
     // The live stages, then done: the page reloads with the report.
@@ -308,7 +335,7 @@ async fn a_submitted_backtest_shows_its_progress_reaching_done_and_a_reload_find
         .for_element(Locator::Css("iframe#report"))
         .await
         .unwrap();
-    assert_eq!(b.text("#run-status").await, "done");
+    assert_eq!(b.text_is("#run-status", "done").await, "done");
     let stages = b.text("#stages").await;
     for label in [
         "Initializing backtest",
@@ -322,7 +349,7 @@ async fn a_submitted_backtest_shows_its_progress_reaching_done_and_a_reload_find
     b.shot("backtest-done").await;
     // A reload (and a new visit of the list) finds the run.
     b.c().refresh().await.unwrap();
-    assert_eq!(b.text("#run-status").await, "done");
+    assert_eq!(b.text_is("#run-status", "done").await, "done");
     b.c().goto(&format!("{}/backtests", s.base)).await.unwrap();
     let id = path.trim_start_matches("/backtests/");
     let row = b.text(&format!("tr[data-run=\"{id}\"]")).await;
@@ -341,7 +368,7 @@ async fn a_waiting_job_is_cancelled_from_its_page() {
     b.login(&s, "/backtests").await;
     b.fill("#f-name", "Cancel me").await;
     b.click("#backtest-submit").await;
-    assert_eq!(b.text("#run-status").await, "queued");
+    assert_eq!(b.text_is("#run-status", "queued").await, "queued");
     b.shot("backtest-queued").await;
     b.click("#cancel").await;
     b.c()
@@ -369,6 +396,11 @@ async fn a_bad_backtest_field_shows_its_message_next_to_it() {
     b.fill("#f-capital_pct", "0").await;
     b.click("#backtest-submit").await;
     let msg = b.text(".field-error[data-for=\"capital_pct\"]").await;
+    assert_eq!(
+        b.path().await,
+        "/backtests",
+        "the form page again, with the message"
+    );
     assert!(msg.contains("above 0 and at most 100"), "{msg}");
     let next_to: bool = b
         .c()
@@ -383,5 +415,70 @@ async fn a_bad_backtest_field_shows_its_message_next_to_it() {
     assert!(next_to);
     b.shot("backtest-validation").await;
     assert!(s.store.jobs("backtest", 10).await.unwrap().is_empty());
+    b.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_sweeps_heat_map_opens_and_a_set_fills_the_backtest_form() {
+    use vectura_store::{NewSweepRun, SweepResult, SweepStatus};
+    let s = start().await;
+    let id = s
+        .store
+        .create_sweep_run(&NewSweepRun {
+            symbols: vec!["SPY".into()],
+            start_date: None,
+            end_date: None,
+            fill: "NextOpen".into(),
+            plan: json!({}),
+            set_count: 9,
+        })
+        .await
+        .unwrap();
+    let rows: Vec<SweepResult> = (0..9u64)
+        .map(|i| {
+            let bb = [1.0, 2.0, 4.0][(i % 3) as usize];
+            let sa = [10.0, 18.0, 30.0][(i / 3) as usize];
+            SweepResult {
+                set_index: i,
+                params: json!({"symbol": "SPY", "buy_below_pct": bb, "sell_above_pct": sa}),
+                metrics: json!({"total_return_pct": i as f64 - 3.0}),
+            }
+        })
+        .collect();
+    s.store.append_sweep_results(&id, &rows).await.unwrap();
+    s.store
+        .finish_sweep_run(&id, SweepStatus::Done, None)
+        .await
+        .unwrap();
+    let b = Browser::start().await;
+    b.login(&s, "/sweeps").await;
+    b.click(&format!("a[href=\"/sweeps/{id}\"]")).await;
+    // plotly.js (served by us) draws the map: its SVG and the three listed values on each axis.
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#heatmap-0 .main-svg"))
+        .await
+        .unwrap();
+    let ticks = b.text("#heatmap-0 .xaxislayer-above").await;
+    for v in ["1", "2", "4"] {
+        assert!(ticks.contains(v), "{ticks}");
+    }
+    assert!(b.text("#top").await.contains("5"), "the best set is listed");
+    b.shot("sweep-heatmap").await;
+    b.click("#heat-labels").await;
+    let labels = b.text("#heatmap-0").await;
+    assert!(labels.contains("5"), "values as labels: {labels}");
+    b.shot("sweep-heatmap-labels").await;
+    // Where a click on a cell goes: the backtest form filled with that set.
+    b.c()
+        .goto(&format!("{}/backtests?sweep={id}&set=8", s.base))
+        .await
+        .unwrap();
+    b.text_is("h1", "Backtests").await;
+    assert_eq!(b.value("#f-buy_below_pct").await.as_deref(), Some("4"));
+    assert_eq!(b.value("#f-sell_above_pct").await.as_deref(), Some("30"));
+    assert_eq!(b.value("#f-name").await.as_deref(), Some("Sweep set 8"));
     b.end().await;
 }
