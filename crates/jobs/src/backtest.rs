@@ -254,7 +254,7 @@ fn symbol_from_file(path: &Path) -> Option<String> {
 }
 
 /// The inconsistent bars a load widened: how many, and where the first few were (`file:line`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Widened {
     pub count: usize,
     pub at: Vec<String>,
@@ -673,7 +673,7 @@ fn check_calendar_years(s: &BarSeries, args: &BacktestRequest) -> Result<Option<
 
 /// A finished backtest: the engine's result and the document `--json` prints (the result with
 /// `params` and `data` added), which the report renders.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct BacktestDone {
     pub result: vectura_backtest::BacktestResult,
     /// The full result as JSON: `final_equity`, …, `params`, `data` (sources, bars, widened bars,

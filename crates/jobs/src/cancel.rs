@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 pub type CancelSource = dyn Fn() -> Option<Cancel> + Send + Sync;
 
 /// Why a job was cancelled.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Cancel {
     /// For the person and the recorded run's error (e.g. `interrupted by SIGTERM: …`).
     pub reason: String,

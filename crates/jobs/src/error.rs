@@ -110,6 +110,18 @@ pub enum JobError {
         source: object_store::Error,
     },
 
+    /// `--store` is not a URL.
+    #[error("--store {url:?} is not a URL (give file:///path or s3://bucket/prefix)")]
+    StoreUrl {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
+
+    /// The sweep store's `plan.json` holds a plan a sweep from the flags could not have.
+    #[error("plan.json in the sweep store is refused (it was changed after packing: pack the sweep again into a new prefix)")]
+    PackedPlan(#[source] PlanError),
+
     /// The sweep store holds something this job refuses (a damaged or changed object, a missing
     /// shard, another sweep); the message names it and what to re-run.
     #[error("{message}")]
@@ -187,6 +199,7 @@ impl JobError {
             JobError::Heat(h) => Some(h.field),
             JobError::Symbol(_) => Some("symbol"),
             JobError::Split { .. } => Some("splits"),
+            JobError::StoreUrl { .. } => Some("store"),
             JobError::InMarket { source, .. } => source.field(),
             _ => None,
         }

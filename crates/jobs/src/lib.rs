@@ -34,8 +34,9 @@ pub use progress::{NoProgress, Progress, ProgressSink, Stage};
 pub use sweep::{PreparedSweep, SweepRequest};
 pub use vectura_backtest::Market;
 
-/// How a job ended when it did not fail.
-#[derive(Debug, Clone, PartialEq)]
+/// How a job ended when it did not fail (in JSON: `{"done": …}` or `{"cancelled": {…}}`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobOutcome<T> {
     /// It ran to the end.
     Done(T),
@@ -57,7 +58,8 @@ impl<T> JobOutcome<T> {
 /// What every job runs with.
 #[derive(Clone)]
 pub struct JobContext {
-    /// The runtime the job's database and object-store calls run on (the caller's).
+    /// The runtime the job's database and object-store calls run on (the caller's; a
+    /// multi-thread runtime, whose workers drive the I/O while the job's thread waits).
     pub runtime: tokio::runtime::Handle,
     /// Where progress goes.
     pub progress: Arc<dyn ProgressSink>,

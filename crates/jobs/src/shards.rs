@@ -219,13 +219,9 @@ impl Remote {
     /// optional endpoint from the AWS_* environment variables, as the AWS tools read them). Its
     /// operations run on `rt` and are waited for: use it from a blocking thread.
     pub fn open(url: &str, rt: tokio::runtime::Handle) -> Result<Remote> {
-        let parsed = url::Url::parse(url).map_err(|e| {
-            JobError::invalid(
-                "store",
-                format!(
-                    "--store {url:?} is not a URL ({e}): give file:///path or s3://bucket/prefix"
-                ),
-            )
+        let parsed = url::Url::parse(url).map_err(|source| JobError::StoreUrl {
+            url: url.to_string(),
+            source,
         })?;
         let mut deadline = None;
         let (store, prefix): (Arc<dyn ObjectStore>, ObjPath) = match parsed.scheme() {
@@ -409,9 +405,8 @@ impl Remote {
         }
         // The file may have been changed since it was packed: its plan gets the checks a plan from
         // the flags gets (at most 100 000 000 sets, each parameter once), before any set runs.
-        Plan::new(p.plan.base, p.plan.axes.clone(), p.plan.sampling.clone()).map_err(|e| {
-            JobError::shards(format!("plan.json in the sweep store is refused: {e}; it was changed after packing: pack the sweep again into a new prefix"))
-        })?;
+        Plan::new(p.plan.base, p.plan.axes.clone(), p.plan.sampling.clone())
+            .map_err(JobError::PackedPlan)?;
         if p.shard_count == 0 || p.shard_count > MAX_SHARDS {
             refuse!("plan.json in the sweep store has shard_count {}, not 1 to {MAX_SHARDS}: it was changed after packing; pack the sweep again into a new prefix", p.shard_count);
         }

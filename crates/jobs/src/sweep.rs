@@ -152,7 +152,7 @@ pub struct Recorded {
 }
 
 /// A sweep (or one shard of it) run on this machine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RunSummary {
     pub markets: Vec<Market>,
     /// Sets per market.
@@ -175,14 +175,14 @@ pub struct RunSummary {
 }
 
 /// One market's walk-forward rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MarketWalk {
     pub market: Market,
     pub rows: Vec<WalkRow>,
 }
 
 /// A walk-forward sweep: every market's windows, in market order.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct WalkSummary {
     pub in_sample_days: i64,
     pub out_of_sample_days: i64,
@@ -192,7 +192,7 @@ pub struct WalkSummary {
 }
 
 /// A sweep packed into a store for its shards to run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct PackSummary {
     pub store: String,
     pub markets: usize,
@@ -203,7 +203,7 @@ pub struct PackSummary {
 }
 
 /// One shard of a packed sweep, run and stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ShardSummary {
     pub index: u64,
     pub shard_count: u64,
@@ -216,7 +216,7 @@ pub struct ShardSummary {
 }
 
 /// Every shard's rows merged into one file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct MergeSummary {
     pub shard_count: u64,
     pub rows: usize,
@@ -225,8 +225,9 @@ pub struct MergeSummary {
     pub recorded: Option<Recorded>,
 }
 
-/// What a [`run`] did, by the request's kind.
-#[derive(Debug, Clone)]
+/// What a [`run`] did, by the request's kind (in JSON: `{"kind": "ran", …}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SweepDone {
     /// Ran here (the whole sweep, or the shard `shard_index` of it without a store).
     Ran(RunSummary),
@@ -437,7 +438,7 @@ pub fn run_shard(
             rows.extend_from_slice(csv_line(&row).as_bytes());
             rows.push(b'\n');
             done += 1;
-            if done % CHUNK == 0 {
+            if done.is_multiple_of(CHUNK) {
                 ctx.report(
                     Stage::WorkingOnChunk,
                     rows_left(to - from - done),
@@ -1133,7 +1134,7 @@ pub fn run(
                 h[mi].offer(&row);
             }
             done += 1;
-            if done % CHUNK == 0 {
+            if done.is_multiple_of(CHUNK) {
                 ctx.report(
                     Stage::WorkingOnChunk,
                     rows_left(rows_total - done),

@@ -768,8 +768,9 @@ struct Points {
     text: Vec<Value>,
 }
 
-/// The chart data, ready for plotly; `None` when the result has no series to draw.
-fn chart_payload(r: &Value) -> Option<Value> {
+/// The chart data of a result document, ready for plotly (the page's `CHART_JS` draws it; a
+/// dashboard can serve it as is); `None` when the result has no series to draw.
+pub fn chart_payload(r: &Value) -> Option<Value> {
     let series = r.get("series")?;
     let times = series.get("time")?.as_array()?;
     if times.is_empty() {

@@ -8,4 +8,4 @@
 pub mod backtest;
 pub mod sweep;
 
-pub use backtest::render_html;
+pub use backtest::{chart_payload, plotly_js, render_html};
