@@ -7,7 +7,10 @@ use std::path::Path;
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    // Read at run time, not `env!` at the build script's compile time: a build script compiled in
+    // another checkout (a copied target/ directory) would otherwise embed that checkout's files.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dir = Path::new(&manifest).join("migrations");
     let mut out = String::new();
     for (constant, dialect) in [("SQLITE", "sqlite"), ("POSTGRES", "postgres")] {
         let mut files: Vec<String> = std::fs::read_dir(dir.join(dialect))

@@ -11,7 +11,9 @@ mod db_cmd;
 mod env;
 mod interrupt;
 mod progress;
+mod serve_cmd;
 mod sweep_cmd;
+mod user_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -38,6 +40,10 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// The database: print the schema (for pasting into Supabase's SQL editor).
     Db(db_cmd::DbArgs),
+    /// The web dashboard (backtests, sweeps, data) on http://127.0.0.1:8080 by default.
+    Serve(serve_cmd::ServeArgs),
+    /// Dashboard users: set the admin password.
+    User(user_cmd::UserArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +63,8 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep_cmd::run(a, &mut out),
         Command::Data(a) => data_cmd::run(a, &mut out),
         Command::Db(a) => db_cmd::run(a, &mut out),
+        Command::Serve(a) => serve_cmd::run(a, &mut out),
+        Command::User(a) => user_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

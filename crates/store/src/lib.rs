@@ -25,6 +25,7 @@ mod runs;
 pub mod schema;
 mod sweeps;
 mod types;
+mod web;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -43,6 +44,7 @@ pub use crate::types::{
 };
 
 pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
+pub use crate::web::{JobStatus, WebJob, WebJobSummary, WebSession};
 
 use crate::error::query_err;
 

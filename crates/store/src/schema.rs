@@ -377,6 +377,54 @@ const SWEEP_RESULTS: Table = Table {
     primary_key: &["run_id", "set_index"],
 };
 
+/// Dashboard users (`vectura user set-password`): an Argon2id PHC string per user name.
+const WEB_USERS: Table = Table {
+    name: "web_users",
+    columns: &[
+        req("username", Text),
+        req("password_hash", Text),
+        with_check(req("updated_at_ms", BigInt), "updated_at_ms >= 0"),
+    ],
+    primary_key: &["username"],
+};
+
+/// Dashboard sessions, keyed by the SHA-256 (hex) of the cookie's secret so that a copy of the
+/// database opens none; each with its CSRF token and an absolute expiry (Unix milliseconds).
+const WEB_SESSIONS: Table = Table {
+    name: "web_sessions",
+    columns: &[
+        req("id_hash", Text),
+        req("username", Text),
+        req("csrf_token", Text),
+        with_check(req("created_at_ms", BigInt), "created_at_ms >= 0"),
+        with_check(req("expires_at_ms", BigInt), "expires_at_ms >= 0"),
+    ],
+    primary_key: &["id_hash"],
+};
+
+/// Server jobs (backtests and sweeps started from the dashboard): the request as submitted, the
+/// progress events seen so far, and the outcome, so a reload or a restart finds them.
+const WEB_JOBS: Table = Table {
+    name: "web_jobs",
+    columns: &[
+        req("id", Text),
+        with_check(req("kind", Text), "kind IN ('backtest', 'sweep')"),
+        req("name", Text),
+        with_check(
+            req("status", Text),
+            "status IN ('queued', 'running', 'done', 'failed', 'cancelled')",
+        ),
+        req("request", Json),
+        with_default(req("progress", Json), ColumnDefault::EmptyJsonArray),
+        col("result", Json),
+        col("error", Text),
+        with_check(req("created_at_ms", BigInt), "created_at_ms >= 0"),
+        col("started_at_ms", BigInt),
+        col("finished_at_ms", BigInt),
+    ],
+    primary_key: &["id"],
+};
+
 /// One live run: a strategy instance trading one symbol under an account-level run id (the prefix of
 /// its client order ids), with its complete state (`state`, a JSON snapshot in layout `format`). The
 /// readable `at_to_buy`, `at_to_sell`, `at_open_trades` and `at_trade_history` rows are written from
@@ -477,6 +525,23 @@ pub const MIGRATIONS: &[Migration] = &[
                 name: "idx_at_executions_run_id",
                 table: "at_executions",
                 columns: &["run_id"],
+            },
+        ],
+    },
+    Migration {
+        version: 4,
+        name: "web",
+        tables: &[WEB_USERS, WEB_SESSIONS, WEB_JOBS],
+        indexes: &[
+            Index {
+                name: "idx_web_sessions_expires_at_ms",
+                table: "web_sessions",
+                columns: &["expires_at_ms"],
+            },
+            Index {
+                name: "idx_web_jobs_kind_created_at_ms",
+                table: "web_jobs",
+                columns: &["kind", "created_at_ms"],
             },
         ],
     },
@@ -667,7 +732,10 @@ mod tests {
                 "bt_symbol_ranges",
                 "splits",
                 "sweep_results",
-                "sweep_runs"
+                "sweep_runs",
+                "web_jobs",
+                "web_sessions",
+                "web_users"
             ]
         );
         assert_eq!(

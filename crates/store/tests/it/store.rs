@@ -225,6 +225,7 @@ backend_tests!(
     trade_summary_round_trip,
     sweep_runs_create_append_finish_and_list,
     sweep_results_batches_are_all_or_nothing,
+    web_users_sessions_and_jobs_round_trip,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1596,4 +1597,110 @@ async fn concurrent_writers_on_one_sqlite_file_wait_for_each_other() {
     a.close().await;
     b.close().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The dashboard's tables: a password change ends the user's sessions in the same transaction,
+/// sessions expire by the stored time, and jobs move queued → running → ended once.
+async fn web_users_sessions_and_jobs_round_trip(env: &Env) {
+    use vectura_store::{JobStatus, WebSession};
+    let s = &env.store;
+    assert_eq!(s.user_count().await.unwrap(), 0);
+    assert!(s
+        .set_user_password("bad name!", "$argon2id$x", 1)
+        .await
+        .is_err());
+    s.set_user_password("admin", "$argon2id$first", 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.user_password_hash("admin").await.unwrap().as_deref(),
+        Some("$argon2id$first")
+    );
+    assert_eq!(s.user_password_hash("other").await.unwrap(), None);
+    let sess = |id: &str, at: i64| WebSession {
+        id_hash: id.to_string(),
+        username: "admin".to_string(),
+        csrf_token: format!("csrf-{id}"),
+        created_at_ms: at,
+        expires_at_ms: at + 1000,
+    };
+    s.create_session(&sess("a", 100)).await.unwrap();
+    s.create_session(&sess("b", 200)).await.unwrap();
+    assert!(
+        s.create_session(&sess("b", 200)).await.is_err(),
+        "an id is stored once"
+    );
+    assert_eq!(
+        s.session("a", 500).await.unwrap().unwrap().csrf_token,
+        "csrf-a"
+    );
+    assert!(
+        s.session("a", 1100).await.unwrap().is_none(),
+        "expired at 1100"
+    );
+    assert!(s.session("b", 1100).await.unwrap().is_some());
+    // A login after a's expiry removes a's row.
+    s.create_session(&sess("c", 1150)).await.unwrap();
+    assert_eq!(env.count("SELECT COUNT(*) FROM web_sessions").await, 2);
+    assert!(s.delete_session("c").await.unwrap());
+    assert!(!s.delete_session("c").await.unwrap());
+    s.set_user_password("admin", "$argon2id$second", 2)
+        .await
+        .unwrap();
+    assert_eq!(s.user_count().await.unwrap(), 1);
+    assert!(
+        s.session("b", 1100).await.unwrap().is_none(),
+        "a new password ends the sessions"
+    );
+    assert_eq!(env.count("SELECT COUNT(*) FROM web_sessions").await, 0);
+
+    let req = serde_json::json!({"symbol": "SPY", "capital_pct": 60.0});
+    s.create_job("j1", "backtest", "My Backtest", &req, 10)
+        .await
+        .unwrap();
+    assert!(s.create_job("j2", "chart", "x", &req, 10).await.is_err());
+    s.create_job("j2", "backtest", "Second", &req, 20)
+        .await
+        .unwrap();
+    s.create_job("j3", "sweep", "A sweep", &req, 30)
+        .await
+        .unwrap();
+    assert!(s.start_job("j1", 11).await.unwrap());
+    assert!(!s.start_job("j1", 12).await.unwrap(), "started once");
+    let prog = serde_json::json!([{"stage": "initialize_backtest"}]);
+    s.set_job_progress("j1", &prog).await.unwrap();
+    let result = serde_json::json!({"final_equity": 1234.5});
+    assert!(s
+        .finish_job("j1", JobStatus::Done, &prog, Some(&result), None, 13)
+        .await
+        .unwrap());
+    assert!(!s
+        .finish_job("j1", JobStatus::Failed, &prog, None, Some("x"), 14)
+        .await
+        .unwrap());
+    assert!(s
+        .finish_job("j1", JobStatus::Running, &prog, None, None, 14)
+        .await
+        .is_err());
+    let j = s.job("j1").await.unwrap().unwrap();
+    assert_eq!(j.status, JobStatus::Done);
+    assert_eq!(j.request, req);
+    assert_eq!(j.progress, prog);
+    assert_eq!(j.result, Some(result));
+    assert_eq!((j.started_at_ms, j.finished_at_ms), (Some(11), Some(13)));
+    let list = s.jobs("backtest", 10).await.unwrap();
+    assert_eq!(
+        list.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        ["j2", "j1"]
+    );
+    assert_eq!(s.jobs("sweep", 10).await.unwrap().len(), 1);
+    assert!(!s.delete_job("j2").await.unwrap(), "a queued job is kept");
+    assert_eq!(s.fail_unfinished_jobs("restarted", 40).await.unwrap(), 2);
+    let j2 = s.job("j2").await.unwrap().unwrap();
+    assert_eq!(
+        (j2.status, j2.error.as_deref()),
+        (JobStatus::Failed, Some("restarted"))
+    );
+    assert!(s.delete_job("j2").await.unwrap());
+    assert!(s.job("j2").await.unwrap().is_none());
 }

@@ -1,0 +1,425 @@
+//! The Sweeps pages and API: the stored sweep runs (`sweep_runs`), and one run's results as a heat
+//! map over two parameters (the best value of a metric per cell, one map per market, all on one
+//! colour scale) and a table of the best sets.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use vectura_store::{SweepResult, SweepRun};
+
+use crate::auth::CurrentSession;
+use crate::error::{ApiError, ErrorBody};
+use crate::pages::{render, Chrome};
+use crate::server::AppState;
+
+/// One stored sweep.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SweepView {
+    pub id: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub symbols: Vec<String>,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub fill: String,
+    /// running, done or failed.
+    pub status: String,
+    pub set_count: u64,
+    pub rows_stored: u64,
+    pub error: Option<String>,
+}
+
+impl SweepView {
+    fn of(r: &SweepRun) -> SweepView {
+        SweepView {
+            id: r.id.clone(),
+            created_at: r.created_at.to_rfc3339(),
+            symbols: r.symbols.clone(),
+            start_date: r.start_date.map(|d| d.to_string()),
+            end_date: r.end_date.map(|d| d.to_string()),
+            fill: r.fill.clone(),
+            status: r.status.as_str().to_string(),
+            set_count: r.set_count,
+            rows_stored: r.rows_stored,
+            error: r.error.clone(),
+        }
+    }
+}
+
+/// One market's heat map: `z[y][x]` is the best metric value of the cell (null where no set).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HeatMap {
+    /// The market (symbol and span) the map is of.
+    pub market: String,
+    pub z: Vec<Vec<Option<f64>>>,
+    /// The set (`set_index`) of each cell's best value.
+    pub set: Vec<Vec<Option<u64>>>,
+}
+
+/// A set in the best-sets table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TopRow {
+    pub set_index: u64,
+    pub market: String,
+    #[schema(value_type = Object)]
+    pub params: Value,
+    pub value: f64,
+}
+
+/// One sweep with its heat maps and best sets.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SweepDetail {
+    pub run: SweepView,
+    /// Numeric parameters that vary (heat-map axes).
+    pub params: Vec<String>,
+    /// Numeric metrics.
+    pub metrics: Vec<String>,
+    pub x: Option<String>,
+    pub y: Option<String>,
+    pub metric: Option<String>,
+    /// The listed values of `x` and `y`, sorted (each a column / row of evenly sized cells).
+    pub x_values: Vec<f64>,
+    pub y_values: Vec<f64>,
+    pub maps: Vec<HeatMap>,
+    /// The colour scale shared by every map.
+    pub z_min: Option<f64>,
+    pub z_max: Option<f64>,
+    pub top: Vec<TopRow>,
+}
+
+/// The heat map's choices.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+pub struct HeatQuery {
+    /// The parameter across (default: the first varying one).
+    pub x: Option<String>,
+    /// The parameter down (default: the second varying one).
+    pub y: Option<String>,
+    /// The metric coloured (default: total_return_pct, else the first).
+    pub metric: Option<String>,
+    /// Rows in the best-sets table (default 20, at most 500).
+    pub top: Option<u32>,
+}
+
+fn market_of(params: &Value) -> String {
+    let s = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("");
+    let m = format!("{} {} {}", s("symbol"), s("start_date"), s("end_date"));
+    let m = m.trim().to_string();
+    if m.is_empty() {
+        "all".to_string()
+    } else {
+        m
+    }
+}
+
+/// Orders floats (NaN last; the store keeps only finite numbers).
+fn cmp_f64(a: &f64, b: &f64) -> std::cmp::Ordering {
+    a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
+}
+
+/// Builds the detail of a run from its rows.
+pub fn detail(
+    run: &SweepRun,
+    rows: &[SweepResult],
+    q: &HeatQuery,
+) -> Result<SweepDetail, ApiError> {
+    // Numeric parameters and their distinct values; numeric metrics.
+    let mut values: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    let mut metrics: BTreeSet<String> = BTreeSet::new();
+    for r in rows {
+        if let Value::Object(p) = &r.params {
+            for (k, v) in p {
+                if k == "set" {
+                    continue;
+                }
+                if let Some(f) = v.as_f64() {
+                    values.entry(k.clone()).or_default().insert(f.to_bits());
+                }
+            }
+        }
+        if let Value::Object(m) = &r.metrics {
+            for (k, v) in m {
+                if v.is_number() {
+                    metrics.insert(k.clone());
+                }
+            }
+        }
+    }
+    let params: Vec<String> = values
+        .iter()
+        .filter(|(_, v)| v.len() > 1)
+        .map(|(k, _)| k.clone())
+        .collect();
+    let metrics: Vec<String> = metrics.into_iter().collect();
+    let pick =
+        |field: &str, want: &Option<String>, list: &[String], default: Option<&String>| match want
+            .as_deref()
+            .filter(|w| !w.is_empty())
+        {
+            Some(w) if list.iter().any(|p| p == w) => Ok(Some(w.to_string())),
+            Some(w) => Err(ApiError::field(
+                field,
+                format!(
+                    "{w:?} is not one of this sweep's {}: {}",
+                    if field == "metric" {
+                        "metrics"
+                    } else {
+                        "varying parameters"
+                    },
+                    list.join(", ")
+                ),
+            )),
+            None => Ok(default.cloned()),
+        };
+    let x = pick("x", &q.x, &params, params.first())?;
+    let y = pick(
+        "y",
+        &q.y,
+        &params,
+        params.iter().find(|p| Some(*p) != x.as_ref()),
+    )?;
+    let metric = pick(
+        "metric",
+        &q.metric,
+        &metrics,
+        metrics
+            .iter()
+            .find(|m| *m == "total_return_pct")
+            .or(metrics.first()),
+    )?;
+    let top_n = q.top.unwrap_or(20);
+    if top_n > 500 {
+        return Err(ApiError::field(
+            "top",
+            format!("{top_n} rows is too many: give at most 500"),
+        ));
+    }
+    let axis = |p: &Option<String>| -> Vec<f64> {
+        p.as_ref()
+            .and_then(|p| values.get(p))
+            .map(|s| {
+                let mut v: Vec<f64> = s.iter().map(|b| f64::from_bits(*b)).collect();
+                v.sort_by(cmp_f64);
+                v
+            })
+            .unwrap_or_default()
+    };
+    let (x_values, y_values) = (axis(&x), axis(&y));
+    let mut maps: BTreeMap<String, HeatMap> = BTreeMap::new();
+    let mut top: Vec<TopRow> = Vec::new();
+    let (mut z_min, mut z_max): (Option<f64>, Option<f64>) = (None, None);
+    if let Some(m) = &metric {
+        for r in rows {
+            let Some(v) = r.metrics.get(m).and_then(Value::as_f64) else {
+                continue;
+            };
+            let market = market_of(&r.params);
+            top.push(TopRow {
+                set_index: r.set_index,
+                market: market.clone(),
+                params: r.params.clone(),
+                value: v,
+            });
+            let (Some(xp), Some(yp)) = (&x, &y) else {
+                continue;
+            };
+            let coord = |p: &str, axis: &[f64]| {
+                r.params
+                    .get(p)
+                    .and_then(Value::as_f64)
+                    .and_then(|f| axis.iter().position(|a| a.to_bits() == f.to_bits()))
+            };
+            let (Some(xi), Some(yi)) = (coord(xp, &x_values), coord(yp, &y_values)) else {
+                continue;
+            };
+            let map = maps.entry(market.clone()).or_insert_with(|| HeatMap {
+                market,
+                z: vec![vec![None; x_values.len()]; y_values.len()],
+                set: vec![vec![None; x_values.len()]; y_values.len()],
+            });
+            let cell = &mut map.z[yi][xi];
+            if cell.is_none_or(|c| v > c) {
+                *cell = Some(v);
+                map.set[yi][xi] = Some(r.set_index);
+            }
+        }
+        for map in maps.values() {
+            for v in map.z.iter().flatten().flatten() {
+                z_min = Some(z_min.map_or(*v, |z| z.min(*v)));
+                z_max = Some(z_max.map_or(*v, |z| z.max(*v)));
+            }
+        }
+        top.sort_by(|a, b| cmp_f64(&b.value, &a.value).then(a.set_index.cmp(&b.set_index)));
+        top.truncate(top_n as usize);
+    }
+    Ok(SweepDetail {
+        run: SweepView::of(run),
+        params,
+        metrics,
+        x,
+        y,
+        metric,
+        x_values,
+        y_values,
+        maps: maps.into_values().collect(),
+        z_min,
+        z_max,
+        top,
+    })
+}
+
+/// A JSON value safe inside `<script type="application/json">` (no `<`, `>` or `&` that could end
+/// the element or start a comment).
+pub fn script_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v)
+        .unwrap_or_else(|_| "null".to_string())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[derive(Template)]
+#[template(path = "sweeps.html")]
+struct SweepsPage {
+    chrome: Chrome,
+    runs: Vec<SweepView>,
+}
+
+/// `GET /sweeps`.
+pub async fn page(
+    State(state): State<Arc<AppState>>,
+    Extension(s): Extension<CurrentSession>,
+) -> Result<Response, ApiError> {
+    let runs = state
+        .store
+        .sweep_runs()
+        .await?
+        .iter()
+        .map(SweepView::of)
+        .collect();
+    Ok(render(&SweepsPage {
+        chrome: Chrome::new("Sweeps", "sweeps", &s),
+        runs,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "sweep.html")]
+struct SweepPage {
+    chrome: Chrome,
+    d: SweepDetail,
+    data: String,
+    plotly: &'static str,
+}
+
+async fn load(state: &AppState, id: &str, q: &HeatQuery) -> Result<SweepDetail, ApiError> {
+    if id.len() > 200 {
+        return Err(ApiError::field(
+            "id",
+            "a sweep id is at most 200 characters",
+        ));
+    }
+    let run = state.store.sweep_run(id).await?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no sweep with id {id:?} is stored: pick one from /sweeps"
+        ))
+    })?;
+    // Reading and grouping 100 000 rows takes seconds: a finished sweep's detail is kept (keyed by
+    // its row count and status, so a run still filling is recomputed) for the next view.
+    let key = format!(
+        "{id}|{}|{}|{:?}|{:?}|{:?}|{:?}",
+        run.rows_stored,
+        run.status.as_str(),
+        q.x,
+        q.y,
+        q.metric,
+        q.top
+    );
+    if let Some(d) = state.sweep_cache.get(&key) {
+        return Ok(d);
+    }
+    let rows = state.store.sweep_results(id).await?;
+    let q2 = q.clone();
+    let d = tokio::task::spawn_blocking(move || detail(&run, &rows, &q2))
+        .await
+        .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))??;
+    state.sweep_cache.put(key, d.clone());
+    Ok(d)
+}
+
+/// The last few sweep details computed.
+#[derive(Debug, Default)]
+pub struct DetailCache {
+    entries: std::sync::Mutex<std::collections::VecDeque<(String, SweepDetail)>>,
+}
+
+impl DetailCache {
+    const KEEP: usize = 8;
+
+    fn get(&self, key: &str) -> Option<SweepDetail> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().find(|(k, _)| k == key).map(|(_, d)| d.clone())
+    }
+
+    fn put(&self, key: String, d: SweepDetail) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.retain(|(k, _)| *k != key);
+        e.push_front((key, d));
+        e.truncate(Self::KEEP);
+    }
+}
+
+/// `GET /sweeps/{id}`.
+pub async fn run_page(
+    State(state): State<Arc<AppState>>,
+    Extension(s): Extension<CurrentSession>,
+    Path(id): Path<String>,
+    q: Result<Query<HeatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = q.map_err(|e| ApiError::field("query", e.body_text()))?.0;
+    let d = load(&state, &id, &q).await?;
+    let data = script_json(&d);
+    Ok(render(&SweepPage {
+        chrome: Chrome::new(format!("Sweep {id}"), "sweeps", &s),
+        d,
+        data,
+        plotly: crate::assets::plotly_url(),
+    }))
+}
+
+/// Every stored sweep, newest first.
+#[utoipa::path(get, path = "/api/v1/sweeps", tag = "sweeps",
+    responses((status = 200, body = [SweepView]), (status = 401, body = ErrorBody)))]
+pub async fn api_runs(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<SweepView>>, ApiError> {
+    Ok(Json(
+        state
+            .store
+            .sweep_runs()
+            .await?
+            .iter()
+            .map(SweepView::of)
+            .collect(),
+    ))
+}
+
+/// One sweep: its heat maps over two parameters and its best sets.
+#[utoipa::path(get, path = "/api/v1/sweeps/{id}", tag = "sweeps",
+    params(("id" = String, Path, description = "The sweep's id"), HeatQuery),
+    responses((status = 200, body = SweepDetail), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn api_run(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    q: Result<Query<HeatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<SweepDetail>, ApiError> {
+    let q = q.map_err(|e| ApiError::field("query", e.body_text()))?.0;
+    Ok(Json(load(&state, &id, &q).await?))
+}

@@ -1,0 +1,9 @@
+//! vectura-web's integration tests: a real server on 127.0.0.1 over a real SQLite store, spoken to
+//! over HTTP (reqwest) and, for the browser tests, through headless Chromium (chromedriver).
+
+mod backtests;
+mod browser;
+mod data_api;
+mod security;
+mod support;
+mod sweeps;
