@@ -52,6 +52,12 @@ fn probe(page: &Path, probe: &str) -> Value {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            // No reaching out: nothing outside the page is needed, and the network here is closed.
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--hide-scrollbars",
             "--window-size=1400,1000",
             "--virtual-time-budget=20000",
