@@ -1,4 +1,6 @@
-//! Engine throughput in bars per second (criterion prints it as `thrpt`), on seeded synthetic minute bars
+//! Engine throughput in bars per second (criterion prints it as `thrpt`), bare and with everything
+//! `vectura backtest --json` records (`+series`: chart series, trigger lines, final state), on seeded
+//! synthetic minute bars
 //! (1 and 10 years of dense regular sessions, generated in Rust, no file needed) and on the real INDA
 //! minute bars of `data/fixtures` (golden case c, joining off: thousands of live triggers).
 //!
@@ -112,6 +114,23 @@ fn bench(c: &mut Criterion) {
                     &bars,
                     |b, bars| {
                         b.iter(|| run(bars, &mut Grid::new(p, gm), &cfg).unwrap().final_equity)
+                    },
+                );
+                // The whole run `vectura backtest --json` makes: chart series, trigger lines, state.
+                let mut whole = cfg.clone();
+                whole.record_series = true;
+                let gm = GridMode {
+                    record_lines: true,
+                    ..gm
+                };
+                g.bench_with_input(
+                    BenchmarkId::new(format!("{mode}/{name}+series"), &input),
+                    &bars,
+                    |b, bars| {
+                        b.iter(|| {
+                            let r = run(bars, &mut Grid::new(p, gm), &whole).unwrap();
+                            (r.final_equity, r.series.map(|s| s.time.len()))
+                        })
                     },
                 );
             }

@@ -162,6 +162,8 @@ pub fn run<S: Strategy>(
                 };
                 let (ts_, c_, l_, h_) =
                     (&bars.ts[..], &bars.close[..], &bars.low[..], &bars.high[..]);
+                // The charts' drawdown runs from the peak as it stood before the run.
+                let peak0 = tracker.peak;
                 let (j, mx) = match (book.exact, eval) {
                     (true, Eval::Close) => {
                         tracker.quiet_span::<true, false>(ts_, c_, l_, h_, i, &sp)
@@ -181,16 +183,10 @@ pub fn run<S: Strategy>(
                         max_state = mx;
                     }
                     if let Some(r) = recorder.as_mut() {
-                        for k in i..j {
-                            r.push(
-                                bars.ts[k],
-                                bars.close[k],
-                                book.mark(bars.close[k]),
-                                book.cash,
-                                tracker.peak,
-                                false,
-                            );
-                        }
+                        let b = &book;
+                        r.push_quiet(&bars.ts[i..j], &bars.close[i..j], b.cash, peak0, |p| {
+                            b.mark(p)
+                        });
                     }
                     equity0 = tracker.last_equity();
                     eq_post = equity0;

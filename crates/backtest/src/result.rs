@@ -82,7 +82,7 @@ impl From<&TriggerLine> for Line {
     }
 }
 
-/// Chart series with RFC 3339 times.
+/// Chart series with RFC 3339 times, bucketed as [`crate::series`] says.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChartSeries {
     #[serde(serialize_with = "ser_times")]
@@ -91,6 +91,8 @@ pub struct ChartSeries {
     pub equity: Vec<f64>,
     pub cash: Vec<f64>,
     pub drawdown_pct: Vec<f64>,
+    /// Seconds per bucket: each bucket keeps its first, last and extreme bars, every trade is a point.
+    pub bucket_seconds: i64,
 }
 
 impl From<Series> for ChartSeries {
@@ -101,6 +103,7 @@ impl From<Series> for ChartSeries {
             equity: s.equity,
             cash: s.cash,
             drawdown_pct: s.drawdown_pct,
+            bucket_seconds: s.bucket_seconds,
         }
     }
 }

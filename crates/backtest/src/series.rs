@@ -1,7 +1,17 @@
-//! Down-sampled chart series: a bounded number of points that still show what matters. The span is cut
-//! into time buckets; each bucket keeps its first and last bar and the bars of its lowest and highest
-//! price, lowest and highest equity and deepest drawdown, so no extreme disappears from a chart; and
-//! every bar with a trade is kept, so each execution sits on the lines.
+//! Down-sampled chart series: a bounded number of points that still show everything a chart can.
+//!
+//! The span is cut into time buckets of `bucket_seconds` (about a pixel of a full-width chart: the point
+//! budget over 4). Each bucket keeps the bars of its first and last bar, its lowest and highest price,
+//! lowest and highest equity and deepest drawdown (up to 7 distinct bars, in time order), so the
+//! envelope of every series is the bar-by-bar envelope; and every bar with a trade is kept as a point
+//! of its own, so each execution sits on the lines. Every point is a real bar, its values exactly the
+//! engine's.
+//!
+//! The engine hands runs of quiet bars (no trade, fixed cash and holdings) over whole
+//! ([`Recorder::push_quiet`]): there equity is a non-decreasing function of the close, so a bucket's
+//! lowest and highest equity are the bars of its lowest and highest close, and while the run makes no
+//! new equity peak its deepest drawdown is the bar of its lowest equity. One pass over the closes per
+//! bucket (min and max in SIMD lanes) finds them, and equity is marked for those few bars only.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +25,10 @@ pub struct Series {
     pub cash: Vec<f64>,
     /// Drawdown of raw equity from its running peak at that bar, percent.
     pub drawdown_pct: Vec<f64>,
+    /// Width of a bucket in seconds: each bucket of this many seconds from the first bar keeps its
+    /// extremes (see the module documentation).
+    #[serde(default)]
+    pub bucket_seconds: i64,
 }
 
 /// One recorded bar.
@@ -54,21 +68,27 @@ impl Bucket {
 
     #[inline]
     fn add(&mut self, p: Point) {
-        self.last = p;
-        if p.price < self.lo_price.price {
-            self.lo_price = p;
+        self.merge(&Bucket::new(p));
+    }
+
+    /// Takes in a later stretch of the same bucket; ties keep the earlier bar, as bar-by-bar adding does.
+    #[inline]
+    fn merge(&mut self, o: &Bucket) {
+        self.last = o.last;
+        if o.lo_price.price < self.lo_price.price {
+            self.lo_price = o.lo_price;
         }
-        if p.price > self.hi_price.price {
-            self.hi_price = p;
+        if o.hi_price.price > self.hi_price.price {
+            self.hi_price = o.hi_price;
         }
-        if p.equity < self.lo_equity.equity {
-            self.lo_equity = p;
+        if o.lo_equity.equity < self.lo_equity.equity {
+            self.lo_equity = o.lo_equity;
         }
-        if p.equity > self.hi_equity.equity {
-            self.hi_equity = p;
+        if o.hi_equity.equity > self.hi_equity.equity {
+            self.hi_equity = o.hi_equity;
         }
-        if p.dd > self.hi_dd.dd {
-            self.hi_dd = p;
+        if o.hi_dd.dd > self.hi_dd.dd {
+            self.hi_dd = o.hi_dd;
         }
     }
 }
@@ -76,12 +96,23 @@ impl Bucket {
 /// Buckets per point budget: a bucket keeps up to 7 bars, typically 4 or fewer distinct ones.
 const POINTS_PER_BUCKET: usize = 4;
 
-/// Collects [`Series`] bar by bar.
+/// Drawdown of `equity` from `peak`, percent (0 without a positive peak).
+#[inline]
+fn drawdown(peak: f64, equity: f64) -> f64 {
+    if peak > 0.0 {
+        ((peak - equity) / peak * 100.0).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+/// Collects [`Series`] bar by bar, or a run of quiet bars at a time.
 #[derive(Debug, Clone)]
 pub struct Recorder {
     t0: i64,
     width: i64,
-    bucket_of: i64,
+    /// The open bucket's end (Unix s, exclusive); bars are in time order, so a bar before it is in it.
+    bucket_end: i64,
     open: Option<Bucket>,
     series: Series,
 }
@@ -96,44 +127,123 @@ impl Recorder {
         Recorder {
             t0: first,
             width,
-            bucket_of: i64::MIN,
+            bucket_end: i64::MIN,
             open: None,
-            series: Series::default(),
+            series: Series {
+                bucket_seconds: width,
+                ..Series::default()
+            },
         }
+    }
+
+    /// The end of the bucket holding `ts`.
+    #[inline]
+    fn end_of(&self, ts: i64) -> i64 {
+        self.t0 + ((ts - self.t0).div_euclid(self.width) + 1) * self.width
     }
 
     /// Records a bar's close, post-trade equity and cash, and the running equity peak; `traded`: the bar
     /// had an execution, and is kept as a point.
     #[inline]
     pub fn push(&mut self, ts: i64, price: f64, equity: f64, cash: f64, peak: f64, traded: bool) {
-        let dd = if peak > 0.0 {
-            ((peak - equity) / peak * 100.0).max(0.0)
-        } else {
-            0.0
-        };
         let p = Point {
             ts,
             price,
             equity,
             cash,
-            dd,
+            dd: drawdown(peak, equity),
         };
-        let b = (ts - self.t0).div_euclid(self.width);
         if traded {
             // The bars before it close their bucket, the trade is a point, and the bucket goes on after.
             self.flush();
             self.emit(p);
-            self.bucket_of = b;
+            self.bucket_end = self.end_of(ts);
             return;
         }
         match self.open.as_mut() {
-            Some(open) if b == self.bucket_of => open.add(p),
-            _ => {
-                self.flush();
-                self.bucket_of = b;
-                self.open = Some(Bucket::new(p));
-            }
+            Some(open) if ts < self.bucket_end => open.add(p),
+            _ => self.start(Bucket::new(p)),
         }
+    }
+
+    /// Records a run of quiet bars (`ts` and `close` of the same length, in time order): no trade,
+    /// `cash` and the holdings fixed, `mark` the equity at a close (non-decreasing in the close, as
+    /// cash plus shares held is), `peak` the running equity peak before the run. The result is the
+    /// same as [`Recorder::push`] bar by bar with the running peak, but only the bars a bucket keeps
+    /// are marked; a stretch that makes a new peak (or where `mark` falls with the price) goes bar by bar.
+    pub fn push_quiet(
+        &mut self,
+        ts: &[i64],
+        close: &[f64],
+        cash: f64,
+        peak: f64,
+        mark: impl Fn(f64) -> f64,
+    ) {
+        let n = ts.len().min(close.len());
+        let mut peak = peak;
+        let mut k = 0;
+        while k < n {
+            if self.open.is_none() || ts[k] >= self.bucket_end {
+                self.flush();
+                self.bucket_end = self.end_of(ts[k]);
+            }
+            // The stretch of the run inside this bucket.
+            let end = if ts[n - 1] < self.bucket_end {
+                n
+            } else {
+                k + ts[k..n].partition_point(|&t| t < self.bucket_end)
+            };
+            let (lo, hi) = extremes(&close[k..end]);
+            let point = |i: usize, equity: f64, peak: f64| Point {
+                ts: ts[i],
+                price: close[i],
+                equity,
+                cash,
+                dd: drawdown(peak, equity),
+            };
+            let (e_lo, e_hi) = (mark(close[k + lo]), mark(close[k + hi]));
+            if e_hi <= peak && e_lo <= e_hi {
+                // No new peak: the drawdown is deepest where equity, and so the close, is lowest.
+                let lo_p = point(k + lo, e_lo, peak);
+                let hi_p = point(k + hi, e_hi, peak);
+                let seg = Bucket {
+                    first: point(k, mark(close[k]), peak),
+                    last: point(end - 1, mark(close[end - 1]), peak),
+                    lo_price: lo_p,
+                    hi_price: hi_p,
+                    lo_equity: lo_p,
+                    hi_equity: hi_p,
+                    hi_dd: lo_p,
+                };
+                self.take(seg);
+            } else {
+                for (i, &c) in close.iter().enumerate().take(end).skip(k) {
+                    let e = mark(c);
+                    if e > peak {
+                        peak = e;
+                    }
+                    let b = Bucket::new(point(i, e, peak));
+                    self.take(b);
+                }
+            }
+            k = end;
+        }
+    }
+
+    /// Merges a stretch into the open bucket, or opens the bucket with it.
+    #[inline]
+    fn take(&mut self, seg: Bucket) {
+        match self.open.as_mut() {
+            Some(open) => open.merge(&seg),
+            None => self.open = Some(seg),
+        }
+    }
+
+    /// Closes the open bucket and opens the one `b` starts.
+    fn start(&mut self, b: Bucket) {
+        self.flush();
+        self.bucket_end = self.end_of(b.first.ts);
+        self.open = Some(b);
     }
 
     /// The series with the last bucket closed.
@@ -173,6 +283,61 @@ impl Recorder {
         s.cash.push(p.cash);
         s.drawdown_pct.push(p.dd);
     }
+}
+
+/// Bars per chunk of [`extremes`]: the chunk of an extreme is searched again for its first bar.
+const CHUNK: usize = 64;
+
+/// The positions of the first lowest and the first highest value of `x` (0 for an empty or all-NaN `x`).
+fn extremes(x: &[f64]) -> (usize, usize) {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    let (mut c_lo, mut c_hi) = (0, 0);
+    for (c, chunk) in x.chunks(CHUNK).enumerate() {
+        let (l, h) = min_max(chunk);
+        if l < lo {
+            lo = l;
+            c_lo = c;
+        }
+        if h > hi {
+            hi = h;
+            c_hi = c;
+        }
+    }
+    let find = |c: usize, v: f64| {
+        let from = c * CHUNK;
+        from + x
+            .get(from..)
+            .and_then(|s| s.iter().position(|&p| p == v))
+            .unwrap_or(0)
+    };
+    (find(c_lo, lo), find(c_hi, hi))
+}
+
+/// Lowest and highest value of `x`, in four lanes (the compare-and-select form compiles to SIMD min/max).
+#[inline]
+// Four lanes indexed side by side: the shape LLVM turns into one vector min and max per four bars.
+#[allow(clippy::needless_range_loop)]
+fn min_max(x: &[f64]) -> (f64, f64) {
+    let mut l = [f64::INFINITY; 4];
+    let mut h = [f64::NEG_INFINITY; 4];
+    let mut quads = x.chunks_exact(4);
+    for q in &mut quads {
+        for j in 0..4 {
+            l[j] = if q[j] < l[j] { q[j] } else { l[j] };
+            h[j] = if q[j] > h[j] { q[j] } else { h[j] };
+        }
+    }
+    for &v in quads.remainder() {
+        l[0] = if v < l[0] { v } else { l[0] };
+        h[0] = if v > h[0] { v } else { h[0] };
+    }
+    let lo = l
+        .iter()
+        .fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+    let hi = h
+        .iter()
+        .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    (lo, hi)
 }
 
 #[cfg(test)]
@@ -260,6 +425,70 @@ mod tests {
         for i in (0..=n).filter(|i| i % 10_007 == 0 || i % 10_007 == 5_000) {
             assert!(s.ts.contains(&(i * 60)), "spike at bar {i}");
         }
+    }
+
+    /// Runs of quiet bars recorded whole give the series bar-by-bar recording gives, new peaks and
+    /// bucket edges inside a run included.
+    #[test]
+    fn quiet_runs_match_bar_by_bar_recording() {
+        let n = 50_000i64;
+        let price = |i: i64| {
+            let x = i as f64;
+            100.0 + 0.0004 * x + 3.0 * (x / 900.0).sin() + 0.7 * (x / 37.0).cos()
+        };
+        for (shares, budget) in [(3.0, 100), (7.5, 2_000), (0.0, 300), (2.0, 400_000)] {
+            let (cash, start) = (500.0, 800.0);
+            let mark = |p: f64| cash + shares * p;
+            let mut a = Recorder::new(0, (n - 1) * 60, budget);
+            let mut b = Recorder::new(0, (n - 1) * 60, budget);
+            let mut peak = start;
+            // Runs of irregular lengths, each closed by a bar recorded alone (a trade every third).
+            let mut i = 0i64;
+            let mut run = 1i64;
+            while i < n {
+                let len = (run * 7_919 % 3_001).min(n - i);
+                let ts: Vec<i64> = (i..i + len).map(|k| k * 60).collect();
+                let close: Vec<f64> = (i..i + len).map(price).collect();
+                a.push_quiet(&ts, &close, cash, peak, mark);
+                for k in 0..len as usize {
+                    let e = mark(close[k]);
+                    peak = peak.max(e);
+                    b.push(ts[k], close[k], e, cash, peak, false);
+                }
+                i += len;
+                if i < n {
+                    let e = mark(price(i));
+                    peak = peak.max(e);
+                    let traded = run % 3 == 0;
+                    a.push(i * 60, price(i), e, cash, peak, traded);
+                    b.push(i * 60, price(i), e, cash, peak, traded);
+                    i += 1;
+                }
+                run += 1;
+            }
+            let (a, b) = (a.finish(), b.finish());
+            if shares > 0.0 {
+                assert_eq!(a, b, "shares {shares}, budget {budget}");
+            } else {
+                // Flat equity: the bars kept for it may differ, the values may not.
+                assert_eq!(a.price.len(), a.ts.len());
+                let lo = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+                assert_eq!(lo(&a.price), lo(&b.price));
+                assert!(a.equity.iter().all(|&e| e == cash));
+            }
+            assert!(a.ts.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn extremes_find_the_first_lowest_and_highest() {
+        let x: Vec<f64> = (0..1_000).map(|i| ((i * 37) % 101) as f64).collect();
+        let (lo, hi) = extremes(&x);
+        assert_eq!((x[lo], x[hi]), (0.0, 100.0));
+        assert_eq!(lo, x.iter().position(|&v| v == 0.0).unwrap());
+        assert_eq!(hi, x.iter().position(|&v| v == 100.0).unwrap());
+        assert_eq!(extremes(&[]), (0, 0));
+        assert_eq!(extremes(&[2.0, 1.0, 1.0, 3.0, 3.0]), (1, 3));
     }
 
     #[test]

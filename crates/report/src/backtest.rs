@@ -40,8 +40,12 @@ pub fn render_html(result: &Value) -> String {
         Some(c) => {
             let _ = write!(
                 body,
-                "<p class=\"note\">Times in UTC. Drag to zoom, wheel to zoom, double-click to reset; \
-                 the three panels share the time axis.{}</p><div id=\"chart\" class=\"chart\"></div>",
+                "<p class=\"note\">Times in New York (ET) <label class=\"tz\"><input type=\"checkbox\" id=\"utc\"> \
+                 show UTC</label>. Drag to zoom, wheel to zoom, double-click to reset; the three panels \
+                 share the time axis. Each bucket of {} keeps its first, last, lowest and highest bars (price, \
+                 equity, deepest drawdown) and every trade is a point, so no extreme is lost.{}</p>\
+                 <div id=\"chart\" class=\"chart\"></div>",
+                esc(&bucket_text(c)),
                 esc(&chart_notes(c))
             );
         }
@@ -103,8 +107,23 @@ fn array<'a>(v: &'a Value, key: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-/// An RFC 3339 time as plotly's date text (`YYYY-MM-DD HH:MM:SS`, UTC); other text as it is.
+/// US equities trade on New York time: charts and tables show it (with a UTC toggle).
+const MARKET_TZ: chrono_tz::Tz = chrono_tz::America::New_York;
+
+/// An RFC 3339 time as plotly's date text (`YYYY-MM-DD HH:MM:SS`) on New York's wall clock (plotly
+/// date axes know no time zones); other text as it is.
 fn plot_time(t: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(d) => d
+            .with_timezone(&MARKET_TZ)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) => t.to_string(),
+    }
+}
+
+/// As [`plot_time`], in UTC (the toggle's other axis).
+fn plot_time_utc(t: &str) -> String {
     match chrono::DateTime::parse_from_rfc3339(t) {
         Ok(d) => d
             .with_timezone(&chrono::Utc)
@@ -114,13 +133,32 @@ fn plot_time(t: &str) -> String {
     }
 }
 
-/// A time for tables: as [`plot_time`], without `:00` seconds.
+/// A time for tables and hover text: New York time without `:00` seconds, with its zone (`EST` or
+/// `EDT`), so the side of a DST change is never in doubt; other text as it is.
 fn show_time(t: &str) -> String {
-    let mut s = plot_time(t);
-    if s.len() == 19 && s.ends_with(":00") && s.is_char_boundary(16) {
-        s.truncate(16);
+    match chrono::DateTime::parse_from_rfc3339(t) {
+        Ok(d) => {
+            let ny = d.with_timezone(&MARKET_TZ);
+            let f = if chrono::Timelike::second(&ny) == 0 {
+                "%Y-%m-%d %H:%M %Z"
+            } else {
+                "%Y-%m-%d %H:%M:%S %Z"
+            };
+            ny.format(f).to_string()
+        }
+        Err(_) => t.to_string(),
     }
-    s
+}
+
+/// A table time as a `<time>` element: New York text, UTC on hover and for the page's UTC toggle.
+fn time_cell(t: &str) -> String {
+    let utc = plot_time_utc(t);
+    let utc = utc.strip_suffix(":00").unwrap_or(&utc);
+    format!(
+        "<time data-ny=\"{ny}\" data-utc=\"{u} UTC\" title=\"{u} UTC\">{ny}</time>",
+        ny = esc(&show_time(t)),
+        u = esc(utc)
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +728,7 @@ fn trade_table(out: &mut String, r: &Value) {
         );
     }
     out.push_str(
-        "<div class=\"scroll\"><table class=\"trades\"><thead><tr><th>#</th><th>Time (UTC)</th><th>Side</th>\
+        "<div class=\"scroll\"><table class=\"trades\"><thead><tr><th>#</th><th>Time (New York)</th><th>Side</th>\
          <th>Shares</th><th>Price</th><th>Value</th><th>Commission</th><th title=\"# of the buy whose lot this sell closed\">Closes #</th>\
          <th>P&amp;L</th></tr></thead><tbody>",
     );
@@ -716,7 +754,7 @@ fn trade_table(out: &mut String, r: &Value) {
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             i + 1,
-            esc(&text(t, "time").map(show_time).unwrap_or_else(|| "—".into())),
+            text(t, "time").map(time_cell).unwrap_or_else(|| "—".into()),
             side_class,
             esc(side),
             esc(&opt(shares, &fmt_shares)),
@@ -739,24 +777,28 @@ fn trade_table(out: &mut String, r: &Value) {
 #[derive(Default)]
 struct Segments {
     x: Vec<Value>,
+    x_utc: Vec<Value>,
     y: Vec<Value>,
     text: Vec<Value>,
 }
 
 impl Segments {
+    /// A segment from `x0` to `x1` (RFC 3339) at `y`.
     fn push(&mut self, x0: &str, x1: &str, y: f64, label: &str) {
         for x in [x0, x1] {
-            self.x.push(x.into());
+            self.x.push(plot_time(x).into());
+            self.x_utc.push(plot_time_utc(x).into());
             self.y.push(y.into());
             self.text.push(label.into());
         }
         self.x.push(Value::Null);
+        self.x_utc.push(Value::Null);
         self.y.push(Value::Null);
         self.text.push(Value::Null);
     }
 
     fn to_json(&self) -> Value {
-        json!({ "x": self.x, "y": self.y, "text": self.text })
+        json!({ "x": self.x, "x_utc": self.x_utc, "y": self.y, "text": self.text })
     }
 }
 
@@ -764,6 +806,7 @@ impl Segments {
 #[derive(Default)]
 struct Points {
     x: Vec<Value>,
+    x_utc: Vec<Value>,
     y: Vec<Value>,
     text: Vec<Value>,
 }
@@ -776,15 +819,13 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
     if times.is_empty() {
         return None;
     }
-    let x: Vec<Value> = times
-        .iter()
-        .map(|t| {
-            t.as_str()
-                .map(plot_time)
-                .map(Value::from)
-                .unwrap_or(Value::Null)
-        })
-        .collect();
+    let axis = |f: fn(&str) -> String| -> Vec<Value> {
+        times
+            .iter()
+            .map(|t| t.as_str().map(f).map(Value::from).unwrap_or(Value::Null))
+            .collect()
+    };
+    let (x, x_utc) = (axis(plot_time), axis(plot_time_utc));
     let n = x.len();
     let column = |name: &str, f: fn(f64) -> f64| -> Vec<Value> {
         let col = array(series, name);
@@ -801,7 +842,7 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
     let equity = column("equity", |v| v);
     let cash = column("cash", |v| v);
     let drawdown = column("drawdown_pct", |v| -v.abs());
-    let last_time = x
+    let last_time = times
         .iter()
         .rev()
         .find_map(Value::as_str)
@@ -811,6 +852,8 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
     // Trigger lines: the most recent by start time.
     struct Line {
         start: String,
+        /// The start as UTC text: the order of lines.
+        key: String,
         index: usize,
         buy: bool,
         price: f64,
@@ -827,12 +870,13 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
                 _ => return None,
             };
             let price = num(l, "price")?;
-            let start = plot_time(text(l, "start")?);
+            let start = text(l, "start")?.to_string();
             let (end, executed) = match text(l, "executed") {
-                Some(e) => (plot_time(e), true),
+                Some(e) => (e.to_string(), true),
                 None => (last_time.clone(), false),
             };
             Some(Line {
+                key: plot_time_utc(&start),
                 start,
                 index: i,
                 buy,
@@ -843,7 +887,7 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
         })
         .collect();
     let total_lines = lines.len();
-    lines.sort_by(|a, b| (&a.start, a.index).cmp(&(&b.start, b.index)));
+    lines.sort_by(|a, b| (&a.key, a.index).cmp(&(&b.key, b.index)));
     let skip = lines.len().saturating_sub(MAX_TRIGGER_LINES);
     let mut segs: [Segments; 4] = Default::default();
     for Line {
@@ -860,9 +904,9 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
             "{} trigger {}<br>from {}<br>{}",
             if buy { "buy" } else { "sell" },
             fmt_price(price),
-            esc(&start),
+            esc(&show_time(&start)),
             if executed {
-                format!("executed {}", esc(&end))
+                format!("executed {}", esc(&show_time(&end)))
             } else {
                 "not executed".into()
             }
@@ -886,7 +930,6 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
             "sell" => &mut sells,
             _ => continue,
         };
-        let time = plot_time(time);
         let mut label = format!(
             "#{} {} {} @ {}<br>{}",
             i + 1,
@@ -895,19 +938,23 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
                 .map(fmt_shares)
                 .unwrap_or_else(|| "?".into()),
             fmt_price(price),
-            esc(&time)
+            esc(&show_time(time))
         );
         if let Some(pnl) = num(t, "pnl") {
             let _ = write!(label, "<br>P&amp;L {}", fmt_money(pnl, true));
         }
-        p.x.push(time.into());
+        p.x.push(plot_time(time).into());
+        p.x_utc.push(plot_time_utc(time).into());
         p.y.push(price.into());
         p.text.push(label.into());
     }
-    let points = |p: &Points| json!({ "x": p.x, "y": p.y, "text": p.text });
+    let points = |p: &Points| json!({ "x": p.x, "x_utc": p.x_utc, "y": p.y, "text": p.text });
 
     Some(json!({
         "x": x,
+        "x_utc": x_utc,
+        "time_zone": MARKET_TZ.name(),
+        "bucket_seconds": series.get("bucket_seconds").and_then(Value::as_i64),
         "price": price,
         "equity": equity,
         "cash": cash,
@@ -926,6 +973,25 @@ pub fn chart_payload(r: &Value) -> Option<Value> {
         "trades_shown": trades.len() - marker_skip,
         "colors": { "buy": BUY_COLOR, "sell": SELL_COLOR },
     }))
+}
+
+/// The chart's bucket width in words ("3 h 20 min"), or "one bar" when the series has none.
+fn bucket_text(c: &Value) -> String {
+    let Some(w) = c
+        .get("bucket_seconds")
+        .and_then(Value::as_i64)
+        .filter(|w| *w > 0)
+    else {
+        return "the series".into();
+    };
+    let w = w as f64;
+    if w < 3_600.0 {
+        format!("{:.0} min", w / 60.0)
+    } else if w < 2.0 * 86_400.0 {
+        format!("{:.1} h", w / 3_600.0)
+    } else {
+        format!("{:.1} days", w / 86_400.0)
+    }
 }
 
 /// Notes on what the charts leave out.
@@ -1007,6 +1073,7 @@ table { border-collapse:collapse; width:100%; }
 .buy { color:var(--pos); font-weight:600; } .sell { color:var(--neg); font-weight:600; }
 .note { color:var(--muted); margin:4px 0 8px; }
 .chart { width:100%; height:900px; }
+.tz { white-space:nowrap; cursor:pointer; }
 .scroll { max-height:640px; overflow:auto; border:1px solid #eef1f4; }
 .trades th { position:sticky; top:0; background:#f0f3f6; text-align:right; padding:4px 8px; font-weight:600; }
 .trades td { text-align:right; padding:3px 8px; font-variant-numeric:tabular-nums; white-space:nowrap; border-top:1px solid #eef1f4; }
@@ -1024,48 +1091,59 @@ const CHART_JS: &str = r#"
   if (!c) { box.textContent = 'No chart data.'; return; }
   if (typeof Plotly === 'undefined') { box.textContent = 'Charts unavailable: plotly.js did not load.'; return; }
   var BUY = (c.colors && c.colors.buy) || '#1a9850', SELL = (c.colors && c.colors.sell) || '#d73027';
-  var traces = [];
-  traces.push({ type: 'scatter', mode: 'lines', name: 'Price', x: c.x, y: c.price, yaxis: 'y',
-    line: { color: '#24292f', width: 1.3 }, hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>price %{y:$,.2f}<extra></extra>' });
-  function lines(s, name, color, dash, opacity, group) {
-    if (!s || !s.x || !s.x.length) return;
-    traces.push({ type: 'scatter', mode: 'lines', name: name, legendgroup: group, x: s.x, y: s.y, text: s.text,
-      yaxis: 'y', opacity: opacity, connectgaps: false, line: { color: color, width: 1, dash: dash },
-      hovertemplate: '%{text}<extra></extra>' });
+  // Times are New York wall-clock text (x) or UTC text (x_utc): the toggle swaps every trace's axis.
+  function draw(utc) {
+    var X = function (s) { return utc ? (s.x_utc || s.x) : s.x; };
+    var traces = [];
+    traces.push({ type: 'scatter', mode: 'lines', name: 'Price', x: X(c), y: c.price, yaxis: 'y',
+      line: { color: '#24292f', width: 1.3 }, hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>price %{y:$,.2f}<extra></extra>' });
+    function lines(s, name, color, dash, opacity, group) {
+      if (!s || !s.x || !s.x.length) return;
+      traces.push({ type: 'scatter', mode: 'lines', name: name, legendgroup: group, x: X(s), y: s.y, text: s.text,
+        yaxis: 'y', opacity: opacity, connectgaps: false, line: { color: color, width: 1, dash: dash },
+        hovertemplate: '%{text}<extra></extra>' });
+    }
+    var L = c.lines || {};
+    lines(L.buy_executed, 'Buy triggers (executed)', BUY, 'solid', 0.9, 'buylines');
+    lines(L.buy_open, 'Buy triggers (open)', BUY, 'dash', 0.5, 'buylines');
+    lines(L.sell_executed, 'Sell triggers (executed)', SELL, 'solid', 0.9, 'selllines');
+    lines(L.sell_open, 'Sell triggers (open)', SELL, 'dash', 0.5, 'selllines');
+    function marks(p, name, color, symbol) {
+      if (!p || !p.x || !p.x.length) return;
+      traces.push({ type: 'scatter', mode: 'markers', name: name, x: X(p), y: p.y, text: p.text, yaxis: 'y',
+        marker: { symbol: symbol, color: color, size: 9, line: { color: '#ffffff', width: 1 } },
+        hovertemplate: '%{text}<extra></extra>' });
+    }
+    marks(c.buys, 'Buys', BUY, 'triangle-up');
+    marks(c.sells, 'Sells', SELL, 'triangle-down');
+    traces.push({ type: 'scatter', mode: 'lines', name: 'Equity', x: X(c), y: c.equity, yaxis: 'y2',
+      line: { color: '#0969da', width: 1.5 }, hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>equity %{y:$,.2f}<extra></extra>' });
+    traces.push({ type: 'scatter', mode: 'lines', name: 'Cash', x: X(c), y: c.cash, yaxis: 'y2', line: { color: '#8250df', width: 1.2, shape: 'hv' },
+      hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>cash %{y:$,.2f}<extra></extra>' });
+    traces.push({ type: 'scatter', mode: 'lines', name: 'Drawdown', x: X(c), y: c.drawdown, yaxis: 'y3',
+      fill: 'tozeroy', fillcolor: 'rgba(207,34,46,0.25)', line: { color: '#cf222e', width: 1 },
+      hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>drawdown %{y:.2f} %<extra></extra>' });
+    function title(text, y) {
+      return { text: '<b>' + text + '</b>', xref: 'paper', yref: 'paper', x: 0, y: y, xanchor: 'left', yanchor: 'bottom', showarrow: false, font: { size: 13 } };
+    }
+    var layout = {
+      height: 900, margin: { l: 70, r: 20, t: 60, b: 50 }, hovermode: 'closest', dragmode: 'zoom',
+      legend: { orientation: 'h', x: 0, y: 1.09 }, plot_bgcolor: '#ffffff', paper_bgcolor: '#ffffff',
+      xaxis: { type: 'date', anchor: 'y3', title: { text: utc ? 'time (UTC)' : 'time (New York)' }, showspikes: true, spikemode: 'across', spikethickness: 1, spikedash: 'dot', spikecolor: '#888' },
+      yaxis: { domain: [0.56, 1], title: { text: 'price' }, tickprefix: '$', tickformat: ',.2f' },
+      yaxis2: { domain: [0.28, 0.52], title: { text: 'equity / cash' }, tickprefix: '$', tickformat: ',.0f' },
+      yaxis3: { domain: [0, 0.24], title: { text: 'drawdown' }, ticksuffix: ' %', rangemode: 'nonpositive' },
+      annotations: [title('Price, triggers and trades', 1.0), title('Equity and cash', 0.52), title('Drawdown', 0.24)]
+    };
+    Plotly.react(box, traces, layout, { responsive: true, scrollZoom: true, displaylogo: false });
   }
-  var L = c.lines || {};
-  lines(L.buy_executed, 'Buy triggers (executed)', BUY, 'solid', 0.9, 'buylines');
-  lines(L.buy_open, 'Buy triggers (open)', BUY, 'dash', 0.5, 'buylines');
-  lines(L.sell_executed, 'Sell triggers (executed)', SELL, 'solid', 0.9, 'selllines');
-  lines(L.sell_open, 'Sell triggers (open)', SELL, 'dash', 0.5, 'selllines');
-  function marks(p, name, color, symbol) {
-    if (!p || !p.x || !p.x.length) return;
-    traces.push({ type: 'scatter', mode: 'markers', name: name, x: p.x, y: p.y, text: p.text, yaxis: 'y',
-      marker: { symbol: symbol, color: color, size: 9, line: { color: '#ffffff', width: 1 } },
-      hovertemplate: '%{text}<extra></extra>' });
-  }
-  marks(c.buys, 'Buys', BUY, 'triangle-up');
-  marks(c.sells, 'Sells', SELL, 'triangle-down');
-  traces.push({ type: 'scatter', mode: 'lines', name: 'Equity', x: c.x, y: c.equity, yaxis: 'y2',
-    line: { color: '#0969da', width: 1.5 }, hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>equity %{y:$,.2f}<extra></extra>' });
-  traces.push({ type: 'scatter', mode: 'lines', name: 'Cash', x: c.x, y: c.cash, yaxis: 'y2',
-    line: { color: '#8250df', width: 1.2 }, hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>cash %{y:$,.2f}<extra></extra>' });
-  traces.push({ type: 'scatter', mode: 'lines', name: 'Drawdown', x: c.x, y: c.drawdown, yaxis: 'y3',
-    fill: 'tozeroy', fillcolor: 'rgba(207,34,46,0.25)', line: { color: '#cf222e', width: 1 },
-    hovertemplate: '%{x|%Y-%m-%d %H:%M}<br>drawdown %{y:.2f} %<extra></extra>' });
-  function title(text, y) {
-    return { text: '<b>' + text + '</b>', xref: 'paper', yref: 'paper', x: 0, y: y, xanchor: 'left', yanchor: 'bottom', showarrow: false, font: { size: 13 } };
-  }
-  var layout = {
-    height: 900, margin: { l: 70, r: 20, t: 60, b: 50 }, hovermode: 'closest', dragmode: 'zoom',
-    legend: { orientation: 'h', x: 0, y: 1.09 }, plot_bgcolor: '#ffffff', paper_bgcolor: '#ffffff',
-    xaxis: { type: 'date', anchor: 'y3', title: { text: 'time (UTC)' }, showspikes: true, spikemode: 'across', spikethickness: 1, spikedash: 'dot', spikecolor: '#888' },
-    yaxis: { domain: [0.56, 1], title: { text: 'price' }, tickprefix: '$', tickformat: ',.2f' },
-    yaxis2: { domain: [0.28, 0.52], title: { text: 'equity / cash' }, tickprefix: '$', tickformat: ',.0f' },
-    yaxis3: { domain: [0, 0.24], title: { text: 'drawdown' }, ticksuffix: ' %', rangemode: 'nonpositive' },
-    annotations: [title('Price, triggers and trades', 1.0), title('Equity and cash', 0.52), title('Drawdown', 0.24)]
-  };
-  Plotly.newPlot(box, traces, layout, { responsive: true, scrollZoom: true, displaylogo: false });
+  draw(false);
+  var toggle = document.getElementById('utc');
+  if (toggle) toggle.addEventListener('change', function () {
+    draw(toggle.checked);
+    var cells = document.querySelectorAll('time[data-utc]');
+    for (var i = 0; i < cells.length; i++) cells[i].textContent = cells[i].getAttribute(toggle.checked ? 'data-utc' : 'data-ny');
+  });
 })();
 "#;
 
@@ -1150,7 +1228,7 @@ mod tests {
         assert!(html.trim_end().ends_with("</html>"));
         script_srcs_are_local(&html);
         assert!(html.contains("window.Plotly"), "plotly.js is embedded");
-        assert!(html.contains("Plotly.newPlot"));
+        assert!(html.contains("Plotly.react"));
         // plotly.js (about 4.6 MB) but not the crate's MathJax bundle (another 2 MB).
         assert!(
             html.len() > 4_000_000 && html.len() < 5_500_000,
@@ -1172,13 +1250,20 @@ mod tests {
         assert!(html.contains("1.50 days"));
         let d = embedded(&html);
         let c = &d["chart"];
-        assert_eq!(c["x"][0], "2024-01-02 14:30:00");
+        // New York time (EST in January), with the UTC axis alongside for the toggle.
+        assert_eq!(c["x"][0], "2024-01-02 09:30:00");
+        assert_eq!(c["x_utc"][0], "2024-01-02 14:30:00");
+        assert_eq!(c["time_zone"], "America/New_York");
         assert_eq!(c["drawdown"][1], -0.2);
         assert_eq!(c["buys"]["x"].as_array().unwrap().len(), 2);
         assert_eq!(c["sells"]["y"][0], 475.0);
         // The executed buy line ends at its execution; the open sell line runs to the last series time.
-        assert_eq!(c["lines"]["buy_executed"]["x"][1], "2024-01-02 14:31:00");
-        assert_eq!(c["lines"]["sell_open"]["x"][1], "2024-01-05 20:59:00");
+        assert_eq!(c["lines"]["buy_executed"]["x"][1], "2024-01-02 09:31:00");
+        assert_eq!(
+            c["lines"]["buy_executed"]["x_utc"][1],
+            "2024-01-02 14:31:00"
+        );
+        assert_eq!(c["lines"]["sell_open"]["x"][1], "2024-01-05 15:59:00");
         assert_eq!(c["lines"]["sell_open"]["x"][2], Value::Null);
         assert!(!html.contains("No chart data:"));
     }
@@ -1294,7 +1379,8 @@ mod tests {
         assert!(html.contains("No trades."));
         let html =
             render_html(&json!({"series": {"time": [1, null, "2024-01-02T00:00:00+05:00"]}}));
-        assert_eq!(embedded(&html)["chart"]["x"][2], "2024-01-01 19:00:00");
+        assert_eq!(embedded(&html)["chart"]["x_utc"][2], "2024-01-01 19:00:00");
+        assert_eq!(embedded(&html)["chart"]["x"][2], "2024-01-01 14:00:00");
     }
 
     #[test]
@@ -1315,6 +1401,57 @@ mod tests {
         let open = c["lines"]["buy_open"]["y"].as_array().unwrap();
         assert_eq!(open.len(), 3 * MAX_TRIGGER_LINES);
         assert_eq!(open[0], 50.0, "the oldest 50 lines are left out");
+    }
+
+    /// Trades on both sides of the 2024 spring DST change (Sunday 10 March): the table shows each at
+    /// 09:31 New York with its zone, UTC on hover and for the toggle; the chart's axis moves with it.
+    #[test]
+    fn times_are_new_york_across_a_dst_change() {
+        let mut r = sample();
+        r["trades"] = json!([
+            {"time": "2024-03-08T14:31:00Z", "side": "buy", "shares": 1, "price": 510.0, "commission": 0.0},
+            {"time": "2024-03-11T13:31:00Z", "side": "sell", "shares": 1, "price": 515.0, "commission": 0.0, "closes_trade": 0, "pnl": 5.0}
+        ]);
+        r["series"] = json!({
+            "time": ["2024-03-08T14:31:00Z", "2024-03-08T20:59:30Z", "2024-03-11T13:31:00Z"],
+            "price": [510.0, 511.0, 515.0], "equity": [1000.0, 1001.0, 1005.0],
+            "cash": [490.0, 490.0, 1005.0], "drawdown_pct": [0.0, 0.0, 0.0], "bucket_seconds": 7200
+        });
+        let html = render_html(&r);
+        assert!(html.contains("<th>Time (New York)</th>"));
+        assert!(html.contains(
+            "<time data-ny=\"2024-03-08 09:31 EST\" data-utc=\"2024-03-08 14:31 UTC\" title=\"2024-03-08 14:31 UTC\">2024-03-08 09:31 EST</time>"
+        ));
+        assert!(html.contains(
+            "<time data-ny=\"2024-03-11 09:31 EDT\" data-utc=\"2024-03-11 13:31 UTC\" title=\"2024-03-11 13:31 UTC\">2024-03-11 09:31 EDT</time>"
+        ));
+        assert!(html.contains("Times in New York (ET)") && html.contains("id=\"utc\""));
+        assert!(html.contains("Each bucket of 2.0 h keeps"));
+        let c = &embedded(&html)["chart"];
+        assert_eq!(
+            c["x"],
+            json!([
+                "2024-03-08 09:31:00",
+                "2024-03-08 15:59:30",
+                "2024-03-11 09:31:00"
+            ])
+        );
+        assert_eq!(
+            c["x_utc"],
+            json!([
+                "2024-03-08 14:31:00",
+                "2024-03-08 20:59:30",
+                "2024-03-11 13:31:00"
+            ])
+        );
+        assert_eq!(c["buys"]["x"][0], "2024-03-08 09:31:00");
+        assert_eq!(c["sells"]["x_utc"][0], "2024-03-11 13:31:00");
+        assert!(c["sells"]["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("2024-03-11 09:31 EDT"));
+        assert_eq!(show_time("2024-11-04T14:30:15Z"), "2024-11-04 09:30:15 EST");
+        assert_eq!(show_time("not a time"), "not a time");
     }
 
     #[test]

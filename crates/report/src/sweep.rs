@@ -29,6 +29,8 @@ macro_rules! refuse {
 
 /// Cells a heat map may have: beyond this the page would be too large to open comfortably.
 const MAX_CELLS: usize = 1_000_000;
+/// Maps of at most this many cells show each cell's value as a label at first (a checkbox toggles it).
+const LABEL_CELLS: usize = 150;
 
 /// One heat-map axis: a swept parameter's values and where each value sits.
 struct Axis {
@@ -171,17 +173,27 @@ impl Heat {
         }
     }
 
-    /// The plotly layout of the map: its axes named after the parameters.
+    /// The plotly layout of the map: its axes named after the parameters, one evenly sized cell per
+    /// listed value (category axes: 0.5, 1 and 3 get equal widths, in value order).
     fn layout(&self) -> Value {
         json!({
             "margin": { "t": 20 },
-            "xaxis": { "title": { "text": self.x.name }, "type": "category" },
+            "xaxis": { "title": { "text": self.x.name }, "type": "category", "categoryorder": "array", "categoryarray": labels(&self.x.values) },
             "yaxis": { "title": { "text": self.y.as_ref().map_or("", |a| a.name.as_str()) }, "type": "category" },
         })
     }
 
-    /// The plotly heatmap trace (cells no set reached are null, drawn empty).
-    fn trace(&self) -> Value {
+    /// The lowest and highest cell value, if any cell has one.
+    fn range(&self) -> Option<(f64, f64)> {
+        let lo = self.best.values().cloned().reduce(f64::min)?;
+        let hi = self.best.values().cloned().reduce(f64::max)?;
+        Some((lo, hi))
+    }
+
+    /// The plotly heatmap trace (cells no set reached are null, drawn empty), coloured over `scale`
+    /// (the map's own range, or one shared by several maps). Axis values are the values as text, so
+    /// plotly treats them as categories whatever their spacing.
+    fn trace(&self, scale: Option<(f64, f64)>) -> Value {
         let rows = self.y.as_ref().map_or(1, |y| y.values.len());
         let z: Vec<Vec<Value>> = (0..rows)
             .map(|yi| {
@@ -191,14 +203,17 @@ impl Heat {
             })
             .collect();
         let y: Vec<Value> = match &self.y {
-            Some(a) => a.values.iter().map(|v| json!(v)).collect(),
+            Some(a) => labels(&a.values),
             None => vec![json!("all")],
         };
-        json!({
+        let cells = self.x.values.len() * rows;
+        let mut t = json!({
             "type": "heatmap",
-            "x": self.x.values,
+            "x": labels(&self.x.values),
             "y": y,
             "z": z,
+            "xgap": 1,
+            "ygap": 1,
             "colorscale": "Viridis",
             "colorbar": { "title": { "text": self.metric } },
             "hovertemplate": format!(
@@ -207,8 +222,31 @@ impl Heat {
                 self.y.as_ref().map_or("", |a| a.name.as_str()),
                 self.metric
             ),
-        })
+            // The cell label the page's checkbox shows or hides.
+            "labeltemplate": "%{z:.2f}",
+        });
+        if cells <= LABEL_CELLS {
+            t["texttemplate"] = json!("%{z:.2f}");
+        }
+        if let Some((lo, hi)) = scale {
+            t["zmin"] = json!(lo);
+            t["zmax"] = json!(hi);
+            t["zauto"] = json!(false);
+        }
+        t
     }
+}
+
+/// Axis values as text (Rust's shortest form, which parses back to the same value).
+fn labels(values: &[f64]) -> Vec<Value> {
+    values.iter().map(|v| json!(v.to_string())).collect()
+}
+
+/// The range of every map together: several markets share one colour scale.
+fn shared_range<'a>(heats: impl Iterator<Item = &'a Heat>) -> Option<(f64, f64)> {
+    heats
+        .filter_map(Heat::range)
+        .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
 }
 
 /// What the page says about the sweep.
@@ -243,7 +281,7 @@ pub fn render(s: &Summary, heat: &Heat, top: &[&SweepRow]) -> String {
     let rows: Vec<(Option<&Market>, &SweepRow)> = top.iter().map(|r| (None, *r)).collect();
     top_table(&mut body, m, &rows);
     let data = json!({
-        "traces": [heat.trace()],
+        "traces": [heat.trace(heat.range())],
         "layout": heat.layout(),
     });
     page(s.symbol, &body, &data, HEAT_JS)
@@ -284,11 +322,12 @@ pub fn render_markets(
         esc(m)
     );
     let mut charts = Vec::with_capacity(maps.len());
+    let scale = shared_range(maps.iter().map(|(_, h)| *h));
     for (i, (market, heat)) in maps.iter().enumerate() {
         let title = market_title(market);
         heat_section(&mut body, heat, &format!("{title}: "), &format!("heat-{i}"));
         // The trace and the chart carry the market's name, so each map says whose it is.
-        let mut trace = heat.trace();
+        let mut trace = heat.trace(scale);
         trace["name"] = json!(title);
         let mut layout = heat.layout();
         layout["title"] = json!({ "text": title });
@@ -307,13 +346,21 @@ fn heat_section(body: &mut String, heat: &Heat, lead: &str, id: &str) {
     let _ = write!(
         body,
         "<section class=\"card\"><h2>{}{} over {} × {}</h2><p class=\"note\">Each cell is the best {} \
-         over the other swept parameters; empty cells had no finite value.</p>\
+         over the other swept parameters (its value on hover); empty cells had no finite value. \
+         Several markets share one colour scale. <label class=\"labels\"><input type=\"checkbox\" \
+         class=\"show-labels\" data-chart=\"{}\"{}> values in cells</label></p>\
          <div id=\"{}\" class=\"chart\"></div></section>",
         esc(lead),
         esc(m),
         esc(&heat.x.name),
         esc(heat.y.as_ref().map_or("—", |a| a.name.as_str())),
         esc(m),
+        esc(id),
+        if heat.x.values.len() * heat.y.as_ref().map_or(1, |y| y.values.len()) <= LABEL_CELLS {
+            " checked"
+        } else {
+            ""
+        },
         esc(id)
     );
 }
@@ -388,6 +435,7 @@ fn page(title: &str, body: &str, data: &Value, js: &str) -> String {
     html.push_str("</script>\n");
     html.push_str(plotly_js());
     html.push_str("\n<script>");
+    html.push_str(LABELS_JS);
     html.push_str(js);
     html.push_str("</script>\n</body>\n</html>\n");
     html
@@ -406,6 +454,19 @@ table.top { border-collapse:collapse; width:100%; }
 footer { color:#656d76; font-size:12px; margin:20px 0 8px; }
 "#;
 
+/// The cell-label checkboxes: each shows or hides the values in its chart's cells.
+const LABELS_JS: &str = r#"
+function labels() {
+  var boxes = document.querySelectorAll('input.show-labels');
+  for (var i = 0; i < boxes.length; i++) (function (cb) {
+    cb.addEventListener('change', function () {
+      var gd = document.getElementById(cb.getAttribute('data-chart'));
+      if (gd && gd.data) Plotly.restyle(gd, { texttemplate: cb.checked ? gd.data[0].labeltemplate : '' });
+    });
+  })(boxes[i]);
+}
+"#;
+
 const HEAT_JS: &str = r#"
 (function () {
   var box = document.getElementById('heat');
@@ -413,6 +474,7 @@ const HEAT_JS: &str = r#"
   try { d = JSON.parse(document.getElementById('vectura-data').textContent); } catch (e) { box.textContent = 'Heat map data unreadable.'; return; }
   if (typeof Plotly === 'undefined') { box.textContent = 'Heat map unavailable: plotly.js did not load.'; return; }
   Plotly.newPlot(box, d.traces, d.layout, { responsive: true, displaylogo: false });
+  labels();
 })();
 "#;
 
@@ -427,5 +489,6 @@ const HEATS_JS: &str = r#"
   d.charts.forEach(function (c, i) {
     Plotly.newPlot(document.getElementById('heat-' + i), c.traces, c.layout, { responsive: true, displaylogo: false });
   });
+  labels();
 })();
 "#;

@@ -472,3 +472,161 @@ fn chart_series_keep_every_bar_with_a_trade_and_both_ends() {
         assert!(c.time.contains(&s.ts[low]), "the lowest close");
     }
 }
+
+/// A rising, wavy minute path over four sessions: the grid buys, holds through long quiet runs that
+/// make new equity peaks, sells, and buys again on the dips.
+fn rising_waves() -> BarSeries {
+    let mut bars = Vec::new();
+    for day in 0..4i64 {
+        for m in 0..390i64 {
+            let i = (day * 390 + m) as f64;
+            let p = 100.0 + 0.004 * i + 1.2 * (i / 45.0).sin() + 0.3 * (i / 7.0).cos();
+            bars.push((ts(2024, 3, 4, 14, 30) + day * 86_400 + 60 * m, p));
+        }
+    }
+    series(&bars)
+}
+
+fn wave_config(fill: FillModel, max_points: usize, kernel: bool) -> BacktestConfig {
+    let mut cfg = BacktestConfig::new("T", date(2024, 3, 4), date(2024, 3, 7));
+    cfg.fill = fill;
+    cfg.max_points = max_points;
+    cfg.kernel = kernel;
+    cfg
+}
+
+fn wave_grid() -> Grid {
+    Grid::new(
+        GridParams {
+            buy_below_pct: 0.8,
+            sell_above_pct: 1.5,
+            buy_after_sell_pct: 1.0,
+            cash_floor: 0.0,
+            ..GridParams::default()
+        },
+        GridMode::default(),
+    )
+}
+
+/// `(peak − equity) / peak × 100`, never negative: the drawdown the panel draws.
+fn dd(peak: f64, equity: f64) -> f64 {
+    if peak > 0.0 {
+        ((peak - equity) / peak * 100.0).max(0.0)
+    } else {
+        0.0
+    }
+}
+
+#[test]
+fn drawdown_series_is_the_bar_by_bar_drawdown_from_the_running_peak() {
+    let s = rising_waves();
+    for fill in [FillModel::Close, FillModel::NextOpen, FillModel::Touch] {
+        // A budget of more points than bars keeps every bar (one-minute buckets).
+        let cfg = wave_config(fill, 8 * s.len(), true);
+        let r = run(&s, &mut wave_grid(), &cfg).unwrap();
+        let c = r.series.as_ref().unwrap();
+        assert_eq!(c.time, s.ts, "{fill:?}: every bar is a point");
+        assert!(r.trades.len() >= 4, "{fill:?}: {} trades", r.trades.len());
+        // Recomputed bar by bar: the peak runs from the start capital over every bar's equity.
+        let mut peak = cfg.start_capital;
+        let mut new_peaks_in_quiet_runs = 0;
+        for k in 0..c.time.len() {
+            let e = c.equity[k];
+            if e > peak {
+                peak = e;
+                if !r.trades.iter().any(|t| t.ts == c.time[k]) {
+                    new_peaks_in_quiet_runs += 1;
+                }
+            }
+            assert_eq!(
+                c.drawdown_pct[k],
+                dd(peak, e),
+                "{fill:?}: drawdown at bar {k} ({}), equity {e}, running peak {peak}",
+                c.time[k]
+            );
+        }
+        assert!(
+            new_peaks_in_quiet_runs > 50,
+            "{fill:?}: the path must make new peaks between trades ({new_peaks_in_quiet_runs})"
+        );
+        let deepest = c.drawdown_pct.iter().cloned().fold(0.0, f64::max);
+        assert_eq!(deepest, r.metrics.maximum_drawdown_pct, "{fill:?}");
+        // The quiet-run kernel and the per-bar path draw the same series.
+        let per_bar = run(&s, &mut wave_grid(), &wave_config(fill, 8 * s.len(), false)).unwrap();
+        assert_eq!(per_bar.series.as_ref().unwrap(), c, "{fill:?}");
+    }
+}
+
+#[test]
+fn bucketed_series_hold_the_envelope_of_every_bar() {
+    let s = rising_waves();
+    for fill in [FillModel::Close, FillModel::NextOpen] {
+        // Every bar, bar by bar, as the truth.
+        let all = run(&s, &mut wave_grid(), &wave_config(fill, 8 * s.len(), false)).unwrap();
+        let all = all.series.unwrap();
+        for kernel in [true, false] {
+            let r = run(&s, &mut wave_grid(), &wave_config(fill, 60, kernel)).unwrap();
+            let c = r.series.as_ref().unwrap();
+            let w = c.bucket_seconds;
+            assert!(w > 60, "{w}");
+            assert!(
+                c.time.len() < 60 * 2 + 2 * r.trades.len() && c.time.len() < s.len() / 4,
+                "{fill:?}: {} points",
+                c.time.len()
+            );
+            // Each point is the very bar it names, with the bar-by-bar values.
+            let at = |t: i64| all.time.binary_search(&t).unwrap();
+            for k in 0..c.time.len() {
+                let b = at(c.time[k]);
+                assert_eq!(
+                    (c.price[k], c.equity[k], c.cash[k], c.drawdown_pct[k]),
+                    (
+                        all.price[b],
+                        all.equity[b],
+                        all.cash[b],
+                        all.drawdown_pct[b]
+                    ),
+                    "{fill:?} kernel {kernel}: point {k}"
+                );
+            }
+            for t in &r.trades {
+                assert!(c.time.contains(&t.ts), "the trade at {}", t.ts);
+            }
+            // Per bucket, the points' lowest and highest price, equity and drawdown are the bars'.
+            let bucket = |t: i64| (t - s.ts[0]).div_euclid(w);
+            let mut b0 = 0;
+            while b0 < all.time.len() {
+                let id = bucket(all.time[b0]);
+                let b1 = b0 + all.time[b0..].partition_point(|&t| bucket(t) == id);
+                let kept: Vec<usize> = (0..c.time.len())
+                    .filter(|&k| bucket(c.time[k]) == id)
+                    .collect();
+                for (what, bars, pts) in [
+                    ("price", &all.price, &c.price),
+                    ("equity", &all.equity, &c.equity),
+                    ("drawdown", &all.drawdown_pct, &c.drawdown_pct),
+                ] {
+                    let lo = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let hi = |v: &[f64]| v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let kv: Vec<f64> = kept.iter().map(|&k| pts[k]).collect();
+                    assert_eq!(
+                        lo(&kv),
+                        lo(&bars[b0..b1]),
+                        "{fill:?} {what} low of bucket {id}"
+                    );
+                    assert_eq!(
+                        hi(&kv),
+                        hi(&bars[b0..b1]),
+                        "{fill:?} {what} high of bucket {id}"
+                    );
+                }
+                // Cash moves only at trades: every bar's cash is that of the last point at or before it.
+                for b in b0..b1 {
+                    let k = c.time.partition_point(|&t| t <= all.time[b]) - 1;
+                    assert_eq!(all.cash[b], c.cash[k], "{fill:?} cash at bar {b}");
+                }
+                b0 = b1;
+            }
+        }
+    }
+}

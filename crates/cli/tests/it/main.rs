@@ -3,6 +3,7 @@
 mod backtest_json;
 mod bad_input;
 mod calendar_cli;
+mod charts;
 mod common;
 mod data;
 mod golden;

@@ -651,7 +651,8 @@ fn assert_heat_cells_are_the_best_csv_rows(
         v.as_array()
             .unwrap()
             .iter()
-            .map(|x| x.as_f64().unwrap())
+            // Axis values are text (category axes), each Rust's shortest form of the value.
+            .map(|x| x.as_str().unwrap().parse::<f64>().unwrap())
             .collect()
     };
     let (xs, ys) = (nums(&trace["x"]), nums(&trace["y"]));
