@@ -1,8 +1,8 @@
 //! The CSV bar loader: one symbol's bars from a vendor export, `.csv` or `.csv.gz`.
 //!
-//! What it reads is described in `shared/data/README.md` ("What the bar loader reads") and in the
-//! crate docs. The hot loop works on [`::csv::ByteRecord`]s and parses times and numbers without
-//! allocating.
+//! What it reads is described in the repository's `data/fixtures/README.md` ("What the bar loader
+//! reads") and in the crate docs. The hot loop works on [`::csv::ByteRecord`]s and parses times and
+//! numbers without allocating.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
