@@ -15,8 +15,8 @@ use crate::error::LoadError;
 use crate::timeparse::{parse_time, LocalProblem, Stamp, ZoneCache};
 use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
 
-/// How many widened lines [`Loaded::widened_lines`] keeps.
-pub const WIDENED_LINES_KEPT: usize = 10;
+/// How many widened lines [`Loaded::widened_lines`] keeps (the shared checks' count).
+pub use vectura_core::validate::WIDENED_LINES_KEPT;
 
 /// How many symbols an error message lists.
 const SYMBOLS_LISTED: usize = 20;
