@@ -6,6 +6,7 @@ mod calendar_cli;
 mod common;
 mod data;
 mod golden;
+mod hostile_files;
 mod interrupt;
 mod merge_checks;
 mod sma_oracle;
