@@ -37,10 +37,10 @@ pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<EmuBar>, String> {
 /// [`crate::EmulatorHandle::load_csv`].
 ///
 /// Every bar goes through the checks all of Vectura's bar sources share
-/// ([`vectura_core::validate`]), with their messages: prices finite and > 0, volume finite and
-/// >= 0, a whole trade count, times in the calendar's years, strictly increasing times (or newest
-/// first throughout, then reversed), no repeated time; an inconsistent bar (open or close outside
-/// low..high) is widened, as the bar loader does without `--strict`.
+/// ([`vectura_core::validate`]), with their messages: prices finite and positive, volume finite
+/// and not negative, a whole trade count, times in the calendar's years, strictly increasing
+/// times (or newest first throughout, then reversed), no repeated time; an inconsistent bar (open
+/// or close outside low..high) is widened, as the bar loader does without `--strict`.
 pub(crate) fn parse(source: &str, text: &str) -> Result<Vec<EmuBar>, String> {
     let mut lines = text
         .lines()

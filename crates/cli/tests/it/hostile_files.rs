@@ -132,8 +132,11 @@ fn write_parquet(path: &Path, cols: Vec<(&str, ArrayRef)>, compression: Compress
     w.close().unwrap();
 }
 
+/// A table's columns: (name, values).
+type Columns = Vec<(&'static str, ArrayRef)>;
+
 /// Four good bars over two days, the time column `ts`.
-fn bars_with(ts: ArrayRef) -> Vec<(&'static str, ArrayRef)> {
+fn bars_with(ts: ArrayRef) -> Columns {
     vec![
         ("timestamp", ts),
         ("open", f64s(&[10.0, 10.5, 10.2, 10.4])),
@@ -149,7 +152,7 @@ fn utc_secs(v: &[i64]) -> ArrayRef {
 }
 
 /// The good bars with row 4 (the second day's second bar) of `column` set to `value`.
-fn with_bad(column: &str, value: f64) -> Vec<(&'static str, ArrayRef)> {
+fn with_bad(column: &str, value: f64) -> Columns {
     let mut cols = bars_with(utc_secs(&T));
     let c = cols.iter_mut().find(|c| c.0 == column).unwrap();
     let mut v: Vec<f64> =
@@ -197,7 +200,7 @@ fn want_exported() -> Vec<(i64, f64, f64)> {
 fn parquet_files_with_impossible_values_import_nothing() {
     let nan = f64::NAN;
     let inf = f64::INFINITY;
-    let cases: Vec<(&str, Vec<(&str, ArrayRef)>, Vec<&str>)> = vec![
+    let cases: Vec<(&str, Columns, Vec<&str>)> = vec![
         (
             "nan-open",
             with_bad("open", nan),
