@@ -3,7 +3,9 @@
 //! `vectura data import` and `vectura backtest --data`. Each is refused with exit code 2 and one line
 //! naming the row (or line) and the field and the fix, and the SQLite file the binary wrote then holds
 //! no bar and no day of any kind (the good first day of the file included). And what real writers
-//! make (integer milliseconds, every Parquet codec) is read as they meant it.
+//! make (integer milliseconds, every Parquet codec) is read as they meant it. Only the codec test
+//! compresses: the others write uncompressed files, so that each fails for its own reason alone
+//! (a build that cannot read snappy would hide whether it checks the values).
 
 use std::io::Write;
 use std::path::Path;
@@ -245,7 +247,7 @@ fn parquet_files_with_impossible_values_import_nothing() {
     for (name, cols, needles) in cases {
         let dir = scratch(&format!("hostile-pq-{name}"));
         let file = dir.join(format!("{name}.parquet"));
-        write_parquet(&file, cols, Compression::SNAPPY);
+        write_parquet(&file, cols, Compression::UNCOMPRESSED);
         let out = run(
             &dir,
             &["data", "import", file.to_str().unwrap(), "--symbol", "HOST"],
@@ -264,7 +266,7 @@ fn a_parquet_bar_with_high_below_low_is_refused_when_strict_and_widened_and_repo
     let dir = scratch("hostile-pq-high-below-low");
     let file = dir.join("inverted.parquet");
     // Row 4: high 9.0 below low 10.1 (and below open 10.4 and close 10.6).
-    write_parquet(&file, with_bad("high", 9.0), Compression::SNAPPY);
+    write_parquet(&file, with_bad("high", 9.0), Compression::UNCOMPRESSED);
     let f = file.to_str().unwrap();
     let out = run(&dir, &["data", "import", f, "--symbol", "HOST", "--strict"]);
     refused(
@@ -339,7 +341,7 @@ fn parquet_times_at_the_ends_of_i64_import_nothing() {
     for (name, ts, why) in cases {
         let dir = scratch(&format!("hostile-pq-time-{name}"));
         let file = dir.join(format!("{name}.parquet"));
-        write_parquet(&file, bars_with(ts), Compression::SNAPPY);
+        write_parquet(&file, bars_with(ts), Compression::UNCOMPRESSED);
         let out = run(
             &dir,
             &["data", "import", file.to_str().unwrap(), "--symbol", "HOST"],
@@ -366,7 +368,7 @@ fn parquet_integer_milliseconds_are_read_as_milliseconds() {
     write_parquet(
         &file,
         bars_with(Arc::new(Int64Array::from(ms))),
-        Compression::SNAPPY,
+        Compression::UNCOMPRESSED,
     );
     let out = ok(
         "import",
@@ -424,7 +426,7 @@ fn every_parquet_codec_imports_the_same_bars() {
 fn a_parquet_file_given_to_backtest_data_is_refused_plainly() {
     let dir = scratch("hostile-pq-backtest");
     let file = dir.join("bars.parquet");
-    write_parquet(&file, with_bad("open", f64::NAN), Compression::SNAPPY);
+    write_parquet(&file, with_bad("open", f64::NAN), Compression::UNCOMPRESSED);
     let f = file.to_str().unwrap();
     let err = refused(
         "backtest --data x.parquet",
