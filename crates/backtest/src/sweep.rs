@@ -99,9 +99,11 @@ fn round12(x: f64) -> f64 {
 pub enum Sampling {
     /// Every combination, the first axis varying slowest.
     Grid,
-    /// `n` sets drawn uniformly from the axes' values with a seeded SplitMix64 (the same on every machine).
-    /// Each draw is independent (with replacement), so a set can come twice; `n` may not exceed the
-    /// number of distinct sets, where repeats would be certain.
+    /// `n` different sets drawn uniformly, without replacement, from the distinct combinations of the
+    /// axes' values (a value listed twice counts once), the same on every machine: set `i` is
+    /// combination `π(i)` of a seeded pseudo-random permutation `π` ([`Plan::set`] says which). `n`
+    /// may not exceed the number of distinct sets ([`PlanError::MoreDrawsThanSets`]): asking for
+    /// more is refused rather than silently running fewer.
     Random { n: u64, seed: u64 },
 }
 
@@ -113,9 +115,14 @@ pub struct Plan {
     pub sampling: Sampling,
 }
 
-/// SplitMix64: a tiny, fully specified PRNG, so random plans are identical across versions and machines.
+/// SplitMix64's increment (2^64 / the golden ratio).
+const GOLDEN_GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// SplitMix64: a tiny, fully specified PRNG, so random plans are identical across versions and
+/// machines. `splitmix(s)` is the first output of a generator seeded with `s`, and
+/// `splitmix(s + k·GOLDEN_GAMMA)` its output `k + 1`.
 fn splitmix(state: u64) -> u64 {
-    let mut z = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = state.wrapping_add(GOLDEN_GAMMA);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -192,29 +199,129 @@ impl Plan {
     }
 
     /// The parameters of set `i`.
+    ///
+    /// A grid plan enumerates every combination, the first axis varying slowest. A random plan
+    /// numbers the `D` distinct combinations the same way (each axis's distinct values in the order
+    /// given) and takes combination `π(i)`, with `π` a permutation of `0..D` keyed by the seed (see
+    /// [`Sets`]): sets `0..n` are `n` different combinations, and any shard computes its own sets
+    /// alone. For many calls, [`Plan::sets`] prepares the axes once.
     pub fn set(&self, i: u64) -> GridParams {
-        let mut p = self.base;
+        self.sets().set(i)
+    }
+
+    /// The plan's sets, ready to be drawn many times (the distinct values of each axis and the
+    /// permutation of a random plan computed once).
+    pub fn sets(&self) -> Sets {
         match self.sampling {
-            Sampling::Grid => {
-                let mut rest = i;
-                for a in self.axes.iter().rev() {
-                    let n = a.values.len() as u64;
-                    set_param(&mut p, &a.name, a.values[(rest % n) as usize]);
-                    rest /= n;
-                }
-            }
-            Sampling::Random { seed, .. } => {
-                for (k, a) in self.axes.iter().enumerate() {
-                    let r = splitmix(seed ^ splitmix(i.wrapping_mul(31).wrapping_add(k as u64)));
-                    set_param(
-                        &mut p,
-                        &a.name,
-                        a.values[(r % a.values.len() as u64) as usize],
-                    );
-                }
-            }
+            Sampling::Grid => Sets {
+                base: self.base,
+                axes: self
+                    .axes
+                    .iter()
+                    .map(|a| (a.name.clone(), a.values.clone()))
+                    .collect(),
+                permutation: None,
+            },
+            Sampling::Random { seed, .. } => Sets {
+                base: self.base,
+                axes: self
+                    .axes
+                    .iter()
+                    .map(|a| (a.name.clone(), distinct_values(&a.values)))
+                    .collect(),
+                permutation: Some(Permutation::new(self.distinct_sets(), seed)),
+            },
+        }
+    }
+}
+
+/// An axis's values without repeats, in the order first given (0 and -0 are one value, as in
+/// [`Plan::distinct_sets`]).
+fn distinct_values(values: &[f64]) -> Vec<f64> {
+    let mut seen = std::collections::HashSet::new();
+    values
+        .iter()
+        .copied()
+        .filter(|v| seen.insert((v + 0.0).to_bits()))
+        .collect()
+}
+
+/// The sets of a [`Plan`], prepared by [`Plan::sets`].
+#[derive(Debug, Clone)]
+pub struct Sets {
+    base: GridParams,
+    /// (parameter, values): all values for a grid, the distinct ones for a random plan.
+    axes: Vec<(String, Vec<f64>)>,
+    /// The permutation of combination numbers of a random plan.
+    permutation: Option<Permutation>,
+}
+
+impl Sets {
+    /// The parameters of set `i` (see [`Plan::set`]).
+    pub fn set(&self, i: u64) -> GridParams {
+        let mut rest = match &self.permutation {
+            None => i as u128,
+            Some(pi) => pi.apply(i as u128),
+        };
+        let mut p = self.base;
+        for (name, values) in self.axes.iter().rev() {
+            let n = values.len() as u128;
+            set_param(&mut p, name, values[(rest % n) as usize]);
+            rest /= n;
         }
         p
+    }
+}
+
+/// Feistel rounds of [`Permutation`]: more than the four a pseudo-random permutation needs.
+const FEISTEL_ROUNDS: usize = 6;
+
+/// A seeded pseudo-random permutation of `0..domain`, evaluated one number at a time (so that draws
+/// without replacement need no table of what was drawn, and shards need no coordination).
+///
+/// A balanced Feistel network on the smallest even number of bits `2h` that holds `domain - 1`
+/// (`h` at least 1): a number `x` is split into its high half `L` and low half `R` (`h` bits each),
+/// and each of the rounds `k = 0..6` maps `(L, R)` to `(R, L ^ (SplitMix64(key_k ^ R) mod 2^h))`,
+/// where `key_k` is output `k + 1` of a SplitMix64 seeded with the plan's seed and `SplitMix64(s)`
+/// is the first output of one seeded with `s`. That is a bijection of `0..2^2h`; a result at or above
+/// `domain` is fed through again until it falls inside ("cycle walking"), which makes a bijection
+/// of `0..domain` and takes fewer than 4 passes on average (`2^2h < 4·domain`).
+#[derive(Debug, Clone)]
+struct Permutation {
+    domain: u128,
+    half_bits: u32,
+    keys: [u64; FEISTEL_ROUNDS],
+}
+
+impl Permutation {
+    fn new(domain: u128, seed: u64) -> Permutation {
+        let bits = 128 - domain.saturating_sub(1).leading_zeros();
+        let mut keys = [0; FEISTEL_ROUNDS];
+        for (k, key) in keys.iter_mut().enumerate() {
+            *key = splitmix(seed.wrapping_add((k as u64).wrapping_mul(GOLDEN_GAMMA)));
+        }
+        Permutation {
+            domain,
+            half_bits: bits.div_ceil(2).max(1),
+            keys,
+        }
+    }
+
+    /// `π(x)`, for `x < domain`.
+    fn apply(&self, mut x: u128) -> u128 {
+        let h = self.half_bits;
+        let mask = (1u128 << h) - 1;
+        loop {
+            let (mut l, mut r) = (x >> h, x & mask);
+            for key in self.keys {
+                // r < 2^h <= 2^64, so the cast keeps every bit.
+                (l, r) = (r, l ^ (splitmix(key ^ r as u64) as u128 & mask));
+            }
+            x = (l << h) | r;
+            if x < self.domain {
+                return x;
+            }
+        }
     }
 }
 
@@ -260,13 +367,14 @@ pub fn run_sets(
         record_lines: false,
     };
     let chunk = chunk.max(1);
+    let sets = plan.sets();
     let mut start = from;
     while start < to {
         let end = (start + chunk).min(to);
         let rows: Vec<Result<SweepRow, PlanError>> = (start..end)
             .into_par_iter()
             .map(|i| {
-                let params = plan.set(i);
+                let params = sets.set(i);
                 params.validate().map_err(|e| PlanError::Invalid {
                     index: i,
                     error: e.to_string(),
@@ -516,10 +624,34 @@ mod tests {
         );
     }
 
+    /// The documented permutation (see `Permutation`), written again from the reference
+    /// SplitMix64 alone: combination number `x` of `0..domain` for draw `x` of seed `seed`.
+    fn reference_permutation(domain: u128, seed: u64, x: u128) -> u128 {
+        let mut bits = 0u32;
+        while bits < 128 && (domain - 1) >> bits != 0 {
+            bits += 1;
+        }
+        let h = bits.div_ceil(2).max(1);
+        let mut stream = RefSplitMix64(seed);
+        let keys: Vec<u64> = (0..6).map(|_| stream.next()).collect();
+        let mut x = x;
+        loop {
+            let (mut l, mut r) = (x >> h, x % (1u128 << h));
+            for &k in &keys {
+                let f = RefSplitMix64(k ^ r as u64).next() as u128 % (1u128 << h);
+                (l, r) = (r, l ^ f);
+            }
+            x = (l << h) + r;
+            if x < domain {
+                return x;
+            }
+        }
+    }
+
     #[test]
-    fn random_draws_of_seed_7_are_the_documented_splitmix64_draws() {
-        // Set i, axis k takes value r % len with r the first output of a SplitMix64 seeded with
-        // seed ^ (the first output of one seeded with 31·i + k): the format plan.json shards rely on.
+    fn random_draws_of_seed_7_are_the_documented_permutation_without_repeats() {
+        // Combination c of the 9 × 3 × 1001 distinct sets is (c / 3003, c / 1001 % 3, c % 1001),
+        // first axis slowest; draw i is combination π(i): the format plan.json shards rely on.
         let axes = vec![
             ParamAxis::parse("buy_below_pct=1:5:0.5").unwrap(),
             ParamAxis::parse("sell_above_pct=5,10,18").unwrap(),
@@ -528,35 +660,88 @@ mod tests {
         let p = Plan::new(
             GridParams::default(),
             axes.clone(),
-            Sampling::Random { n: 200, seed: 7 },
+            Sampling::Random { n: 2000, seed: 7 },
         )
         .unwrap();
-        let draw = |i: u64, k: u64, len: usize| {
-            let h = RefSplitMix64(i * 31 + k).next();
-            (RefSplitMix64(7 ^ h).next() % len as u64) as usize
-        };
-        for i in 0..200 {
-            let s = p.set(i);
+        let draws: Vec<[f64; 3]> = (0..2000)
+            .map(|i| {
+                let s = p.set(i);
+                assert_eq!(s.capital_pct, 60.0, "unvaried parameters keep the base");
+                [s.buy_below_pct, s.sell_above_pct, s.cash_floor]
+            })
+            .collect();
+        for (i, d) in draws.iter().enumerate() {
+            let c = reference_permutation(27_027, 7, i as u128) as usize;
             let want = [
-                axes[0].values[draw(i, 0, 9)],
-                axes[1].values[draw(i, 1, 3)],
-                axes[2].values[draw(i, 2, 1001)],
+                axes[0].values[c / 3003],
+                axes[1].values[c / 1001 % 3],
+                axes[2].values[c % 1001],
             ];
-            assert_eq!(
-                [s.buy_below_pct, s.sell_above_pct, s.cash_floor],
-                want,
-                "set {i}"
-            );
-            assert_eq!(s.capital_pct, 60.0, "unvaried parameters keep the base");
+            assert_eq!(*d, want, "set {i}");
         }
+        // Pinned, so that a change of the documented scheme (which would change what a plan.json
+        // written earlier means) cannot pass unnoticed.
+        assert_eq!(
+            &draws[..4],
+            &PINNED_SEED_7[..],
+            "the first draws of seed 7 changed"
+        );
+        let mut seen: Vec<[u64; 3]> = draws.iter().map(|d| d.map(f64::to_bits)).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), 2000, "a set was drawn twice");
         // Another seed draws other sets.
         let q = Plan::new(
             GridParams::default(),
             axes,
-            Sampling::Random { n: 200, seed: 8 },
+            Sampling::Random { n: 2000, seed: 8 },
         )
         .unwrap();
-        assert!((0..200).any(|i| p.set(i) != q.set(i)));
+        assert!((0..2000).any(|i| p.set(i) != q.set(i)));
+    }
+
+    /// The first four draws of the plan above (buy_below_pct, sell_above_pct, cash_floor).
+    const PINNED_SEED_7: [[f64; 3]; 4] = [
+        [3.5, 18.0, 485.0],
+        [1.5, 18.0, 143.0],
+        [5.0, 10.0, 787.0],
+        [2.5, 5.0, 622.0],
+    ];
+
+    #[test]
+    fn drawing_every_distinct_set_runs_each_exactly_once() {
+        // Values listed twice, and 0 next to -0, count once; every domain size from 1 to 40 (odd
+        // bit widths and sizes just above a power of two walk the most).
+        for n in 1..=40u64 {
+            let list: Vec<String> = (0..n).map(|v| v.to_string()).collect();
+            let axes = vec![
+                ParamAxis::parse(&format!("cash_floor=0,-0,{}", list.join(","))).unwrap(),
+                ParamAxis::parse("sell_above_pct=5,10,5").unwrap(),
+            ];
+            let p = Plan::new(
+                GridParams::default(),
+                axes,
+                Sampling::Random {
+                    n: 2 * n,
+                    seed: n ^ 0xfeed,
+                },
+            )
+            .unwrap();
+            assert_eq!(p.distinct_sets(), 2 * n as u128);
+            let sets = p.sets();
+            let mut got: Vec<(u64, u64)> = (0..2 * n)
+                .map(|i| {
+                    let s = sets.set(i);
+                    ((s.cash_floor + 0.0).to_bits(), s.sell_above_pct.to_bits())
+                })
+                .collect();
+            got.sort_unstable();
+            let mut want: Vec<(u64, u64)> = (0..n)
+                .flat_map(|v| [5.0f64, 10.0].map(|s| ((v as f64).to_bits(), s.to_bits())))
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "domain {}", 2 * n);
+        }
     }
 
     #[test]

@@ -41,6 +41,16 @@ pub enum BrokerError {
         #[source]
         source: Option<Source>,
     },
+    /// The market-data API answered, but with a bar that fails the checks every bar source shares
+    /// (a NaN, zero or negative price, a negative volume, a time out of order or outside the
+    /// calendar's years). Not an outage: the service was reached and nothing was changed, but the data
+    /// must not be traded on; fetch again later, and report it to the provider if it repeats.
+    #[error("the market-data API sent a bad bar, which is not used: {message}")]
+    BadData {
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
     /// The configuration is wrong or incomplete (missing keys, a bad URL, live trading not allowed).
     #[error("{0}")]
     Config(String),
@@ -55,6 +65,7 @@ impl BrokerError {
                 | BrokerError::NotFound { .. }
                 | BrokerError::Unauthorized { .. }
                 | BrokerError::RateLimited { .. }
+                | BrokerError::BadData { .. }
                 | BrokerError::Config(_)
         )
     }

@@ -40,7 +40,8 @@ pub struct SweepArgs {
     /// the --top in-sample winners of each window are re-run out of sample and shown side by side.
     #[arg(long, value_name = "IS:OOS")]
     pub walk_forward: Option<String>,
-    /// Draw N sets at random from the parameter values instead of every combination.
+    /// Draw N different sets at random (without replacement) instead of every combination; N may not
+    /// exceed the number of distinct combinations the --param values make.
     #[arg(long)]
     pub random: Option<u64>,
     /// Seed for --random.

@@ -11,6 +11,7 @@ pub mod seams;
 pub mod split;
 pub mod symbol;
 pub mod time;
+pub mod validate;
 
 pub use bar::{Bar, BarError, BarSeries};
 pub use order::{

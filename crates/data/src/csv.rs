@@ -1,8 +1,8 @@
 //! The CSV bar loader: one symbol's bars from a vendor export, `.csv` or `.csv.gz`.
 //!
-//! What it reads is described in `shared/data/README.md` ("What the bar loader reads") and in the
-//! crate docs. The hot loop works on [`::csv::ByteRecord`]s and parses times and numbers without
-//! allocating.
+//! What it reads is described in the repository's `data/fixtures/README.md` ("What the bar loader
+//! reads") and in the crate docs. The hot loop works on [`::csv::ByteRecord`]s and parses times and
+//! numbers without allocating.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
@@ -15,8 +15,8 @@ use crate::error::LoadError;
 use crate::timeparse::{parse_time, LocalProblem, Stamp, ZoneCache};
 use crate::validate::{self, Checker, Field, Item, Name, Ordering, Problem};
 
-/// How many widened lines [`Loaded::widened_lines`] keeps.
-pub const WIDENED_LINES_KEPT: usize = 10;
+/// How many widened lines [`Loaded::widened_lines`] keeps (the shared checks' count).
+pub use vectura_core::validate::WIDENED_LINES_KEPT;
 
 /// How many symbols an error message lists.
 const SYMBOLS_LISTED: usize = 20;
@@ -71,9 +71,9 @@ pub fn load_csv_reader(
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
     let mut reader = BufReader::with_capacity(1 << 16, reader);
-    let mut head = [0u8; 2];
+    let mut head = [0u8; 4];
     let mut got = 0;
-    while got < 2 {
+    while got < head.len() {
         match reader.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
@@ -88,7 +88,13 @@ pub fn load_csv_reader(
         }
     }
     let rest = std::io::Cursor::new(head).take(got as u64).chain(reader);
-    if got == 2 && head == [0x1f, 0x8b] {
+    if got == 4 && &head == b"PAR1" {
+        // Read as text, its header would be reported as binary noise.
+        return Err(LoadError::Parquet {
+            file: name.to_string(),
+        });
+    }
+    if got >= 2 && head[..2] == [0x1f, 0x8b] {
         let gz = flate2::read::MultiGzDecoder::new(rest);
         Loader::new(name, opts).run(Lines::new(BufReader::with_capacity(1 << 16, gz)))
     } else {

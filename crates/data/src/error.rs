@@ -21,6 +21,10 @@ pub enum LoadError {
         source: std::io::Error,
     },
 
+    /// A Parquet file (its `PAR1` magic) given to the CSV reader: never read as text.
+    #[error("{file}: this is a Parquet file, not CSV text: import it with `vectura data import {file} --symbol SYMBOL` (which reads Parquet) and run the stored bars with --symbol SYMBOL, or give a CSV file")]
+    Parquet { file: String },
+
     #[error("{file} line 1: no bars: the file is empty: it needs a header row such as `timestamp,open,high,low,close,volume` and one row per bar")]
     Empty { file: String },
 

@@ -36,7 +36,8 @@ pub mod ratelimit;
 pub mod synth;
 mod timeparse;
 pub mod v1blob;
-pub mod validate;
+/// The checks every bar source shares (kept in the core, so the emulator uses them too).
+pub use vectura_core::validate;
 
 pub use crate::csv::{
     load_csv_path, load_csv_reader, LoadOptions, Loaded, MAX_LINE, WIDENED_LINES_KEPT,

@@ -587,7 +587,9 @@ impl EmulatorHandle {
             .insert(symbol.to_ascii_uppercase(), splits);
     }
 
-    /// Serves `bars` (raw minute bars, any order) for `symbol` instead of synthetic ones.
+    /// Serves `bars` (raw minute bars, any order) for `symbol` instead of synthetic ones. They are
+    /// served as given, unchecked, so that a test can make the emulator send bad bars (NaN, a
+    /// negative price); files go through the shared checks ([`EmulatorHandle::load_csv`]).
     pub fn set_bars(&self, symbol: &str, mut bars: Vec<EmuBar>) {
         bars.sort_by_key(|b| b.t);
         bars.dedup_by_key(|b| b.t);
@@ -600,7 +602,11 @@ impl EmulatorHandle {
     /// Serves the minute bars of a CSV file for `symbol`: a header row naming `timestamp` (or `t`,
     /// `time`, `date`), `open`, `high`, `low`, `close`, `volume` and optionally `trade_count` (`n`)
     /// and `vwap` (`vw`), in any order and case; times in RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC) or
-    /// Unix seconds; the file may be gzip-compressed. Returns the number of bars.
+    /// Unix seconds; the file may be gzip-compressed. Every bar gets the checks all of Vectura's bar
+    /// sources share ([`vectura_core::validate`]: positive finite prices, volume >= 0, times in the
+    /// calendar's years, increasing or newest first throughout, no repeats; inconsistent bars widened),
+    /// and the first bad one is an error naming the file, the line, the column and the fix. Returns
+    /// the number of bars.
     pub fn load_csv(&self, symbol: &str, path: impl AsRef<Path>) -> Result<usize, String> {
         let bars = csv::read_file(path.as_ref())?;
         let n = bars.len();

@@ -95,6 +95,11 @@ fn fetch_error(e: FetchError) -> BrokerError {
             message: e.to_string(),
             source: Some(Box::new(e)),
         },
+        // Bad data is not an outage: the reply came, and its bar was refused.
+        e @ FetchError::BadBar { .. } => BrokerError::BadData {
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        },
         e => BrokerError::Unavailable {
             message: e.to_string(),
             source: Some(Box::new(e)),

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use vectura_core::validate::{BadBar, Checker, Field, Item, Name, Ordering};
 use vectura_core::Bar;
 
 use super::wire::RawTradeUpdate;
@@ -450,6 +451,33 @@ fn bar_of(m: &Value) -> Option<(String, Bar)> {
     ))
 }
 
+/// A stream bar through the checks every bar source shares ([`vectura_core::validate`]): the bar
+/// (widened when inconsistent, as a fetched one is), or why it must not be used.
+fn checked(symbol: &str, bar: Bar) -> Result<Bar, BadBar> {
+    let mut c = Checker::new(
+        format!("Alpaca's {symbol} bar stream"),
+        false,
+        Ordering::OldestFirst,
+    );
+    c.push(bar, Item::Bar(1), |f| Name {
+        field: format!(
+            "field \"{}\"",
+            match f {
+                Field::Time => "t",
+                Field::Open => "o",
+                Field::High => "h",
+                Field::Low => "l",
+                Field::Close => "c",
+                Field::Volume => "v",
+                Field::Vwap => "vw",
+                Field::TradeCount => "n",
+            }
+        ),
+        text: None,
+    })?;
+    Ok(c.finish(false).series.get(0))
+}
+
 /// The bar-stream task: runs until the receiver is dropped or a fatal error.
 pub(crate) async fn bars(c: AlpacaClient, symbols: Vec<String>, tx: mpsc::Sender<BarEvent>) {
     let cfg = c.config().clone();
@@ -528,10 +556,19 @@ pub(crate) async fn bars(c: AlpacaClient, symbols: Vec<String>, tx: mpsc::Sender
                     for m in v.as_array().into_iter().flatten() {
                         match m["T"].as_str() {
                             Some("b") => {
-                                if let Some((sym, bar)) = bar_of(m) {
-                                    if forward(&tx, &mut last, sym, bar).await.is_err() {
-                                        return;
+                                let Some((sym, bar)) = bar_of(m) else {
+                                    continue;
+                                };
+                                let bar = match checked(&sym, bar) {
+                                    Ok(bar) => bar,
+                                    Err(e) => {
+                                        // Never traded on; the strategy sees a missing minute.
+                                        tracing::error!(symbol = %sym, error = %e, "a bad bar from the market-data stream is dropped");
+                                        continue;
                                     }
+                                };
+                                if forward(&tx, &mut last, sym, bar).await.is_err() {
+                                    return;
                                 }
                             }
                             Some("error") => {

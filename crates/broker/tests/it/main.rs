@@ -3,6 +3,7 @@
 
 mod common;
 mod faults;
+mod fills;
 mod rest;
 mod secrets;
 mod sim_common;

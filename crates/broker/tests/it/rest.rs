@@ -323,3 +323,42 @@ async fn rest_bars_come_from_the_market_data_api() {
     );
     assert_eq!(bars[1].open, 100.01);
 }
+
+/// A bar the market-data API sends that fails the shared bar checks is bad data, not an outage:
+/// its own error, naming the bar and the field, with nothing to reconcile (no order was touched).
+#[tokio::test]
+async fn a_bad_bar_from_the_market_data_api_is_bad_data_not_an_outage() {
+    let env = start().await;
+    let from = open_day1();
+    let mut bars = crate::common::bars();
+    bars[1].l = -1.0;
+    env.handle.set_bars(SYM, bars);
+    let e = env
+        .client
+        .bars(SYM, from, from + chrono::Duration::minutes(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, BrokerError::BadData { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.starts_with("the market-data API sent a bad bar, which is not used: "),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("bar 2") && msg.contains("\"l\""),
+        "names the bar and the field: {msg}"
+    );
+    assert!(msg.contains("price `-1`"), "{msg}");
+    assert!(
+        msg.contains("fetch the day again later"),
+        "says what to do: {msg}"
+    );
+    assert!(
+        e.nothing_happened(),
+        "a read that returned bad data changed nothing"
+    );
+    assert!(
+        std::error::Error::source(&e).is_some(),
+        "keeps the source chain"
+    );
+}

@@ -403,3 +403,32 @@ async fn the_bar_stream_stops_on_402_and_409_and_waits_out_406() {
     assert!(limits >= 1, "the stale connection was reported");
     assert_eq!(env.handle.data_stream_count(crate::common::KEY), 1);
 }
+
+/// A bar on the market-data stream that fails the shared bar checks (here a negative low) is not
+/// handed to the strategy: the next good bar is the next event.
+#[tokio::test]
+async fn a_bad_bar_on_the_stream_is_dropped_not_delivered() {
+    let env = start().await;
+    let mut bars = crate::common::bars();
+    bars[5].l = -1.0; // the 09:35 bar, the first the stream sends
+    env.handle.set_bars(SYM, bars);
+    let mut b = env.client.subscribe_bars(&[SYM.to_string()]).await.unwrap();
+    assert_eq!(
+        next_bar(&mut b).await,
+        BarEvent::Connected { reconnect: false }
+    );
+    env.handle.step();
+    env.handle.step();
+    match next_bar(&mut b).await {
+        BarEvent::Bar { symbol, bar } => {
+            assert_eq!(symbol, SYM);
+            assert_eq!(
+                bar.ts,
+                crate::common::open_day1().timestamp() + 6 * 60,
+                "the bad 09:35 bar is skipped"
+            );
+            assert!(bar.low > 0.0);
+        }
+        other => panic!("{other:?}"),
+    }
+}

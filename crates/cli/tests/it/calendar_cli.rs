@@ -3,7 +3,7 @@
 use std::process::{Command, Output};
 
 fn vectura(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vectura"))
+    Command::new(crate::common::bin())
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("running vectura {args:?}: {e}"))

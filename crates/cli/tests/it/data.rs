@@ -10,7 +10,7 @@ use vectura_data::{load_csv_path, LoadOptions};
 
 /// Runs `vectura` with a data directory of its own and no inherited store or keys.
 fn vectura_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vectura"));
+    let mut c = Command::new(crate::common::bin());
     c.args(args)
         .current_dir(dir)
         .env("VECTURA_DATA_DIR", dir.join("data"))
@@ -278,7 +278,7 @@ fn dotenv_files_are_read_in_the_seed_order() {
     let dir = scratch("data-dotenv");
     std::fs::write(dir.join(".env"), "VECTURA_DATA_DIR=from-dotenv\n").unwrap();
     std::fs::write(dir.join(".env.local"), "VECTURA_DATA_DIR=from-local\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_vectura"))
+    let o = Command::new(crate::common::bin())
         .args(["data", "ranges"])
         .current_dir(&dir)
         .env_remove("VECTURA_DATA_DIR")

@@ -18,7 +18,7 @@ const LONG: [&str; 5] = [
 ];
 
 fn spawn(data: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_vectura"))
+    Command::new(crate::common::bin())
         .args(args)
         .env("VECTURA_DATA_DIR", data)
         .env("DATABASE_URL", "")

@@ -7,6 +7,7 @@ mod charts;
 mod common;
 mod data;
 mod golden;
+mod hostile_files;
 mod interrupt;
 mod merge_checks;
 mod sma_oracle;

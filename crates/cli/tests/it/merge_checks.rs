@@ -140,7 +140,7 @@ fn tamper(store_dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
 /// Runs `vectura args` and ends it (failing the test) if it has not finished after `guard_secs`:
 /// before the fixes these runs went on for minutes or (10^11 sets) for ever.
 fn bounded(args: &[&str], envs: &[(&str, String)], guard_secs: u64) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vectura"));
+    let mut c = Command::new(crate::common::bin());
     c.args(args)
         .env("VECTURA_DATA_DIR", crate::common::own_data_dir())
         .env("DATABASE_URL", "")

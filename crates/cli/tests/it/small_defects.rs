@@ -62,6 +62,39 @@ fn random_draws_beyond_the_distinct_sets_or_none_are_refused() {
     );
     let out = ok(&sweep(&["--random", "6", "--no-db"]));
     assert!(out.starts_with("6 sets × "), "{out}");
+    // All six draws are different sets: each combination runs exactly once (drawn without
+    // replacement), whatever the seed.
+    let dir = scratch("random-all-distinct");
+    for seed in ["1", "7", "12345"] {
+        let csv = dir.join(format!("seed-{seed}.csv"));
+        ok(&sweep(&[
+            "--random",
+            "6",
+            "--seed",
+            seed,
+            "--no-db",
+            "--output",
+            csv.to_str().unwrap(),
+        ]));
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let mut lines = text.lines();
+        let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let col = |name: &str| head.iter().position(|h| *h == name).unwrap();
+        let (b, s) = (col("buy_below_pct"), col("sell_above_pct"));
+        let mut sets: Vec<(String, String)> = lines
+            .map(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                (c[b].to_string(), c[s].to_string())
+            })
+            .collect();
+        sets.sort();
+        let mut want: Vec<(String, String)> = ["1", "2", "3"]
+            .iter()
+            .flat_map(|b| ["10", "5"].map(|s| (b.to_string(), s.to_string())))
+            .collect();
+        want.sort();
+        assert_eq!(sets, want, "seed {seed}: every set once");
+    }
 }
 
 /// A shard with no sets (more shards than sets) reports 0 set·bars/s, never "-0" (an empty f64 sum
@@ -221,7 +254,7 @@ fn gaps_with_from_after_to_is_refused_naming_both_flags() {
     // One flag beyond what is stored: the flag is named with the stored day that stands opposite.
     let d = scratch("gaps-one-flag");
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vectura"))
+        Command::new(crate::common::bin())
             .args(args)
             .env("VECTURA_DATA_DIR", &d)
             .env("DATABASE_URL", "")
@@ -341,7 +374,7 @@ fn a_closed_pipe_ends_the_output_quietly() {
             "--json",
         ],
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vectura"))
+        let mut child = Command::new(crate::common::bin())
             .args(&args)
             .env("VECTURA_DATA_DIR", own_data_dir())
             .stdout(Stdio::piped())
@@ -366,7 +399,7 @@ fn a_plain_sqlite_database_url_creates_the_file() {
     let d = scratch("plain-sqlite");
     let db = d.join("new.db");
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vectura"))
+        Command::new(crate::common::bin())
             .args(args)
             .env("VECTURA_DATA_DIR", d.join("unused"))
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))

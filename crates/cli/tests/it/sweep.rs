@@ -18,7 +18,7 @@ fn test_data_dir() -> PathBuf {
 /// A `vectura` command with VECTURA_DATA_DIR = `data` and DATABASE_URL blank (set, so that no
 /// .env file fills it in, and blank, so that the default SQLite file in `data` is used).
 fn command_in(data: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_vectura"));
+    let mut c = Command::new(crate::common::bin());
     c.env("VECTURA_DATA_DIR", data).env("DATABASE_URL", "");
     c
 }

@@ -140,7 +140,7 @@ fn a_symlink_stays_a_symlink_and_its_target_gets_the_content() {
     // data export: import a fixture, export it through the link to a file.
     let data = d.join("data");
     let run = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_vectura"))
+        Command::new(crate::common::bin())
             .env("VECTURA_DATA_DIR", &data)
             .env("DATABASE_URL", "")
             .args(args)
@@ -214,7 +214,7 @@ fn a_sweep_that_fails_after_opening_its_output_leaves_no_temporary_file() {
     std::fs::write(&out, "previous\n").unwrap();
     let mut a = SWEEP.to_vec();
     a.extend_from_slice(&["--output", out.to_str().unwrap()]);
-    let o = Command::new(env!("CARGO_BIN_EXE_vectura"))
+    let o = Command::new(crate::common::bin())
         .env("VECTURA_DATA_DIR", d.join("data"))
         .env("DATABASE_URL", "mysql://nope")
         .args(&a)

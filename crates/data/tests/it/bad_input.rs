@@ -445,3 +445,26 @@ fn missing_file() {
         &["/nonexistent/bars.csv", "cannot open", "check the path"],
     );
 }
+
+/// A Parquet file handed to the CSV reader is named as such (by its `PAR1` magic), never read as
+/// text with its binary header quoted back; files of 0 to 3 bytes still get the usual messages.
+#[test]
+fn a_parquet_file_is_not_read_as_text() {
+    let mut bytes = b"PAR1\x15\x04\x15@\x15>L\x15\x08\x15\x00\x12\x00\x00".to_vec();
+    bytes.extend_from_slice(b"\ntimestamp,open\n");
+    let e = load_csv_reader("bars.parquet", &bytes[..], &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, LoadError::Parquet { .. }), "{e:?}");
+    let e = e.to_string();
+    has(
+        &e,
+        &[
+            "bars.parquet: this is a Parquet file, not CSV text",
+            "vectura data import",
+        ],
+    );
+    assert!(e.is_ascii() && !e.contains('\n'), "{e}");
+    for short in ["", "P", "PA", "PAR"] {
+        let e = load_csv_reader("x.csv", short.as_bytes(), &LoadOptions::default()).unwrap_err();
+        assert!(!matches!(e, LoadError::Parquet { .. }), "{short:?}: {e}");
+    }
+}

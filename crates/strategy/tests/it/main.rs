@@ -3,3 +3,4 @@
 
 mod replay;
 mod seams;
+mod sma_seams;

@@ -5,7 +5,39 @@ use vectura_core::calendar::{self, SessionPart};
 use vectura_core::{BarSeries, Fill, IntentId, OrderEnd, OrderIntent, Side};
 use vectura_data::{load_csv_path, LoadOptions};
 use vectura_strategy::grid::{Grid, GridSnapshot};
+use vectura_strategy::sma::{SmaCross, SmaSnapshot};
 use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
+
+/// A strategy with a typed snapshot: what the driver restores between steps.
+pub trait Restorable: Strategy + Sized {
+    type Snapshot: Clone
+        + std::fmt::Debug
+        + PartialEq
+        + serde::Serialize
+        + serde::de::DeserializeOwned;
+    fn snap(&self) -> Self::Snapshot;
+    fn from_snap(s: Self::Snapshot) -> Self;
+}
+
+impl Restorable for Grid {
+    type Snapshot = GridSnapshot;
+    fn snap(&self) -> GridSnapshot {
+        self.snapshot()
+    }
+    fn from_snap(s: GridSnapshot) -> Grid {
+        Grid::restore(s).unwrap()
+    }
+}
+
+impl Restorable for SmaCross {
+    type Snapshot = SmaSnapshot;
+    fn snap(&self) -> SmaSnapshot {
+        self.snapshot()
+    }
+    fn from_snap(s: SmaSnapshot) -> SmaCross {
+        SmaCross::restore(s).unwrap()
+    }
+}
 
 /// The bundled SPY minute bars of January 2011, regular session only.
 pub fn spy_january() -> BarSeries {
@@ -65,21 +97,21 @@ pub enum Delivery {
     Total,
 }
 
-/// The driver's result: what the grid asked for and its final state.
-pub struct Outcome {
+/// The driver's result: what the strategy asked for and its final state.
+pub struct Outcome<S = GridSnapshot> {
     pub events: Vec<Event>,
-    pub state: GridSnapshot,
+    pub state: S,
     pub cash: f64,
 }
 
-/// Drives `g` over `bars`, calling `step` after every call into the grid (a restore point).
-pub fn drive(
-    mut g: Grid,
+/// Drives `g` over `bars`, calling `step` after every call into the strategy (a restore point).
+pub fn drive<G: Restorable>(
+    mut g: G,
     bars: &BarSeries,
     plans: &[OrderPlan],
     delivery: Delivery,
-    mut step: impl FnMut(Grid) -> Grid,
-) -> Outcome {
+    mut step: impl FnMut(G) -> G,
+) -> Outcome<G::Snapshot> {
     let mut cash = 10_000.0;
     let mut shares = 0.0;
     let mut events = Vec::new();
@@ -184,13 +216,13 @@ pub fn drive(
     }
     Outcome {
         events,
-        state: g.snapshot(),
+        state: g.snap(),
         cash,
     }
 }
 
 /// A snapshot through JSON text and back, as the store keeps it.
-pub fn round_trip(g: Grid) -> Grid {
-    let text = serde_json::to_string(&g.snapshot()).unwrap();
-    Grid::restore(serde_json::from_str(&text).unwrap()).unwrap()
+pub fn round_trip<G: Restorable>(g: G) -> G {
+    let text = serde_json::to_string(&g.snap()).unwrap();
+    G::from_snap(serde_json::from_str(&text).unwrap())
 }

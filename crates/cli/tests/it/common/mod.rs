@@ -4,10 +4,19 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// The `vectura` binary built for this test run, with a data directory of this test process's own:
-/// a test never opens (or migrates) the user's default database under `~/.local/share/vectura`.
+/// The `vectura` binary under test: the one built for this test run, or the one `VECTURA_BIN` names
+/// (to run the same tests against another build, such as one from before a fix).
+pub fn bin() -> PathBuf {
+    std::env::var_os("VECTURA_BIN")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vectura")))
+}
+
+/// The `vectura` binary ([`bin`]), with a data directory of this test process's own: a test never
+/// opens (or migrates) the user's default database under `~/.local/share/vectura`.
 pub fn vectura(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vectura"))
+    Command::new(bin())
         .args(args)
         .env("VECTURA_DATA_DIR", own_data_dir())
         // Set and blank, so that no `.env` file fills it in and the SQLite file in the data dir is used.

@@ -1,5 +1,7 @@
 //! The one validation path every bar source goes through: CSV files, Parquet files, Alpaca's bars
-//! replies and the original's v1 day blobs.
+//! replies and the original's v1 day blobs (`vectura-data`, which re-exports this module as
+//! `vectura_data::validate`), and the emulator's bar files (`vectura-emulator`). The rules are pure,
+//! so they live in the core, which both depend on.
 //!
 //! A reader turns its input into [`Bar`]s and hands each to a [`Checker`], which makes the same
 //! checks for all of them and, on failure, returns the same error, a [`BadBar`], whose one-line
@@ -16,14 +18,17 @@
 
 use std::fmt;
 
-use vectura_core::{Bar, BarSeries};
+use crate::{Bar, BarSeries};
+
+/// How many widened bars a load names by their item number (the rest are only counted).
+pub const WIDENED_LINES_KEPT: usize = 10;
 
 /// First year a bar may fall in. Earlier than the calendar's checked table
-/// ([`vectura_core::calendar::FIRST_YEAR`], 1990) because real daily files go back further (the
+/// ([`crate::calendar::FIRST_YEAR`], 1990) because real daily files go back further (the
 /// MSFT 1986 fixture, Yahoo's 1962 IBM series); the calendar serves those years by its rules alone.
 pub const FIRST_YEAR: i32 = 1900;
 /// Last year a bar may fall in: the end of the calendar's checked table.
-pub const LAST_YEAR: i32 = vectura_core::calendar::LAST_YEAR;
+pub const LAST_YEAR: i32 = crate::calendar::LAST_YEAR;
 /// 1900-01-01T00:00:00Z as Unix seconds: the earliest bar time accepted.
 pub const FIRST_TS: i64 = -2_208_988_800;
 /// 2036-01-01T00:00:00Z as Unix seconds: bar times must be before it.
@@ -333,7 +338,7 @@ pub struct Checked {
     pub reversed: bool,
     /// How many inconsistent bars were widened (always 0 when strict).
     pub widened: usize,
-    /// The item numbers (lines, rows, ...) of the first [`crate::WIDENED_LINES_KEPT`] widened bars.
+    /// The item numbers (lines, rows, ...) of the first [`WIDENED_LINES_KEPT`] widened bars.
     pub widened_items: Vec<u64>,
 }
 
@@ -396,7 +401,7 @@ impl Checker {
             }
             bar.widen();
             self.out.widened += 1;
-            if self.out.widened_items.len() < crate::WIDENED_LINES_KEPT {
+            if self.out.widened_items.len() < WIDENED_LINES_KEPT {
                 self.out.widened_items.push(item.number());
             }
         }
