@@ -228,6 +228,31 @@ fn too_many(wait: u64) -> Response {
     r
 }
 
+/// What every credential form passes first, in this order: the login rate limit, a well-formed body,
+/// its double-submit CSRF token. The refusal is the response to send.
+fn admit<F>(
+    state: &AppState,
+    ip: std::net::IpAddr,
+    headers: &HeaderMap,
+    form: Result<Form<F>, axum::extract::rejection::FormRejection>,
+    csrf: impl Fn(&F) -> &str,
+    bad_body: &'static str,
+    bad_csrf: &'static str,
+) -> Result<F, Response> {
+    if let Err(wait) = state.limiter.check(ip) {
+        state.metrics.inc("login_rate_limited_total");
+        return Err(too_many(wait));
+    }
+    let Ok(Form(f)) = form else {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, bad_body).into_response());
+    };
+    if !login_csrf_ok(headers, csrf(&f)) {
+        state.metrics.inc("csrf_refused_total");
+        return Err(ApiError::new(StatusCode::FORBIDDEN, bad_csrf).into_response());
+    }
+    Ok(f)
+}
+
 /// `POST /login`: the rate limit first, then the form's CSRF token, then the password.
 pub async fn login(
     State(state): State<Arc<AppState>>,
@@ -236,25 +261,18 @@ pub async fn login(
     form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let ip = peer.ip();
-    if let Err(wait) = state.limiter.check(ip) {
-        state.metrics.inc("login_rate_limited_total");
-        return too_many(wait);
-    }
-    let Ok(Form(f)) = form else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the login form must be sent as application/x-www-form-urlencoded with username, password and csrf",
-        )
-        .into_response();
+    let f = match admit(
+        &state,
+        ip,
+        &headers,
+        form,
+        |f: &LoginForm| &f.csrf,
+        "the login form must be sent as application/x-www-form-urlencoded with username, password and csrf",
+        "the login form's CSRF token is missing or wrong: reload the login page and try again",
+    ) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    if !login_csrf_ok(&headers, &f.csrf) {
-        state.metrics.inc("csrf_refused_total");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the login form's CSRF token is missing or wrong: reload the login page and try again",
-        )
-        .into_response();
-    }
     let next = safe_next(f.next.as_deref());
     let hash = match state.store.user_password_hash(f.username.trim()).await {
         Ok(h) => h,
@@ -354,25 +372,18 @@ pub async fn setup(
     form: Result<Form<SetupForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let ip = peer.ip();
-    if let Err(wait) = state.limiter.check(ip) {
-        state.metrics.inc("login_rate_limited_total");
-        return too_many(wait);
-    }
-    let Ok(Form(f)) = form else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "the set-up form must be sent as application/x-www-form-urlencoded with token, password, password2 and csrf",
-        )
-        .into_response();
+    let f = match admit(
+        &state,
+        ip,
+        &headers,
+        form,
+        |f: &SetupForm| &f.csrf,
+        "the set-up form must be sent as application/x-www-form-urlencoded with token, password, password2 and csrf",
+        "the set-up form's CSRF token is missing or wrong: reload the page and try again",
+    ) {
+        Ok(f) => f,
+        Err(r) => return r,
     };
-    if !login_csrf_ok(&headers, &f.csrf) {
-        state.metrics.inc("csrf_refused_total");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "the set-up form's CSRF token is missing or wrong: reload the page and try again",
-        )
-        .into_response();
-    }
     let fail = |status: StatusCode, field: &str, msg: String| {
         let (token, new) = login_csrf(&headers);
         let page = SetupPage {
