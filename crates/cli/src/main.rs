@@ -14,6 +14,7 @@ mod out_file;
 mod report;
 mod shards;
 mod sweep_cmd;
+mod trade_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,6 +41,8 @@ enum Command {
     Data(data_cmd::DataArgs),
     /// The database: print the schema (for pasting into Supabase's SQL editor).
     Db(db_cmd::DbArgs),
+    /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
+    Trade(trade_cmd::TradeArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => sweep_cmd::run(a, &mut out),
         Command::Data(a) => data_cmd::run(a, &mut out),
         Command::Db(a) => db_cmd::run(a, &mut out),
+        Command::Trade(a) => trade_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
