@@ -97,6 +97,10 @@ pub struct SymbolStatus {
 struct StoredIntent {
     intent: OrderIntent,
     bar_ts: i64,
+    /// The account's cash and equity as read for the bar's first intent: a restart in the middle of a
+    /// bar sizes the rest from these (the broker's cash may already show the first orders' fills).
+    #[serde(default)]
+    bar_cash: Option<(f64, f64)>,
 }
 
 /// One traded symbol.
@@ -247,6 +251,11 @@ impl Trader {
         self.crash = Some((at, nth));
     }
 
+    /// Whether a crash point is armed and not reached yet.
+    pub fn crash_armed(&self) -> bool {
+        self.crash.is_some()
+    }
+
     fn reached(&mut self, at: CrashPoint) -> Result<(), TraderError> {
         if let Some((p, n)) = &mut self.crash {
             if *p == at {
@@ -352,6 +361,73 @@ impl Trader {
             );
             return self.halt(sym, reason, report).await;
         }
+        if !self.apply_executions(sym, &orders, report).await? {
+            return Ok(());
+        }
+        // Our lots (and the filled part of orders in flight) against the broker's position. A fill can
+        // land between the executions read and the positions read: a difference is looked at again
+        // after applying what came in meanwhile, and only a difference that stays halts.
+        for attempt in 0..2 {
+            let positions = self.broker.positions().await?;
+            let theirs = positions
+                .iter()
+                .filter(|p| p.symbol == sym)
+                .map(|p| dec(p.qty))
+                .sum::<f64>();
+            let g = self.symbols[sym].run.grid();
+            let ours = g.lots().iter().map(|l| l.shares).sum::<f64>()
+                + g.pending().iter().map(|p| p.filled).sum::<f64>();
+            if (theirs - ours).abs() <= 0.5 / self.cfg.share_scale {
+                break;
+            }
+            if attempt == 0 {
+                if !self.apply_executions(sym, &orders, report).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let reason = format!(
+                "the broker's position in {sym} is {theirs} shares, this run's lots hold {ours}: a trade outside this run (a manual order?) or a fill we cannot see; make the position {ours} shares in the broker's account (or end the run and start a new one from the position), then `vectura trade resume --symbol {sym}`"
+            );
+            return self.halt(sym, reason, report).await;
+        }
+        // Intents still out: ended at the broker, or never sent.
+        let pending: Vec<IntentId> = self.symbols[sym]
+            .run
+            .grid()
+            .pending()
+            .iter()
+            .map(|p| p.intent)
+            .collect();
+        let by_coid: HashMap<&str, &Order> = orders
+            .iter()
+            .map(|o| (o.client_order_id.as_str(), o))
+            .collect();
+        for intent in pending {
+            let coid = self.symbols[sym].run.client_order_id(intent);
+            match by_coid.get(coid.as_str()) {
+                Some(o) => {
+                    if let Some(end) = ends_intent(&o.status) {
+                        self.end_intent(sym, intent, &end).await?;
+                        self.mark(&coid, o.status.as_str(), Some(o), None).await?;
+                        report.ended += 1;
+                    }
+                }
+                None => self.resend_or_drop(sym, intent, &coid, report).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every execution of the run's orders not applied yet, each saved with its snapshot in
+    /// one transaction. False when an execution of an order we did not place halted the symbol.
+    async fn apply_executions(
+        &mut self,
+        sym: &str,
+        orders: &[Order],
+        report: &mut StepReport,
+    ) -> Result<bool, TraderError> {
+        let since = self.symbols[sym].since;
         let by_id: HashMap<&str, &Order> = orders.iter().map(|o| (o.id.as_str(), o)).collect();
         // Missed fills, in the broker's order.
         let execs = self
@@ -367,7 +443,8 @@ impl Trader {
                     "the broker reports an execution of {sym} (id {}, {:?} {} at {}) of an order this run did not place: undo the trade in the broker's account, then `vectura trade resume --symbol {sym}`",
                     x.id, x.side, x.qty, x.price
                 );
-                return self.halt(sym, reason, report).await;
+                self.halt(sym, reason, report).await?;
+                return Ok(false);
             };
             let Some(intent) = self.symbols[sym].run.intent_of(&o.client_order_id) else {
                 continue;
@@ -395,48 +472,7 @@ impl Trader {
                     .await?;
             }
         }
-        // Intents still out: ended at the broker, or never sent.
-        let pending: Vec<IntentId> = self.symbols[sym]
-            .run
-            .grid()
-            .pending()
-            .iter()
-            .map(|p| p.intent)
-            .collect();
-        let by_coid: HashMap<&str, &Order> = orders
-            .iter()
-            .map(|o| (o.client_order_id.as_str(), o))
-            .collect();
-        for intent in pending {
-            let coid = self.symbols[sym].run.client_order_id(intent);
-            match by_coid.get(coid.as_str()) {
-                Some(o) => {
-                    if let Some(end) = ends_intent(&o.status) {
-                        self.end_intent(sym, intent, &end).await?;
-                        self.mark(&coid, o.status.as_str(), Some(o), None).await?;
-                        report.ended += 1;
-                    }
-                }
-                None => self.resend_or_drop(sym, intent, &coid, report).await?,
-            }
-        }
-        // Our lots (and the filled part of orders in flight) against the broker's position.
-        let positions = self.broker.positions().await?;
-        let theirs = positions
-            .iter()
-            .filter(|p| p.symbol == sym)
-            .map(|p| dec(p.qty))
-            .sum::<f64>();
-        let g = self.symbols[sym].run.grid();
-        let ours = g.lots().iter().map(|l| l.shares).sum::<f64>()
-            + g.pending().iter().map(|p| p.filled).sum::<f64>();
-        if (theirs - ours).abs() > 0.5 / self.cfg.share_scale {
-            let reason = format!(
-                "the broker's position in {sym} is {theirs} shares, this run's lots hold {ours}: a trade outside this run (a manual order?) or a fill we cannot see; make the position {ours} shares in the broker's account (or end the run and start a new one from the position), then `vectura trade resume --symbol {sym}`"
-            );
-            return self.halt(sym, reason, report).await;
-        }
-        Ok(())
+        Ok(true)
     }
 
     async fn end_intent(
@@ -575,7 +611,7 @@ impl Trader {
         let bar = self.current_bar(sym).await?;
         let now = self.clock.now();
         let acct = self.broker.account().await?;
-        let (cash, equity) = (dec(acct.cash), dec(acct.equity));
+        let (mut cash, mut equity) = (dec(acct.cash), dec(acct.equity));
         if let Some(b) = bar {
             let tick = Tick {
                 ts: b.ts,
@@ -605,8 +641,13 @@ impl Trader {
                 .intent
                 .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
             {
-                if si.bar_ts == last && si.intent.side == Side::Buy && o.status != "rejected" {
-                    reserved += si.intent.qty * si.intent.ref_price;
+                if si.bar_ts == last {
+                    if let Some((c, e)) = si.bar_cash {
+                        (cash, equity) = (c, e);
+                    }
+                    if si.intent.side == Side::Buy && o.status != "rejected" {
+                        reserved += si.intent.qty * si.intent.ref_price;
+                    }
                 }
             }
         }
@@ -643,6 +684,7 @@ impl Trader {
                 intent: serde_json::to_value(StoredIntent {
                     intent,
                     bar_ts: last,
+                    bar_cash: Some((cash, equity)),
                 })
                 .ok(),
                 error: None,

@@ -168,24 +168,29 @@ fn f(d: vectura_broker::Decimal) -> f64 {
 }
 
 /// Drives the session bar by bar: at each bar close the trader steps. `crashes` are (bar index, crash
-/// point) pairs; at each the trader is dropped where it stopped and restarted from the store.
+/// point) pairs, armed in turn from that bar on until reached; there the trader is dropped where it
+/// stopped and restarted from the store.
 async fn drive(e: &Env, crashes: &[(usize, CrashPoint)]) -> (Outcome, usize) {
     let close = calendar::session(day()).unwrap().close;
     let mut t = start(e).await;
     let mut restarts = 0;
     let mut i = 0usize;
+    let mut next_crash = 0;
     loop {
         let now = e.h.step().expect("the replay has bars").timestamp();
         if now > close {
             break;
         }
-        for &(_, p) in crashes.iter().filter(|(k, _)| *k == i) {
-            t.crash_at(p, 0);
+        if !t.crash_armed() && next_crash < crashes.len() && crashes[next_crash].0 <= i {
+            t.crash_at(crashes[next_crash].1, 0);
+            eprintln!("bar {i}: armed {:?}", crashes[next_crash].1);
+            next_crash += 1;
         }
         loop {
             match t.step().await {
                 Ok(_) => break,
-                Err(TraderError::Crashed(_)) => {
+                Err(TraderError::Crashed(p)) => {
+                    eprintln!("bar {i}: crashed at {p:?}");
                     // As if killed: everything in memory is gone; the store and the broker remain.
                     drop(t);
                     restarts += 1;
@@ -316,7 +321,7 @@ async fn a_trader_killed_at_each_crash_point_and_restarted_sends_each_order_once
     let crashes: Vec<(usize, CrashPoint)> = (0..30).map(|k| (5 + k * 12, points[k % 3])).collect();
     let e = env("crash").await;
     let (got, restarts) = drive(&e, &crashes).await;
-    assert!(restarts >= 6, "only {restarts} crash points were reached");
+    assert!(restarts >= 9, "only {restarts} crash points were reached");
     let per = created(&e.log);
     assert!(
         per.values().all(|&n| n == 1),
@@ -325,4 +330,93 @@ async fn a_trader_killed_at_each_crash_point_and_restarted_sends_each_order_once
     assert_eq!(per.len(), created(&clean.log).len(), "orders placed");
     assert_eq!(got, want);
     eprintln!("restart: {restarts} restarts, {} trades", got.trades.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intent_saved_but_never_sent_is_dropped_once_its_bar_passed_and_its_id_is_never_reused()
+{
+    let e = env("drop").await;
+    let close = calendar::session(day()).unwrap().close;
+    let mut t = start(&e).await;
+    t.crash_at(CrashPoint::AfterIntentSaved, 0);
+    // Step until the crash: an intent saved, its order not sent.
+    loop {
+        let now = e.h.step().unwrap().timestamp();
+        assert!(now <= close, "no intent in the whole session");
+        match t.step().await {
+            Ok(_) => e.h.process(),
+            Err(TraderError::Crashed(_)) => break,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    drop(t);
+    let orders = e.store.orders(SYM).await.unwrap();
+    let lost = orders.last().unwrap().clone();
+    assert_eq!(lost.status, "intent");
+    // Down for a bar: when it restarts, that bar is no longer the current one.
+    e.h.step().unwrap();
+    let mut t = start(&e).await;
+    let row = e.store.order(&lost.client_order_id).await.unwrap().unwrap();
+    assert_eq!(row.status, "dropped", "{row:?}");
+    assert!(
+        !created(&e.log).contains_key(&lost.client_order_id),
+        "a dropped intent never reaches the broker"
+    );
+    let run = t.run(SYM).unwrap();
+    assert!(run.grid().pending().is_empty(), "its trigger re-armed");
+    // Trading goes on with new ids only.
+    for _ in 0..60 {
+        e.h.step().unwrap();
+        t.step().await.unwrap();
+        e.h.process();
+    }
+    let per = created(&e.log);
+    assert!(per.values().all(|&n| n == 1), "{per:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_order_behind_the_traders_back_halts_the_symbol_and_the_halt_survives_a_restart() {
+    let e = env("manual").await;
+    let mut t = start(&e).await;
+    for _ in 0..20 {
+        e.h.step().unwrap();
+        t.step().await.unwrap();
+        e.h.process();
+    }
+    let manual = vectura_broker::OrderRequest {
+        client_order_id: "my-own-order".into(),
+        symbol: SYM.into(),
+        side: Side::Buy,
+        qty: "1".parse().unwrap(),
+        order_type: vectura_broker::OrderType::Market,
+        time_in_force: vectura_broker::TimeInForce::Day,
+        extended_hours: false,
+    };
+    e.client.submit(&manual).await.unwrap();
+    e.h.step().unwrap();
+    let r = t.step().await.unwrap();
+    assert_eq!(r.halted.len(), 1, "{r:?}");
+    let why = &r.halted[0].1;
+    assert!(
+        why.contains("my-own-order") && why.contains("vectura trade resume --symbol INDA"),
+        "{why}"
+    );
+    let before = created(&e.log).len();
+    drop(t);
+    let t = start(&e).await;
+    assert!(t.status()[0].halted.is_some(), "the halt is persisted");
+    let c = e.store.trade_control(SYM).await.unwrap().unwrap();
+    assert_eq!(c.halt_reason.as_deref(), Some(why.as_str()));
+    // Halted: no more orders from us.
+    let mut t = t;
+    for _ in 0..30 {
+        e.h.step().unwrap();
+        t.step().await.unwrap();
+        e.h.process();
+    }
+    assert_eq!(
+        created(&e.log).len(),
+        before,
+        "a halted symbol places nothing"
+    );
 }
