@@ -13,6 +13,7 @@ mod interrupt;
 mod progress;
 mod serve_cmd;
 mod sweep_cmd;
+mod trade_cmd;
 mod user_cmd;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Dashboard users: set the admin password.
     User(user_cmd::UserArgs),
+    /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
+    Trade(trade_cmd::TradeArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Db(a) => db_cmd::run(a, &mut out),
         Command::Serve(a) => serve_cmd::run(a, &mut out),
         Command::User(a) => user_cmd::run(a, &mut out),
+        Command::Trade(a) => trade_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,6 +18,7 @@
 //! Symbols are checked and upper-cased as [`vectura_core::Symbol`] does.
 
 mod bars;
+mod controls;
 pub mod error;
 mod live;
 mod migrations;
@@ -43,6 +44,7 @@ pub use crate::types::{
     Triggers,
 };
 
+pub use crate::controls::{RiskLimits, TradeControls};
 pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
 pub use crate::web::{JobStatus, WebJob, WebJobSummary, WebSession};
 

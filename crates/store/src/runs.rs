@@ -14,8 +14,8 @@ use vectura_strategy::run::GridRun;
 
 use crate::error::query_err;
 use crate::{
-    finite, on_pool, symbol_key, BeginWrite, BuyTrigger, OpenLot, SellTrigger, Store, StoreError,
-    TradeRecord,
+    finite, on_pool, symbol_key, BeginWrite, BuyTrigger, OpenLot, OrderRow, SellTrigger, Store,
+    StoreError, TradeRecord,
 };
 
 /// What the readable `at_*` tables show of a run: armed and pending triggers, open lots, trades.
@@ -237,7 +237,7 @@ fn check_state(st: &RunState) -> Result<String, StoreError> {
 /// The body of a save inside transaction `$tx`: the run row (insert or update), the execution, the
 /// readable rows. Written once as a macro so that it is type-checked against both backends.
 macro_rules! write_run {
-    ($tx:expr, $sym:expr, $st:expr, $create:expr, $exec:expr, $is_pg:expr) => {{
+    ($tx:expr, $sym:expr, $st:expr, $create:expr, $exec:expr, $order:expr, $is_pg:expr) => {{
         let sym: &str = $sym;
         let st: &RunState = $st;
         let run = st.run_id.as_str();
@@ -323,6 +323,42 @@ macro_rules! write_run {
                         "writing",
                         "at_executions",
                         format!("execution {}", x.execution_id),
+                    )(e))
+                }
+            }
+        }
+        if let Some(o) = $order {
+            let o: &OrderRow = o;
+            let r = sqlx::query(
+                "INSERT INTO at_orders (client_order_id, symbol, side, qty, status, created_at, \
+                 broker_order_id, filled_qty, filled_avg_price, intent, error) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&o.client_order_id)
+            .bind(sym)
+            .bind(side_str(o.side))
+            .bind(o.qty)
+            .bind(&o.status)
+            .bind(o.created_at)
+            .bind(&o.broker_order_id)
+            .bind(o.filled_qty)
+            .bind(o.filled_avg_price)
+            .bind(o.intent.as_ref().map(Json))
+            .bind(&o.error)
+            .execute(&mut *$tx)
+            .await;
+            match r {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                    return Err(StoreError::DuplicateOrder {
+                        client_order_id: o.client_order_id.clone(),
+                    });
+                }
+                Err(e) => {
+                    return Err(query_err(
+                        "writing",
+                        "at_orders",
+                        format!("{sym} order {}", o.client_order_id),
                     )(e))
                 }
             }
@@ -433,7 +469,7 @@ impl Store {
 
     /// Stores a new run with its first state and readable rows, in one transaction.
     pub async fn create_run(&self, st: &RunState) -> Result<(), StoreError> {
-        self.write_run(st, true, None).await
+        self.write_run(st, true, None, None).await
     }
 
     /// Saves a run's state and its readable rows, in one transaction. With `execution`, the execution
@@ -444,7 +480,26 @@ impl Store {
         st: &RunState,
         execution: Option<&ExecutionRecord>,
     ) -> Result<(), StoreError> {
-        self.write_run(st, false, execution).await
+        self.write_run(st, false, execution, None).await
+    }
+
+    /// Saves a run's state together with a new order intent (`at_orders`, status as given), in one
+    /// transaction: the intent counter the state carries and the intent's client order id become
+    /// durable together, before the order is submitted, so a crash after this can never reuse the id.
+    /// An intent already stored is [`StoreError::DuplicateOrder`] and nothing is written.
+    pub async fn save_run_with_order(
+        &self,
+        st: &RunState,
+        order: &OrderRow,
+    ) -> Result<(), StoreError> {
+        let target = format!("{} order {}", st.symbol, order.client_order_id);
+        if order.client_order_id.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "at_orders: client_order_id of {target} is empty: give the intent's client order id"
+            )));
+        }
+        finite("at_orders", "qty", &target, order.qty)?;
+        self.write_run(st, false, None, Some(order)).await
     }
 
     async fn write_run(
@@ -452,6 +507,7 @@ impl Store {
         st: &RunState,
         create: bool,
         execution: Option<&ExecutionRecord>,
+        order: Option<&OrderRow>,
     ) -> Result<(), StoreError> {
         let sym = check_state(st)?;
         if let Some(x) = execution {
@@ -471,7 +527,7 @@ impl Store {
                 "at_runs",
                 format!("run {}", st.run_id),
             ))?;
-            write_run!(tx, &sym, st, create, execution, is_pg);
+            write_run!(tx, &sym, st, create, execution, order, is_pg);
             tx.commit().await.map_err(query_err(
                 "committing",
                 "at_runs",

@@ -465,6 +465,26 @@ const AT_EXECUTIONS: Table = Table {
     primary_key: &["execution_id"],
 };
 
+/// Per-symbol trading controls of the live runtime: whether the symbol is traded at all (`enabled`,
+/// 1 or 0), the risk limits (NULL: no limit), and a halt that survives restarts (`halt_reason` set:
+/// halted, with what differs and how to resolve it). Kept beside `at_algo_config` rather than in it:
+/// the schema generator creates tables and never alters one, and an applied migration is never changed.
+const AT_TRADE_CONTROLS: Table = Table {
+    name: "at_trade_controls",
+    columns: &[
+        req("symbol", Text),
+        with_check(req("enabled", Int), "enabled IN (0, 1)"),
+        col("max_order_notional", Double),
+        col("max_orders_per_day", BigInt),
+        col("max_daily_loss", Double),
+        col("max_position_value", Double),
+        col("halt_reason", Text),
+        col("halted_at", Timestamp),
+        with_default(col("updated_at", Timestamp), ColumnDefault::Now),
+    ],
+    primary_key: &["symbol"],
+};
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -544,6 +564,12 @@ pub const MIGRATIONS: &[Migration] = &[
                 columns: &["kind", "created_at_ms"],
             },
         ],
+    },
+    Migration {
+        version: 5,
+        name: "trade_controls",
+        tables: &[AT_TRADE_CONTROLS],
+        indexes: &[],
     },
 ];
 
@@ -725,6 +751,7 @@ mod tests {
                 "at_runs",
                 "at_to_buy",
                 "at_to_sell",
+                "at_trade_controls",
                 "at_trade_history",
                 "at_trade_summary",
                 "bt_bars_daily",

@@ -1,0 +1,744 @@
+//! The trader: one [`GridRun`] per enabled symbol, driven one decision step at a time.
+//!
+//! A step ([`Trader::step`]), for each symbol that is not halted:
+//! 1. **sync**: the broker's orders and executions since the run began are compared with ours; every
+//!    execution not applied yet is applied and saved with its snapshot and execution id in one
+//!    transaction; an order that ended without (full) fill ends its intent (its trigger re-arms);
+//!    an order or position we cannot explain halts the symbol (persisted, with what differs and how
+//!    to resolve it). A start runs the same sync first ([`Trader::start`]): that is the reconciliation.
+//! 2. **decide**: the bar that closed last, if it is a regular-session bar not seen before, goes to the
+//!    grid; each intent is saved (with its client order id and the advanced counter, one transaction),
+//!    then submitted.
+//!
+//! Rules the issue left open, decided here:
+//! - **The current bar.** Only the bar that closed last is decided on (`bar.ts + 60 <= now < bar.ts +
+//!   120`). Bars missed during an outage are not traded after the fact (their prices are gone).
+//! - **An intent saved but never sent** (a crash between save and submit, or a submission whose
+//!   outcome stayed unknown and that the broker does not know): sent while its bar is still the current
+//!   one (the decision still holds); after that dropped: its intent ends as cancelled, its trigger
+//!   re-arms, and its row reads `dropped`. Its client order id is never reused (the counter was saved).
+//! - **Unexplained at the broker**: an order of this symbol since the run began whose client order id
+//!   is not this run's, an execution of such an order, or a position that differs from our lots (plus
+//!   the filled part of orders in flight) by more than half a share unit halts the symbol.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vectura_broker::{
+    qty_from_f64, Broker, BrokerError, Decimal, MarketData, Order, OrderFilter, OrderQuery,
+    OrderRequest, OrderStatus, OrderType, TimeInForce,
+};
+use vectura_core::calendar::{self, SessionPart};
+use vectura_core::{Bar, IntentId, OrderEnd, OrderIntent, RunId, Side};
+use vectura_store::{
+    AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, Store, StoreError,
+};
+use vectura_strategy::grid::{Grid, GridMode, GridParams};
+use vectura_strategy::run::{Applied, GridRun};
+use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
+
+use crate::clock::Clock;
+use crate::error::{CrashPoint, TraderError};
+
+/// Seconds a bar lasts.
+const BAR_S: i64 = 60;
+
+/// How the trader trades.
+#[derive(Debug, Clone)]
+pub struct TraderConfig {
+    /// Share precision of the grid (a power of ten): 1e4 as the backtest, up to 1e9 for Alpaca's
+    /// fractional orders, 1 for whole shares.
+    pub share_scale: f64,
+    /// Time in force of every order.
+    pub time_in_force: TimeInForce,
+}
+
+impl Default for TraderConfig {
+    fn default() -> Self {
+        TraderConfig {
+            share_scale: 1e4,
+            time_in_force: TimeInForce::Day,
+        }
+    }
+}
+
+/// What one step did, per symbol (for logs, `--once` output and tests).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepReport {
+    /// Bars decided on.
+    pub bars: usize,
+    /// Orders submitted (first submissions and resends of saved intents).
+    pub submitted: usize,
+    /// Executions applied.
+    pub fills: usize,
+    /// Intents ended (rejected, cancelled, expired, dropped).
+    pub ended: usize,
+    /// Symbols halted in this step, with the reason.
+    pub halted: Vec<(String, String)>,
+}
+
+/// A symbol's state as `vectura trade status` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SymbolStatus {
+    pub symbol: String,
+    pub run_id: RunId,
+    /// Shares held by our open lots.
+    pub shares: f64,
+    pub lots: usize,
+    /// Intents out at the broker.
+    pub pending: usize,
+    pub halted: Option<String>,
+}
+
+/// The full intent as stored in `at_orders.intent`: what a resend needs and which bar decided it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredIntent {
+    intent: OrderIntent,
+    bar_ts: i64,
+    /// The account's cash and equity as read for the bar's first intent: a restart in the middle of a
+    /// bar sizes the rest from these (the broker's cash may already show the first orders' fills).
+    #[serde(default)]
+    bar_cash: Option<(f64, f64)>,
+}
+
+/// One traded symbol.
+struct SymbolRun {
+    run: GridRun,
+    limits: RiskLimits,
+    halted: Option<String>,
+    /// The run's start: orders and executions since then are the run's to explain.
+    since: DateTime<Utc>,
+    /// The last bar decided on (Unix s).
+    last_bar: i64,
+}
+
+/// The live runtime over a store, a broker and a market-data feed, with an injected clock.
+pub struct Trader {
+    store: Store,
+    broker: Arc<dyn Broker>,
+    data: Arc<dyn MarketData>,
+    clock: Arc<dyn Clock + Send + Sync>,
+    cfg: TraderConfig,
+    account: String,
+    symbols: BTreeMap<String, SymbolRun>,
+    crash: Option<(CrashPoint, u32)>,
+}
+
+fn params_of(c: &AlgoConfig) -> GridParams {
+    GridParams {
+        capital_pct: c.capital_pct,
+        buy_below_pct: c.buy_below_pct,
+        sell_above_pct: c.sell_above_pct,
+        buy_after_sell_pct: c.buy_after_sell_pct,
+        cash_floor: c.cash_floor,
+        order_gap_pct: c.order_gap_pct,
+    }
+}
+
+fn dec(x: Decimal) -> f64 {
+    x.to_string().parse().unwrap_or(f64::NAN)
+}
+
+fn instant(ts: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(ts, 0).unwrap_or_default()
+}
+
+fn ends_intent(s: &OrderStatus) -> Option<OrderEnd> {
+    match s {
+        OrderStatus::Canceled | OrderStatus::Replaced | OrderStatus::DoneForDay => {
+            Some(OrderEnd::Cancelled)
+        }
+        OrderStatus::Expired => Some(OrderEnd::Expired),
+        OrderStatus::Rejected => Some(OrderEnd::Rejected("rejected by the broker".into())),
+        _ => None,
+    }
+}
+
+impl Trader {
+    /// Loads (or creates) the run of every enabled symbol and reconciles each against the broker:
+    /// missed fills applied, saved intents sent or dropped, anything unexplained halting its symbol.
+    pub async fn start(
+        store: Store,
+        broker: Arc<dyn Broker>,
+        data: Arc<dyn MarketData>,
+        clock: Arc<dyn Clock + Send + Sync>,
+        cfg: TraderConfig,
+    ) -> Result<(Trader, StepReport), TraderError> {
+        let account = broker.account().await?.id;
+        let controls = store.trade_controls().await?;
+        let enabled: Vec<_> = controls.into_iter().filter(|c| c.enabled).collect();
+        if enabled.is_empty() {
+            return Err(TraderError::Config(
+                "no symbol is enabled for trading: enable one in at_trade_controls (enabled = 1) with its grid in at_algo_config".into(),
+            ));
+        }
+        let mut symbols = BTreeMap::new();
+        for c in enabled {
+            let sym = c.symbol.clone();
+            let run = match store.active_run(&sym).await? {
+                Some(stored) => {
+                    if stored.account != account {
+                        return Err(TraderError::Config(format!(
+                            "{sym}: the active run {} trades account {}, the broker is account {account}: use that account's keys, or end the run",
+                            stored.run_id, stored.account
+                        )));
+                    }
+                    stored.grid_run()?
+                }
+                None => {
+                    let algo = store.algo_config(&sym).await?.ok_or_else(|| {
+                        TraderError::Config(format!(
+                            "{sym}: enabled but has no grid in at_algo_config: store its parameters first"
+                        ))
+                    })?;
+                    let params = params_of(&algo);
+                    params
+                        .validate()
+                        .map_err(|e| TraderError::Config(format!("{sym}: at_algo_config: {e}")))?;
+                    let grid = Grid::new(
+                        params,
+                        GridMode {
+                            compat_v1: false,
+                            share_scale: cfg.share_scale,
+                            record_lines: false,
+                        },
+                    );
+                    let id = store
+                        .new_run_id(&account, clock.now().saturating_mul(1000))
+                        .await?;
+                    let run = GridRun::new(id, &sym, grid);
+                    store
+                        .create_run(&RunState::of_grid(&run, &account)?)
+                        .await?;
+                    tracing::info!(symbol = %sym, run = %run.run(), "new run");
+                    run
+                }
+            };
+            let since = instant(run.run().start_ms().unwrap_or(0).div_euclid(1000));
+            let last_bar = run.grid().snapshot().now;
+            symbols.insert(
+                sym,
+                SymbolRun {
+                    run,
+                    limits: c.limits,
+                    halted: c.halt_reason,
+                    since,
+                    last_bar,
+                },
+            );
+        }
+        let mut t = Trader {
+            store,
+            broker,
+            data,
+            clock,
+            cfg,
+            account,
+            symbols,
+            crash: None,
+        };
+        let mut report = StepReport::default();
+        for sym in t.symbols.keys().cloned().collect::<Vec<_>>() {
+            t.sync(&sym, &mut report).await?;
+        }
+        Ok((t, report))
+    }
+
+    /// Makes the trader stop with [`TraderError::Crashed`] the `nth` time (from 0) it reaches `at`.
+    pub fn crash_at(&mut self, at: CrashPoint, nth: u32) {
+        self.crash = Some((at, nth));
+    }
+
+    /// Whether a crash point is armed and not reached yet.
+    pub fn crash_armed(&self) -> bool {
+        self.crash.is_some()
+    }
+
+    fn reached(&mut self, at: CrashPoint) -> Result<(), TraderError> {
+        if let Some((p, n)) = &mut self.crash {
+            if *p == at {
+                if *n == 0 {
+                    self.crash = None;
+                    return Err(TraderError::Crashed(at));
+                }
+                *n -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// The broker account id the runs trade.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The run of `symbol`.
+    pub fn run(&self, symbol: &str) -> Option<&GridRun> {
+        self.symbols.get(symbol).map(|s| &s.run)
+    }
+
+    /// Per symbol: position, lots, pending orders, halt.
+    pub fn status(&self) -> Vec<SymbolStatus> {
+        self.symbols
+            .iter()
+            .map(|(sym, s)| SymbolStatus {
+                symbol: sym.clone(),
+                run_id: s.run.run().clone(),
+                shares: s.run.grid().lots().iter().map(|l| l.shares).sum(),
+                lots: s.run.grid().lots().len(),
+                pending: s.run.grid().pending().len(),
+                halted: s.halted.clone(),
+            })
+            .collect()
+    }
+
+    /// One decision step for every symbol not halted: sync with the broker, then decide on the bar
+    /// that closed last. Safe to run again at any time (cron every minute, or the daemon's loop).
+    pub async fn step(&mut self) -> Result<StepReport, TraderError> {
+        let mut report = StepReport::default();
+        for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
+            if self.symbols[&sym].halted.is_some() {
+                continue;
+            }
+            self.sync(&sym, &mut report).await?;
+            if self.symbols[&sym].halted.is_some() {
+                continue;
+            }
+            self.decide(&sym, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn save(&self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
+        let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
+        self.store.save_run(&st, exec).await?;
+        Ok(())
+    }
+
+    async fn halt(
+        &mut self,
+        sym: &str,
+        reason: String,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        tracing::error!(symbol = %sym, %reason, "halted");
+        self.store
+            .halt_symbol(sym, &reason, instant(self.clock.now()))
+            .await?;
+        if let Some(s) = self.symbols.get_mut(sym) {
+            s.halted = Some(reason.clone());
+        }
+        report.halted.push((sym.to_string(), reason));
+        Ok(())
+    }
+
+    /// Reconciles one symbol with the broker (see the module docs).
+    async fn sync(&mut self, sym: &str, report: &mut StepReport) -> Result<(), TraderError> {
+        let since = self.symbols[sym].since;
+        let orders = self
+            .broker
+            .orders(&OrderQuery {
+                status: OrderFilter::All,
+                after: Some(since - chrono::Duration::seconds(1)),
+                until: None,
+                symbols: vec![sym.to_string()],
+            })
+            .await?;
+        let run = &self.symbols[sym].run;
+        if let Some(o) = orders
+            .iter()
+            .find(|o| o.symbol == sym && run.intent_of(&o.client_order_id).is_none())
+        {
+            let reason = format!(
+                "the broker has an order of {sym} we did not place (id {}, client order id {:?}, {:?} {} shares, {}): cancel or close it in the broker's account, or let this run own it by ending the run, then `vectura trade resume --symbol {sym}`",
+                o.id,
+                o.client_order_id,
+                o.side,
+                o.qty.map(|q| q.to_string()).unwrap_or_default(),
+                o.status.as_str()
+            );
+            return self.halt(sym, reason, report).await;
+        }
+        if !self.apply_executions(sym, &orders, report).await? {
+            return Ok(());
+        }
+        // Our lots (and the filled part of orders in flight) against the broker's position. A fill can
+        // land between the executions read and the positions read: a difference is looked at again
+        // after applying what came in meanwhile, and only a difference that stays halts.
+        for attempt in 0..2 {
+            let positions = self.broker.positions().await?;
+            let theirs = positions
+                .iter()
+                .filter(|p| p.symbol == sym)
+                .map(|p| dec(p.qty))
+                .sum::<f64>();
+            let g = self.symbols[sym].run.grid();
+            let ours = g.lots().iter().map(|l| l.shares).sum::<f64>()
+                + g.pending().iter().map(|p| p.filled).sum::<f64>();
+            if (theirs - ours).abs() <= 0.5 / self.cfg.share_scale {
+                break;
+            }
+            if attempt == 0 {
+                if !self.apply_executions(sym, &orders, report).await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            let reason = format!(
+                "the broker's position in {sym} is {theirs} shares, this run's lots hold {ours}: a trade outside this run (a manual order?) or a fill we cannot see; make the position {ours} shares in the broker's account (or end the run and start a new one from the position), then `vectura trade resume --symbol {sym}`"
+            );
+            return self.halt(sym, reason, report).await;
+        }
+        // Intents still out: ended at the broker, or never sent.
+        let pending: Vec<IntentId> = self.symbols[sym]
+            .run
+            .grid()
+            .pending()
+            .iter()
+            .map(|p| p.intent)
+            .collect();
+        let by_coid: HashMap<&str, &Order> = orders
+            .iter()
+            .map(|o| (o.client_order_id.as_str(), o))
+            .collect();
+        for intent in pending {
+            let coid = self.symbols[sym].run.client_order_id(intent);
+            match by_coid.get(coid.as_str()) {
+                Some(o) => {
+                    if let Some(end) = ends_intent(&o.status) {
+                        self.end_intent(sym, intent, &end).await?;
+                        self.mark(&coid, o.status.as_str(), Some(o), None).await?;
+                        report.ended += 1;
+                    }
+                }
+                None => self.resend_or_drop(sym, intent, &coid, report).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies every execution of the run's orders not applied yet, each saved with its snapshot in
+    /// one transaction. False when an execution of an order we did not place halted the symbol.
+    async fn apply_executions(
+        &mut self,
+        sym: &str,
+        orders: &[Order],
+        report: &mut StepReport,
+    ) -> Result<bool, TraderError> {
+        let since = self.symbols[sym].since;
+        let by_id: HashMap<&str, &Order> = orders.iter().map(|o| (o.id.as_str(), o)).collect();
+        // Missed fills, in the broker's order.
+        let execs = self
+            .broker
+            .executions(Some(since - chrono::Duration::seconds(1)))
+            .await?;
+        for x in execs.iter().filter(|x| x.symbol == sym) {
+            if self.symbols[sym].run.is_applied(&x.id) {
+                continue;
+            }
+            let Some(o) = by_id.get(x.order_id.as_str()) else {
+                let reason = format!(
+                    "the broker reports an execution of {sym} (id {}, {:?} {} at {}) of an order this run did not place: undo the trade in the broker's account, then `vectura trade resume --symbol {sym}`",
+                    x.id, x.side, x.qty, x.price
+                );
+                self.halt(sym, reason, report).await?;
+                return Ok(false);
+            };
+            let Some(intent) = self.symbols[sym].run.intent_of(&o.client_order_id) else {
+                continue;
+            };
+            let fill = x.to_fill(intent, 0.0);
+            self.reached(CrashPoint::BeforeFillSaved)?;
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            if s.run.apply_fill(&fill) == Applied::Duplicate {
+                continue;
+            }
+            let rec = ExecutionRecord {
+                execution_id: x.id.clone(),
+                broker_order_id: x.order_id.clone(),
+                client_order_id: o.client_order_id.clone(),
+                side: x.side,
+                qty: dec(x.qty),
+                price: dec(x.price),
+                executed_at: x.time,
+            };
+            self.save(sym, Some(&rec)).await?;
+            report.fills += 1;
+            tracing::info!(symbol = %sym, execution = %x.id, side = ?x.side, qty = %x.qty, price = %x.price, "fill");
+            if x.leaves_qty.is_zero() {
+                self.mark(&o.client_order_id, "filled", Some(o), None)
+                    .await?;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn end_intent(
+        &mut self,
+        sym: &str,
+        intent: IntentId,
+        end: &OrderEnd,
+    ) -> Result<(), TraderError> {
+        let s = self.symbols.get_mut(sym).expect("a traded symbol");
+        s.run.grid_mut().on_order_end(intent, end);
+        self.save(sym, None).await
+    }
+
+    /// Records the broker's word on one of our orders in `at_orders` (a readable view: the snapshot and
+    /// the broker are the truth, so a missing row is not an error).
+    async fn mark(
+        &self,
+        coid: &str,
+        status: &str,
+        o: Option<&Order>,
+        error: Option<String>,
+    ) -> Result<(), TraderError> {
+        let u = OrderUpdate {
+            status: status.to_string(),
+            broker_order_id: o.map(|o| o.id.clone()),
+            filled_qty: o.map(|o| dec(o.filled_qty)).unwrap_or(0.0),
+            filled_avg_price: o.and_then(|o| o.filled_avg_price).map(dec),
+            error,
+        };
+        match self.store.update_order(coid, &u).await {
+            Ok(()) | Err(StoreError::UnknownOrder { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An intent the broker has no order for: sent while its bar is current, else dropped.
+    async fn resend_or_drop(
+        &mut self,
+        sym: &str,
+        intent: IntentId,
+        coid: &str,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        let stored = self
+            .store
+            .order(coid)
+            .await?
+            .and_then(|r| r.intent)
+            .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok());
+        let now = self.clock.now();
+        match stored {
+            Some(si) if si.bar_ts + BAR_S <= now && now < si.bar_ts + 2 * BAR_S => {
+                tracing::warn!(symbol = %sym, client_order_id = %coid, "resending an intent saved but not sent");
+                self.submit(sym, &si.intent, coid, report).await
+            }
+            _ => {
+                tracing::warn!(symbol = %sym, client_order_id = %coid, "dropping an intent that was never sent and whose bar has passed; its trigger re-arms");
+                self.end_intent(sym, intent, &OrderEnd::Cancelled).await?;
+                self.mark(
+                    coid,
+                    "dropped",
+                    None,
+                    Some("never sent; its bar passed".into()),
+                )
+                .await?;
+                report.ended += 1;
+                Ok(())
+            }
+        }
+    }
+
+    /// Submits a saved intent and records the reply.
+    async fn submit(
+        &mut self,
+        sym: &str,
+        intent: &OrderIntent,
+        coid: &str,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        let Some(qty) = qty_from_f64(intent.qty) else {
+            let why = format!("the quantity {} cannot be sent", intent.qty);
+            self.end_intent(sym, intent.id, &OrderEnd::Rejected(why.clone()))
+                .await?;
+            return self.mark(coid, "rejected", None, Some(why)).await;
+        };
+        let req = OrderRequest {
+            client_order_id: coid.to_string(),
+            symbol: sym.to_string(),
+            side: intent.side,
+            qty,
+            order_type: OrderType::Market,
+            time_in_force: self.cfg.time_in_force,
+            extended_hours: false,
+        };
+        let r = self.broker.submit(&req).await;
+        self.reached(CrashPoint::AfterSubmit)?;
+        match r {
+            Ok(o) => {
+                report.submitted += 1;
+                tracing::info!(symbol = %sym, client_order_id = %coid, side = ?intent.side, qty = %qty, "submitted");
+                self.mark(coid, "submitted", Some(&o), None).await
+            }
+            Err(BrokerError::Rejected {
+                status, message, ..
+            }) => {
+                // The broker's own protections (buying power, wash trade, …): a recorded outcome, the
+                // trigger stays armed for a later bar, no retry.
+                let why = format!("HTTP {status}: {message}");
+                tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "rejected");
+                self.end_intent(sym, intent.id, &OrderEnd::Rejected(why.clone()))
+                    .await?;
+                report.ended += 1;
+                self.mark(coid, "rejected", None, Some(why)).await
+            }
+            // Unknown outcome: the intent stays saved; the next sync finds the order or resends/drops.
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The bar that closed last, when it is new and of the regular session.
+    async fn current_bar(&self, sym: &str) -> Result<Option<Bar>, TraderError> {
+        let now = self.clock.now();
+        let start = (now - BAR_S).div_euclid(BAR_S) * BAR_S;
+        if start <= self.symbols[sym].last_bar || calendar::classify(start) != SessionPart::Regular
+        {
+            return Ok(None);
+        }
+        let bars = self
+            .data
+            .bars(sym, instant(start), instant(start + BAR_S))
+            .await?;
+        Ok(bars.into_iter().find(|b| b.ts == start))
+    }
+
+    async fn decide(&mut self, sym: &str, report: &mut StepReport) -> Result<(), TraderError> {
+        let bar = self.current_bar(sym).await?;
+        let now = self.clock.now();
+        let acct = self.broker.account().await?;
+        let (mut cash, mut equity) = (dec(acct.cash), dec(acct.equity));
+        if let Some(b) = bar {
+            let tick = Tick {
+                ts: b.ts,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                eval: Eval::Close,
+            };
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            s.run
+                .grid_mut()
+                .on_bar(&tick, &Account { cash, equity }, &AllowAll);
+            s.last_bar = b.ts;
+            report.bars += 1;
+            // Each bar is used once, across restarts too: the bar's time is in the saved snapshot.
+            self.save(sym, None).await?;
+        }
+        let last = self.symbols[sym].last_bar;
+        if !(last + BAR_S <= now && now < last + 2 * BAR_S) {
+            return Ok(());
+        }
+        // Buys of this bar already saved (before a restart) reserve their cash, as the engine's do.
+        let mut reserved = 0.0;
+        for o in self.store.orders(sym).await? {
+            if let Some(si) = o
+                .intent
+                .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
+            {
+                if si.bar_ts == last {
+                    if let Some((c, e)) = si.bar_cash {
+                        (cash, equity) = (c, e);
+                    }
+                    if si.intent.side == Side::Buy && o.status != "rejected" {
+                        reserved += si.intent.qty * si.intent.ref_price;
+                    }
+                }
+            }
+        }
+        loop {
+            let a = Account {
+                cash: cash - reserved,
+                equity,
+            };
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            let Some(intent) = s.run.grid_mut().next_intent(&a, &AllowAll) else {
+                break;
+            };
+            let coid = s.run.client_order_id(intent.id);
+            if let Some(why) = self.over_limit(sym, &intent) {
+                tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "risk limit");
+                self.end_intent(sym, intent.id, &OrderEnd::Rejected(why))
+                    .await?;
+                report.ended += 1;
+                continue;
+            }
+            if intent.side == Side::Buy {
+                reserved += intent.qty * intent.ref_price;
+            }
+            let row = OrderRow {
+                client_order_id: coid.clone(),
+                symbol: sym.to_string(),
+                side: intent.side,
+                qty: intent.qty,
+                status: "intent".into(),
+                created_at: instant(now),
+                broker_order_id: None,
+                filled_qty: 0.0,
+                filled_avg_price: None,
+                intent: serde_json::to_value(StoredIntent {
+                    intent,
+                    bar_ts: last,
+                    bar_cash: Some((cash, equity)),
+                })
+                .ok(),
+                error: None,
+            };
+            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
+            self.store.save_run_with_order(&st, &row).await?;
+            self.reached(CrashPoint::AfterIntentSaved)?;
+            self.submit(sym, &intent, &coid, report).await?;
+        }
+        Ok(())
+    }
+
+    /// The risk limit an intent breaks, if any (checked before it is saved: nothing is sent).
+    fn over_limit(&self, sym: &str, intent: &OrderIntent) -> Option<String> {
+        let s = &self.symbols[sym];
+        let notional = intent.qty * intent.ref_price;
+        if let Some(max) = s.limits.max_order_notional {
+            if notional > max {
+                return Some(format!(
+                    "risk limit: order notional {notional:.2} exceeds max_order_notional {max}"
+                ));
+            }
+        }
+        if let (Some(max), Side::Buy) = (s.limits.max_position_value, intent.side) {
+            let held: f64 = s.run.grid().lots().iter().map(|l| l.shares).sum();
+            let value = (held + intent.qty) * intent.ref_price;
+            if value > max {
+                return Some(format!(
+                    "risk limit: position value {value:.2} after the buy exceeds max_position_value {max}"
+                ));
+            }
+        }
+        None
+    }
+
+    /// Runs steps until `stop` resolves (SIGTERM, Ctrl-C): each a little after a minute boundary,
+    /// when the bar that closed is published. A step in progress finishes before it stops.
+    pub async fn run_until(
+        &mut self,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), TraderError> {
+        tokio::pin!(stop);
+        loop {
+            let report = self.step().await?;
+            if report != StepReport::default() {
+                tracing::info!(?report, "step");
+            }
+            let now = self.clock.now();
+            // Two seconds after the next minute: the closed bar has been published by then.
+            let wait = (BAR_S - now.rem_euclid(BAR_S) + 2) as u64;
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
+            }
+        }
+    }
+}
