@@ -6,16 +6,21 @@ use crate::common::{secs, vectura};
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn recompute(extra: &[&str]) {
+/// `vectura backtest --json EXTRA…`, which must succeed, parsed.
+fn backtest_json(extra: &[&str]) -> Value {
     let mut args = vec!["backtest", "--json"];
     args.extend_from_slice(extra);
     let out = vectura(&args);
     assert!(
         out.status.success(),
-        "{}",
+        "{extra:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    serde_json::from_slice(&out.stdout).expect("stdout is one JSON document")
+}
+
+fn recompute(extra: &[&str]) {
+    let r = backtest_json(extra);
     let f = |v: &Value| v.as_f64().unwrap();
     let start = f(&r["start_capital"]);
     let deposits: f64 = r["contributions"]
@@ -464,15 +469,7 @@ fn numbers_beyond_their_flags_ranges_are_refused_and_their_ends_stay_finite() {
             "1e12",
         ],
     ] {
-        let mut all = vec!["backtest", "--json"];
-        all.extend_from_slice(args);
-        let out = vectura(&all);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = backtest_json(args);
         for k in [
             "final_equity",
             "final_cash",
@@ -529,8 +526,7 @@ fn a_run_without_trades_shows_no_ratios_in_text_and_json() {
         .position(|l| l.contains("best / worst month"))
         .unwrap();
     assert!(best > head);
-    let out = vectura(&["backtest", "--cash-floor", "100000", "--json"]);
-    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = backtest_json(&["--cash-floor", "100000"]);
     let m = &r["metrics"];
     for k in [
         "sharpe",
@@ -551,15 +547,7 @@ fn a_run_without_trades_shows_no_ratios_in_text_and_json() {
 #[test]
 fn the_drawdown_panel_reaches_the_max_drawdown_metric_and_no_further() {
     for extra in [&[][..], &["--compat", "vectura-v1", "--fill", "close"][..]] {
-        let mut args = vec!["backtest", "--json"];
-        args.extend_from_slice(extra);
-        let out = vectura(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let r = backtest_json(extra);
         let s = &r["series"];
         let dd: Vec<f64> = s["drawdown_pct"]
             .as_array()
