@@ -16,6 +16,7 @@
 
 pub mod clock;
 pub mod error;
+pub mod ops;
 pub mod risk;
 pub mod runtime;
 pub mod session;

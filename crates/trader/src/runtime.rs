@@ -303,6 +303,13 @@ impl Trader {
     /// that closed last. Safe to run again at any time (cron every minute, or the daemon's loop).
     pub async fn step(&mut self) -> Result<StepReport, TraderError> {
         let mut report = StepReport::default();
+        // `vectura trade halt` / `resume` and changed limits reach a running daemon at its next step.
+        for c in self.store.trade_controls().await? {
+            if let Some(s) = self.symbols.get_mut(&c.symbol) {
+                s.halted = c.halt_reason;
+                s.limits = c.limits;
+            }
+        }
         for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
             if self.symbols[&sym].halted.is_some() {
                 continue;
