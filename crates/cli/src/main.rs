@@ -10,6 +10,7 @@ mod data_cmd;
 mod db_cmd;
 mod env;
 mod interrupt;
+mod logs;
 mod progress;
 mod serve_cmd;
 mod sweep_cmd;
@@ -23,6 +24,9 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "vectura", version, about, propagate_version = true)]
 struct Cli {
+    /// Log lines on stderr as text or JSON (one object a line); the level is RUST_LOG's (info).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    logs::init(cli.log_format);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match &cli.command {
