@@ -6,6 +6,7 @@
 
 mod backtest_cmd;
 mod calendar_cmd;
+mod config_cmd;
 mod data_cmd;
 mod db_cmd;
 mod env;
@@ -49,6 +50,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Dashboard users: set the admin password.
     User(user_cmd::UserArgs),
+    /// The configuration: `vectura config check` (settings, missing keys, services that answer).
+    Config(config_cmd::ConfigArgs),
     /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
     Trade(trade_cmd::TradeArgs),
 }
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve_cmd::run(a, &mut out),
         Command::User(a) => user_cmd::run(a, &mut out),
         Command::Trade(a) => trade_cmd::run(a, &mut out),
+        Command::Config(a) => config_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

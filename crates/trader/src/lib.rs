@@ -14,6 +14,7 @@
 //! rules (an intent saved but never sent is sent while its bar is the current one, else dropped and
 //! its trigger re-armed).
 
+pub mod check;
 pub mod clock;
 pub mod error;
 pub mod ops;

@@ -239,3 +239,85 @@ fn trade_once_at_trace_level_never_logs_the_secret_in_either_log_format() {
     }
     drop(emu);
 }
+
+#[test]
+fn config_check_reports_settings_masked_and_which_services_answer() {
+    let dir = scratch("config-check");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let emu = rt
+        .block_on(Emulator::start(Config {
+            keys: Some(vec![(KEY.into(), SECRET.into())]),
+            ..Config::default()
+        }))
+        .unwrap();
+    let url = emu.base_url();
+    let run = |trading: &str, av: &str| {
+        Command::new(bin())
+            .args(["config", "check", "--json"])
+            .current_dir(&dir)
+            .env("VECTURA_DATA_DIR", &dir)
+            .env("DATABASE_URL", db_url(&dir))
+            .env("APCA_API_KEY_ID", KEY)
+            .env("APCA_API_SECRET_KEY", SECRET)
+            .env("APCA_API_BASE_URL", trading)
+            .env("APCA_API_DATA_URL", &url)
+            .env("ALPHA_VANTAGE_API_KEY", "AVKEY-VERY-SECRET")
+            .env("ALPHA_VANTAGE_URL", av)
+            .env(
+                "VECTURA_WEBHOOK_URL",
+                "https://hooks.example.com/services/T0/B0/TOKENPART",
+            )
+            .output()
+            .unwrap()
+    };
+    let o = run(&url, &url);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    for hidden in [SECRET, "AVKEY-VERY-SECRET", "TOKENPART"] {
+        assert!(
+            !out.contains(hidden) && !err.contains(hidden),
+            "{hidden} shown: {out}"
+        );
+    }
+    let js: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let state = |js: &serde_json::Value, name: &str| {
+        js["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {js}"))["state"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    for s in ["database", "alpaca trading", "alpaca data", "alpha vantage"] {
+        assert_eq!(state(&js, s), "ok", "{s}: {js}");
+    }
+    // A down port: trading and Alpha Vantage fail, named; the exit code says so.
+    let down = "http://127.0.0.1:9";
+    let o = run(down, down);
+    let (out, _) = text(&o);
+    assert_eq!(o.status.code(), Some(2));
+    let js: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(state(&js, "alpaca trading"), "failed", "{js}");
+    assert_eq!(state(&js, "alpha vantage"), "failed", "{js}");
+    assert_eq!(state(&js, "alpaca data"), "ok", "{js}");
+    assert_eq!(state(&js, "database"), "ok", "{js}");
+    // Missing keys: named with the commands that need them.
+    let o = Command::new(bin())
+        .args(["config", "check"])
+        .current_dir(&dir)
+        .env("VECTURA_DATA_DIR", &dir)
+        .env("DATABASE_URL", db_url(&dir))
+        .env_remove("APCA_API_KEY_ID")
+        .env_remove("APCA_API_SECRET_KEY")
+        .output()
+        .unwrap();
+    let (out, _) = text(&o);
+    assert!(
+        out.contains("APCA_API_KEY_ID") && out.contains("MISSING for trade"),
+        "{out}"
+    );
+    drop(emu);
+}
