@@ -6,10 +6,12 @@
 
 mod backtest_cmd;
 mod calendar_cmd;
+mod config_cmd;
 mod data_cmd;
 mod db_cmd;
 mod env;
 mod interrupt;
+mod logs;
 mod progress;
 mod serve_cmd;
 mod sweep_cmd;
@@ -23,6 +25,9 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "vectura", version, about, propagate_version = true)]
 struct Cli {
+    /// Log lines on stderr as text or JSON (one object a line); the level is RUST_LOG's (info).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +50,8 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Dashboard users: set the admin password.
     User(user_cmd::UserArgs),
+    /// The configuration: `vectura config check` (settings, missing keys, services that answer).
+    Config(config_cmd::ConfigArgs),
     /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
     Trade(trade_cmd::TradeArgs),
 }
@@ -58,6 +65,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    logs::init(cli.log_format);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let res = match &cli.command {
@@ -69,6 +77,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve_cmd::run(a, &mut out),
         Command::User(a) => user_cmd::run(a, &mut out),
         Command::Trade(a) => trade_cmd::run(a, &mut out),
+        Command::Config(a) => config_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,8 +14,11 @@
 //! rules (an intent saved but never sent is sent while its bar is the current one, else dropped and
 //! its trigger re-armed).
 
+pub mod check;
 pub mod clock;
 pub mod error;
+pub mod ops;
+pub mod risk;
 pub mod runtime;
 pub mod session;
 pub mod venue;

@@ -41,6 +41,7 @@ use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
 
 use crate::clock::Clock;
 use crate::error::{CrashPoint, TraderError};
+use crate::risk;
 
 /// Seconds a bar lasts.
 const BAR_S: i64 = 60;
@@ -112,6 +113,9 @@ struct SymbolRun {
     since: DateTime<Utc>,
     /// The last bar decided on (Unix s).
     last_bar: i64,
+    /// The New York day and the price the day's P&L is measured from (the session's first bar's
+    /// open), read once a day from the market data (again after a restart: nothing to persist).
+    day_start: Option<(chrono::NaiveDate, f64)>,
 }
 
 /// The live runtime over a store, a broker and a market-data feed, with an injected clock.
@@ -226,6 +230,7 @@ impl Trader {
                     halted: c.halt_reason,
                     since,
                     last_bar,
+                    day_start: None,
                 },
             );
         }
@@ -298,6 +303,13 @@ impl Trader {
     /// that closed last. Safe to run again at any time (cron every minute, or the daemon's loop).
     pub async fn step(&mut self) -> Result<StepReport, TraderError> {
         let mut report = StepReport::default();
+        // `vectura trade halt` / `resume` and changed limits reach a running daemon at its next step.
+        for c in self.store.trade_controls().await? {
+            if let Some(s) = self.symbols.get_mut(&c.symbol) {
+                s.halted = c.halt_reason;
+                s.limits = c.limits;
+            }
+        }
         for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
             if self.symbols[&sym].halted.is_some() {
                 continue;
@@ -634,9 +646,19 @@ impl Trader {
         if !(last + BAR_S <= now && now < last + 2 * BAR_S) {
             return Ok(());
         }
+        if let (Some(b), Some(max)) = (bar, self.symbols[sym].limits.max_daily_loss) {
+            let start = self.day_start_price(sym, b.ts, b.open).await?;
+            let pnl = risk::day_pnl(self.symbols[sym].run.grid(), b.ts, start, b.close);
+            tracing::debug!(symbol = %sym, pnl, "today's P&L");
+            if let Some(reason) = risk::loss_halt(sym, pnl, max) {
+                return self.halt(sym, reason, report).await;
+            }
+        }
+        let rows = self.store.orders(sym).await?;
+        let mut today = risk::orders_on_day(&rows, now);
         // Buys of this bar already saved (before a restart) reserve their cash, as the engine's do.
         let mut reserved = 0.0;
-        for o in self.store.orders(sym).await? {
+        for o in rows {
             if let Some(si) = o
                 .intent
                 .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
@@ -661,7 +683,16 @@ impl Trader {
                 break;
             };
             let coid = s.run.client_order_id(intent.id);
-            if let Some(why) = self.over_limit(sym, &intent) {
+            let per_day = self.symbols[sym]
+                .limits
+                .max_orders_per_day
+                .filter(|max| today >= *max)
+                .map(|max| {
+                    format!(
+                        "risk limit: {today} orders of {sym} today reach max_orders_per_day {max}"
+                    )
+                });
+            if let Some(why) = per_day.or_else(|| self.over_limit(sym, &intent)) {
                 tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "risk limit");
                 self.end_intent(sym, intent.id, &OrderEnd::Rejected(why))
                     .await?;
@@ -691,10 +722,40 @@ impl Trader {
             };
             let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
             self.store.save_run_with_order(&st, &row).await?;
+            today = today.saturating_add(1);
             self.reached(CrashPoint::AfterIntentSaved)?;
             self.submit(sym, &intent, &coid, report).await?;
         }
         Ok(())
+    }
+
+    /// The price today's P&L is measured from: the open of the session's first bar (`fallback`, the
+    /// current bar's open, when the data has no first bar).
+    async fn day_start_price(
+        &mut self,
+        sym: &str,
+        ts: i64,
+        fallback: f64,
+    ) -> Result<f64, TraderError> {
+        let day = calendar::ny_date(ts);
+        if let Some((d, p)) = self.symbols[sym].day_start {
+            if d == day {
+                return Ok(p);
+            }
+        }
+        let open = calendar::session_open_ts(day);
+        let first = self
+            .data
+            .bars(sym, instant(open), instant(open + BAR_S))
+            .await?
+            .into_iter()
+            .find(|b| b.ts == open)
+            .map(|b| b.open)
+            .unwrap_or(fallback);
+        if let Some(s) = self.symbols.get_mut(sym) {
+            s.day_start = Some((day, first));
+        }
+        Ok(first)
     }
 
     /// The risk limit an intent breaks, if any (checked before it is saved: nothing is sent).

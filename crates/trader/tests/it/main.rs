@@ -1,1 +1,3 @@
 mod parity;
+mod risk;
+mod support;
