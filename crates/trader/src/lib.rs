@@ -16,6 +16,8 @@
 
 pub mod clock;
 pub mod error;
+pub mod parity;
+pub mod replay;
 pub mod runtime;
 pub mod session;
 pub mod venue;

@@ -13,4 +13,5 @@ mod merge_checks;
 mod sma_oracle;
 mod small_defects;
 mod sweep;
+mod trade_replay;
 mod writers;
