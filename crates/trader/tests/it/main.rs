@@ -1,1 +1,2 @@
 mod parity;
+mod sim;
