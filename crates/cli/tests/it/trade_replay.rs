@@ -525,10 +525,10 @@ const WINDOW_BARS: usize = 24;
 
 /// `trials` seeded trials of the window, each with a crash-point kill and a random-time kill, against
 /// the uninterrupted run of the same window.
-fn sigkill_trials(db: impl Fn(usize) -> Db, trials: usize, seed: u64) {
+fn sigkill_trials(name: &str, db: impl Fn(usize) -> Db, trials: usize, seed: u64) {
     let (open, _) = session();
     let start = open + WINDOW_START * 60;
-    let clean = replay("clean", &db(usize::MAX), start);
+    let clean = replay(&format!("{name}-clean"), &db(usize::MAX), start);
     let (want, facts) = drive(&clean, WINDOW_BARS, &[]);
     let orders = facts.created.len() as u64;
     let fills = want.trades.len() as u64;
@@ -552,7 +552,7 @@ fn sigkill_trials(db: impl Fn(usize) -> Db, trials: usize, seed: u64) {
         let delay = Duration::from_micros(rng.below(3 * facts.step.as_micros() as u64 + 1));
         let bar = rng.below(WINDOW_BARS as u64) as usize;
         let plan = [Kill::At(at.clone()), Kill::Random { bar, delay }];
-        let r = replay(&format!("trial-{trial}"), &db(trial), start);
+        let r = replay(&format!("{name}-trial-{trial}"), &db(trial), start);
         let (got, f) = drive(&r, WINDOW_BARS, &plan);
         let twice: Vec<_> = f.created.iter().filter(|(_, &n)| n > 1).collect();
         assert!(
@@ -591,7 +591,7 @@ fn sigkill_trials(db: impl Fn(usize) -> Db, trials: usize, seed: u64) {
 #[test]
 fn fifty_sigkill_trials_of_the_trade_binary_send_no_order_twice_lose_no_fill_and_end_as_the_uninterrupted_run(
 ) {
-    sigkill_trials(|_| Db::Sqlite, 50, 17);
+    sigkill_trials("sqlite", |_| Db::Sqlite, 50, 17);
 }
 
 #[test]
@@ -631,6 +631,7 @@ fn fifty_sigkill_trials_on_postgres_send_no_order_twice_lose_no_fill_and_end_as_
     let b = base.clone();
     let result = std::panic::catch_unwind(|| {
         sigkill_trials(
+            "postgres",
             |i| Db::Postgres {
                 base: b.clone(),
                 schema: schema(i),
