@@ -20,11 +20,35 @@ pub enum BrokerKind {
     Sim,
 }
 
+/// Whose clock `vectura trade` trades on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClockKind {
+    /// The system clock (live and paper trading).
+    Wall,
+    /// The broker's `/v2/clock`: a replay through `vectura-emulator --replay SYM=FILE --speed X`;
+    /// one step per broker minute, each printed.
+    Broker,
+}
+
+/// `vectura trade parity`.
+#[derive(Args, Debug)]
+pub struct ParityArgs {
+    /// The traded symbol.
+    #[arg(long)]
+    pub symbol: String,
+    /// The session, YYYY-MM-DD (New York).
+    #[arg(long)]
+    pub date: chrono::NaiveDate,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `vectura trade`.
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct TradeArgs {
-    /// An operator command instead of trading.
+    /// An operator command or a report instead of trading.
     #[command(subcommand)]
     pub action: Option<TradeAction>,
     /// One decision step, then exit (for cron or a cloud scheduler, every minute).
@@ -42,12 +66,114 @@ pub struct TradeArgs {
     /// With --broker sim: the simulated account's cash, dollars.
     #[arg(long, default_value = "100000")]
     pub cash: Decimal,
+    /// With --broker alpaca: whose clock to trade on (broker: a replaying emulator's time).
+    #[arg(long, value_enum, default_value = "wall")]
+    pub clock: ClockKind,
+}
+
+/// `VECTURA_CRASH_AT=POINT[:NTH]` (tests only): the process kills itself (SIGKILL) the NTH time it
+/// reaches POINT, to prove a restart loses and doubles nothing.
+fn crash_at() -> Result<Option<(vectura_trader::CrashPoint, u32)>> {
+    match std::env::var("VECTURA_CRASH_AT") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(vectura_trader::replay::parse_crash_at(&v)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Ends the process as SIGKILL would: no destructor, no flush, no further write.
+fn kill_self() -> ! {
+    // SAFETY: kill(2) on our own pid; it does not return for SIGKILL.
+    unsafe {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    std::process::abort()
+}
+
+/// Prints the parity report.
+fn parity(a: &ParityArgs, url: &str, out: &mut dyn Write) -> Result<()> {
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let r = rt.block_on(async {
+        let store = vectura_store::Store::open(url).await?;
+        let r = vectura_trader::parity::parity(&store, &a.symbol, a.date).await;
+        store.close().await;
+        Ok::<_, anyhow::Error>(r?)
+    })?;
+    if a.json {
+        serde_json::to_writer_pretty(&mut *out, &r)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{} {}: model {} trades, live {} fills, {} difference(s), mean slippage {:.2} bps",
+        r.symbol,
+        r.date,
+        r.model_trades,
+        r.live_fills,
+        r.differences.len(),
+        r.mean_slippage_bps
+    )?;
+    for f in &r.fills {
+        writeln!(
+            out,
+            "  fill {} {:?} {} @ {} (model {} @ {}): {:+.2} bps  [{}]",
+            f.time.format("%H:%M"),
+            f.side,
+            f.live_shares,
+            f.live_price,
+            f.model_shares,
+            f.model_price,
+            f.slippage_bps,
+            f.client_order_id
+        )?;
+    }
+    for d in &r.differences {
+        match d {
+            vectura_trader::parity::Difference::ModelOnly {
+                time,
+                side,
+                shares,
+                price,
+                why,
+            } => writeln!(
+                out,
+                "  MODEL ONLY {} {side:?} {shares} @ {price}: {why}",
+                time.format("%H:%M")
+            )?,
+            vectura_trader::parity::Difference::LiveOnly {
+                time,
+                side,
+                shares,
+                price,
+                client_order_id,
+            } => writeln!(
+                out,
+                "  LIVE ONLY {} {side:?} {shares} @ {price} [{client_order_id}]",
+                time.format("%H:%M")
+            )?,
+            vectura_trader::parity::Difference::Shares {
+                time,
+                side,
+                model_shares,
+                live_shares,
+                client_order_id,
+            } => writeln!(
+                out,
+                "  SHARES {} {side:?}: live {live_shares}, model {model_shares} [{client_order_id}]",
+                time.format("%H:%M")
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// The operator's commands (they act on the store, and `halt` on the broker; a running trader
 /// sees a halt or resume at its next step).
 #[derive(Subcommand, Debug)]
 pub enum TradeAction {
+    /// Live against the backtest: a session's stored bars through the next-open model, from the
+    /// run's state at the open; every difference with what the broker did (slippage, rejects, halts).
+    Parity(ParityArgs),
     /// The kill switch: halt a symbol (or all), persisted, and cancel our open orders at the broker.
     Halt {
         /// Only this symbol (default: every symbol with controls).
@@ -123,10 +249,12 @@ pub struct EnableArgs {
 /// Runs `vectura trade`.
 pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
     env::load_dotenv()?;
-    if let Some(a) = &args.action {
-        return action(a, out);
-    }
     let loc = env::database_url(true)?;
+    match &args.action {
+        Some(TradeAction::Parity(a)) => return parity(a, &loc.url, out),
+        Some(a) => return action(a, out),
+        None => {}
+    }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     crate::interrupt::install();
     let stop = async {
@@ -142,12 +270,45 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
                     return Err(anyhow!("--bars is for --broker sim: drop it, or add --broker sim"));
                 }
                 let cfg = AlpacaConfig::from_env()?;
-                vectura_trader::session::trade_alpaca(store, cfg, args.live, args.once, stop)
-                    .await?
+                match args.clock {
+                    ClockKind::Wall => {
+                        vectura_trader::session::trade_alpaca(store, cfg, args.live, args.once, stop)
+                            .await?
+                    }
+                    ClockKind::Broker => {
+                        if args.once {
+                            return Err(anyhow!("--clock broker steps once per broker minute until stopped: drop --once (or --clock)"));
+                        }
+                        let crash = crash_at()?;
+                        let mut print = |now: i64, r: &vectura_trader::StepReport| {
+                            let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+                            println!(
+                                "step {} · bars {} · submitted {} · fills {} · ended {}",
+                                at.format("%Y-%m-%dT%H:%M:%SZ"),
+                                r.bars,
+                                r.submitted,
+                                r.fills,
+                                r.ended
+                            );
+                            let _ = std::io::stdout().flush();
+                        };
+                        match vectura_trader::replay::trade_on_broker_clock(
+                            store, cfg, args.live, crash, stop, &mut print,
+                        )
+                        .await
+                        {
+                            Err(vectura_trader::TraderError::Crashed(_)) => kill_self(),
+                            r => r?,
+                        }
+                    }
+                }
             }
             BrokerKind::Sim => {
                 if args.live {
                     return Err(anyhow!("--live trades real money at Alpaca: it cannot go with --broker sim; drop one"));
+                }
+                if args.clock == ClockKind::Broker {
+                    return Err(anyhow!("--clock broker follows Alpaca's /v2/clock: the simulated broker replays on its own clock; drop --clock"));
                 }
                 let mut bars = Vec::new();
                 for spec in &args.bars {

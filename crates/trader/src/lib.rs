@@ -19,6 +19,8 @@ pub mod clock;
 pub mod error;
 pub mod ops;
 pub mod risk;
+pub mod parity;
+pub mod replay;
 pub mod runtime;
 pub mod session;
 pub mod venue;

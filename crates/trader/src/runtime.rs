@@ -95,13 +95,13 @@ pub struct SymbolStatus {
 
 /// The full intent as stored in `at_orders.intent`: what a resend needs and which bar decided it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct StoredIntent {
-    intent: OrderIntent,
-    bar_ts: i64,
+pub(crate) struct StoredIntent {
+    pub(crate) intent: OrderIntent,
+    pub(crate) bar_ts: i64,
     /// The account's cash and equity as read for the bar's first intent: a restart in the middle of a
     /// bar sizes the rest from these (the broker's cash may already show the first orders' fills).
     #[serde(default)]
-    bar_cash: Option<(f64, f64)>,
+    pub(crate) bar_cash: Option<(f64, f64)>,
 }
 
 /// One traded symbol.

@@ -103,7 +103,8 @@ pub struct AlpacaConfig {
     /// Retries of idempotent requests (and of a submission's look-up) on 5xx, 429 and lost
     /// connections.
     pub retry: RetryPolicy,
-    /// Trading API requests per minute (Alpaca: 200 per key).
+    /// Requests per minute, of the trading API and (a bucket of its own) of market data (Alpaca:
+    /// 200 per key).
     pub rate_limit_per_minute: u32,
     /// Reconnect pacing of both streams.
     pub stream_backoff: Backoff,

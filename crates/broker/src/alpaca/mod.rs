@@ -127,7 +127,13 @@ impl AlpacaClient {
         let data = AlpacaData::new(cfg.key_id.clone(), cfg.secret().to_string())
             .with_base_url(cfg.data_url.clone())
             .with_feed(feed)
-            .with_timeout(cfg.request_timeout);
+            .with_timeout(cfg.request_timeout)
+            // The same pacing as the trading API's (Alpaca: 200 a minute per key), so that a local
+            // emulator's replay can lift both with `rate_limit_per_minute`.
+            .with_rate_limiter(Arc::new(vectura_data::ratelimit::TokenBucket::per_window(
+                cfg.rate_limit_per_minute.max(1),
+                std::time::Duration::from_secs(60),
+            )));
         let name = match cfg.environment() {
             Environment::Paper => "alpaca-paper".to_string(),
             Environment::Live => "alpaca-live".to_string(),

@@ -14,4 +14,5 @@ mod sma_oracle;
 mod small_defects;
 mod sweep;
 mod trade_ops;
+mod trade_replay;
 mod writers;

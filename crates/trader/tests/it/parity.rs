@@ -171,6 +171,15 @@ fn f(d: vectura_broker::Decimal) -> f64 {
 /// point) pairs, armed in turn from that bar on until reached; there the trader is dropped where it
 /// stopped and restarted from the store.
 async fn drive(e: &Env, crashes: &[(usize, CrashPoint)]) -> (Outcome, usize) {
+    drive_with(e, crashes, |_, _| {}).await
+}
+
+/// [`drive`], calling `before(i, handle)` before the trader's step at bar `i` (to switch faults on).
+async fn drive_with(
+    e: &Env,
+    crashes: &[(usize, CrashPoint)],
+    before: impl Fn(usize, &EmulatorHandle),
+) -> (Outcome, usize) {
     let close = calendar::session(day()).unwrap().close;
     let mut t = start(e).await;
     let mut restarts = 0;
@@ -186,6 +195,7 @@ async fn drive(e: &Env, crashes: &[(usize, CrashPoint)]) -> (Outcome, usize) {
             eprintln!("bar {i}: armed {:?}", crashes[next_crash].1);
             next_crash += 1;
         }
+        before(i, &e.h);
         loop {
             match t.step().await {
                 Ok(_) => break,
@@ -419,4 +429,66 @@ async fn a_manual_order_behind_the_traders_back_halts_the_symbol_and_the_halt_su
         before,
         "a halted symbol places nothing"
     );
+}
+
+/// Stores the fixture's bars of the session in the store, as `vectura data fetch` would.
+async fn store_session(e: &Env) {
+    let l = load_csv_path(&fixture(), &LoadOptions::default()).unwrap();
+    let s = l.series;
+    let bars = s.filter(|i| calendar::ny_date(s.ts[i]) == day());
+    e.store.put_day(SYM, day(), &bars).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parity_report_of_a_replayed_session_shows_no_difference() {
+    let e = env("parity-report").await;
+    let (got, _) = drive(&e, &[]).await;
+    store_session(&e).await;
+    let r = vectura_trader::parity::parity(&e.store, SYM, day())
+        .await
+        .unwrap();
+    assert_eq!(r.differences, vec![], "{r:#?}");
+    assert_eq!(r.model_trades, got.trades.len());
+    assert_eq!(r.fills.len(), got.trades.len());
+    assert_eq!(r.live_fills, got.trades.len());
+    for f in &r.fills {
+        assert!(f.slippage_bps.abs() < 1e-6, "{f:?}");
+        assert_eq!(f.live_shares, f.model_shares, "{f:?}");
+    }
+    assert!(r.mean_slippage_bps.abs() < 1e-6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parity_report_of_a_session_with_one_injected_reject_shows_exactly_that_one() {
+    let e = env("parity-reject").await;
+    let clean = backtest();
+    // The emulator refuses the first submission at or after the third trade's decision.
+    let third = clean.trades[2].0;
+    let (open, _) = (calendar::session_open_ts(day()), ());
+    let at = ((third - open) / 60 - 1) as usize;
+    let (_, _) = drive_with(&e, &[], |i, h| {
+        if i == at {
+            h.update_trading_faults(|f| {
+                f.reject_next
+                    .push_back(vectura_emulator::Rejection::buying_power())
+            });
+        }
+    })
+    .await;
+    store_session(&e).await;
+    let r = vectura_trader::parity::parity(&e.store, SYM, day())
+        .await
+        .unwrap();
+    assert_eq!(r.differences.len(), 1, "{r:#?}");
+    match &r.differences[0] {
+        vectura_trader::parity::Difference::ModelOnly { why, time, .. } => {
+            assert!(why.starts_with("reject: HTTP 403"), "{why}");
+            assert!(time.timestamp() >= third, "{time}");
+        }
+        d => panic!("{d:?}"),
+    }
+    for f in &r.fills {
+        assert!(f.slippage_bps.abs() < 1e-6, "{f:?}");
+    }
+    eprintln!("{r:#?}");
 }
