@@ -15,6 +15,7 @@
 //! its trigger re-armed).
 
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod runtime;
 pub mod session;
@@ -22,4 +23,4 @@ pub mod venue;
 
 pub use clock::{Clock, WallClock};
 pub use error::{CrashPoint, TraderError};
-pub use runtime::{StepReport, SymbolStatus, Trader, TraderConfig};
+pub use runtime::{ControlChanges, StepReport, SymbolStatus, Trader, TraderConfig};

@@ -40,7 +40,10 @@ use vectura_strategy::run::{Applied, GridRun};
 use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
 
 use crate::clock::Clock;
+
+mod controls;
 use crate::error::{CrashPoint, TraderError};
+pub use controls::ControlChanges;
 
 /// Seconds a bar lasts.
 const BAR_S: i64 = 60;
