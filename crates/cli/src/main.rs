@@ -8,6 +8,7 @@ mod backtest_cmd;
 mod calendar_cmd;
 mod data_cmd;
 mod db_cmd;
+mod demo_cmd;
 mod env;
 mod interrupt;
 mod progress;
@@ -47,6 +48,8 @@ enum Command {
     User(user_cmd::UserArgs),
     /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
     Trade(trade_cmd::TradeArgs),
+    /// The whole system with no keys: the real trader on bundled real bars, a simulated broker, the dashboard.
+    Demo(demo_cmd::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +72,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve_cmd::run(a, &mut out),
         Command::User(a) => user_cmd::run(a, &mut out),
         Command::Trade(a) => trade_cmd::run(a, &mut out),
+        Command::Demo(a) => demo_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
