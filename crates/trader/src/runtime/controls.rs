@@ -54,7 +54,8 @@ impl Trader {
                 let current = *self.symbols[&sym].run.grid().params();
                 if params != current && params.validate().is_ok() {
                     // The applied execution ids as saved (every applied fill is saved with them).
-                    let applied = match self.store.run(self.symbols[&sym].run.run()).await? {
+                    let run_id = self.symbols[&sym].run.run().clone();
+                    let applied = match self.store.run(&run_id).await? {
                         Some(r) => r.executions,
                         None => continue,
                     };
