@@ -9,6 +9,7 @@ mod calendar_cmd;
 mod config_cmd;
 mod data_cmd;
 mod db_cmd;
+mod demo_cmd;
 mod env;
 mod interrupt;
 mod logs;
@@ -54,6 +55,8 @@ enum Command {
     Config(config_cmd::ConfigArgs),
     /// Trade automatically per enabled symbol (paper by default; --live for real money; --broker sim offline).
     Trade(trade_cmd::TradeArgs),
+    /// The whole system with no keys: the real trader on bundled real bars, a simulated broker, the dashboard.
+    Demo(demo_cmd::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +81,7 @@ fn main() -> ExitCode {
         Command::User(a) => user_cmd::run(a, &mut out),
         Command::Trade(a) => trade_cmd::run(a, &mut out),
         Command::Config(a) => config_cmd::run(a, &mut out),
+        Command::Demo(a) => demo_cmd::run(a, &mut out),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@
 //!
 //! Symbols are checked and upper-cased as [`vectura_core::Symbol`] does.
 
+mod audit;
 mod bars;
 mod controls;
 pub mod error;
@@ -44,6 +45,7 @@ pub use crate::types::{
     Triggers,
 };
 
+pub use crate::audit::{AuditEntry, SymbolSettings};
 pub use crate::controls::{RiskLimits, TradeControls};
 pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
 pub use crate::web::{JobStatus, WebJob, WebJobSummary, WebSession};

@@ -485,6 +485,23 @@ const AT_TRADE_CONTROLS: Table = Table {
     primary_key: &["symbol"],
 };
 
+/// Every change made to a symbol's trading settings (the dashboard's algorithm page: a grid
+/// parameter, the enabled flag, a risk limit, a halt or resume): who, when, the field, the old and
+/// the new value as text. Written in the same transaction as the change.
+const AT_ALGO_AUDIT: Table = Table {
+    name: "at_algo_audit",
+    columns: &[
+        req("symbol", Text),
+        req("id", Text),
+        req("changed_at", Timestamp),
+        req("username", Text),
+        req("field", Text),
+        col("old_value", Text),
+        col("new_value", Text),
+    ],
+    primary_key: &["symbol", "id"],
+};
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -570,6 +587,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "trade_controls",
         tables: &[AT_TRADE_CONTROLS],
         indexes: &[],
+    },
+    Migration {
+        version: 6,
+        name: "algo_audit",
+        tables: &[AT_ALGO_AUDIT],
+        indexes: &[Index {
+            name: "idx_at_algo_audit_changed_at",
+            table: "at_algo_audit",
+            columns: &["changed_at"],
+        }],
     },
 ];
 
@@ -744,6 +771,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                "at_algo_audit",
                 "at_algo_config",
                 "at_executions",
                 "at_open_trades",

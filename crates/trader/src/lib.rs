@@ -16,6 +16,7 @@
 
 pub mod check;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod ops;
 pub mod risk;
@@ -27,4 +28,4 @@ pub mod venue;
 
 pub use clock::{Clock, WallClock};
 pub use error::{CrashPoint, TraderError};
-pub use runtime::{StepReport, SymbolStatus, Trader, TraderConfig};
+pub use runtime::{ControlChanges, StepReport, SymbolStatus, Trader, TraderConfig};

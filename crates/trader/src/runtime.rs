@@ -40,8 +40,11 @@ use vectura_strategy::run::{Applied, GridRun};
 use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
 
 use crate::clock::Clock;
+
+mod controls;
 use crate::error::{CrashPoint, TraderError};
 use crate::risk;
+pub use controls::ControlChanges;
 
 /// Seconds a bar lasts.
 const BAR_S: i64 = 60;
@@ -303,13 +306,9 @@ impl Trader {
     /// that closed last. Safe to run again at any time (cron every minute, or the daemon's loop).
     pub async fn step(&mut self) -> Result<StepReport, TraderError> {
         let mut report = StepReport::default();
-        // `vectura trade halt` / `resume` and changed limits reach a running daemon at its next step.
-        for c in self.store.trade_controls().await? {
-            if let Some(s) = self.symbols.get_mut(&c.symbol) {
-                s.halted = c.halt_reason;
-                s.limits = c.limits;
-            }
-        }
+        // `vectura trade halt` / `resume`, changed limits and grid parameters (the dashboard's
+        // settings) reach a running daemon at its next step.
+        self.reload_controls().await?;
         for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
             if self.symbols[&sym].halted.is_some() {
                 continue;

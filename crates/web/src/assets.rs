@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 /// Our script: progress streams, confirmations, uploads, field messages.
 const APP_JS: &str = include_str!("../static/app.js");
+/// The live pages' script (server-sent overview updates, confirmations).
+const LIVE_JS: &str = include_str!("../static/live.js");
 /// Our style sheet.
 const APP_CSS: &str = include_str!("../static/app.css");
 
@@ -74,6 +76,12 @@ pub fn all() -> &'static [Asset] {
                 APP_JS.as_bytes(),
             ),
             asset("app", "css", "text/css; charset=utf-8", APP_CSS.as_bytes()),
+            asset(
+                "live",
+                "js",
+                "text/javascript; charset=utf-8",
+                LIVE_JS.as_bytes(),
+            ),
         ]
     })
 }
@@ -91,6 +99,11 @@ pub fn app_js_url() -> &'static str {
 /// The URL of our style sheet.
 pub fn app_css_url() -> &'static str {
     &all()[2].url
+}
+
+/// The URL of the live pages' script.
+pub fn live_js_url() -> &'static str {
+    &all()[3].url
 }
 
 /// `GET /static/{name}`.

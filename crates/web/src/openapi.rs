@@ -22,10 +22,17 @@ use utoipa::{Modify, OpenApi};
         crate::backtests::api_events,
         crate::backtests::api_cancel,
         crate::backtests::api_result,
+        crate::live::api_overview,
+        crate::live::api_overview_events,
+        crate::live_pages::api_trades,
+        crate::live_pages::api_algo,
+        crate::live_pages::api_algo_save,
+        crate::live_pages::api_halt,
+        crate::live_pages::api_resume,
     ),
     modifiers(&Security),
     security(("session" = [])),
-    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"), (name = "backtests", description = "Backtests run as server jobs"))
+    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"), (name = "backtests", description = "Backtests run as server jobs"), (name = "live", description = "The live account, trades and per-symbol settings"))
 )]
 pub struct ApiDoc;
 

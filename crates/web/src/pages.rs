@@ -194,7 +194,10 @@ pub struct LoginForm {
     pub next: Option<String>,
 }
 
-async fn start_session(state: &AppState, username: &str) -> Result<HeaderValue, ApiError> {
+pub(crate) async fn start_session(
+    state: &AppState,
+    username: &str,
+) -> Result<HeaderValue, ApiError> {
     let secret = random_token();
     let now = crate::now_ms();
     let ttl = state.config.session_ttl;

@@ -68,7 +68,7 @@ pub async fn headers(req: Request, next: Next) -> Response {
 fn is_public(path: &str) -> bool {
     matches!(
         path,
-        "/login" | "/setup" | "/healthz" | "/metrics" | "/favicon.ico"
+        "/login" | "/login/link" | "/setup" | "/healthz" | "/metrics" | "/favicon.ico"
     ) || path.starts_with("/static/")
 }
 

@@ -61,6 +61,10 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Sweep heat maps computed lately.
     pub sweep_cache: crate::sweeps::DetailCache,
+    /// The trader running in this process (`vectura demo`), when one does.
+    pub live: std::sync::OnceLock<Arc<crate::live::LiveFeed>>,
+    /// The one-time login link's token (`vectura demo` prints it), until it is used.
+    pub login_link: Mutex<Option<String>>,
 }
 
 impl AppState {
@@ -82,8 +86,17 @@ impl AppState {
             setup_token: Mutex::new(token),
             jobs: Jobs::new(config.max_jobs),
             sweep_cache: Default::default(),
+            live: Default::default(),
+            login_link: Mutex::new(None),
             config,
         })
+    }
+
+    /// Makes a new one-time login link token (replacing an unused one) and returns it.
+    pub fn issue_login_link(&self) -> String {
+        let t = random_token();
+        *self.login_link.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.clone());
+        t
     }
 
     /// The set-up token, while one is valid.
@@ -116,6 +129,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/login", get(pages::login_form).post(pages::login))
         .route("/setup", get(pages::setup_form).post(pages::setup))
         .route("/logout", post(pages::logout))
+        .route("/login/link", get(crate::login_link::enter))
+        .merge(crate::live_pages::routes())
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
         .route("/static/{name}", get(assets::serve))

@@ -4,6 +4,7 @@
 mod backtests;
 mod browser;
 mod data_api;
+mod demo;
 mod security;
 mod support;
 mod sweeps;

@@ -1,0 +1,79 @@
+// The live pages: the overview follows the server-sent `overview` events (no reload); halt and resume
+// forms ask for a confirmation first.
+"use strict";
+
+function fmtMoney(v) { return (v === null || v === undefined || !isFinite(v)) ? "–" : Number(v).toFixed(2); }
+function fmtPct(v) { return (v === null || v === undefined || !isFinite(v)) ? "–" : Number(v).toFixed(2) + " %"; }
+function fmtNum(v) { return String(Number(Number(v).toFixed(4))); }
+
+function setText(id, text) { const el = document.getElementById(id); if (el) { el.textContent = text; } }
+
+function showOverview(o) {
+  setText("as-of", o.as_of_text);
+  setText("market", o.market_open ? "open" : "closed");
+  setText("next-open", o.next_open || "–");
+  if (o.bars_left !== null && o.bars_left !== undefined) { setText("bars-left", String(o.bars_left)); }
+  setText("equity", fmtMoney(o.equity));
+  setText("cash", fmtMoney(o.cash));
+  setText("buying-power", fmtMoney(o.buying_power));
+  setText("invested", fmtMoney(o.invested));
+  setText("total-return", fmtPct(o.total_return_pct));
+  setText("twr", fmtPct(o.twr_pct));
+  setText("today-pnl", fmtMoney(o.today_pnl));
+  const body = document.querySelector("#symbols tbody");
+  if (!body) { return; }
+  o.symbols.forEach((s) => {
+    let tr = body.querySelector('tr[data-symbol="' + s.symbol + '"]');
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.symbol = s.symbol;
+      tr.innerHTML = '<td></td><td class="state"></td><td class="num shares"></td><td class="num last"></td><td class="num value"></td><td class="num trades"></td><td class="lots"></td><td class="buys"></td><td class="inflight"></td>';
+      tr.firstChild.textContent = s.symbol;
+      body.appendChild(tr);
+    }
+    const state = tr.querySelector(".state");
+    state.textContent = s.state;
+    if (s.halt_reason) {
+      const r = document.createElement("span");
+      r.className = "error halt-reason";
+      r.textContent = s.halt_reason;
+      state.appendChild(document.createElement("br"));
+      state.appendChild(r);
+    }
+    tr.querySelector(".shares").textContent = fmtNum(s.shares);
+    tr.querySelector(".last").textContent = fmtMoney(s.last_price);
+    tr.querySelector(".value").textContent = fmtMoney(s.position_value);
+    tr.querySelector(".trades").textContent = String(s.trades);
+    const lines = (cell, items) => {
+      cell.textContent = "";
+      items.forEach((t) => { cell.appendChild(document.createTextNode(t)); cell.appendChild(document.createElement("br")); });
+    };
+    lines(tr.querySelector(".lots"), s.lots.map((l) => fmtNum(l.shares) + " @ " + fmtNum(l.price) + " → " + (l.sell_at === null ? "–" : fmtNum(l.sell_at))));
+    lines(tr.querySelector(".buys"), s.buy_triggers.map((b) => b.direction + " " + fmtNum(b.price)));
+    lines(tr.querySelector(".inflight"), s.in_flight.map((f) => f.side + " " + fmtNum(f.qty) + " (" + f.status + ")"));
+  });
+}
+
+function setupOverview() {
+  const box = document.getElementById("overview");
+  if (!box || typeof EventSource === "undefined") { return; }
+  const src = new EventSource(box.dataset.events);
+  src.addEventListener("overview", (e) => {
+    const o = JSON.parse(e.data);
+    showOverview(o);
+    box.dataset.seq = String(o.seq);
+  });
+}
+
+function setupConfirms() {
+  document.querySelectorAll("form[data-confirm]").forEach((f) => {
+    f.addEventListener("submit", (e) => {
+      if (!window.confirm(f.dataset.confirm)) { e.preventDefault(); }
+    });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setupOverview();
+  setupConfirms();
+});

@@ -1,0 +1,275 @@
+//! `vectura demo` in-process: the one-time login link, the overview moving as the real trader trades
+//! the bundled bars, the algorithm page's validation, audit and kill switch, the refusals without a
+//! session or CSRF token, and a restart that resumes with no duplicate order.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use vectura_web::demo::{Demo, DemoConfig};
+
+use crate::support::Client;
+
+fn temp_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vectura-demo-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn config(dir: &std::path::Path, speed: f64) -> DemoConfig {
+    DemoConfig {
+        data_dir: dir.to_path_buf(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        speed,
+        reset: false,
+    }
+}
+
+/// Logs a client in through the demo's link and reads the session's CSRF token.
+async fn enter(demo_url: &str, link: &str) -> Client {
+    let mut c = Client::new(demo_url);
+    let path = link.strip_prefix(demo_url).unwrap();
+    let r = c.get(path).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the link logs in");
+    assert_eq!(r.headers()["location"], "/live");
+    let s: serde_json::Value = c.get("/api/v1/session").await.json().await.unwrap();
+    c.csrf = Some(s["csrf_token"].as_str().unwrap().to_string());
+    c
+}
+
+async fn overview(c: &mut Client) -> serde_json::Value {
+    let r = c.get("/api/v1/overview").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_logs_in_once_trades_and_its_overview_moves() {
+    let dir = temp_dir("live");
+    let demo = Demo::prepare(&config(&dir, 100_000.0)).await.unwrap();
+    let (url, link) = (demo.url.clone(), demo.login_url.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    // The trader is not Sync (its grid caches in a Cell): the demo runs in this task, beside the test.
+    let run = demo.run(async {
+        let _ = stop_rx.await;
+    });
+    let body =
+        async move {
+            let mut anon = Client::new(&url);
+            let r = anon.get("/api/v1/overview").await;
+            assert_eq!(
+                r.status(),
+                StatusCode::UNAUTHORIZED,
+                "the overview needs a login"
+            );
+            let mut c = enter(&url, &link).await;
+            let path = link.strip_prefix(url.as_str()).unwrap();
+            let again = Client::new(&url).get(path).await;
+            assert_eq!(again.status(), StatusCode::FORBIDDEN, "the link is spent");
+
+            let first = overview(&mut c).await;
+            let mut last = first.clone();
+            for _ in 0..300 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                last = overview(&mut c).await;
+                if last["symbols"][0]["trades"].as_u64().unwrap_or(0) >= 2
+                    && last["as_of"] != first["as_of"]
+                {
+                    break;
+                }
+            }
+            assert_ne!(last["as_of"], first["as_of"], "the replay's clock moves");
+            assert!(last["seq"].as_u64() > first["seq"].as_u64());
+            assert!(
+                last["symbols"][0]["trades"].as_u64().unwrap() >= 2,
+                "the trader trades: {last}"
+            );
+            assert_ne!(last["equity"], first["equity"], "the equity moves");
+            assert_eq!(last["symbols"][0]["symbol"], "SPY");
+            let page = c.get("/live").await.text().await.unwrap();
+            assert!(page.contains("id=\"equity\""), "{page}");
+            let trades: serde_json::Value = c.get("/api/v1/trades").await.json().await.unwrap();
+            assert!(trades["total"].as_u64().unwrap() >= 2, "{trades}");
+            let csv = c.get("/live/trades.csv").await.text().await.unwrap();
+            assert!(
+                csv.starts_with("time,symbol,side,shares,price,pnl,held,id\n"),
+                "{csv}"
+            );
+            assert!(csv.lines().count() > 2, "{csv}");
+
+            // A bad value is refused naming its field; nothing is saved.
+            let r = c
+        .with_csrf(Method::POST, "/api/v1/algo/SPY")
+        .json(&serde_json::json!({"capital_pct": 150, "buy_below_pct": 0.5, "sell_above_pct": 0.5,
+            "buy_after_sell_pct": 0.5, "cash_floor": 0, "order_gap_pct": -1, "enabled": true}))
+        .send()
+        .await
+        .unwrap();
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let e: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(e["field"], "capital_pct", "{e}");
+            // The form shows the message next to its field.
+            let page = c.get("/live/algo").await.text().await.unwrap();
+            let csrf = crate::support::hidden_value(&page, "csrf").unwrap();
+            let r = c
+                .request(Method::POST, "/live/algo/SPY")
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("capital_pct", "abc"),
+                    ("buy_below_pct", "0.5"),
+                    ("sell_above_pct", "0.5"),
+                    ("buy_after_sell_pct", "0.5"),
+                    ("cash_floor", "0"),
+                    ("order_gap_pct", "-1"),
+                    ("enabled", "1"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let html = r.text().await.unwrap();
+            assert!(
+                html.contains(
+                    "id=\"SPY-capital_pct-error\">capital_pct is &#34;abc&#34;: give a number"
+                ) || html.contains(
+                    "id=\"SPY-capital_pct-error\">capital_pct is &quot;abc&quot;: give a number"
+                ),
+                "{html}"
+            );
+            // Without the CSRF token: refused, nothing saved.
+            let r = c
+                .request(Method::POST, "/api/v1/algo/SPY")
+                .json(&serde_json::json!({"capital_pct": 30}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let r = anon
+                .request(Method::POST, "/api/v1/algo/SPY/halt")
+                .json(&serde_json::json!({"confirm": "yes"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+            // A good save is audited: who, the field, old and new.
+            let r = c
+        .with_csrf(Method::POST, "/api/v1/algo/SPY")
+        .json(&serde_json::json!({"capital_pct": 25, "buy_below_pct": 0.5, "sell_above_pct": 0.5,
+            "buy_after_sell_pct": 0.5, "cash_floor": 0, "order_gap_pct": -1, "enabled": true,
+            "max_order_notional": "50000"}))
+        .send()
+        .await
+        .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let saved: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(
+                saved["changed"],
+                serde_json::json!(["capital_pct", "max_order_notional"])
+            );
+            let algo: serde_json::Value = c.get("/api/v1/algo").await.json().await.unwrap();
+            assert_eq!(algo["symbols"][0]["capital_pct"], 25.0);
+            let a = algo["audit"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["field"] == "capital_pct")
+                .expect("an audit row for capital_pct");
+            assert_eq!(a["username"], "admin");
+            assert_eq!(a["old_value"], "20");
+            assert_eq!(a["new_value"], "25");
+
+            // The kill switch needs its confirmation, then halts the symbol.
+            let r = c
+                .with_csrf(Method::POST, "/api/v1/algo/SPY/halt")
+                .json(&serde_json::json!({"confirm": "no"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            let r = c
+                .with_csrf(Method::POST, "/api/v1/algo/SPY/halt")
+                .json(&serde_json::json!({"confirm": "yes"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let mut halted = serde_json::Value::Null;
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                halted = overview(&mut c).await;
+                if halted["symbols"][0]["state"] == "halted" {
+                    break;
+                }
+            }
+            assert_eq!(halted["symbols"][0]["state"], "halted", "{halted}");
+            let trades_at_halt = halted["symbols"][0]["trades"].as_u64().unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let later = overview(&mut c).await;
+            assert_eq!(
+                later["symbols"][0]["trades"].as_u64().unwrap(),
+                trades_at_halt,
+                "a halted symbol does not trade"
+            );
+
+            let _ = stop_tx.send(());
+        };
+    let (r, ()) = tokio::join!(run, body);
+    r.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_demo_resumes_with_no_duplicate_order() {
+    let dir = temp_dir("resume");
+    let count = |dir: std::path::PathBuf| async move {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            vectura_web::demo::db_path(&dir).display()
+        );
+        let store = vectura_store::Store::open(&url).await.unwrap();
+        let orders = store.orders("SPY").await.unwrap();
+        let controls = store.trade_control("SPY").await.unwrap().unwrap();
+        store.close().await;
+        (orders, controls.halt_reason)
+    };
+    let mut seen = 0;
+    for round in 0..3 {
+        let demo = Demo::prepare(&config(&dir, 1_000_000.0)).await.unwrap();
+        if round > 0 {
+            assert!(demo.resumed_bars > 0, "round {round} resumes");
+            assert_eq!(
+                demo.resumed_orders, seen,
+                "round {round}: every sent order handed again"
+            );
+        }
+        // Dropped mid-replay after 4 s, as a kill would (not asked to stop).
+        let r =
+            tokio::time::timeout(Duration::from_secs(4), demo.run(std::future::pending())).await;
+        assert!(r.is_err(), "round {round}: the replay was still running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (orders, halt) = count(dir.clone()).await;
+        assert_eq!(
+            halt, None,
+            "round {round}: reconciliation found nothing unexplained"
+        );
+        let mut ids: Vec<&str> = orders.iter().map(|o| o.client_order_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids.len(),
+            orders.len(),
+            "round {round}: no client order id twice"
+        );
+        let sent = orders
+            .iter()
+            .filter(|o| o.broker_order_id.is_some())
+            .count();
+        assert!(sent >= seen, "round {round}: {sent} orders, {seen} before");
+        seen = sent;
+    }
+    assert!(
+        seen >= 2,
+        "the demo traded across the restarts: {seen} orders"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
