@@ -485,6 +485,14 @@ const AT_TRADE_CONTROLS: Table = Table {
     primary_key: &["symbol"],
 };
 
+/// A finished sweep's results by column (`SweepColumns` as JSON text, written when the run is
+/// finished), so its heat maps and best sets are computed without reading and parsing every row.
+const SWEEP_COLUMNS: Table = Table {
+    name: "sweep_columns",
+    columns: &[req("run_id", Text), req("data", Text)],
+    primary_key: &["run_id"],
+};
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -569,6 +577,12 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 5,
         name: "trade_controls",
         tables: &[AT_TRADE_CONTROLS],
+        indexes: &[],
+    },
+    Migration {
+        version: 6,
+        name: "sweep_columns",
+        tables: &[SWEEP_COLUMNS],
         indexes: &[],
     },
 ];
@@ -758,6 +772,7 @@ mod tests {
                 "bt_day_status",
                 "bt_symbol_ranges",
                 "splits",
+                "sweep_columns",
                 "sweep_results",
                 "sweep_runs",
                 "web_jobs",
