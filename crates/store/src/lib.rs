@@ -39,6 +39,7 @@ use sqlx::{Connection, Row};
 
 pub use crate::error::{mask_url, StoreError};
 pub use crate::schema::{schema_sql_postgres, Dialect};
+pub use crate::types::{market_of, SweepColumns};
 pub use crate::types::{
     AlgoConfig, BuyTrigger, DayState, DayStatus, Gap, NewSweepRun, OpenLot, OrderRow, OrderUpdate,
     SellTrigger, SweepResult, SweepRun, SweepStatus, SymbolRange, TradeRecord, TradeSummary,

@@ -502,6 +502,14 @@ const AT_ALGO_AUDIT: Table = Table {
     primary_key: &["symbol", "id"],
 };
 
+/// A finished sweep's results by column (`SweepColumns` as JSON text, written when the run is
+/// finished), so its heat maps and best sets are computed without reading and parsing every row.
+const SWEEP_COLUMNS: Table = Table {
+    name: "sweep_columns",
+    columns: &[req("run_id", Text), req("data", Text)],
+    primary_key: &["run_id"],
+};
+
 /// Every migration, oldest first.
 pub const MIGRATIONS: &[Migration] = &[
     Migration {
@@ -597,6 +605,12 @@ pub const MIGRATIONS: &[Migration] = &[
             table: "at_algo_audit",
             columns: &["changed_at"],
         }],
+    },
+    Migration {
+        version: 7,
+        name: "sweep_columns",
+        tables: &[SWEEP_COLUMNS],
+        indexes: &[],
     },
 ];
 
@@ -786,6 +800,7 @@ mod tests {
                 "bt_day_status",
                 "bt_symbol_ranges",
                 "splits",
+                "sweep_columns",
                 "sweep_results",
                 "sweep_runs",
                 "web_jobs",

@@ -13,7 +13,8 @@ use sqlx::Row;
 
 use crate::error::query_err;
 use crate::{
-    on_pool, symbol_key, NewSweepRun, Store, StoreError, SweepResult, SweepRun, SweepStatus,
+    on_pool, symbol_key, NewSweepRun, Store, StoreError, SweepColumns, SweepResult, SweepRun,
+    SweepStatus,
 };
 
 /// Rows per INSERT statement: 4 binds each stays far below SQLite's 32 766 and Postgres's 65 535
@@ -91,6 +92,10 @@ impl RawRun {
         })
     }
 }
+
+/// Stores (or replaces) a run's columns; the same text in both dialects.
+const UPSERT_COLUMNS: &str = "INSERT INTO sweep_columns (run_id, data) VALUES ($1, $2) \
+     ON CONFLICT (run_id) DO UPDATE SET data = excluded.data";
 
 const RUN_COLUMNS: &str =
     "s.id, s.created_at, s.symbols, s.start_date, s.end_date, s.fill, s.plan, \
@@ -223,10 +228,27 @@ impl Store {
                 run.rows_stored, run.set_count
             )));
         }
+        if run.status != SweepStatus::Running {
+            return Err(StoreError::SweepRunFinished {
+                id: run_id.to_string(),
+                status: run.status.as_str(),
+            });
+        }
         let target = format!("sweep run {run_id}");
+        // The rows by column, kept with the finished run so that its heat maps need not read them all.
+        let columns = SweepColumns::from_rows(&self.sweep_results(run_id).await?);
+        let data = serde_json::to_string(&columns).map_err(|e| {
+            StoreError::Invalid(format!("sweep run {run_id}: its result columns: {e}"))
+        })?;
         // Only a running run changes: a second finish (another process, a retry) is refused below.
+        // The status and the columns change together (one transaction).
         let updated = on_pool!(self, |p| {
-            sqlx::query(
+            let mut tx = p.begin_write().await.map_err(query_err(
+                "starting to write",
+                "sweep_runs",
+                &target,
+            ))?;
+            let n = sqlx::query(
                 "UPDATE sweep_runs SET status = $2, finished_at = $3, error = $4 \
                  WHERE id = $1 AND status = 'running'",
             )
@@ -234,10 +256,22 @@ impl Store {
             .bind(status.as_str())
             .bind(Utc::now())
             .bind(error)
-            .execute(p)
+            .execute(&mut *tx)
             .await
             .map_err(query_err("updating", "sweep_runs", &target))?
-            .rows_affected()
+            .rows_affected();
+            if n > 0 {
+                sqlx::query(UPSERT_COLUMNS)
+                    .bind(run_id)
+                    .bind(&data)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query_err("writing", "sweep_columns", &target))?;
+                tx.commit()
+                    .await
+                    .map_err(query_err("committing", "sweep_runs", &target))?;
+            }
+            n
         });
         if updated == 0 {
             return Err(StoreError::SweepRunFinished {
@@ -297,6 +331,111 @@ impl Store {
                 .map_err(err())?
         });
         raw.into_iter().map(RawRun::check).collect()
+    }
+
+    /// A finished sweep run's results by column, as [`Store::finish_sweep_run`] stored them (none for
+    /// a running run, or one finished before the columns were kept: see [`Store::put_sweep_columns`]).
+    pub async fn sweep_columns(&self, run_id: &str) -> Result<Option<SweepColumns>, StoreError> {
+        let target = format!("sweep run {run_id}");
+        let data: Option<String> = on_pool!(self, |p| {
+            sqlx::query_scalar("SELECT data FROM sweep_columns WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_optional(p)
+                .await
+                .map_err(query_err("reading", "sweep_columns", &target))?
+        });
+        data.map(|d| {
+            serde_json::from_str(&d).map_err(|e| StoreError::BadRow {
+                table: "sweep_columns",
+                target: target.clone(),
+                detail: format!("columns that do not parse ({e})"),
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps the columns of a run finished before they were stored (read from its rows by the
+    /// caller). A running run is refused: its rows are still coming.
+    pub async fn put_sweep_columns(
+        &self,
+        run_id: &str,
+        columns: &SweepColumns,
+    ) -> Result<(), StoreError> {
+        let target = format!("sweep run {run_id}");
+        let Some(run) = self.sweep_run(run_id).await? else {
+            return Err(StoreError::UnknownSweepRun {
+                id: run_id.to_string(),
+            });
+        };
+        if run.status == SweepStatus::Running {
+            return Err(StoreError::Invalid(format!(
+                "sweep run {run_id} is still running: its columns are stored when it is finished"
+            )));
+        }
+        let data = serde_json::to_string(columns).map_err(|e| {
+            StoreError::Invalid(format!("sweep run {run_id}: its result columns: {e}"))
+        })?;
+        on_pool!(self, |p| {
+            sqlx::query(UPSERT_COLUMNS)
+                .bind(run_id)
+                .bind(&data)
+                .execute(p)
+                .await
+                .map_err(query_err("writing", "sweep_columns", &target))?;
+        });
+        Ok(())
+    }
+
+    /// The result rows of the sets `set_indexes` (those stored), in set order.
+    pub async fn sweep_results_at(
+        &self,
+        run_id: &str,
+        set_indexes: &[u64],
+    ) -> Result<Vec<SweepResult>, StoreError> {
+        let target = format!("sweep run {run_id}");
+        let err = || query_err("reading", "sweep_results", &target);
+        let idx = set_indexes
+            .iter()
+            .map(|&i| to_i64("set index", run_id, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(idx.len());
+        for chunk in idx.chunks(ROWS_PER_STATEMENT) {
+            let raw: Vec<(i64, Json<serde_json::Value>, Json<serde_json::Value>)> =
+                on_pool!(self, |p| {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT set_index, params, metrics FROM sweep_results WHERE run_id = ",
+                    );
+                    q.push_bind(run_id).push(" AND set_index IN (");
+                    let mut list = q.separated(", ");
+                    for i in chunk {
+                        list.push_bind(*i);
+                    }
+                    q.push(") ORDER BY set_index");
+                    q.build()
+                        .fetch_all(p)
+                        .await
+                        .map_err(err())?
+                        .iter()
+                        .map(|r| {
+                            Ok((
+                                r.try_get("set_index")?,
+                                r.try_get("params")?,
+                                r.try_get("metrics")?,
+                            ))
+                        })
+                        .collect::<Result<_, sqlx::Error>>()
+                        .map_err(err())?
+                });
+            for (i, params, metrics) in raw {
+                out.push(SweepResult {
+                    set_index: to_u64("sweep_results", run_id, "set index", i)?,
+                    params: params.0,
+                    metrics: metrics.0,
+                });
+            }
+        }
+        out.sort_by_key(|r| r.set_index);
+        Ok(out)
     }
 
     /// A sweep run's result rows, in set order.

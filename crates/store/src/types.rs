@@ -261,3 +261,96 @@ pub struct SweepResult {
     /// The set's metrics, a JSON object keyed by metric name.
     pub metrics: serde_json::Value,
 }
+
+/// A sweep's results by column: what its heat maps and best-set tables read, without the rows'
+/// JSON. Row `i` of every column is the set `set_index[i]` (set order).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SweepColumns {
+    pub set_index: Vec<u64>,
+    /// Each row's market: an index into `markets` ([`market_of`] of its parameters).
+    pub market: Vec<u32>,
+    pub markets: Vec<String>,
+    /// Each numeric parameter (all but `set`), one value per row (none where a row lacks it).
+    pub params: std::collections::BTreeMap<String, Vec<Option<f64>>>,
+    /// Each numeric metric, one value per row (none where a row lacks it).
+    pub metrics: std::collections::BTreeMap<String, Vec<Option<f64>>>,
+}
+
+/// The market a sweep row ran on: its parameters' `symbol`, `start_date` and `end_date`, or `all`.
+pub fn market_of(params: &serde_json::Value) -> String {
+    let s = |k: &str| {
+        params
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    };
+    let m = format!("{} {} {}", s("symbol"), s("start_date"), s("end_date"));
+    let m = m.trim().to_string();
+    if m.is_empty() {
+        "all".to_string()
+    } else {
+        m
+    }
+}
+
+impl SweepColumns {
+    /// The columns of `rows` (in the order given).
+    pub fn from_rows(rows: &[SweepResult]) -> SweepColumns {
+        use serde_json::Value;
+        let n = rows.len();
+        let mut c = SweepColumns {
+            set_index: Vec::with_capacity(n),
+            market: Vec::with_capacity(n),
+            ..SweepColumns::default()
+        };
+        let mut market_ids: std::collections::HashMap<String, u32> = Default::default();
+        for (i, r) in rows.iter().enumerate() {
+            c.set_index.push(r.set_index);
+            let m = market_of(&r.params);
+            let next = c.markets.len() as u32;
+            let id = *market_ids.entry(m.clone()).or_insert_with(|| {
+                c.markets.push(m);
+                next
+            });
+            c.market.push(id);
+            let put = |cols: &mut std::collections::BTreeMap<String, Vec<Option<f64>>>,
+                       k: &String,
+                       v: f64| {
+                if let Some(col) = cols.get_mut(k) {
+                    col[i] = Some(v);
+                } else {
+                    let mut col = vec![None; n];
+                    col[i] = Some(v);
+                    cols.insert(k.clone(), col);
+                }
+            };
+            if let Value::Object(p) = &r.params {
+                for (k, v) in p {
+                    if k != "set" {
+                        if let Some(f) = v.as_f64() {
+                            put(&mut c.params, k, f);
+                        }
+                    }
+                }
+            }
+            if let Value::Object(m) = &r.metrics {
+                for (k, v) in m {
+                    if let Some(f) = v.as_f64() {
+                        put(&mut c.metrics, k, f);
+                    }
+                }
+            }
+        }
+        c
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        self.set_index.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.set_index.is_empty()
+    }
+}

@@ -3,7 +3,8 @@
 //! Each page is fetched over HTTP from a server on 127.0.0.1 with a logged-in session (issue 16:
 //! every page under 200 ms).
 //!
-//! `cargo bench -p vectura-web --bench pages` (release); the data is built once per run.
+//! `cargo bench -p vectura-web --bench pages` (release); the data is built once per run. Each page's
+//! first view (nothing cached yet) is printed before criterion's runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -190,6 +191,25 @@ fn pages(c: &mut Criterion) {
         "/sweeps".to_string(),
         format!("/sweeps/{}", f.sweep),
     ];
+    // The first view of each page, before anything is cached (criterion's warm-up would hide it).
+    for p in &paths {
+        let url = format!("{}{p}", f.base);
+        let t = std::time::Instant::now();
+        let len = rt.block_on(async {
+            let r = http
+                .get(&url)
+                .header("cookie", &f.cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{url}");
+            r.bytes().await.unwrap().len()
+        });
+        eprintln!(
+            "first view {p}: {:.1} ms ({len} bytes)",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let mut g = c.benchmark_group("pages");
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))

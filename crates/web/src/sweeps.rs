@@ -2,7 +2,7 @@
 //! map over two parameters (the best value of a metric per cell, one map per market, all on one
 //! colour scale) and a table of the best sets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use vectura_store::{SweepResult, SweepRun};
+use vectura_store::{SweepColumns, SweepResult, SweepRun};
 
 use crate::auth::CurrentSession;
 use crate::error::{ApiError, ErrorBody};
@@ -107,17 +107,6 @@ pub struct HeatQuery {
     pub top: Option<u32>,
 }
 
-fn market_of(params: &Value) -> String {
-    let s = |k: &str| params.get(k).and_then(Value::as_str).unwrap_or("");
-    let m = format!("{} {} {}", s("symbol"), s("start_date"), s("end_date"));
-    let m = m.trim().to_string();
-    if m.is_empty() {
-        "all".to_string()
-    } else {
-        m
-    }
-}
-
 /// Orders floats (NaN last; the store keeps only finite numbers).
 fn cmp_f64(a: &f64, b: &f64) -> std::cmp::Ordering {
     a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
@@ -129,34 +118,38 @@ pub fn detail(
     rows: &[SweepResult],
     q: &HeatQuery,
 ) -> Result<SweepDetail, ApiError> {
-    // Numeric parameters and their distinct values; numeric metrics.
-    let mut values: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    let mut metrics: BTreeSet<String> = BTreeSet::new();
-    for r in rows {
-        if let Value::Object(p) = &r.params {
-            for (k, v) in p {
-                if k == "set" {
-                    continue;
-                }
-                if let Some(f) = v.as_f64() {
-                    values.entry(k.clone()).or_default().insert(f.to_bits());
-                }
-            }
-        }
-        if let Value::Object(m) = &r.metrics {
-            for (k, v) in m {
-                if v.is_number() {
-                    metrics.insert(k.clone());
-                }
-            }
+    let mut d = detail_of_columns(run, &SweepColumns::from_rows(rows), q)?;
+    // Rows are in set order: each best set's parameters by a binary search.
+    for t in &mut d.top {
+        if let Ok(k) = rows.binary_search_by_key(&t.set_index, |r| r.set_index) {
+            t.params = rows[k].params.clone();
         }
     }
+    Ok(d)
+}
+
+/// Builds the detail of a run from its columns; the best sets' `params` are left null for the caller
+/// to fill from their rows (a few hundred at most, where the columns hold every set).
+pub fn detail_of_columns(
+    run: &SweepRun,
+    cols: &SweepColumns,
+    q: &HeatQuery,
+) -> Result<SweepDetail, ApiError> {
+    // Numeric parameters and their distinct values (by bit pattern, as stored); numeric metrics.
+    let distinct = |col: &[Option<f64>]| {
+        let mut bits: Vec<u64> = col.iter().flatten().map(|f| f.to_bits()).collect();
+        bits.sort_unstable();
+        bits.dedup();
+        bits
+    };
+    let values: BTreeMap<&String, Vec<u64>> =
+        cols.params.iter().map(|(k, c)| (k, distinct(c))).collect();
     let params: Vec<String> = values
         .iter()
         .filter(|(_, v)| v.len() > 1)
-        .map(|(k, _)| k.clone())
+        .map(|(k, _)| (*k).clone())
         .collect();
-    let metrics: Vec<String> = metrics.into_iter().collect();
+    let metrics: Vec<String> = cols.metrics.keys().cloned().collect();
     let pick =
         |field: &str, want: &Option<String>, list: &[String], default: Option<&String>| match want
             .as_deref()
@@ -211,42 +204,46 @@ pub fn detail(
             .unwrap_or_default()
     };
     let (x_values, y_values) = (axis(&x), axis(&y));
-    let mut maps: BTreeMap<String, HeatMap> = BTreeMap::new();
+    let mut maps: BTreeMap<&str, HeatMap> = BTreeMap::new();
     let mut top: Vec<TopRow> = Vec::new();
     let (mut z_min, mut z_max): (Option<f64>, Option<f64>) = (None, None);
-    if let Some(m) = &metric {
-        for r in rows {
-            let Some(v) = r.metrics.get(m).and_then(Value::as_f64) else {
+    if let Some(m) = metric.as_ref().and_then(|m| cols.metrics.get(m)) {
+        // A cell's column / row by the value's bit pattern.
+        let index = |axis: &[f64]| -> std::collections::HashMap<u64, usize> {
+            axis.iter()
+                .enumerate()
+                .map(|(i, a)| (a.to_bits(), i))
+                .collect()
+        };
+        let (xi_of, yi_of) = (index(&x_values), index(&y_values));
+        let col = |p: &Option<String>| p.as_ref().and_then(|p| cols.params.get(p));
+        let (xc, yc) = (col(&x), col(&y));
+        let mut ranked: Vec<(f64, u64, usize)> = Vec::with_capacity(cols.len());
+        for (i, v) in m.iter().enumerate() {
+            let Some(v) = *v else {
                 continue;
             };
-            let market = market_of(&r.params);
-            top.push(TopRow {
-                set_index: r.set_index,
-                market: market.clone(),
-                params: r.params.clone(),
-                value: v,
-            });
-            let (Some(xp), Some(yp)) = (&x, &y) else {
+            ranked.push((v, cols.set_index[i], i));
+            let (Some(xc), Some(yc)) = (xc, yc) else {
                 continue;
             };
-            let coord = |p: &str, axis: &[f64]| {
-                r.params
-                    .get(p)
-                    .and_then(Value::as_f64)
-                    .and_then(|f| axis.iter().position(|a| a.to_bits() == f.to_bits()))
-            };
-            let (Some(xi), Some(yi)) = (coord(xp, &x_values), coord(yp, &y_values)) else {
+            let coord =
+                |c: &[Option<f64>], of: &std::collections::HashMap<u64, usize>| -> Option<usize> {
+                    c[i].and_then(|f| of.get(&f.to_bits()).copied())
+                };
+            let (Some(xi), Some(yi)) = (coord(xc, &xi_of), coord(yc, &yi_of)) else {
                 continue;
             };
-            let map = maps.entry(market.clone()).or_insert_with(|| HeatMap {
-                market,
+            let market = cols.markets[cols.market[i] as usize].as_str();
+            let map = maps.entry(market).or_insert_with(|| HeatMap {
+                market: market.to_string(),
                 z: vec![vec![None; x_values.len()]; y_values.len()],
                 set: vec![vec![None; x_values.len()]; y_values.len()],
             });
             let cell = &mut map.z[yi][xi];
             if cell.is_none_or(|c| v > c) {
                 *cell = Some(v);
-                map.set[yi][xi] = Some(r.set_index);
+                map.set[yi][xi] = Some(cols.set_index[i]);
             }
         }
         for map in maps.values() {
@@ -255,8 +252,24 @@ pub fn detail(
                 z_max = Some(z_max.map_or(*v, |z| z.max(*v)));
             }
         }
-        top.sort_by(|a, b| cmp_f64(&b.value, &a.value).then(a.set_index.cmp(&b.set_index)));
-        top.truncate(top_n as usize);
+        // The best `top_n`: highest value first, the lower set index on a tie.
+        let order =
+            |a: &(f64, u64, usize), b: &(f64, u64, usize)| cmp_f64(&b.0, &a.0).then(a.1.cmp(&b.1));
+        let k = (top_n as usize).min(ranked.len());
+        if k > 0 && k < ranked.len() {
+            ranked.select_nth_unstable_by(k - 1, order);
+        }
+        ranked.truncate(k);
+        ranked.sort_by(order);
+        top = ranked
+            .into_iter()
+            .map(|(v, set_index, i)| TopRow {
+                set_index,
+                market: cols.markets[cols.market[i] as usize].clone(),
+                params: Value::Null,
+                value: v,
+            })
+            .collect();
     }
     Ok(SweepDetail {
         run: SweepView::of(run),
@@ -330,8 +343,9 @@ async fn load(state: &AppState, id: &str, q: &HeatQuery) -> Result<SweepDetail, 
             "no sweep with id {id:?} is stored: pick one from /sweeps"
         ))
     })?;
-    // Reading and grouping 100 000 rows takes seconds: a finished sweep's detail is kept (keyed by
-    // its row count and status, so a run still filling is recomputed) for the next view.
+    // A finished run's columns are stored with it (a run finished before they were kept gets them
+    // on its first view): the detail then reads one document and the best sets' rows, not every row.
+    // A run still filling is computed from its rows, at its row count of the moment.
     let key = format!(
         "{id}|{}|{}|{:?}|{:?}|{:?}|{:?}",
         run.rows_stored,
@@ -344,11 +358,38 @@ async fn load(state: &AppState, id: &str, q: &HeatQuery) -> Result<SweepDetail, 
     if let Some(d) = state.sweep_cache.get(&key) {
         return Ok(d);
     }
-    let rows = state.store.sweep_results(id).await?;
+    let finished = run.status != vectura_store::SweepStatus::Running;
+    let stored = if finished {
+        state.store.sweep_columns(id).await?
+    } else {
+        None
+    };
+    let cols = match stored {
+        Some(c) => c,
+        None => {
+            let rows = state.store.sweep_results(id).await?;
+            let cols = tokio::task::spawn_blocking(move || SweepColumns::from_rows(&rows))
+                .await
+                .map_err(|e| {
+                    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                })?;
+            if finished {
+                state.store.put_sweep_columns(id, &cols).await?;
+            }
+            cols
+        }
+    };
     let q2 = q.clone();
-    let d = tokio::task::spawn_blocking(move || detail(&run, &rows, &q2))
+    let mut d = tokio::task::spawn_blocking(move || detail_of_columns(&run, &cols, &q2))
         .await
         .map_err(|e| ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, e.to_string()))??;
+    let sets: Vec<u64> = d.top.iter().map(|t| t.set_index).collect();
+    let rows = state.store.sweep_results_at(id, &sets).await?;
+    for t in &mut d.top {
+        if let Ok(k) = rows.binary_search_by_key(&t.set_index, |r| r.set_index) {
+            t.params = rows[k].params.clone();
+        }
+    }
     state.sweep_cache.put(key, d.clone());
     Ok(d)
 }

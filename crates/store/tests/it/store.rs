@@ -16,7 +16,8 @@ use vectura_core::{Bar, BarSeries, Side, Split};
 use vectura_store::schema::{self, Dialect};
 use vectura_store::{
     AlgoConfig, BuyTrigger, DayState, Gap, NewSweepRun, OpenLot, OrderRow, OrderUpdate,
-    SellTrigger, Store, StoreError, SweepResult, SweepStatus, TradeRecord, TradeSummary,
+    SellTrigger, Store, StoreError, SweepColumns, SweepResult, SweepStatus, TradeRecord,
+    TradeSummary,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -225,6 +226,7 @@ backend_tests!(
     trade_summary_round_trip,
     sweep_runs_create_append_finish_and_list,
     sweep_results_batches_are_all_or_nothing,
+    sweep_columns_are_kept_when_a_run_finishes,
     web_users_sessions_and_jobs_round_trip,
 );
 
@@ -1334,6 +1336,61 @@ fn json_bits_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// Finishing a run stores its rows by column (bit for bit), so a heat map reads one document; the
+/// best sets' rows are read by index; a run finished before the columns were kept gets them later.
+async fn sweep_columns_are_kept_when_a_run_finishes(env: &Env) {
+    let s = &env.store;
+    let id = s.create_sweep_run(&new_sweep(6)).await.unwrap();
+    let mut rows: Vec<SweepResult> = (0..6).map(sweep_row).collect();
+    rows[2].params["symbol"] = "QQQ".into();
+    s.append_sweep_results(&id, &rows).await.unwrap();
+    assert_eq!(s.sweep_columns(&id).await.unwrap(), None, "running");
+    let err = s
+        .put_sweep_columns(&id, &SweepColumns::from_rows(&rows))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("still running"), "{err}");
+    s.finish_sweep_run(&id, SweepStatus::Done, None)
+        .await
+        .unwrap();
+    let cols = s.sweep_columns(&id).await.unwrap().expect("columns");
+    assert_eq!(cols, SweepColumns::from_rows(&rows));
+    assert_eq!(cols.set_index, [0, 1, 2, 3, 4, 5]);
+    assert_eq!(cols.markets, ["all", "QQQ"]);
+    assert_eq!(cols.market, [0, 0, 1, 0, 0, 0]);
+    let keys: Vec<&str> = cols.metrics.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        ["final_equity", "huge", "sharpe", "tiny", "total_trades"],
+        "numbers only"
+    );
+    let fe: Vec<u64> = cols.metrics["final_equity"]
+        .iter()
+        .map(|v| v.unwrap().to_bits())
+        .collect();
+    let want: Vec<u64> = rows
+        .iter()
+        .map(|r| r.metrics["final_equity"].as_f64().unwrap().to_bits())
+        .collect();
+    assert_eq!(fe, want, "bit for bit");
+    assert_eq!(cols.metrics["tiny"][0], Some(5e-324));
+    // The best sets' rows by index, in set order; an index not stored is left out.
+    let some = s.sweep_results_at(&id, &[4, 1, 99]).await.unwrap();
+    assert_eq!(some.iter().map(|r| r.set_index).collect::<Vec<_>>(), [1, 4]);
+    assert!(json_bits_eq(&some[1].params, &rows[4].params));
+    assert!(s.sweep_results_at(&id, &[]).await.unwrap().is_empty());
+    // Stored again (a run finished before the columns were kept): replaced, not duplicated.
+    let one = SweepColumns::from_rows(&rows[..1]);
+    s.put_sweep_columns(&id, &one).await.unwrap();
+    assert_eq!(s.sweep_columns(&id).await.unwrap(), Some(one));
+    let err = s
+        .put_sweep_columns("nope", &SweepColumns::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownSweepRun { .. }), "{err}");
 }
 
 async fn sweep_runs_create_append_finish_and_list(env: &Env) {

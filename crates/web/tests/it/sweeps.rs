@@ -75,6 +75,21 @@ async fn a_stored_sweep_shows_heat_maps_on_one_scale_and_its_best_sets() {
     assert_eq!(d["z_max"], json!(4.5));
     assert_eq!(d["top"][0]["set_index"], 3);
     assert_eq!(d["top"][0]["value"], 4.5);
+    // The best sets come from the stored columns; their parameters from their own rows.
+    let top: Vec<u64> = d["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["set_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(top, [3, 2, 1, 7, 0, 6, 5, 4]);
+    assert_eq!(d["top"][0]["params"], rows[3].params);
+    assert_eq!(d["top"][3]["params"], rows[7].params);
+    assert_eq!(d["top"][3]["market"], "QQQ");
+    // The same detail as computed from every row.
+    let run = s.store.sweep_run(&id).await.unwrap().unwrap();
+    let from_rows = vectura_web::sweeps::detail(&run, &rows, &Default::default()).unwrap();
+    assert_eq!(serde_json::to_value(&from_rows).unwrap(), d);
     let page = c.get(&format!("/sweeps/{id}")).await.text().await.unwrap();
     assert!(page.contains("id=\"sweep-data\"") && page.contains("/static/plotly-"));
     assert!(
