@@ -21,12 +21,14 @@ pub mod auth;
 pub mod backtests;
 pub mod data;
 pub mod error;
+pub mod job_pages;
 pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod security;
 pub mod server;
+pub mod sweep_form;
 pub mod sweeps;
 
 pub use crate::auth::{hash_password, verify_password, MIN_PASSWORD_LEN};
