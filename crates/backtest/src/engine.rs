@@ -72,12 +72,45 @@ impl Book {
     }
 }
 
+/// Where a run may stop early (a cancel) and report how far it got: asked once per UTC day of
+/// bars, at the first bar of the day the replay loop reaches, never inside the per-bar work (a
+/// quiet stretch the kernel skips through is not interrupted: it is fast).
+pub trait Checkpoint {
+    /// At bar `i` of `n`, the first of a new day: `false` stops the run.
+    fn day(&mut self, i: usize, n: usize) -> bool;
+}
+
+/// The checkpoint of a run that is never stopped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Uninterrupted;
+
+impl Checkpoint for Uninterrupted {
+    #[inline(always)]
+    fn day(&mut self, _: usize, _: usize) -> bool {
+        true
+    }
+}
+
 /// Runs `strategy` over `bars` (already cut to the run's dates and session).
 pub fn run<S: Strategy>(
     bars: &BarSeries,
     strategy: &mut S,
     cfg: &BacktestConfig,
 ) -> Result<BacktestResult, ConfigError> {
+    match run_until(bars, strategy, cfg, &mut Uninterrupted)? {
+        Some(r) => Ok(r),
+        None => unreachable!("an uninterrupted run is never stopped"),
+    }
+}
+
+/// [`run`], asking `checkpoint` once per day whether to go on; `None` when it said stop (nothing
+/// of the run is kept: the strategy is left as it stood).
+pub fn run_until<S: Strategy, C: Checkpoint>(
+    bars: &BarSeries,
+    strategy: &mut S,
+    cfg: &BacktestConfig,
+    checkpoint: &mut C,
+) -> Result<Option<BacktestResult>, ConfigError> {
     cfg.validate()?;
     let n = bars.len();
     let eval = if cfg.fill == FillModel::Touch {
@@ -139,6 +172,8 @@ pub fn run<S: Strategy>(
     let mut band: Option<(f64, f64)> = None;
     let mut dirty = true;
     let slip = cfg.slippage_bps / 1e4;
+    // The next day's midnight (UTC seconds): the checkpoint's turn comes at the first bar past it.
+    let mut next_day = i64::MIN;
 
     let mut i = 0usize;
     while i < n {
@@ -199,6 +234,13 @@ pub fn run<S: Strategy>(
             }
         }
         let ts = bars.ts[i];
+        // Once per day, outside the per-bar work: may the run go on?
+        if ts >= next_day {
+            if !checkpoint.day(i, n) {
+                return Ok(None);
+            }
+            next_day = (utc_day(ts) + 1) * DAY;
+        }
         let close = bars.close[i];
         let trades_before = book.trades.len();
         // 1. Deposits due, caught up in a loop, before the tick; buy-and-hold buys alongside at the close.
@@ -384,7 +426,7 @@ pub fn run<S: Strategy>(
     } else {
         vec![]
     };
-    Ok(BacktestResult {
+    Ok(Some(BacktestResult {
         symbol: cfg.symbol.clone(),
         strategy: strategy.name(),
         fill: cfg.fill,
@@ -413,7 +455,7 @@ pub fn run<S: Strategy>(
             bars_processed: n as u64,
             ..Timing::default()
         },
-    })
+    }))
 }
 
 /// Fills one intent at `price` (before slippage) at `ts`, books it and tells the strategy. Returns

@@ -15,7 +15,7 @@ pub mod series;
 pub mod sweep;
 
 pub use config::{BacktestConfig, Commission, ConfigError, Contributions, FillModel, PdtMode};
-pub use engine::run;
+pub use engine::{run, run_until, Checkpoint, Uninterrupted};
 pub use market::Market;
 pub use metrics::Metrics;
 pub use result::BacktestResult;

@@ -2,18 +2,17 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use vectura_core::calendar;
-use vectura_core::{BarSeries, Symbol};
-use vectura_data::alpaca::{AlpacaData, Feed};
+use vectura_core::Symbol;
+use vectura_data::alpaca::AlpacaData;
 use vectura_data::alphavantage::AlphaVantage;
-use vectura_data::{load_csv_path, LoadOptions};
-use vectura_fetch::{DayOutcome, Event, FetchOptions, SplitRefresh};
+use vectura_fetch::{DayOutcome, Event, SplitRefresh};
+use vectura_jobs::{data, JobError};
 use vectura_store::Store;
 
 use crate::env;
@@ -196,53 +195,29 @@ fn store_err(e: vectura_store::StoreError) -> anyhow::Error {
     anyhow!("{e}")
 }
 
+/// A data-module error as this command has always printed it: one line. The store's and the
+/// provider's errors already hold their causes' text in their own, so their chains would repeat
+/// it; a file's errors keep their chain.
+fn data_err(e: JobError) -> anyhow::Error {
+    match e {
+        JobError::Load(_) | JobError::Io { .. } => anyhow::Error::new(e),
+        e => anyhow!("{e}"),
+    }
+}
+
 async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> {
-    let symbols = a
-        .symbols
-        .iter()
-        .map(|s| sym(s, "symbol"))
-        .collect::<Result<Vec<_>>>()?;
-    let now = vectura_fetch::now_unix();
-    let to = match a.to {
-        Some(t) => t,
-        None => calendar::prev_session(calendar::ny_date(now))
-            .map(|s| s.date)
-            .ok_or_else(|| anyhow!("no session before today in the calendar: give --to"))?,
+    let req = data::FetchRequest {
+        symbols: a.symbols.clone(),
+        from: a.from,
+        to: a.to,
+        feed: a.feed.map(|f| match f {
+            FeedArg::Iex => data::DataFeed::Iex,
+            FeedArg::Sip => data::DataFeed::Sip,
+        }),
+        extended: a.extended,
+        passes: a.passes,
+        splits: !a.no_splits,
     };
-    if a.from > to {
-        bail!("--from {} is after --to {to}: swap them", a.from);
-    }
-    let feed = match (a.feed, env::var("APCA_DATA_FEED").as_deref()) {
-        (Some(FeedArg::Sip), _) => Feed::Sip,
-        (Some(FeedArg::Iex), _) | (None, None) => Feed::Iex,
-        (None, Some(v)) if v.eq_ignore_ascii_case("iex") => Feed::Iex,
-        (None, Some(v)) if v.eq_ignore_ascii_case("sip") => Feed::Sip,
-        (None, Some(v)) => bail!("APCA_DATA_FEED is {v:?}: set it to iex or sip"),
-    };
-    let alpaca = AlpacaData::from_env()
-        .map_err(|e| anyhow!("{e}"))?
-        .with_feed(feed)
-        .with_extended(a.extended);
-    if !a.no_splits {
-        let av = alpha_vantage();
-        let sources = vectura_fetch::SplitSources {
-            alpha_vantage: av.as_ref(),
-            alpaca: Some(&alpaca),
-        };
-        let today = chrono::DateTime::from_timestamp(now, 0)
-            .map(|t| t.date_naive())
-            .unwrap_or(to);
-        for s in &symbols {
-            match vectura_fetch::refresh_splits(store, sources, s, today, false)
-                .await
-                .map_err(store_err)?
-            {
-                SplitRefresh::Changed(n) => writeln!(out, "{s}: split list updated ({n} splits)")?,
-                SplitRefresh::Kept(why) => eprintln!("warning: {s}: splits not refreshed: {why}"),
-                SplitRefresh::Unchanged | SplitRefresh::CheckedToday => {}
-            }
-        }
-    }
     let pb = if a.quiet {
         ProgressBar::hidden()
     } else {
@@ -253,12 +228,7 @@ async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> 
         );
         pb
     };
-    let opts = FetchOptions {
-        passes: a.passes.max(1),
-        now,
-        ..FetchOptions::default()
-    };
-    let report = vectura_fetch::fetch(store, &alpaca, &symbols, a.from, to, &opts, |e| match e {
+    let done = data::fetch(store, None, &req, vectura_fetch::now_unix(), |e| match e {
         Event::Searching { symbol } => pb.set_message(format!("{symbol}: first day")),
         Event::FirstDay { symbol, day } => pb.println(match day {
             Some(d) => format!("{symbol}: data from {d}"),
@@ -285,197 +255,36 @@ async fn fetch(store: &Store, a: &FetchArgs, out: &mut dyn Write) -> Result<()> 
     })
     .await;
     pb.finish_and_clear();
-    let report = report.map_err(|e| anyhow!("{e}"))?;
-    for (s, r) in &report.symbols {
-        if r.no_data {
-            writeln!(
-                out,
-                "{s}: Alpaca has no bars for it since {}: check the symbol (and the feed)",
-                vectura_fetch::alpaca_history_start()
-            )?;
-            continue;
-        }
-        writeln!(
-            out,
-            "{s}: {} days stored, {} closed, {} already held{}{}",
-            r.stored,
-            r.closed,
-            r.already,
-            if r.before_listing > 0 {
-                format!(
-                    ", {} before its first day {}",
-                    r.before_listing,
-                    r.first_available_day
-                        .map(|d| d.to_string())
-                        .unwrap_or_default()
-                )
-            } else {
-                String::new()
-            },
-            if r.failed.is_empty() {
-                String::new()
-            } else {
-                format!(", {} still failing", r.failed.len())
-            }
-        )?;
+    let done = done.map_err(data_err)?;
+    for w in &done.warnings {
+        eprintln!("warning: {w}");
     }
-    let missing: Vec<&str> = report
-        .symbols
-        .iter()
-        .filter(|(_, r)| r.no_data)
-        .map(|(s, _)| s.as_str())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "Alpaca has no bars for {}: check the symbol; nothing was stored for it",
-            missing.join(", ")
-        );
+    for line in &done.out {
+        writeln!(out, "{line}")?;
     }
-    if !report.complete() {
-        let n: usize = report.symbols.values().map(|r| r.failed.len()).sum();
-        bail!("{n} days are still gaps (see `vectura data gaps`): run the same fetch again later to retry only them");
+    if let Some(p) = done.problem {
+        bail!(p);
     }
     Ok(())
 }
 
-/// Splits a series into New York trading days.
-fn by_day(s: &BarSeries) -> Vec<(NaiveDate, BarSeries)> {
-    let mut out: Vec<(NaiveDate, BarSeries)> = Vec::new();
-    let mut start = 0;
-    for i in 1..=s.len() {
-        if i == s.len() || calendar::ny_date(s.ts[i]) != calendar::ny_date(s.ts[start]) {
-            out.push((calendar::ny_date(s.ts[start]), s.slice(start, i)));
-            start = i;
-        }
-    }
-    out
-}
-
-fn is_parquet(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
-}
-
 async fn import(store: &Store, a: &ImportArgs, out: &mut dyn Write) -> Result<()> {
-    let symbol = sym(&a.symbol, "--symbol")?;
-    let mut widened = vectura_jobs::backtest::Widened::default();
-    let series = if is_parquet(&a.file) {
-        let l = vectura_data::parquet_io::read_parquet_checked(&a.file, a.strict)
-            .map_err(|e| anyhow!("{e}"))?;
-        widened.add(&a.file.display().to_string(), l.widened, &l.widened_lines);
-        l.series
-    } else {
-        let tz = vectura_jobs::backtest::parse_tz(a.tz.as_deref())?;
-        let l = load_csv_path(
-            &a.file,
-            &LoadOptions {
-                symbol: Some(symbol.clone()),
-                tz,
-                strict: a.strict,
-            },
-        )?;
-        widened.add(&a.file.display().to_string(), l.widened, &l.widened_lines);
-        l.series
-    };
-    if series.is_empty() {
-        bail!("{} holds no bars: nothing to import", a.file.display());
-    }
-    let days = by_day(&series);
-    let refs: Vec<(NaiveDate, &BarSeries)> = days.iter().map(|(d, s)| (*d, s)).collect();
-    store.put_days(&symbol, &refs).await.map_err(store_err)?;
-    writeln!(
-        out,
-        "{symbol}: imported {} bars on {} days ({} to {}) from {}{}",
-        series.len(),
-        days.len(),
-        days[0].0,
-        days[days.len() - 1].0,
-        a.file.display(),
-        widened
-            .message()
-            .map(|w| format!("; {w}"))
-            .unwrap_or_default()
-    )?;
+    let done = data::import_file(store, &a.file, &a.symbol, a.tz.as_deref(), a.strict)
+        .await
+        .map_err(data_err)?;
+    writeln!(out, "{}", done.message)?;
     Ok(())
 }
 
 async fn export(store: &Store, a: &ExportArgs, out: &mut dyn Write) -> Result<()> {
-    let symbol = sym(&a.symbol, "symbol")?;
-    let range = store
-        .range(&symbol)
+    let format = a.format.map(|f| match f {
+        Format::Csv => data::ExportFormat::Csv,
+        Format::Parquet => data::ExportFormat::Parquet,
+    });
+    let line = data::export(store, &a.symbol, a.from, a.to, format, &a.output)
         .await
-        .map_err(store_err)?
-        .filter(|r| r.days_stored > 0)
-        .ok_or_else(|| anyhow!("no bars of {symbol} are stored: fetch or import them first (`vectura data ranges` lists what is stored)"))?;
-    let from = a.from.or(range.have_from).unwrap_or(NaiveDate::MIN);
-    let to = a.to.or(range.have_to).unwrap_or(NaiveDate::MAX);
-    let bars = store.load(&symbol, from, to).await.map_err(store_err)?;
-    if bars.is_empty() {
-        bail!("no bars of {symbol} are stored between {from} and {to}: widen --from/--to");
-    }
-    let format = match a.format {
-        Some(f) => f,
-        None if is_parquet(&a.output) => Format::Parquet,
-        None => Format::Csv,
-    };
-    // A regular file is replaced whole (temporary file + rename); a device, FIFO or symlink's
-    // target is written as it is (see `OutFile`).
-    let file = vectura_jobs::out_file::OutFile::prepare(&a.output, "--output")?;
-    match format {
-        Format::Parquet => vectura_data::parquet_io::write_parquet(file.path(), &bars, 3)
-            .map_err(|e| anyhow!("writing --output {}: {e}", a.output.display()))?,
-        Format::Csv => {
-            let mut w = std::io::BufWriter::new(file.open()?);
-            write_csv(&mut w, &bars)?;
-            w.flush().with_context(|| {
-                format!(
-                    "writing --output {}: check the disk has room",
-                    a.output.display()
-                )
-            })?;
-        }
-    }
-    file.commit()?;
-    writeln!(
-        out,
-        "{symbol}: exported {} bars to {}",
-        bars.len(),
-        a.output.display()
-    )?;
-    Ok(())
-}
-
-/// The bars as CSV the loader reads back bit for bit (shortest round-trip decimals; UTC times;
-/// daily bars as dates).
-fn write_csv(w: &mut dyn Write, s: &BarSeries) -> Result<()> {
-    write!(w, "timestamp,open,high,low,close,volume")?;
-    if s.vwap.is_some() {
-        write!(w, ",vwap")?;
-    }
-    if s.trade_count.is_some() {
-        write!(w, ",trade_count")?;
-    }
-    writeln!(w)?;
-    for i in 0..s.len() {
-        if s.daily {
-            write!(w, "{}", calendar::ny_date(s.ts[i]))?;
-        } else {
-            write!(w, "{}", vectura_core::time::rfc3339(s.ts[i]))?;
-        }
-        write!(
-            w,
-            ",{:?},{:?},{:?},{:?},{:?}",
-            s.open[i], s.high[i], s.low[i], s.close[i], s.volume[i]
-        )?;
-        if let Some(v) = &s.vwap {
-            write!(w, ",{:?}", v[i])?;
-        }
-        if let Some(t) = &s.trade_count {
-            write!(w, ",{}", t[i])?;
-        }
-        writeln!(w)?;
-    }
+        .map_err(data_err)?;
+    writeln!(out, "{line}")?;
     Ok(())
 }
 

@@ -249,12 +249,10 @@ pub struct EnableArgs {
 /// Runs `vectura trade`.
 pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
     env::load_dotenv()?;
-    let loc = env::database_url(true)?;
-    match &args.action {
-        Some(TradeAction::Parity(a)) => return parity(a, &loc.url, out),
-        Some(a) => return action(a, out),
-        None => {}
+    if let Some(a) = &args.action {
+        return action(a, out);
     }
+    let loc = env::database_url(true)?;
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     crate::interrupt::install();
     let stop = async {
@@ -344,10 +342,14 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
 
 fn action(a: &TradeAction, out: &mut dyn Write) -> Result<()> {
     use vectura_trader::ops;
+    if let TradeAction::Parity(p) = a {
+        return parity(p, &env::database_url(true)?.url, out);
+    }
     let rt = env::runtime()?;
     let store = env::open_store(&rt, true)?;
     let now = chrono::Utc::now();
     match a {
+        TradeAction::Parity(_) => Ok(()),
         TradeAction::Halt { symbol, broker } => {
             let client = match broker {
                 BrokerKind::Alpaca => Some(

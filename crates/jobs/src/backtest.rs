@@ -687,10 +687,35 @@ pub struct BacktestDone {
     pub calendar_note: Option<String>,
 }
 
+/// The engine's daily checkpoint in a job: progress about every 1 % of the bars, and the cancel.
+struct JobCheckpoint<'a> {
+    ctx: &'a JobContext,
+    symbol: &'a str,
+    next: usize,
+    step: usize,
+}
+
+impl vectura_backtest::Checkpoint for JobCheckpoint<'_> {
+    fn day(&mut self, i: usize, n: usize) -> bool {
+        if i >= self.next && i > 0 {
+            self.ctx.report(
+                Stage::WorkingOnChunk,
+                format!("backtesting {} bars of {}", n, self.symbol),
+                i as u64,
+                n as u64,
+            );
+            self.next = i + self.step;
+        }
+        // After the event: a sink that holds the job until a cancel sees it stop right here.
+        !self.ctx.cancel.is_cancelled()
+    }
+}
+
 /// Runs a backtest job: loads the bars ([`prepare`]), runs the strategy and builds the result
-/// document. Progress: `initialize_backtest`, `working_on_chunk` (0 then all bars),
-/// `calculating_metrics`, `completed`. The cancel is checked before and after the engine's run
-/// (a run of 10 years of minute bars takes well under a second).
+/// document. Progress: `initialize_backtest`, `working_on_chunk` (0, then about every 1 % of the
+/// bars at a day's first bar, then all bars), `calculating_metrics`, `completed`. The cancel is
+/// checked before the run and once per day of bars during it (the engine's checkpoint): a
+/// cancelled run returns [`JobOutcome::Cancelled`] and keeps nothing of its work.
 pub fn run(args: &BacktestRequest, ctx: &JobContext) -> Result<JobOutcome<BacktestDone>> {
     ctx.report(Stage::InitializeBacktest, "loading bars", 0, 1);
     let Prepared {
@@ -715,9 +740,15 @@ pub fn run(args: &BacktestRequest, ctx: &JobContext) -> Result<JobOutcome<Backte
         0,
         n,
     );
+    let mut checkpoint = JobCheckpoint {
+        ctx,
+        symbol: &symbol,
+        next: 0,
+        step: (bars.len() / 100).max(1),
+    };
     let json = crate::error::json_err("the backtest result cannot be written as JSON");
     let t1 = Instant::now();
-    let (mut result, params_json) = match args.strategy {
+    let (result, params_json) = match args.strategy {
         StrategyKind::Grid => {
             let mode = GridMode {
                 compat_v1: compat,
@@ -726,7 +757,7 @@ pub fn run(args: &BacktestRequest, ctx: &JobContext) -> Result<JobOutcome<Backte
             };
             let mut g = Grid::new(params, mode);
             (
-                vectura_backtest::run(&bars, &mut g, &cfg)?,
+                vectura_backtest::run_until(&bars, &mut g, &cfg, &mut checkpoint)?,
                 serde_json::to_value(params).map_err(json)?,
             )
         }
@@ -737,10 +768,17 @@ pub fn run(args: &BacktestRequest, ctx: &JobContext) -> Result<JobOutcome<Backte
             };
             let mut s = SmaCross::new(p)?;
             (
-                vectura_backtest::run(&bars, &mut s, &cfg)?,
+                vectura_backtest::run_until(&bars, &mut s, &cfg, &mut checkpoint)?,
                 serde_json::to_value(p).map_err(json)?,
             )
         }
+    };
+    let Some(mut result) = result else {
+        let c = ctx.cancel.cancelled().unwrap_or_else(|| crate::Cancel {
+            reason: "cancelled".into(),
+            signal: None,
+        });
+        return Ok(JobOutcome::Cancelled(c));
     };
     let run_seconds = t1.elapsed().as_secs_f64();
     if let Some(c) = ctx.cancel.cancelled() {

@@ -159,6 +159,33 @@ pub enum JobError {
         source: Option<std::io::Error>,
     },
 
+    /// Fetching bars failed (the store, or the provider refused in a way retrying cannot fix).
+    #[error(transparent)]
+    Fetch(vectura_fetch::FetchError),
+
+    /// The market-data provider's client cannot be made (no credentials); the message says which
+    /// variables to set.
+    #[error("{source}")]
+    Provider {
+        #[source]
+        source: vectura_data::alpaca::FetchError,
+    },
+
+    /// A Parquet bar file could not be read (the message names it).
+    #[error("{source}")]
+    ParquetFile {
+        #[source]
+        source: vectura_data::parquet_io::ParquetError,
+    },
+
+    /// Stored bars could not be written as Parquet to `output`.
+    #[error("writing --output {output}: {source}")]
+    ParquetWrite {
+        output: String,
+        #[source]
+        source: vectura_data::parquet_io::ParquetError,
+    },
+
     /// An error about one market of a several-market sweep, led by the market (`--symbol AAPL`).
     #[error("{market}")]
     InMarket {

@@ -18,6 +18,7 @@ pub mod backtest;
 pub mod bundled;
 pub mod cancel;
 pub mod config;
+pub mod data;
 pub mod error;
 pub mod out_file;
 pub mod progress;

@@ -245,6 +245,12 @@ pub enum SweepDone {
 /// `vectura sweep run --store STORE --shard-index INDEX`), with its stdout as the caller wants it.
 pub type ShardLauncher = dyn Fn(&str, u64) -> std::process::Command + Send + Sync;
 
+/// The job's store (the caller's, or the environment's, opened here: then the flag is true and
+/// the caller closes it).
+pub(crate) fn open_job_store(ctx: &JobContext) -> Result<(vectura_store::Store, bool)> {
+    db::open_store(ctx)
+}
+
 /// Parses `--range FROM:TO`.
 pub fn parse_range(spec: &str) -> Result<(NaiveDate, NaiveDate)> {
     let bad = || {

@@ -483,7 +483,7 @@ impl BacktestInput {
 }
 
 /// The form's values as text, for re-display (what was typed, or a stored run's input).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FormValues {
     pub v: HashMap<String, String>,
     pub errors: HashMap<String, String>,

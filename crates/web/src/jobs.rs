@@ -1,15 +1,18 @@
-//! Server jobs: backtests run on a blocking thread through `vectura_jobs`, one at a time (a 2-core
-//! server stays responsive), each with its progress events kept in memory for live streams (SSE)
-//! and stored in `web_jobs` when it ends, so a reload or a restart finds it.
+//! Server jobs (backtests, sweeps, data fetches) run on a blocking thread through `vectura_jobs`,
+//! one at a time (a 2-core server stays responsive), each with its progress events kept in memory
+//! for live streams (SSE) and stored in `web_jobs` when it ends, so a reload or a restart finds it.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, Semaphore};
-use vectura_jobs::{BacktestRequest, CancelToken, JobContext, JobOutcome, Progress, StoreAccess};
+use vectura_jobs::{
+    BacktestRequest, CancelToken, JobContext, JobOutcome, Progress, Stage, StoreAccess,
+};
 use vectura_store::JobStatus;
 
 use crate::error::ApiError;
@@ -49,6 +52,7 @@ impl Live {
 pub struct Jobs {
     live: Mutex<HashMap<String, Arc<Live>>>,
     permits: Arc<Semaphore>,
+    paused: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Jobs {
@@ -63,7 +67,20 @@ impl Jobs {
         Jobs {
             live: Mutex::new(HashMap::new()),
             permits: Arc::new(Semaphore::new(concurrent.max(1))),
+            paused: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Pauses running jobs: each holds at its next progress event in the middle of its work
+    /// (after the event is shown) until [`Jobs::resume`] or its cancel (an operator freeing the
+    /// machine for a while; the tests use it to cancel a job while it runs).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Lets paused jobs go on.
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::SeqCst);
     }
 
     /// The run slots: a holder of a permit keeps the next job queued (an operator pausing the
@@ -116,6 +133,9 @@ fn progress_event(p: &Progress) -> Value {
     })
 }
 
+/// A job's work: run on a blocking thread with its context; its result document when done.
+pub type Work = Box<dyn FnOnce(&JobContext) -> Result<JobOutcome<Value>, String> + Send>;
+
 /// Stores a new backtest job (`input` is what the form held, kept for editing and re-running)
 /// and starts it.
 pub async fn start_backtest(
@@ -124,11 +144,32 @@ pub async fn start_backtest(
     input: &Value,
     request: BacktestRequest,
 ) -> Result<String, ApiError> {
-    let id = new_id("bt");
     let stored = json!({"input": input, "request": request});
+    let work: Work = Box::new(move |ctx| {
+        vectura_jobs::backtest::run(&request, ctx)
+            .map(|o| match o {
+                JobOutcome::Done(d) => JobOutcome::Done(d.doc),
+                JobOutcome::Cancelled(c) => JobOutcome::Cancelled(c),
+            })
+            .map_err(|e| vectura_jobs::error::chain(&e))
+    });
+    start_job(state, "backtest", "bt", name, &stored, work).await
+}
+
+/// Stores a new job of `kind` (`stored` is its request, kept for showing and re-running) and
+/// starts it: queued until a run slot is free, then `work` on a blocking thread.
+pub async fn start_job(
+    state: &Arc<AppState>,
+    kind: &str,
+    prefix: &str,
+    name: &str,
+    stored: &Value,
+    work: Work,
+) -> Result<String, ApiError> {
+    let id = new_id(prefix);
     state
         .store
-        .create_job(&id, "backtest", name, &stored, crate::now_ms())
+        .create_job(&id, kind, name, stored, crate::now_ms())
         .await?;
     let (tx, _) = broadcast::channel(256);
     let live = Arc::new(Live {
@@ -146,7 +187,7 @@ pub async fn start_backtest(
     let st = state.clone();
     let job_id = id.clone();
     tokio::spawn(async move {
-        let (status, result, error) = run_backtest(&st, &job_id, &live, request).await;
+        let (status, result, error) = run_job(&st, &job_id, &live, work).await;
         let progress = live.progress();
         if let Err(e) = st
             .store
@@ -176,11 +217,17 @@ pub async fn start_backtest(
     Ok(id)
 }
 
-async fn run_backtest(
+/// Whether a paused job holds at this event: one in the middle of its work, not its first or
+/// last step (so what it shows is the work going on).
+fn holds_at(p: &Progress) -> bool {
+    p.stage == Stage::WorkingOnChunk && p.current > 0 && p.current < p.total
+}
+
+async fn run_job(
     st: &Arc<AppState>,
     id: &str,
     live: &Arc<Live>,
-    request: BacktestRequest,
+    work: Work,
 ) -> (JobStatus, Option<Value>, Option<String>) {
     live.push(json!({"kind": "status", "status": "queued"}));
     let permit = tokio::select! {
@@ -210,25 +257,27 @@ async fn run_backtest(
     }
     live.push(json!({"kind": "status", "status": "running"}));
     let sink_live = live.clone();
+    let paused = st.jobs.paused.clone();
     let ctx = JobContext {
         runtime: tokio::runtime::Handle::current(),
-        progress: Arc::new(move |p: &Progress| sink_live.push(progress_event(p))),
+        progress: Arc::new(move |p: &Progress| {
+            sink_live.push(progress_event(p));
+            // The sink runs on the job's blocking thread: holding here holds the job.
+            while holds_at(p) && paused.load(Ordering::SeqCst) && !sink_live.cancel.is_cancelled() {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }),
         cancel: live.cancel.clone(),
         store: StoreAccess::Open {
             store: st.store.clone(),
             name: "the dashboard's store".to_string(),
         },
     };
-    let out =
-        tokio::task::spawn_blocking(move || vectura_jobs::backtest::run(&request, &ctx)).await;
+    let out = tokio::task::spawn_blocking(move || work(&ctx)).await;
     match out {
-        Ok(Ok(JobOutcome::Done(d))) => (JobStatus::Done, Some(d.doc), None),
+        Ok(Ok(JobOutcome::Done(d))) => (JobStatus::Done, Some(d), None),
         Ok(Ok(JobOutcome::Cancelled(c))) => (JobStatus::Cancelled, None, Some(c.reason)),
-        Ok(Err(e)) => (
-            JobStatus::Failed,
-            None,
-            Some(vectura_jobs::error::chain(&e)),
-        ),
+        Ok(Err(e)) => (JobStatus::Failed, None, Some(e)),
         Err(e) => (
             JobStatus::Failed,
             None,

@@ -22,6 +22,7 @@ pub mod backtests;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod job_pages;
 pub mod jobs;
 pub mod live;
 pub mod live_pages;
@@ -31,6 +32,7 @@ pub mod openapi;
 pub mod pages;
 pub mod security;
 pub mod server;
+pub mod sweep_form;
 pub mod sweeps;
 
 pub use crate::auth::{hash_password, verify_password, MIN_PASSWORD_LEN};

@@ -16,6 +16,10 @@ use utoipa::{Modify, OpenApi};
         crate::data::api_import,
         crate::sweeps::api_runs,
         crate::sweeps::api_run,
+        crate::sweep_form::api_start,
+        crate::job_pages::api_get,
+        crate::job_pages::api_events,
+        crate::job_pages::api_cancel,
         crate::backtests::api_list,
         crate::backtests::api_start,
         crate::backtests::api_get,
@@ -32,7 +36,7 @@ use utoipa::{Modify, OpenApi};
     ),
     modifiers(&Security),
     security(("session" = [])),
-    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"), (name = "backtests", description = "Backtests run as server jobs"), (name = "live", description = "The live account, trades and per-symbol settings"))
+    tags((name = "data", description = "Stored market data"), (name = "sweeps", description = "Stored parameter sweeps"), (name = "session", description = "The login session"), (name = "backtests", description = "Backtests run as server jobs"), (name = "live", description = "The live account, trades and per-symbol settings"), (name = "jobs", description = "Any server job: a sweep, a data fetch, a backtest"))
 )]
 pub struct ApiDoc;
 

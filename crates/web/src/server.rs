@@ -15,7 +15,7 @@ use crate::auth::{random_token, LoginLimiter};
 use crate::error::WebError;
 use crate::jobs::Jobs;
 use crate::metrics::Metrics;
-use crate::{api, assets, backtests, data, pages, security, sweeps};
+use crate::{api, assets, backtests, data, job_pages, pages, security, sweep_form, sweeps};
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -158,7 +158,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/backtests/{id}/result.json",
             get(backtests::api_result),
         )
-        .route("/sweeps", get(sweeps::page))
+        .route("/sweeps", get(sweeps::page).post(sweep_form::submit))
+        .route("/jobs/{id}", get(job_pages::page))
+        .route("/jobs/{id}/cancel", post(job_pages::cancel_form))
+        .route("/api/v1/jobs/{id}", get(job_pages::api_get))
+        .route("/api/v1/jobs/{id}/events", get(job_pages::api_events))
+        .route("/api/v1/jobs/{id}/cancel", post(job_pages::api_cancel))
         .route("/sweeps/{id}", get(sweeps::run_page))
         .route("/api/v1/openapi.json", get(crate::openapi::document))
         .route("/api/v1/session", get(api::session))
@@ -171,7 +176,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/v1/ranges/{symbol}/import",
             post(data::api_import).layer(axum::extract::DefaultBodyLimit::max(data::IMPORT_LIMIT)),
         )
-        .route("/api/v1/sweeps", get(sweeps::api_runs))
+        .route(
+            "/api/v1/sweeps",
+            get(sweeps::api_runs).post(sweep_form::api_start),
+        )
         .route("/api/v1/sweeps/{id}", get(sweeps::api_run))
         .fallback(api::not_found)
         .route_layer(from_fn_with_state(state.clone(), count))

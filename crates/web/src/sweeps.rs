@@ -302,12 +302,38 @@ pub fn script_json<T: Serialize>(v: &T) -> String {
 struct SweepsPage {
     chrome: Chrome,
     runs: Vec<SweepView>,
+    /// The new-sweep form's values and messages.
+    f: crate::backtests::FormValues,
+    /// (field, label, parameter name) of each grid parameter.
+    param_fields: Vec<(&'static str, &'static str)>,
+    metrics: &'static [&'static str],
+    /// Sweep jobs started here: (id, name, status, error).
+    jobs: Vec<(String, String, String, String)>,
 }
 
 /// `GET /sweeps`.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
+) -> Result<Response, ApiError> {
+    let mut f = crate::backtests::FormValues::default();
+    for (k, v) in [
+        ("name", "My Sweep"),
+        ("params.buy_below_pct", "1:3:1"),
+        ("params.sell_above_pct", "10,18,30"),
+        ("seed", "1"),
+        ("top", "10"),
+    ] {
+        f.v.insert(k.to_string(), v.to_string());
+    }
+    page_with(&state, &s, f).await
+}
+
+/// The Sweeps page with the form holding `f`.
+pub async fn page_with(
+    state: &AppState,
+    s: &CurrentSession,
+    f: crate::backtests::FormValues,
 ) -> Result<Response, ApiError> {
     let runs = state
         .store
@@ -316,9 +342,30 @@ pub async fn page(
         .iter()
         .map(SweepView::of)
         .collect();
+    let jobs = state
+        .store
+        .jobs("sweep", 20)
+        .await?
+        .into_iter()
+        .map(|j| {
+            (
+                j.id,
+                j.name,
+                j.status.as_str().to_string(),
+                j.error.unwrap_or_default(),
+            )
+        })
+        .collect();
     Ok(render(&SweepsPage {
-        chrome: Chrome::new("Sweeps", "sweeps", &s),
+        chrome: Chrome::new("Sweeps", "sweeps", s),
         runs,
+        f,
+        param_fields: crate::sweep_form::PARAM_FIELDS
+            .into_iter()
+            .zip(crate::sweep_form::PARAM_LABELS)
+            .collect(),
+        metrics: vectura_backtest::sweep::metric_names(),
+        jobs,
     }))
 }
 

@@ -482,3 +482,108 @@ async fn a_sweeps_heat_map_opens_and_a_set_fills_the_backtest_form() {
     assert_eq!(b.value("#f-name").await.as_deref(), Some("Sweep set 8"));
     b.end().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_running_backtest_shows_its_progress_and_is_cancelled_from_its_page() {
+    let s = start().await;
+    // Running jobs hold at their first progress event from inside the engine's run, until the
+    // user's cancel: the click lands while the engine runs, however fast the machine is.
+    s.state.jobs.pause();
+    let b = Browser::start().await;
+    b.login(&s, "/backtests").await;
+    // The longest bundled bars, every bar of the day (extended and overnight included).
+    b.fill("#f-name", "Cancel me running").await;
+    b.click("details summary").await;
+    b.c()
+        .find(Locator::Css("#f-session option[value=\"all\"]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.click("#backtest-submit").await;
+    assert_eq!(b.text_is("#run-status", "running").await, "running");
+    let stage = b
+        .text_until("#stages li[data-stage=\"working_on_chunk\"]", |t| {
+            t.contains("Processing chunk") && !t.contains(" 0 %") && !t.contains("100 %")
+        })
+        .await;
+    assert!(
+        stage.contains("Processing chunk") && stage.contains('%'),
+        "{stage}"
+    );
+    b.shot("backtest-running").await;
+    b.click("#cancel").await;
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#run-status.status-cancelled"))
+        .await
+        .unwrap();
+    assert_eq!(b.text("#run-error").await, "cancelled from the dashboard");
+    assert!(
+        b.c().find(Locator::Css("iframe#report")).await.is_err(),
+        "no report"
+    );
+    b.shot("backtest-cancelled-running").await;
+    // Nothing of the run was stored.
+    let jobs = s.store.jobs("backtest", 10).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = s.store.job(&jobs[0].id).await.unwrap().unwrap();
+    assert_eq!(job.status.as_str(), "cancelled");
+    assert!(job.result.is_none());
+    s.state.jobs.resume();
+    b.end().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn a_sweep_submitted_from_the_form_reaches_done_and_opens_its_heat_map() {
+    let s = start().await;
+    let b = Browser::start().await;
+    b.login(&s, "/sweeps").await;
+    // A bad range first: its message next to the field, nothing started.
+    b.fill("#s-params-buy_below_pct", "3:1:1").await;
+    b.click("#sweep-submit").await;
+    let msg = b
+        .text(".field-error[data-for=\"params.buy_below_pct\"]")
+        .await;
+    assert!(msg.contains("step > 0"), "{msg}");
+    b.shot("sweep-validation").await;
+    assert!(s.store.jobs("sweep", 10).await.unwrap().is_empty());
+    b.fill("#s-name", "Form sweep").await;
+    // Date inputs take their value in ISO form from script (typing depends on the locale).
+    b.c()
+        .execute(
+            "document.querySelector('#s-start_date').value = '2011-01-03'; document.querySelector('#s-end_date').value = '2011-01-31';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.fill("#s-params-buy_below_pct", "1:3:1").await;
+    b.fill("#s-params-sell_above_pct", "10,20").await;
+    b.click("#sweep-submit").await;
+    assert_eq!(b.text_is("#run-name", "Form sweep").await, "Form sweep");
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(240))
+        .for_element(Locator::Css("#run-status.status-done"))
+        .await
+        .unwrap();
+    assert!(b.text("#job-message").await.contains("6 sets"));
+    b.shot("sweep-job-done").await;
+    b.click("#job-result").await;
+    b.c()
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#heatmap-0 .main-svg"))
+        .await
+        .unwrap();
+    let ticks = b.text("#heatmap-0 .xaxislayer-above").await;
+    for v in ["1", "2", "3"] {
+        assert!(ticks.contains(v), "{ticks}");
+    }
+    b.shot("sweep-form-heatmap").await;
+    b.end().await;
+}

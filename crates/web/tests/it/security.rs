@@ -521,3 +521,84 @@ async fn a_password_set_while_the_server_runs_closes_the_set_up() {
     );
     c.login().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_and_sweep_calls_need_a_session_and_the_csrf_token() {
+    let s = start().await;
+    let mut c = Client::new(&s.base);
+    c.login().await;
+    let anon = Client::new(&s.base);
+    let sweep = serde_json::json!({"params": {"buy_below_pct": "1,2"}});
+    for (path, body) in [
+        ("/api/v1/sweeps", sweep.clone()),
+        ("/api/v1/jobs/sw-1/cancel", serde_json::json!({})),
+    ] {
+        let r = anon
+            .request(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{path} without a session"
+        );
+        let r = c
+            .request(Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{path} without the token"
+        );
+        let r = c
+            .request(Method::POST, path)
+            .header("X-CSRF-Token", "wrong")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{path} with a wrong token"
+        );
+    }
+    for path in ["/api/v1/jobs/sw-1", "/api/v1/jobs/sw-1/events"] {
+        let r = anon.request(Method::GET, path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    for (path, form) in [
+        ("/sweeps", vec![("params.buy_below_pct", "1,2")]),
+        ("/jobs/sw-1/cancel", vec![]),
+    ] {
+        let r = anon
+            .request(Method::POST, path)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::SEE_OTHER,
+            "{path} without a session"
+        );
+        let r = c
+            .request(Method::POST, path)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::FORBIDDEN,
+            "{path} without its csrf field"
+        );
+    }
+    // Nothing started.
+    assert!(s.store.jobs("sweep", 10).await.unwrap().is_empty());
+}

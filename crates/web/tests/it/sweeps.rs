@@ -108,3 +108,138 @@ async fn a_stored_sweep_shows_heat_maps_on_one_scale_and_its_best_sets() {
     let r = c.get("/api/v1/sweeps/unknown").await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
+
+/// Waits for a job's end through the API (its status once final).
+pub async fn job_end(c: &mut Client, id: &str) -> Value {
+    for _ in 0..1200 {
+        let j: Value = c
+            .get(&format!("/api/v1/jobs/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if matches!(j["status"].as_str(), Some("done" | "failed" | "cancelled")) {
+            return j;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("job {id} did not end in 120 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_started_through_the_api_runs_as_a_job_and_is_stored_with_its_rows() {
+    let s = start().await;
+    let mut c = Client::new(&s.base);
+    c.login().await;
+    let body = json!({
+        "name": "API sweep",
+        "start_date": "2011-01-03",
+        "end_date": "2011-01-31",
+        "params": {"buy_below_pct": "1:3:1", "sell_above_pct": "10,20"},
+        "rank_by": "total_return_pct",
+    });
+    let r = c
+        .with_csrf(reqwest::Method::POST, "/api/v1/sweeps")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let j = job_end(&mut c, &id).await;
+    assert_eq!(j["status"], "done", "{j}");
+    assert_eq!(j["kind"], "sweep");
+    let run_id = j["result"]["sweep_run"].as_str().unwrap().to_string();
+    assert_eq!(j["result"]["link"], format!("/sweeps/{run_id}"));
+    let run = s.store.sweep_run(&run_id).await.unwrap().unwrap();
+    assert_eq!(run.set_count, 6);
+    assert_eq!(run.rows_stored, 6);
+    assert_eq!(run.status, SweepStatus::Done);
+    let results = s.store.sweep_results(&run_id).await.unwrap();
+    assert_eq!(results.len(), 6);
+    // Its heat map over the two varied parameters.
+    let d: Value = c
+        .get(&format!("/api/v1/sweeps/{run_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(d["x_values"], json!([1.0, 2.0, 3.0]));
+    assert_eq!(d["y_values"], json!([10.0, 20.0]));
+    // The progress was streamed: rows done of all, then completed.
+    let stages: Vec<&str> = j["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["stage"].as_str())
+        .collect();
+    assert!(
+        stages.contains(&"working_on_chunk") && stages.last() == Some(&"completed"),
+        "{stages:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_sweep_field_is_refused_naming_it_and_starts_nothing() {
+    let s = start().await;
+    let mut c = Client::new(&s.base);
+    c.login().await;
+    for (body, field) in [
+        (json!({}), "params"),
+        (
+            json!({"params": {"buy_below_pct": "3:1:1"}}),
+            "params.buy_below_pct",
+        ),
+        (json!({"params": {"nope": "1"}}), "params"),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "sampling": "random"}),
+            "random_sets",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "sampling": "random", "random_sets": 5}),
+            "random_sets",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "walk_forward": "x"}),
+            "walk_forward",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "rank_by": "luck"}),
+            "rank_by",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "source": "store"}),
+            "symbols",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "ranges": "2011-01-03"}),
+            "ranges",
+        ),
+        (
+            json!({"params": {"buy_below_pct": "1,2"}, "fill": "magic"}),
+            "fill",
+        ),
+        (json!({"params": {"buy_below_pct": "1,2"}, "top": 0}), "top"),
+        (
+            json!({"params": {"buy_below_pct": "1:1000:1", "sell_above_pct": "1:10000:1"}}),
+            "params",
+        ),
+        (json!({"bogus": 1}), "bogus"),
+    ] {
+        let r = c
+            .with_csrf(reqwest::Method::POST, "/api/v1/sweeps")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["field"], field, "{body}: {e}");
+        assert!(!e["error"].as_str().unwrap().is_empty());
+    }
+    assert!(s.store.jobs("sweep", 10).await.unwrap().is_empty());
+    assert!(s.store.sweep_runs().await.unwrap().is_empty());
+}
