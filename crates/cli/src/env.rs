@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, Context, Result};
 
-pub use vectura_jobs::config::{database_url, load_dotenv};
+pub use vectura_jobs::config::{database_url, load_dotenv, var};
 
 /// Opens the store (running its migrations) on the process's runtime.
 pub fn open_store(rt: &tokio::runtime::Runtime, create: bool) -> Result<vectura_store::Store> {

@@ -349,7 +349,7 @@ fn action(a: &TradeAction, out: &mut dyn Write) -> Result<()> {
     let store = env::open_store(&rt, true)?;
     let now = chrono::Utc::now();
     match a {
-        TradeAction::Parity(_) => Ok(()),
+        TradeAction::Parity(_) => {}
         TradeAction::Halt { symbol, broker } => {
             let client = match broker {
                 BrokerKind::Alpaca => Some(

@@ -1,4 +1,4 @@
 mod parity;
 mod risk;
-mod support;
 mod sim;
+mod support;
