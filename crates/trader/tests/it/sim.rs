@@ -504,9 +504,14 @@ async fn check(
     Ok(())
 }
 
-/// Runs the seeds (`VECTURA_SIM_SEEDS`, `VECTURA_SIM_SEED`); with `strict`, a halt fails its seed,
-/// otherwise a halt (the trader failing closed, naming the difference) is counted and printed.
-async fn seeds(strict: bool) {
+/// Seeds of the first 1 000 that halt on a position difference after partial fills and crashes (the
+/// lots hold more shares than the broker's position): a runtime finding to fix. Replay one with
+/// `VECTURA_SIM_SEED=80 cargo test -p vectura-trader --test it sim:: -- --nocapture`.
+const KNOWN_HALTING: &[u64] = &[80, 299, 530, 534, 782, 820, 833];
+
+/// Runs the seeds (`VECTURA_SIM_SEEDS`, `VECTURA_SIM_SEED`); a halt (the trader failing closed,
+/// naming the difference) is counted and printed, and only the known seeds may halt.
+async fn seeds() {
     let one = std::env::var("VECTURA_SIM_SEED").ok().map(|s| {
         s.trim()
             .parse::<u64>()
@@ -532,13 +537,13 @@ async fn seeds(strict: bool) {
                 total.orders += t.orders;
                 total.fills += t.fills;
             }
-            Err(Failure::Halted(why)) if !strict => {
+            Err(Failure::Halted(why)) => {
                 eprintln!(
                     "seed {seed} halted (failed closed): {why}\n  replay it: VECTURA_SIM_SEED={seed} cargo test -p vectura-trader --test it sim:: -- --nocapture"
                 );
                 halted.push(seed);
             }
-            Err(Failure::Halted(why) | Failure::Other(why)) => {
+            Err(Failure::Other(why)) => {
                 eprintln!(
                     "seed {seed} FAILED: {why}\n  replay it: VECTURA_SIM_SEED={seed} cargo test -p vectura-trader --test it sim:: -- --nocapture"
                 );
@@ -558,6 +563,17 @@ async fn seeds(strict: bool) {
         failed
     );
     assert!(failed.is_empty(), "failing seeds: {failed:?}");
+    if one.is_none() && n == 1000 {
+        // A known runtime finding, not yet fixed: these seeds fail closed (a halt naming a position
+        // difference after partial fills and crashes). Any other seed halting is a regression; a
+        // listed seed that no longer halts means the fix landed: shrink the list.
+        let new: Vec<u64> = halted
+            .iter()
+            .copied()
+            .filter(|s| !KNOWN_HALTING.contains(s))
+            .collect();
+        assert!(new.is_empty(), "seeds that newly halt: {new:?}");
+    }
     // The schedule must actually hurt: crashes and orders across the seeds.
     if one.is_none() && seeds.len() >= 100 {
         assert!(total.crashes >= seeds.len() / 10, "{total:?}");
@@ -570,14 +586,5 @@ async fn seeds(strict: bool) {
 #[tokio::test(flavor = "current_thread")]
 async fn a_thousand_seeds_of_faults_and_crashes_end_with_no_order_twice_no_fill_lost_and_our_state_the_venues(
 ) {
-    seeds(false).await;
-}
-
-/// The same seeds, a halt failing the seed: the trader should never need to fail closed under the
-/// venue's own faults. Ignored: about 1 % of the seeds halt on a position difference after partial
-/// fills with crashes (a finding of this simulation, left to fix in the runtime).
-#[tokio::test(flavor = "current_thread")]
-#[ignore = "about 1 % of seeds halt on a position difference after partial fills and crashes: a runtime finding to fix (see the proof17 report)"]
-async fn a_thousand_seeds_never_halt() {
-    seeds(true).await;
+    seeds().await;
 }
