@@ -270,7 +270,14 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
                 let cfg = AlpacaConfig::from_env()?;
                 match args.clock {
                     ClockKind::Wall => {
-                        vectura_trader::session::trade_alpaca(store, cfg, args.live, args.once, stop)
+                        vectura_trader::session::trade_alpaca(
+                            store,
+                            cfg,
+                            args.live,
+                            args.once,
+                            vectura_trader::runtime::SplitFeed::from_env(),
+                            stop,
+                        )
                             .await?
                     }
                     ClockKind::Broker => {

@@ -250,6 +250,23 @@ impl PendingOrder {
     }
 }
 
+/// A stock split applied to a live grid's state: from `effective` (Unix s, the session open of its
+/// date) one old share is `ratio` new shares. The history stays as executed; this records the change.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SplitAdjustment {
+    pub effective: i64,
+    pub ratio: f64,
+}
+
+/// Why a split cannot be applied to a grid's state.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SplitRefused {
+    #[error("split ratio {0} is not a finite positive number")]
+    BadRatio(f64),
+    #[error("{0} order(s) are out at the venue: a split is applied with no order in flight (cancel them, or wait for them to end)")]
+    OrdersInFlight(usize),
+}
+
 /// What happens to an order in flight when the join filter removes the buy trigger that fired it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -299,6 +316,9 @@ pub struct GridSnapshot {
     pub bar_buys: Vec<(u64, f64, f64)>,
     /// The current bar's fired sells not yet turned into intents: (trigger, fire price).
     pub bar_sells: Vec<(u64, f64)>,
+    /// Splits applied to this state, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub splits: Vec<SplitAdjustment>,
 }
 
 /// A snapshot that cannot be a grid's state.
@@ -343,6 +363,7 @@ pub struct Grid {
     /// Cached extremes of armed triggers: (highest below-buy, lowest higher-buy, lowest sell); `None`
     /// after any change to the triggers.
     band_cache: std::cell::Cell<Option<(f64, f64, f64)>>,
+    splits: Vec<SplitAdjustment>,
 }
 
 const NO_LINE: u32 = u32::MAX;
@@ -382,6 +403,7 @@ impl Grid {
             now: 0,
             eval: Eval::Close,
             band_cache: std::cell::Cell::new(None),
+            splits: Vec::new(),
         }
     }
 
@@ -639,6 +661,17 @@ impl Grid {
         &self.pending
     }
 
+    /// The shares the venue holds for this grid: the open lots, plus what buys in flight have
+    /// filled, minus what sells in flight have sold (a lot sold in parts keeps its full shares until
+    /// its order ends, so its sold parts count against it).
+    pub fn position(&self) -> f64 {
+        let lots: f64 = self.lots.iter().map(|l| l.shares).sum();
+        self.pending.iter().fold(lots, |acc, p| match p.kind {
+            PendingKind::Buy { .. } => acc + p.filled,
+            PendingKind::Sell { .. } => acc - p.filled,
+        })
+    }
+
     /// The next intent number (the counter client order ids are made from).
     pub fn next_intent_id(&self) -> IntentId {
         IntentId(self.next_intent)
@@ -664,7 +697,51 @@ impl Grid {
             cancels: self.cancels.clone(),
             bar_buys: self.fire_buys[self.cursor_b.min(self.fire_buys.len())..].to_vec(),
             bar_sells: self.fire_sells[self.cursor_s.min(self.fire_sells.len())..].to_vec(),
+            splits: self.splits.clone(),
         }
+    }
+
+    /// Splits applied to this state, oldest first.
+    pub fn splits(&self) -> &[SplitAdjustment] {
+        &self.splits
+    }
+
+    /// Applies a split to the state: every open lot's shares (and its sell trigger's) multiplied by
+    /// `ratio`, every lot and trigger price divided by it; the history stays as executed and the
+    /// adjustment is recorded. Applying the same split (same `effective`) again changes nothing
+    /// (false). Refused while orders are out: their fills would be in the old shares.
+    pub fn apply_split(&mut self, effective: i64, ratio: f64) -> Result<bool, SplitRefused> {
+        if !(ratio.is_finite() && ratio > 0.0) {
+            return Err(SplitRefused::BadRatio(ratio));
+        }
+        if self.splits.iter().any(|s| s.effective == effective) {
+            return Ok(false);
+        }
+        if !self.pending.is_empty() {
+            return Err(SplitRefused::OrdersInFlight(self.pending.len()));
+        }
+        for l in &mut self.lots {
+            l.shares *= ratio;
+            l.price /= ratio;
+        }
+        for t in &mut self.sells {
+            t.shares *= ratio;
+            t.price /= ratio;
+        }
+        // The "higher" first-order trigger at −1 stays below every price whatever the ratio.
+        for t in &mut self.buys {
+            if t.price > 0.0 {
+                t.price /= ratio;
+            }
+        }
+        for l in self.lines.iter_mut().filter(|l| l.executed.is_none()) {
+            if l.price > 0.0 {
+                l.price /= ratio;
+            }
+        }
+        self.band_cache.set(None);
+        self.splits.push(SplitAdjustment { effective, ratio });
+        Ok(true)
     }
 
     /// The grid a [`Grid::snapshot`] was taken of. Refuses a snapshot that breaks the grid's invariants
@@ -780,6 +857,7 @@ impl Grid {
         g.eval = s.eval;
         g.fire_buys = s.bar_buys;
         g.fire_sells = s.bar_sells;
+        g.splits = s.splits;
         Ok(g)
     }
 
@@ -1136,6 +1214,92 @@ mod tests {
         };
         g.on_fill(&f);
         f
+    }
+
+    #[test]
+    fn the_position_counts_parts_of_a_buy_for_and_parts_of_a_sell_against() {
+        let mut g = Grid::new(GridParams::default(), GridMode::default());
+        let a = Account {
+            cash: 1000.0,
+            equity: 1000.0,
+        };
+        g.on_bar(&Tick::at(1, 50.0), &a, &AllowAll);
+        let buy = g.next_intent(&a, &AllowAll).expect("first order buys");
+        let part = |i: &OrderIntent, qty: f64, done: bool| Fill {
+            intent: i.id,
+            side: i.side,
+            qty,
+            price: i.ref_price,
+            commission: 0.0,
+            ts: 2,
+            done,
+        };
+        g.on_fill(&part(&buy, 5.0, false));
+        assert_eq!((g.lots().len(), g.position()), (0, 5.0), "5 of 12 bought");
+        g.on_fill(&part(&buy, 7.0, true));
+        assert_eq!((g.lots().len(), g.position()), (1, 12.0));
+        let b = Account {
+            cash: 400.0,
+            equity: 1108.0,
+        };
+        g.on_bar(&Tick::at(3, 59.0), &b, &AllowAll);
+        let sell = g.next_intent(&b, &AllowAll).expect("the lot sells at 59");
+        assert_eq!((sell.side, sell.qty), (Side::Sell, 12.0));
+        g.on_fill(&part(&sell, 4.0, false));
+        // The lot keeps its 12 shares until the sell ends; the venue holds 8.
+        assert_eq!((g.lots()[0].shares, g.position()), (12.0, 8.0));
+        g.on_order_end(sell.id, &OrderEnd::Cancelled);
+        assert_eq!((g.lots()[0].shares, g.position()), (8.0, 8.0));
+    }
+
+    #[test]
+    fn a_split_multiplies_shares_divides_prices_keeps_history_and_applies_once() {
+        let mut g = Grid::new(GridParams::default(), GridMode::default());
+        let a = Account {
+            cash: 1000.0,
+            equity: 1000.0,
+        };
+        g.on_bar(&Tick::at(1, 50.0), &a, &AllowAll);
+        let buy = g.next_intent(&a, &AllowAll).expect("first order buys");
+        assert_eq!(
+            g.apply_split(100, 2.0),
+            Err(SplitRefused::OrdersInFlight(1))
+        );
+        fill_now(&mut g, &buy, 1);
+        let history = g.snapshot().history;
+        assert_eq!(g.apply_split(100, 2.0), Ok(true));
+        assert_eq!(g.apply_split(100, 2.0), Ok(false), "the same split twice");
+        assert_eq!((g.lots()[0].shares, g.lots()[0].price), (24.0, 25.0));
+        let sells: Vec<_> = g
+            .sell_triggers()
+            .iter()
+            .map(|t| (t.price, t.shares))
+            .collect();
+        assert_eq!(sells, vec![(29.5, 24.0)]);
+        let buys: Vec<_> = g.buy_triggers().map(|t| t.price).collect();
+        assert_eq!(buys, vec![24.5]);
+        assert_eq!(g.snapshot().history, history, "history stays as executed");
+        assert_eq!(
+            g.splits(),
+            &[SplitAdjustment {
+                effective: 100,
+                ratio: 2.0
+            }]
+        );
+        // Restored, it remembers the split; at 29.5 the lot sells its 24 new shares.
+        let mut g = Grid::restore(g.snapshot()).expect("restores");
+        assert_eq!(g.apply_split(100, 2.0), Ok(false));
+        let b = Account {
+            cash: 400.0,
+            equity: 1108.0,
+        };
+        g.on_bar(&Tick::at(200, 29.5), &b, &AllowAll);
+        let sell = g.next_intent(&b, &AllowAll).expect("the lot sells");
+        assert_eq!((sell.side, sell.qty), (Side::Sell, 24.0));
+        assert!(matches!(
+            g.apply_split(300, f64::NAN),
+            Err(SplitRefused::BadRatio(_))
+        ));
     }
 
     #[test]

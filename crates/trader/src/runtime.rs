@@ -19,7 +19,8 @@
 //!   re-arms, and its row reads `dropped`. Its client order id is never reused (the counter was saved).
 //! - **Unexplained at the broker**: an order of this symbol since the run began whose client order id
 //!   is not this run's, an execution of such an order, or a position that differs from our lots (plus
-//!   the filled part of orders in flight) by more than half a share unit halts the symbol.
+//!   the filled part of buys in flight, less the sold part of sells in flight) by more than half a
+//!   share unit halts the symbol.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -42,9 +43,11 @@ use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
 use crate::clock::Clock;
 
 mod controls;
+mod splits;
 use crate::error::{CrashPoint, TraderError};
 use crate::risk;
 pub use controls::ControlChanges;
+pub use splits::SplitFeed;
 
 /// Seconds a bar lasts.
 const BAR_S: i64 = 60;
@@ -57,6 +60,10 @@ pub struct TraderConfig {
     pub share_scale: f64,
     /// Time in force of every order.
     pub time_in_force: TimeInForce,
+    /// Seconds before the session's open the pre-market step (splits) may run: 1 800, 09:00 New York.
+    pub premarket_lead_s: i64,
+    /// Where the pre-market step refreshes splits from (none: the stored list only).
+    pub splits: Option<SplitFeed>,
 }
 
 impl Default for TraderConfig {
@@ -64,6 +71,8 @@ impl Default for TraderConfig {
         TraderConfig {
             share_scale: 1e4,
             time_in_force: TimeInForce::Day,
+            premarket_lead_s: 1800,
+            splits: None,
         }
     }
 }
@@ -79,6 +88,8 @@ pub struct StepReport {
     pub fills: usize,
     /// Intents ended (rejected, cancelled, expired, dropped).
     pub ended: usize,
+    /// Splits applied to the state (the pre-market step).
+    pub splits: usize,
     /// Symbols halted in this step, with the reason.
     pub halted: Vec<(String, String)>,
 }
@@ -119,6 +130,8 @@ struct SymbolRun {
     /// The New York day and the price the day's P&L is measured from (the session's first bar's
     /// open), read once a day from the market data (again after a restart: nothing to persist).
     day_start: Option<(chrono::NaiveDate, f64)>,
+    /// The New York day the pre-market step last ran (splits checked); again after a restart.
+    splits_checked: Option<chrono::NaiveDate>,
 }
 
 /// The live runtime over a store, a broker and a market-data feed, with an injected clock.
@@ -234,6 +247,7 @@ impl Trader {
                     since,
                     last_bar,
                     day_start: None,
+                    splits_checked: None,
                 },
             );
         }
@@ -375,6 +389,35 @@ impl Trader {
         if !self.apply_executions(sym, &orders, report).await? {
             return Ok(());
         }
+        // Intents still out: ended at the broker, or never sent and their bar gone (neither sends
+        // anything, so both come before the position check; a split due today needs them ended).
+        let by_coid: HashMap<&str, &Order> = orders
+            .iter()
+            .map(|o| (o.client_order_id.as_str(), o))
+            .collect();
+        let mut unsent = Vec::new();
+        for intent in self.pending_intents(sym) {
+            let coid = self.symbols[sym].run.client_order_id(intent);
+            match by_coid.get(coid.as_str()) {
+                Some(o) => {
+                    if let Some(end) = ends_intent(&o.status) {
+                        self.end_intent(sym, intent, &end).await?;
+                        self.mark(&coid, o.status.as_str(), Some(o), None).await?;
+                        report.ended += 1;
+                    }
+                }
+                None => {
+                    if !self.drop_if_stale(sym, intent, &coid, report).await? {
+                        unsent.push((intent, coid));
+                    }
+                }
+            }
+        }
+        // The pre-market step: a split that took effect today is applied before the position is
+        // compared (the broker's position is in the new shares by then).
+        if !self.apply_due_splits(sym, report).await? {
+            return Ok(());
+        }
         // Our lots (and the filled part of orders in flight) against the broker's position. A fill can
         // land between the executions read and the positions read: a difference is looked at again
         // after applying what came in meanwhile, and only a difference that stays halts.
@@ -385,9 +428,7 @@ impl Trader {
                 .filter(|p| p.symbol == sym)
                 .map(|p| dec(p.qty))
                 .sum::<f64>();
-            let g = self.symbols[sym].run.grid();
-            let ours = g.lots().iter().map(|l| l.shares).sum::<f64>()
-                + g.pending().iter().map(|p| p.filled).sum::<f64>();
+            let ours = self.symbols[sym].run.grid().position();
             if (theirs - ours).abs() <= 0.5 / self.cfg.share_scale {
                 break;
             }
@@ -398,36 +439,33 @@ impl Trader {
                 continue;
             }
             let reason = format!(
-                "the broker's position in {sym} is {theirs} shares, this run's lots hold {ours}: a trade outside this run (a manual order?) or a fill we cannot see; make the position {ours} shares in the broker's account (or end the run and start a new one from the position), then `vectura trade resume --symbol {sym}`"
+                "the broker's position in {sym} is {theirs} shares, this run's lots hold {ours}: a trade outside this run (a manual order?), a split not applied, or a fill we cannot see; make the position {ours} shares in the broker's account (or end the run and start a new one from the position), then `vectura trade resume --symbol {sym}`"
             );
             return self.halt(sym, reason, report).await;
         }
-        // Intents still out: ended at the broker, or never sent.
-        let pending: Vec<IntentId> = self.symbols[sym]
+        // Saved intents the broker never got, their bar still current: sent now.
+        for (intent, coid) in unsent {
+            if self.symbols[sym]
+                .run
+                .grid()
+                .pending()
+                .iter()
+                .any(|p| p.intent == intent)
+            {
+                self.resend(sym, &coid, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn pending_intents(&self, sym: &str) -> Vec<IntentId> {
+        self.symbols[sym]
             .run
             .grid()
             .pending()
             .iter()
             .map(|p| p.intent)
-            .collect();
-        let by_coid: HashMap<&str, &Order> = orders
-            .iter()
-            .map(|o| (o.client_order_id.as_str(), o))
-            .collect();
-        for intent in pending {
-            let coid = self.symbols[sym].run.client_order_id(intent);
-            match by_coid.get(coid.as_str()) {
-                Some(o) => {
-                    if let Some(end) = ends_intent(&o.status) {
-                        self.end_intent(sym, intent, &end).await?;
-                        self.mark(&coid, o.status.as_str(), Some(o), None).await?;
-                        report.ended += 1;
-                    }
-                }
-                None => self.resend_or_drop(sym, intent, &coid, report).await?,
-            }
-        }
-        Ok(())
+            .collect()
     }
 
     /// Applies every execution of the run's orders not applied yet, each saved with its snapshot in
@@ -460,7 +498,20 @@ impl Trader {
             let Some(intent) = self.symbols[sym].run.intent_of(&o.client_order_id) else {
                 continue;
             };
-            let fill = x.to_fill(intent, 0.0);
+            let mut fill = x.to_fill(intent, 0.0);
+            // The order is done when its whole quantity has filled, counted over the parts applied:
+            // a stream (or a reordered read) can bring the last part (leaves_qty 0) before an
+            // earlier one, which would otherwise arrive for an intent already ended and be lost.
+            if let Some(q) = o.qty.map(dec) {
+                let before = self.symbols[sym]
+                    .run
+                    .grid()
+                    .pending()
+                    .iter()
+                    .find(|p| p.intent == intent)
+                    .map_or(0.0, |p| p.filled);
+                fill.fill.done = before + fill.fill.qty >= q - 0.5 / self.cfg.share_scale;
+            }
             self.reached(CrashPoint::BeforeFillSaved)?;
             let s = self.symbols.get_mut(sym).expect("a traded symbol");
             if s.run.apply_fill(&fill) == Applied::Duplicate {
@@ -519,40 +570,56 @@ impl Trader {
         }
     }
 
-    /// An intent the broker has no order for: sent while its bar is current, else dropped.
-    async fn resend_or_drop(
+    /// The saved intent of `coid`, when readable.
+    async fn stored_intent(&self, coid: &str) -> Result<Option<StoredIntent>, TraderError> {
+        Ok(self
+            .store
+            .order(coid)
+            .await?
+            .and_then(|r| r.intent)
+            .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok()))
+    }
+
+    /// An intent the broker has no order for, whose bar is no longer the current one: dropped, its
+    /// trigger re-armed (true). False when its bar is still current (it is to be sent).
+    async fn drop_if_stale(
         &mut self,
         sym: &str,
         intent: IntentId,
         coid: &str,
         report: &mut StepReport,
-    ) -> Result<(), TraderError> {
-        let stored = self
-            .store
-            .order(coid)
-            .await?
-            .and_then(|r| r.intent)
-            .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok());
+    ) -> Result<bool, TraderError> {
         let now = self.clock.now();
-        match stored {
-            Some(si) if si.bar_ts + BAR_S <= now && now < si.bar_ts + 2 * BAR_S => {
-                tracing::warn!(symbol = %sym, client_order_id = %coid, "resending an intent saved but not sent");
-                self.submit(sym, &si.intent, coid, report).await
-            }
-            _ => {
-                tracing::warn!(symbol = %sym, client_order_id = %coid, "dropping an intent that was never sent and whose bar has passed; its trigger re-arms");
-                self.end_intent(sym, intent, &OrderEnd::Cancelled).await?;
-                self.mark(
-                    coid,
-                    "dropped",
-                    None,
-                    Some("never sent; its bar passed".into()),
-                )
-                .await?;
-                report.ended += 1;
-                Ok(())
+        if let Some(si) = self.stored_intent(coid).await? {
+            if si.bar_ts + BAR_S <= now && now < si.bar_ts + 2 * BAR_S {
+                return Ok(false);
             }
         }
+        tracing::warn!(symbol = %sym, client_order_id = %coid, "dropping an intent that was never sent and whose bar has passed; its trigger re-arms");
+        self.end_intent(sym, intent, &OrderEnd::Cancelled).await?;
+        self.mark(
+            coid,
+            "dropped",
+            None,
+            Some("never sent; its bar passed".into()),
+        )
+        .await?;
+        report.ended += 1;
+        Ok(true)
+    }
+
+    /// Sends a saved intent the broker never got (its bar is still the current one).
+    async fn resend(
+        &mut self,
+        sym: &str,
+        coid: &str,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        let Some(si) = self.stored_intent(coid).await? else {
+            return Ok(());
+        };
+        tracing::warn!(symbol = %sym, client_order_id = %coid, "resending an intent saved but not sent");
+        self.submit(sym, &si.intent, coid, report).await
     }
 
     /// Submits a saved intent and records the reply.

@@ -12,7 +12,7 @@ use vectura_store::Store;
 
 use crate::clock::{Clock, WallClock};
 use crate::error::TraderError;
-use crate::runtime::{StepReport, Trader, TraderConfig};
+use crate::runtime::{SplitFeed, StepReport, Trader, TraderConfig};
 use crate::venue::check_live;
 
 /// The simulated broker's time, as the trader's clock (offline replays).
@@ -25,12 +25,14 @@ impl Clock for SimClock {
 }
 
 /// Trades on Alpaca: one step (`once`) or steps every minute until `stop` resolves. Refuses a
-/// live endpoint without `live`, and `live` without the live endpoint.
+/// live endpoint without `live`, and `live` without the live endpoint. The pre-market step refreshes
+/// splits from `splits`.
 pub async fn trade_alpaca(
     store: Store,
     cfg: AlpacaConfig,
     live: bool,
     once: bool,
+    splits: SplitFeed,
     stop: impl Future<Output = ()>,
 ) -> Result<StepReport, TraderError> {
     check_live(&cfg, live)?;
@@ -43,6 +45,7 @@ pub async fn trade_alpaca(
         TraderConfig {
             // Alpaca takes fractional orders to 9 decimals.
             share_scale: 1e9,
+            splits: Some(splits),
             ..TraderConfig::default()
         },
     )
@@ -53,6 +56,7 @@ pub async fn trade_alpaca(
         report.submitted += r.submitted;
         report.fills += r.fills;
         report.ended += r.ended;
+        report.splits += r.splits;
         report.halted.extend(r.halted);
         return Ok(report);
     }

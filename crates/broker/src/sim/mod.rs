@@ -479,6 +479,25 @@ impl SimBroker {
             .map(|e| e.commission)
     }
 
+    /// Applies a stock split to the account, as the broker does before the open of its effective
+    /// date: the position's shares multiplied by `ratio` (2 for a 2-for-1), its average entry price
+    /// divided by it. Open orders are left as they are (the trader applies a split with none out).
+    pub fn split(&self, symbol: &str, ratio: Decimal) -> Result<(), SimError> {
+        if ratio <= Decimal::ZERO {
+            return Err(SimError::Config {
+                field: "split ratio",
+                value: ratio.to_string(),
+                rule: "a positive number of new shares per old share (2 for a 2-for-1)",
+            });
+        }
+        let mut st = self.lock();
+        if let Some(p) = st.positions.get_mut(&symbol.to_ascii_uppercase()) {
+            p.qty *= ratio;
+            p.avg /= ratio;
+        }
+        Ok(())
+    }
+
     /// The last close handed over for `symbol`.
     pub fn last_close(&self, symbol: &str) -> Option<f64> {
         let st = self.lock();

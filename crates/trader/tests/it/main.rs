@@ -1,4 +1,5 @@
 mod parity;
 mod risk;
 mod sim;
+mod splits;
 mod support;
