@@ -298,7 +298,13 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
                             let _ = std::io::stdout().flush();
                         };
                         match vectura_trader::replay::trade_on_broker_clock(
-                            store, cfg, args.live, crash, stop, &mut print,
+                            store,
+                            cfg,
+                            args.live,
+                            crash,
+                            Some(std::sync::Arc::new(|_| kill_self())),
+                            stop,
+                            &mut print,
                         )
                         .await
                         {

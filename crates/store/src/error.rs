@@ -75,6 +75,9 @@ pub enum StoreError {
     #[error("at_orders: no order with client_order_id {client_order_id:?} is stored: store it with insert_order_intent before updating it")]
     UnknownOrder { client_order_id: String },
 
+    #[error("at_runs: saving run {run_id} was stopped before its commit: nothing of it was written (the caller's hook asked to stop)")]
+    Interrupted { run_id: String },
+
     #[error("at_executions: execution {execution_id:?} was applied before: a fill seen again (stream reconnect, backfill) is skipped; nothing of this save was written")]
     DuplicateExecution { execution_id: String },
 

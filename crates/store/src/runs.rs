@@ -469,7 +469,7 @@ impl Store {
 
     /// Stores a new run with its first state and readable rows, in one transaction.
     pub async fn create_run(&self, st: &RunState) -> Result<(), StoreError> {
-        self.write_run(st, true, None, None).await
+        self.write_run(st, true, None, None, None).await
     }
 
     /// Saves a run's state and its readable rows, in one transaction. With `execution`, the execution
@@ -480,7 +480,20 @@ impl Store {
         st: &RunState,
         execution: Option<&ExecutionRecord>,
     ) -> Result<(), StoreError> {
-        self.write_run(st, false, execution, None).await
+        self.write_run(st, false, execution, None, None).await
+    }
+
+    /// [`Store::save_run`] with a hook called inside the transaction, after every row is written and
+    /// before the commit: the crash tests kill the process there (a fill's transaction open). A hook
+    /// returning false rolls the transaction back ([`StoreError::Interrupted`]).
+    pub async fn save_run_with_hook(
+        &self,
+        st: &RunState,
+        execution: Option<&ExecutionRecord>,
+        before_commit: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<(), StoreError> {
+        self.write_run(st, false, execution, None, Some(before_commit))
+            .await
     }
 
     /// Saves a run's state together with a new order intent (`at_orders`, status as given), in one
@@ -499,7 +512,7 @@ impl Store {
             )));
         }
         finite("at_orders", "qty", &target, order.qty)?;
-        self.write_run(st, false, None, Some(order)).await
+        self.write_run(st, false, None, Some(order), None).await
     }
 
     async fn write_run(
@@ -508,6 +521,7 @@ impl Store {
         create: bool,
         execution: Option<&ExecutionRecord>,
         order: Option<&OrderRow>,
+        before_commit: Option<&(dyn Fn() -> bool + Send + Sync)>,
     ) -> Result<(), StoreError> {
         let sym = check_state(st)?;
         if let Some(x) = execution {
@@ -528,6 +542,12 @@ impl Store {
                 format!("run {}", st.run_id),
             ))?;
             write_run!(tx, &sym, st, create, execution, order, is_pg);
+            if before_commit.is_some_and(|h| !h()) {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::Interrupted {
+                    run_id: st.run_id.to_string(),
+                });
+            }
             tx.commit().await.map_err(query_err(
                 "committing",
                 "at_runs",

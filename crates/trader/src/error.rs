@@ -28,6 +28,8 @@ pub enum CrashPoint {
     AfterIntentSaved,
     /// The order was submitted; its reply was not handled (the intent still reads `intent`).
     AfterSubmit,
-    /// A fill was received; its transaction was not committed.
+    /// A fill was received; its transaction was not begun.
     BeforeFillSaved,
+    /// A fill's transaction is open, every row written, the commit not made.
+    InsideFillTransaction,
 }

@@ -28,4 +28,6 @@ pub mod venue;
 
 pub use clock::{Clock, WallClock};
 pub use error::{CrashPoint, TraderError};
-pub use runtime::{ControlChanges, SplitFeed, StepReport, SymbolStatus, Trader, TraderConfig};
+pub use runtime::{
+    ControlChanges, CrashHook, SplitFeed, StepReport, SymbolStatus, Trader, TraderConfig,
+};

@@ -17,6 +17,7 @@ use vectura_broker::Broker;
 
 use crate::clock::Clock;
 use crate::error::{CrashPoint, TraderError};
+use crate::runtime::CrashHook;
 use crate::runtime::{StepReport, Trader, TraderConfig};
 use crate::venue::check_live;
 
@@ -52,8 +53,9 @@ impl FromStr for CrashPoint {
             "after-intent-saved" => Ok(CrashPoint::AfterIntentSaved),
             "after-submit" => Ok(CrashPoint::AfterSubmit),
             "before-fill-saved" => Ok(CrashPoint::BeforeFillSaved),
+            "inside-fill-transaction" => Ok(CrashPoint::InsideFillTransaction),
             other => Err(TraderError::Config(format!(
-                "crash point {other:?} is not one of after-intent-saved, after-submit, before-fill-saved"
+                "crash point {other:?} is not one of after-intent-saved, after-submit, before-fill-saved, inside-fill-transaction"
             ))),
         }
     }
@@ -78,14 +80,15 @@ pub fn parse_crash_at(v: &str) -> Result<(CrashPoint, u32), TraderError> {
 
 /// Trades through Alpaca (the emulator in replay mode, or paper) on the broker's clock: one step per
 /// new broker minute until `stop` resolves; `on_step` hears each step with the broker's time. With
-/// `crash`, the step reaching that point fails with [`TraderError::Crashed`] (the binary then kills
-/// itself). The client's pacing is lifted for a local endpoint: a replay runs many broker minutes a
+/// `crash`, the step reaching that point calls `kill` there (the binary kills itself: SIGKILL) and
+/// fails with [`TraderError::Crashed`]. The client's pacing is lifted for a local endpoint: a replay runs many broker minutes a
 /// real one.
 pub async fn trade_on_broker_clock(
     store: vectura_store::Store,
     mut cfg: AlpacaConfig,
     live: bool,
     crash: Option<(CrashPoint, u32)>,
+    kill: Option<CrashHook>,
     stop: impl Future<Output = ()>,
     on_step: &mut dyn FnMut(i64, &StepReport),
 ) -> Result<StepReport, TraderError> {
@@ -106,6 +109,9 @@ pub async fn trade_on_broker_clock(
     .await?;
     if let Some((p, n)) = crash {
         t.crash_at(p, n);
+    }
+    if let Some(k) = kill {
+        t.on_crash(k);
     }
     let mut last_minute = None;
     tokio::pin!(stop);
@@ -143,6 +149,10 @@ mod tests {
         assert_eq!(
             parse_crash_at("before-fill-saved").unwrap(),
             (CrashPoint::BeforeFillSaved, 0)
+        );
+        assert_eq!(
+            parse_crash_at("inside-fill-transaction:1").unwrap(),
+            (CrashPoint::InsideFillTransaction, 1)
         );
         let e = parse_crash_at("after-lunch:1").unwrap_err().to_string();
         assert!(e.contains("after-intent-saved"), "{e}");

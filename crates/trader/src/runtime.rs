@@ -144,7 +144,12 @@ pub struct Trader {
     account: String,
     symbols: BTreeMap<String, SymbolRun>,
     crash: Option<(CrashPoint, u32)>,
+    crash_hook: Option<CrashHook>,
 }
+
+/// Called where an armed crash point is reached, before the step fails there (the crash tests' binary
+/// kills itself in it, so that the process dies at that very point: inside a fill's transaction too).
+pub type CrashHook = Arc<dyn Fn(CrashPoint) + Send + Sync>;
 
 fn params_of(c: &AlgoConfig) -> GridParams {
     GridParams {
@@ -260,6 +265,7 @@ impl Trader {
             account,
             symbols,
             crash: None,
+            crash_hook: None,
         };
         let mut report = StepReport::default();
         for sym in t.symbols.keys().cloned().collect::<Vec<_>>() {
@@ -278,15 +284,31 @@ impl Trader {
         self.crash.is_some()
     }
 
-    fn reached(&mut self, at: CrashPoint) -> Result<(), TraderError> {
+    /// Calls `hook` where an armed crash point is reached, before the step fails there.
+    pub fn on_crash(&mut self, hook: CrashHook) {
+        self.crash_hook = Some(hook);
+    }
+
+    /// Whether the armed crash point is `at` and this is its time (its count goes down otherwise).
+    fn take_crash(&mut self, at: CrashPoint) -> bool {
         if let Some((p, n)) = &mut self.crash {
             if *p == at {
                 if *n == 0 {
                     self.crash = None;
-                    return Err(TraderError::Crashed(at));
+                    return true;
                 }
                 *n -= 1;
             }
+        }
+        false
+    }
+
+    fn reached(&mut self, at: CrashPoint) -> Result<(), TraderError> {
+        if self.take_crash(at) {
+            if let Some(h) = &self.crash_hook {
+                h(at);
+            }
+            return Err(TraderError::Crashed(at));
         }
         Ok(())
     }
@@ -526,7 +548,21 @@ impl Trader {
                 price: dec(x.price),
                 executed_at: x.time,
             };
-            self.save(sym, Some(&rec)).await?;
+            let inside = self.take_crash(CrashPoint::InsideFillTransaction);
+            let hook = self.crash_hook.clone().filter(|_| inside);
+            let go_on = move || {
+                if let Some(h) = &hook {
+                    h(CrashPoint::InsideFillTransaction);
+                }
+                !inside
+            };
+            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
+            match self.store.save_run_with_hook(&st, Some(&rec), &go_on).await {
+                Err(StoreError::Interrupted { .. }) if inside => {
+                    return Err(TraderError::Crashed(CrashPoint::InsideFillTransaction))
+                }
+                r => r?,
+            }
             report.fills += 1;
             tracing::info!(symbol = %sym, execution = %x.id, side = ?x.side, qty = %x.qty, price = %x.price, "fill");
             if x.leaves_qty.is_zero() {

@@ -542,10 +542,12 @@ fn sigkill_trials(name: &str, db: impl Fn(usize) -> Db, trials: usize, seed: u64
     let mut kills = 0;
     let began = Instant::now();
     for trial in 0..trials {
-        let (point, n) = match trial % 3 {
+        let (point, n) = match trial % 4 {
             0 => ("after-intent-saved", rng.below(orders)),
             1 => ("after-submit", rng.below(orders)),
-            _ => ("before-fill-saved", rng.below(fills)),
+            2 => ("before-fill-saved", rng.below(fills)),
+            // Killed with the fill's transaction open: its rows written, the commit not made.
+            _ => ("inside-fill-transaction", rng.below(fills)),
         };
         let at = format!("{point}:{n}");
         // Up to three median steps: before, inside or after the step the clock move starts.
@@ -580,7 +582,12 @@ fn sigkill_trials(name: &str, db: impl Fn(usize) -> Db, trials: usize, seed: u64
         began.elapsed()
     );
     assert!(kills >= trials, "{kills} kills in {trials} trials");
-    for p in ["after-intent-saved", "after-submit", "before-fill-saved"] {
+    for p in [
+        "after-intent-saved",
+        "after-submit",
+        "before-fill-saved",
+        "inside-fill-transaction",
+    ] {
         assert!(
             reached.get(p).copied().unwrap_or(0) >= trials / 10,
             "{p} was reached in too few trials: {reached:?}"

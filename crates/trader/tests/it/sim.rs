@@ -298,6 +298,7 @@ async fn run_seed(seed: u64, verbose: bool) -> Result<Tally, Failure> {
         CrashPoint::AfterIntentSaved,
         CrashPoint::AfterSubmit,
         CrashPoint::BeforeFillSaved,
+        CrashPoint::InsideFillTransaction,
     ];
     let mut i = 0u64;
     while sim.step(&mut replay).map_err(sim_err)?.is_some() {
@@ -318,7 +319,7 @@ async fn run_seed(seed: u64, verbose: bool) -> Result<Tally, Failure> {
             continue;
         }
         if faulty && !t.crash_armed() && hit(seed, CRASH, i, 0.15) {
-            let p = points[(mix(seed, CRASH_POINT, i) % 3) as usize];
+            let p = points[(mix(seed, CRASH_POINT, i) % points.len() as u64) as usize];
             t.crash_at(p, (mix(seed, CRASH_POINT + 10, i) % 2) as u32);
         }
         // A step that fails ends the process; it restarts from the store and steps again (the
