@@ -410,7 +410,24 @@ macro_rules! write_run {
             .await
             .map_err(query_err("writing", "at_open_trades", format!("{sym} lot {}", l.id)))?;
         }
-        for t in &st.view.trades {
+        // The history is append-only and every save writes it up to its end: the trades not stored
+        // yet are those after the last stored one (found from the end, so a save writes only what
+        // is new instead of the whole history every bar).
+        let trades = &st.view.trades;
+        let mut from = trades.len();
+        while from > 0 {
+            let stored = sqlx::query("SELECT 1 FROM at_trade_history WHERE id = $1")
+                .bind(&trades[from - 1].id)
+                .fetch_optional(&mut *$tx)
+                .await
+                .map_err(query_err("reading", "at_trade_history", sym))?
+                .is_some();
+            if stored {
+                break;
+            }
+            from -= 1;
+        }
+        for t in &trades[from..] {
             sqlx::query(
                 "INSERT INTO at_trade_history (id, symbol, timestamp, trade_type, shares, price, close_trade_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO UPDATE SET \

@@ -741,11 +741,16 @@ impl Trader {
                 .on_bar(&tick, &Account { cash, equity }, &AllowAll);
             s.last_bar = b.ts;
             report.bars += 1;
-            // Each bar is used once, across restarts too: the bar's time is in the saved snapshot.
-            self.save(sym, None).await?;
         }
+        // Each bar is used once, across restarts too: the bar's time is in the saved snapshot. The
+        // save goes with the bar's first intent (one transaction on the way to the order), or alone
+        // at the end; a crash before it decides the same bar again, as nothing of it was durable.
+        let mut unsaved = bar.is_some();
         let last = self.symbols[sym].last_bar;
         if !(last + BAR_S <= now && now < last + 2 * BAR_S) {
+            if unsaved {
+                self.save(sym, None).await?;
+            }
             return Ok(());
         }
         if let (Some(b), Some(max)) = (bar, self.symbols[sym].limits.max_daily_loss) {
@@ -753,28 +758,34 @@ impl Trader {
             let pnl = risk::day_pnl(self.symbols[sym].run.grid(), b.ts, start, b.close);
             tracing::debug!(symbol = %sym, pnl, "today's P&L");
             if let Some(reason) = risk::loss_halt(sym, pnl, max) {
+                if unsaved {
+                    self.save(sym, None).await?;
+                }
                 return self.halt(sym, reason, report).await;
             }
         }
-        let rows = self.store.orders(sym).await?;
-        let mut today = risk::orders_on_day(&rows, now);
         // Buys of this bar already saved (before a restart) reserve their cash, as the engine's do.
+        // A bar decided just now has none: the stored orders are read only when resuming a bar.
         let mut reserved = 0.0;
-        for o in rows {
-            if let Some(si) = o
-                .intent
-                .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
-            {
-                if si.bar_ts == last {
-                    if let Some((c, e)) = si.bar_cash {
-                        (cash, equity) = (c, e);
-                    }
-                    if si.intent.side == Side::Buy && o.status != "rejected" {
-                        reserved += si.intent.qty * si.intent.ref_price;
+        if bar.is_none() {
+            for o in self.store.orders(sym).await? {
+                if let Some(si) = o
+                    .intent
+                    .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
+                {
+                    if si.bar_ts == last {
+                        if let Some((c, e)) = si.bar_cash {
+                            (cash, equity) = (c, e);
+                        }
+                        if si.intent.side == Side::Buy && o.status != "rejected" {
+                            reserved += si.intent.qty * si.intent.ref_price;
+                        }
                     }
                 }
             }
         }
+        // Today's orders, counted when the first intent meets a max_orders_per_day.
+        let mut today: Option<u32> = None;
         loop {
             let a = Account {
                 cash: cash - reserved,
@@ -785,19 +796,24 @@ impl Trader {
                 break;
             };
             let coid = s.run.client_order_id(intent.id);
-            let per_day = self.symbols[sym]
-                .limits
-                .max_orders_per_day
-                .filter(|max| today >= *max)
-                .map(|max| {
-                    format!(
-                        "risk limit: {today} orders of {sym} today reach max_orders_per_day {max}"
-                    )
-                });
+            let mut per_day = None;
+            if let Some(max) = self.symbols[sym].limits.max_orders_per_day {
+                let n = match today {
+                    Some(n) => n,
+                    None => risk::orders_on_day(&self.store.orders(sym).await?, now),
+                };
+                today = Some(n);
+                if n >= max {
+                    per_day = Some(format!(
+                        "risk limit: {n} orders of {sym} today reach max_orders_per_day {max}"
+                    ));
+                }
+            }
             if let Some(why) = per_day.or_else(|| self.over_limit(sym, &intent)) {
                 tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "risk limit");
                 self.end_intent(sym, intent.id, &OrderEnd::Rejected(why))
                     .await?;
+                unsaved = false;
                 report.ended += 1;
                 continue;
             }
@@ -824,9 +840,13 @@ impl Trader {
             };
             let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
             self.store.save_run_with_order(&st, &row).await?;
-            today = today.saturating_add(1);
+            unsaved = false;
+            today = today.map(|n| n.saturating_add(1));
             self.reached(CrashPoint::AfterIntentSaved)?;
             self.submit(sym, &intent, &coid, report).await?;
+        }
+        if unsaved {
+            self.save(sym, None).await?;
         }
         Ok(())
     }
