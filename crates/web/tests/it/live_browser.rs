@@ -351,3 +351,43 @@ async fn halting_a_symbol_asks_first_shows_it_halted_and_resume_undoes_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn the_performance_page_charts_the_live_equity_and_lists_its_metrics() {
+    with_demo("perf", 20_000.0, |l| async move {
+        let b = enter(&l).await;
+        // Until the trader has traded twice.
+        let row = "#symbols tr[data-symbol=\"SPY\"] .trades";
+        b.text_within(row, LIVE_SECS, |t| t.parse::<u64>().is_ok_and(|n| n >= 2))
+            .await;
+        b.click("header nav a[href=\"/live/performance\"]").await;
+        assert_eq!(b.text_is("h1", "Performance").await, "Performance");
+        // plotly draws both curves.
+        b.wait_for("#equity-chart .main-svg", 30).await;
+        b.wait_for("#drawdown-chart .main-svg", 30).await;
+        let title = b.text("#equity-chart .gtitle").await;
+        assert_eq!(title, "Equity");
+        assert_eq!(
+            b.text("#drawdown-chart .gtitle").await,
+            "Drawdown from the peak"
+        );
+        let trades: u64 = b.text("#m-total_trades").await.parse().unwrap();
+        assert!(trades >= 2, "{trades}");
+        let ret = b.text("#m-total_return_pct").await;
+        assert!(
+            ret.ends_with(" %") && ret.trim_end_matches(" %").parse::<f64>().is_ok(),
+            "{ret}"
+        );
+        let dd = b.text("#m-maximum_drawdown_pct").await;
+        assert!(
+            dd.trim_end_matches(" %").parse::<f64>().unwrap() >= 0.0,
+            "{dd}"
+        );
+        let bars: u64 = b.text("#perf-bars").await.parse().unwrap();
+        assert!(bars > 0);
+        b.shot("live-performance").await;
+        b.end().await;
+    })
+    .await;
+}
