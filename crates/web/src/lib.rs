@@ -30,6 +30,7 @@ pub mod login_link;
 pub mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod performance;
 pub mod security;
 pub mod server;
 pub mod sweep_form;

@@ -118,6 +118,9 @@ pub struct LiveFeed {
     tx: watch::Sender<Arc<Published>>,
     /// Account equity after each bar (bar end, dollars), for the performance page.
     equity: Mutex<Vec<(i64, f64)>>,
+    /// The account's cash at each refresh where it changed (the trader's time, dollars): cash moves
+    /// only on a fill, and a step with a fill publishes, so these give every bar's cash.
+    cash: Mutex<Vec<(i64, f64)>>,
 }
 
 impl std::fmt::Debug for LiveFeed {
@@ -274,6 +277,7 @@ impl LiveFeed {
             start_cash,
             tx: watch::channel(Arc::new(Published::default())).0,
             equity: Mutex::new(Vec::new()),
+            cash: Mutex::new(Vec::new()),
         }
     }
 
@@ -294,6 +298,12 @@ impl LiveFeed {
         )
         .await?;
         o.bars_left = bars_left;
+        if let Some(c) = o.cash {
+            let mut v = self.cash.lock().unwrap_or_else(|p| p.into_inner());
+            if v.last().is_none_or(|&(t, last)| last != c && t <= now) {
+                v.push((now, c));
+            }
+        }
         o.seq = self.tx.borrow().overview.seq + 1;
         let json = Bytes::from(serde_json::to_vec(&o).unwrap_or_default());
         {
@@ -317,6 +327,16 @@ impl LiveFeed {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// The account's cash where it changed, oldest first (see the field).
+    pub fn cash_points(&self) -> Vec<(i64, f64)> {
+        self.cash.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The account's starting cash.
+    pub fn start_cash(&self) -> f64 {
+        self.start_cash
     }
 
     /// The trader's broker.

@@ -3,15 +3,24 @@
 
 use std::sync::Arc;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::auth::constant_time_eq;
-use crate::error::ApiError;
+use crate::pages::{render, Chrome};
 use crate::server::AppState;
 use crate::ADMIN_USER;
+
+/// What a spent or wrong link shows: a page (the link is opened in a browser), not a JSON body.
+#[derive(Template)]
+#[template(path = "link_spent.html")]
+struct SpentPage {
+    chrome: Chrome,
+    message: &'static str,
+}
 
 /// `?token=` of the link.
 #[derive(Debug, Deserialize)]
@@ -39,11 +48,12 @@ pub async fn enter(
     };
     if !ok {
         state.metrics.inc("login_link_refused_total");
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "this login link is spent or wrong: a link logs in once; restart `vectura demo` for a new one, or log in at /login",
-        )
-        .into_response();
+        let mut r = render(&SpentPage {
+            chrome: Chrome::public("Login link spent", String::new()),
+            message: "this login link is spent or wrong: a link logs in once; restart `vectura demo` for a new one, or log in at /login",
+        });
+        *r.status_mut() = StatusCode::FORBIDDEN;
+        return r;
     }
     match crate::pages::start_session(&state, ADMIN_USER).await {
         Ok(cookie) => {

@@ -44,7 +44,8 @@ impl Chrome {
         }
     }
 
-    fn public(title: &str, csrf: String) -> Chrome {
+    /// The frame of a page shown without a session.
+    pub(crate) fn public(title: &str, csrf: String) -> Chrome {
         Chrome {
             title: title.to_string(),
             user: None,

@@ -73,7 +73,28 @@ function setupConfirms() {
   });
 }
 
+// The performance page: equity and drawdown curves (plotly, as the backtest pages chart).
+function setupPerformance() {
+  const el = document.getElementById("performance-data");
+  if (!el || typeof Plotly === "undefined") { return; }
+  const d = JSON.parse(el.textContent);
+  const chart = (id, y, name, title, fill) => {
+    const div = document.getElementById(id);
+    if (!div) { return; }
+    Plotly.newPlot(div, [{ type: "scatter", mode: "lines", x: d.time, y: y, name: name, fill: fill }], {
+      title: { text: title },
+      xaxis: { type: "date" },
+      yaxis: { title: { text: name } },
+      margin: { t: 40, l: 70, r: 20, b: 40 },
+      height: 320,
+    }, { responsive: true, displaylogo: false });
+  };
+  chart("equity-chart", d.equity, "Equity, $", "Equity", "none");
+  chart("drawdown-chart", d.drawdown_pct, "Drawdown, %", "Drawdown from the peak", "tozeroy");
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setupPerformance();
   setupOverview();
   setupConfirms();
 });

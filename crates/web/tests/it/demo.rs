@@ -273,3 +273,104 @@ async fn a_restarted_demo_resumes_with_no_duplicate_order() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_performance_api_gives_the_live_curves_and_the_engines_metrics() {
+    let dir = temp_dir("perf");
+    let demo = Demo::prepare(&config(&dir, 100_000.0)).await.unwrap();
+    let (url, link) = (demo.url.clone(), demo.login_url.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = demo.run(async {
+        let _ = stop_rx.await;
+    });
+    let body = async move {
+        let r = Client::new(&url).get("/api/v1/performance").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "it needs a login");
+        let mut c = enter(&url, &link).await;
+        let mut p = serde_json::Value::Null;
+        for _ in 0..300 {
+            p = c.get("/api/v1/performance").await.json().await.unwrap();
+            if p["metrics"]["total_trades"].as_u64().unwrap_or(0) >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(p["live"], true);
+        let m = &p["metrics"];
+        assert!(m["total_trades"].as_u64().unwrap() >= 2, "{m}");
+        let curves = &p["curves"];
+        let eq: Vec<f64> = serde_json::from_value(curves["equity"].clone()).unwrap();
+        let dd: Vec<f64> = serde_json::from_value(curves["drawdown_pct"].clone()).unwrap();
+        let times = curves["time"].as_array().unwrap();
+        assert!(!eq.is_empty() && eq.len() == dd.len() && eq.len() == times.len());
+        assert!(eq.len() <= vectura_web::performance::MAX_POINTS);
+        assert!(p["bars"].as_u64().unwrap() as usize >= eq.len());
+        assert!(times[0].as_str().unwrap() < times[times.len() - 1].as_str().unwrap());
+        // The metrics read the same equity the curve shows: its last point is the final equity,
+        // and no drawn drawdown is deeper than the metric's.
+        let last = *eq.last().unwrap();
+        let ret = m["total_return_pct"].as_f64().unwrap();
+        assert!(
+            (ret - (last / 100_000.0 - 1.0) * 100.0).abs() < 1e-9,
+            "{ret} vs {last}"
+        );
+        let deepest = dd.iter().cloned().fold(0.0f64, f64::min);
+        assert!(dd.iter().all(|d| *d <= 0.0));
+        let max_dd = m["maximum_drawdown_pct"].as_f64().unwrap();
+        assert!(max_dd + 1e-9 >= -deepest, "{max_dd} vs {deepest}");
+        assert!(
+            m["exposure_pct"].as_f64().unwrap() > 0.0,
+            "the grid holds lots: {m}"
+        );
+        assert!(m["buy_hold_final_equity"].is_null(), "no benchmark live");
+        // The page shows them, and the nav links it.
+        let page = c.get("/live/performance").await.text().await.unwrap();
+        assert!(page.contains("id=\"m-total_trades\""), "{page}");
+        assert!(page.contains("id=\"performance-data\""));
+        assert!(page.contains("href=\"/live/performance\""));
+        let _ = stop_tx.send(());
+    };
+    let (r, ()) = tokio::join!(run, body);
+    r.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_performance_metrics_are_the_backtest_engines_on_the_equity() {
+    use vectura_backtest::metrics::TradeStats;
+    // Four days: 100 000, a peak of 110 000, a fall to 99 000 (10 % down), a close at 120 000.
+    let day = 86_400;
+    let t0 = 1_700_000_000 - 1_700_000_000 % day + 20 * 3600;
+    let curve = [
+        (t0, 100_000.0),
+        (t0 + day, 110_000.0),
+        (t0 + 2 * day, 99_000.0),
+        (t0 + 3 * day, 120_000.0),
+    ];
+    let m =
+        vectura_web::performance::metrics_of(&curve, |_| 0.0, 100_000.0, &TradeStats::default(), 3)
+            .unwrap();
+    assert!((m.total_return_pct - 20.0).abs() < 1e-9, "{m:?}");
+    assert!((m.maximum_drawdown_pct - 10.0).abs() < 1e-9, "{m:?}");
+    assert!((m.maximum_drawdown_dollar - 11_000.0).abs() < 1e-6, "{m:?}");
+    assert_eq!(m.maximum_equity, 120_000.0);
+    assert_eq!(m.total_trades, 3);
+    assert!((m.exposure_pct - 100.0).abs() < 1e-9, "fully invested");
+    let c = vectura_web::performance::curves_of(&curve, 100_000.0);
+    assert_eq!(c.equity.len(), 4);
+    assert!(
+        (c.drawdown_pct[2] + 10.0).abs() < 1e-9,
+        "{:?}",
+        c.drawdown_pct
+    );
+    assert_eq!(c.drawdown_pct[3], 0.0);
+    // Without a trader in the process the API says so.
+    let s = crate::support::start().await;
+    let mut cl = Client::new(&s.base);
+    cl.login().await;
+    let p: serde_json::Value = cl.get("/api/v1/performance").await.json().await.unwrap();
+    assert_eq!(p["live"], false);
+    assert!(p["metrics"].is_null());
+    let page = cl.get("/live/performance").await.text().await.unwrap();
+    assert!(page.contains("id=\"not-live\""), "{page}");
+}

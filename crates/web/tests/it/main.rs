@@ -5,6 +5,8 @@ mod backtests;
 mod browser;
 mod data_api;
 mod demo;
+mod driver;
+mod live_browser;
 mod security;
 mod support;
 mod sweeps;

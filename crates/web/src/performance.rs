@@ -1,0 +1,291 @@
+//! The live account's performance (`/live/performance`, `GET /api/v1/performance`): its equity and
+//! drawdown curves (plotly, drawn by the live pages' script) and the backtest engine's metrics
+//! ([`vectura_backtest::metrics`]) computed on the live equity, bar by bar, as a backtest computes
+//! them on its own: the same tracker, the same formulas.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::Serialize;
+use utoipa::ToSchema;
+use vectura_backtest::metrics::{Metrics, RunTotals, Tracker, TradeStats};
+use vectura_core::time::DAY;
+use vectura_core::Side;
+
+use crate::auth::CurrentSession;
+use crate::error::ApiError;
+use crate::pages::{render, Chrome};
+use crate::server::AppState;
+
+/// Points drawn at most per curve (the metrics read every bar).
+pub const MAX_POINTS: usize = 2000;
+
+/// The curves as drawn: times (RFC 3339), equity (dollars) and drawdown from the running peak
+/// (percent, 0 or below).
+#[derive(Debug, Clone, Serialize, ToSchema, Default)]
+pub struct Curves {
+    pub time: Vec<String>,
+    pub equity: Vec<f64>,
+    pub drawdown_pct: Vec<f64>,
+}
+
+/// The live account's performance.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Performance {
+    /// Whether a trader runs in this process (false: no curve, no metrics).
+    pub live: bool,
+    /// The account's starting cash.
+    pub start_cash: Option<f64>,
+    /// Bars of equity recorded (the curves keep at most [`MAX_POINTS`] of them, the last included).
+    pub bars: usize,
+    /// The backtest engine's metrics on the live equity (absent before the first bar). The
+    /// buy-and-hold fields have no benchmark here: null.
+    #[schema(value_type = Object)]
+    pub metrics: Option<Metrics>,
+    pub curves: Curves,
+}
+
+/// Closed lots of every symbol, as the engine counts them: a sell against the buy of its lot.
+async fn trade_stats(state: &AppState) -> Result<(TradeStats, u64), ApiError> {
+    let mut s = TradeStats::default();
+    let mut trades = 0u64;
+    for c in state.store.trade_controls().await? {
+        let rows = state.store.trades(&c.symbol).await?;
+        trades += rows.len() as u64;
+        let buys: HashMap<&str, _> = rows
+            .iter()
+            .filter(|t| t.side == Side::Buy)
+            .map(|t| (t.id.as_str(), t))
+            .collect();
+        for t in &rows {
+            let Some(b) = t.close_trade_id.as_deref().and_then(|id| buys.get(id)) else {
+                continue;
+            };
+            let pnl = (t.price - b.price) * t.shares;
+            s.closed += 1;
+            if pnl > 0.0 {
+                s.wins += 1;
+                s.gross_profit += pnl;
+            } else {
+                s.gross_loss -= pnl;
+            }
+            s.holding_secs += (t.timestamp - b.timestamp).num_seconds() as f64;
+        }
+    }
+    Ok((s, trades))
+}
+
+/// The engine's metrics on an equity curve (`(bar end, equity)`, oldest first) with the cash held at
+/// each bar (`cash_at`), starting from `start` dollars with no deposit.
+pub fn metrics_of(
+    equity: &[(i64, f64)],
+    cash_at: impl Fn(i64) -> f64,
+    start: f64,
+    stats: &TradeStats,
+    trades: u64,
+) -> Option<Metrics> {
+    let (first, last) = (equity.first()?, equity.last()?);
+    let (first_day, last_day) = (first.0.div_euclid(DAY), last.0.div_euclid(DAY));
+    let mut t = Tracker::new(start, first_day, false);
+    for &(ts, eq) in equity {
+        t.push(ts, eq, cash_at(ts));
+    }
+    let totals = RunTotals {
+        start_capital: start,
+        final_equity: last.1,
+        invested: start,
+        trades,
+        inclusive_days: last_day - first_day + 1,
+        end_midnight: last_day * DAY,
+        span_days: (last.0 - first.0) as f64 / DAY as f64,
+        buy_hold_final: f64::NAN,
+    };
+    Some(t.finish(&totals, stats))
+}
+
+/// The curves of `equity`, at most [`MAX_POINTS`] evenly spaced points (the last one kept).
+pub fn curves_of(equity: &[(i64, f64)], start: f64) -> Curves {
+    let mut peak = start;
+    let dd: Vec<f64> = equity
+        .iter()
+        .map(|&(_, e)| {
+            peak = peak.max(e);
+            if peak > 0.0 {
+                (e / peak - 1.0) * 100.0
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let step = equity.len().div_ceil(MAX_POINTS).max(1);
+    let mut c = Curves::default();
+    for (i, &(ts, e)) in equity.iter().enumerate() {
+        if i % step == 0 || i + 1 == equity.len() {
+            c.time.push(vectura_core::time::rfc3339(ts));
+            c.equity.push(e);
+            c.drawdown_pct.push(dd[i]);
+        }
+    }
+    c
+}
+
+async fn load(state: &AppState) -> Result<Performance, ApiError> {
+    let Some(feed) = state.live.get() else {
+        return Ok(Performance {
+            live: false,
+            start_cash: None,
+            bars: 0,
+            metrics: None,
+            curves: Curves::default(),
+        });
+    };
+    let equity = feed.equity();
+    let cash = feed.cash_points();
+    let start = feed.start_cash();
+    let (stats, trades) = trade_stats(state).await?;
+    // Cash changes only on a fill, and a step with a fill publishes: the last cash seen at or
+    // before a bar is the bar's (the start cash before the first).
+    let cash_at = |ts: i64| match cash.partition_point(|&(t, _)| t <= ts) {
+        0 => start,
+        i => cash[i - 1].1,
+    };
+    Ok(Performance {
+        live: true,
+        start_cash: Some(start),
+        bars: equity.len(),
+        metrics: metrics_of(&equity, cash_at, start, &stats, trades),
+        curves: curves_of(&equity, start),
+    })
+}
+
+/// The live account's equity and drawdown curves and the backtest metrics on its equity.
+#[utoipa::path(get, path = "/api/v1/performance", tag = "live",
+    responses((status = 200, body = Performance), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_performance(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Performance>, ApiError> {
+    Ok(Json(load(&state).await?))
+}
+
+/// One metric as the page lists it.
+struct Row {
+    id: &'static str,
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Template)]
+#[template(path = "live_performance.html")]
+struct PerformancePage {
+    chrome: Chrome,
+    live_js: &'static str,
+    plotly: &'static str,
+    live: bool,
+    bars: usize,
+    rows: Vec<Row>,
+    data: String,
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(x) if x.is_finite() => format!("{x:.2}{unit}"),
+        _ => "–".into(),
+    }
+}
+
+fn rows(m: &Metrics) -> Vec<Row> {
+    let pct = |v: f64| opt(Some(v), " %");
+    let r = |id, label, value| Row { id, label, value };
+    vec![
+        r("total_return_pct", "Total return", pct(m.total_return_pct)),
+        r(
+            "total_return",
+            "Total return, dollars",
+            opt(Some(m.total_return), ""),
+        ),
+        r(
+            "time_weighted_return_pct",
+            "Time-weighted return",
+            pct(m.time_weighted_return_pct),
+        ),
+        r("cagr_pct", "CAGR", opt(m.cagr_pct, " %")),
+        r(
+            "maximum_equity",
+            "Highest equity",
+            opt(Some(m.maximum_equity), ""),
+        ),
+        r(
+            "maximum_drawdown_pct",
+            "Max drawdown",
+            pct(m.maximum_drawdown_pct),
+        ),
+        r(
+            "maximum_drawdown_dollar",
+            "Max drawdown, dollars",
+            opt(Some(m.maximum_drawdown_dollar), ""),
+        ),
+        r(
+            "longest_drawdown_days",
+            "Longest drawdown, days",
+            m.longest_drawdown_days.to_string(),
+        ),
+        r(
+            "volatility_pct",
+            "Volatility (annualised)",
+            pct(m.volatility_pct),
+        ),
+        r("sharpe", "Sharpe", opt(m.sharpe, "")),
+        r("sortino", "Sortino", opt(m.sortino, "")),
+        r("calmar", "Calmar", opt(m.calmar, "")),
+        r(
+            "exposure_pct",
+            "Exposure (bars with a position)",
+            pct(m.exposure_pct),
+        ),
+        r(
+            "average_invested_capital_pct",
+            "Average invested capital",
+            pct(m.average_invested_capital_pct),
+        ),
+        r("total_trades", "Trades", m.total_trades.to_string()),
+        r("closed_trades", "Closed lots", m.closed_trades.to_string()),
+        r("win_rate_pct", "Win rate", opt(m.win_rate_pct, " %")),
+        r("profit_factor", "Profit factor", opt(m.profit_factor, "")),
+        r(
+            "average_holding_days",
+            "Average holding, days",
+            opt(m.average_holding_days, ""),
+        ),
+        r(
+            "best_month_return_pct",
+            "Best month",
+            pct(m.best_month_return_pct),
+        ),
+        r(
+            "worst_month_return_pct",
+            "Worst month",
+            pct(m.worst_month_return_pct),
+        ),
+    ]
+}
+
+/// `GET /live/performance`.
+pub async fn performance_page(
+    State(state): State<Arc<AppState>>,
+    Extension(s): Extension<CurrentSession>,
+) -> Result<Response, ApiError> {
+    let p = load(&state).await?;
+    Ok(render(&PerformancePage {
+        chrome: Chrome::new("Performance", "performance", &s),
+        live_js: crate::assets::live_js_url(),
+        plotly: crate::assets::plotly_url(),
+        live: p.live,
+        bars: p.bars,
+        rows: p.metrics.as_ref().map(rows).unwrap_or_default(),
+        data: crate::sweeps::script_json(&p.curves),
+    }))
+}
