@@ -33,6 +33,7 @@ pub mod pages;
 pub mod performance;
 pub mod security;
 pub mod server;
+pub mod session_cache;
 pub mod sweep_form;
 pub mod sweeps;
 

@@ -332,6 +332,7 @@ pub async fn logout(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
 ) -> Response {
+    state.sessions.remove(&s.id_hash);
     if let Err(e) = state.store.delete_session(&s.id_hash).await {
         return ApiError::store(e).into_response();
     }

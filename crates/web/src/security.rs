@@ -98,15 +98,19 @@ pub async fn session_of(
         return Ok(None);
     }
     let id_hash = sha256_hex(secret);
-    Ok(state
-        .store
-        .session(&id_hash, crate::now_ms())
-        .await?
-        .map(|s| CurrentSession {
+    let now = crate::now_ms();
+    if let Some(s) = state.sessions.get(&id_hash, now) {
+        return Ok(Some(s));
+    }
+    Ok(state.store.session(&id_hash, now).await?.map(|s| {
+        let c = CurrentSession {
             username: s.username,
             csrf_token: s.csrf_token,
             id_hash: s.id_hash,
-        }))
+        };
+        state.sessions.put(&c, s.expires_at_ms);
+        c
+    }))
 }
 
 fn unauthenticated(path: &str, query: Option<&str>) -> Response {
