@@ -52,6 +52,10 @@ pub use splits::SplitFeed;
 /// Seconds a bar lasts.
 const BAR_S: i64 = 60;
 
+/// How far before the last sync a sync reads the broker's orders and executions again: covers a
+/// broker that shows a fill late and clocks a little apart.
+const SYNC_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
+
 /// How the trader trades.
 #[derive(Debug, Clone)]
 pub struct TraderConfig {
@@ -132,6 +136,8 @@ struct SymbolRun {
     day_start: Option<(chrono::NaiveDate, f64)>,
     /// The New York day the pre-market step last ran (splits checked); again after a restart.
     splits_checked: Option<chrono::NaiveDate>,
+    /// When the last complete sync began (none after a start: the first reads the whole run).
+    synced: Option<DateTime<Utc>>,
 }
 
 /// The live runtime over a store, a broker and a market-data feed, with an injected clock.
@@ -253,6 +259,7 @@ impl Trader {
                     last_bar,
                     day_start: None,
                     splits_checked: None,
+                    synced: None,
                 },
             );
         }
@@ -383,16 +390,26 @@ impl Trader {
 
     /// Reconciles one symbol with the broker (see the module docs).
     async fn sync(&mut self, sym: &str, report: &mut StepReport) -> Result<(), TraderError> {
+        let started = instant(self.clock.now());
+        // The first sync after a start reads everything since the run began (the reconciliation);
+        // later ones read a window from shortly before the last one, so a step's cost does not grow
+        // with the run's age. The window is widened to the run's start whenever something in it
+        // cannot be placed (an execution of an order older than the window).
         let since = self.symbols[sym].since;
-        let orders = self
-            .broker
-            .orders(&OrderQuery {
-                status: OrderFilter::All,
-                after: Some(since - chrono::Duration::seconds(1)),
-                until: None,
-                symbols: vec![sym.to_string()],
-            })
-            .await?;
+        let from = match self.symbols[sym].synced {
+            Some(last) => (last - SYNC_OVERLAP).max(since),
+            None => since,
+        };
+        let mut orders = self.orders_since(sym, from).await?;
+        // Pending intents whose orders are older than the window: looked up one by one.
+        for intent in self.pending_intents(sym) {
+            let coid = self.symbols[sym].run.client_order_id(intent);
+            if !orders.iter().any(|o| o.client_order_id == coid) {
+                if let Some(o) = self.broker.order_by_client_id(&coid).await? {
+                    orders.push(o);
+                }
+            }
+        }
         let run = &self.symbols[sym].run;
         if let Some(o) = orders
             .iter()
@@ -408,7 +425,11 @@ impl Trader {
             );
             return self.halt(sym, reason, report).await;
         }
-        if !self.apply_executions(sym, &orders, report).await? {
+        let mut window = (from, from > since);
+        if !self
+            .apply_executions(sym, &mut orders, &mut window, report)
+            .await?
+        {
             return Ok(());
         }
         // Intents still out: ended at the broker, or never sent and their bar gone (neither sends
@@ -455,7 +476,10 @@ impl Trader {
                 break;
             }
             if attempt == 0 {
-                if !self.apply_executions(sym, &orders, report).await? {
+                if !self
+                    .apply_executions(sym, &mut orders, &mut window, report)
+                    .await?
+                {
                     return Ok(());
                 }
                 continue;
@@ -477,7 +501,27 @@ impl Trader {
                 self.resend(sym, &coid, report).await?;
             }
         }
+        if let Some(s) = self.symbols.get_mut(sym) {
+            s.synced = Some(started);
+        }
         Ok(())
+    }
+
+    /// The broker's orders of `sym` submitted from `from` on.
+    async fn orders_since(
+        &self,
+        sym: &str,
+        from: DateTime<Utc>,
+    ) -> Result<Vec<Order>, TraderError> {
+        Ok(self
+            .broker
+            .orders(&OrderQuery {
+                status: OrderFilter::All,
+                after: Some(from - chrono::Duration::seconds(1)),
+                until: None,
+                symbols: vec![sym.to_string()],
+            })
+            .await?)
     }
 
     fn pending_intents(&self, sym: &str) -> Vec<IntentId> {
@@ -491,25 +535,31 @@ impl Trader {
     }
 
     /// Applies every execution of the run's orders not applied yet, each saved with its snapshot in
-    /// one transaction. False when an execution of an order we did not place halted the symbol.
+    /// one transaction, reading executions from `window.0` on. `window.1` says the window is shorter
+    /// than the run: an execution whose order is not in `orders` widens `orders` to the run's start
+    /// before it is judged. False when an execution of an order we did not place halted the symbol.
     async fn apply_executions(
         &mut self,
         sym: &str,
-        orders: &[Order],
+        orders: &mut Vec<Order>,
+        window: &mut (DateTime<Utc>, bool),
         report: &mut StepReport,
     ) -> Result<bool, TraderError> {
-        let since = self.symbols[sym].since;
-        let by_id: HashMap<&str, &Order> = orders.iter().map(|o| (o.id.as_str(), o)).collect();
         // Missed fills, in the broker's order.
         let execs = self
             .broker
-            .executions(Some(since - chrono::Duration::seconds(1)))
+            .executions(Some(window.0 - chrono::Duration::seconds(1)))
             .await?;
         for x in execs.iter().filter(|x| x.symbol == sym) {
             if self.symbols[sym].run.is_applied(&x.id) {
                 continue;
             }
-            let Some(o) = by_id.get(x.order_id.as_str()) else {
+            if window.1 && !orders.iter().any(|o| o.id == x.order_id) {
+                let since = self.symbols[sym].since;
+                *orders = self.orders_since(sym, since).await?;
+                window.1 = false;
+            }
+            let Some(o) = orders.iter().find(|o| o.id == x.order_id).cloned() else {
                 let reason = format!(
                     "the broker reports an execution of {sym} (id {}, {:?} {} at {}) of an order this run did not place: undo the trade in the broker's account, then `vectura trade resume --symbol {sym}`",
                     x.id, x.side, x.qty, x.price
@@ -566,7 +616,7 @@ impl Trader {
             report.fills += 1;
             tracing::info!(symbol = %sym, execution = %x.id, side = ?x.side, qty = %x.qty, price = %x.price, "fill");
             if x.leaves_qty.is_zero() {
-                self.mark(&o.client_order_id, "filled", Some(o), None)
+                self.mark(&o.client_order_id, "filled", Some(&o), None)
                     .await?;
             }
         }

@@ -24,7 +24,9 @@ pub struct SessionCache {
 impl std::fmt::Debug for SessionCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let n = self.map.lock().map(|m| m.len()).unwrap_or(0);
-        f.debug_struct("SessionCache").field("sessions", &n).finish()
+        f.debug_struct("SessionCache")
+            .field("sessions", &n)
+            .finish()
     }
 }
 
