@@ -22,6 +22,7 @@ pub mod backtests;
 pub mod data;
 pub mod demo;
 pub mod error;
+pub mod error_pages;
 pub mod job_pages;
 pub mod jobs;
 pub mod live;

@@ -184,6 +184,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(api::not_found)
         .route_layer(from_fn_with_state(state.clone(), count))
         .layer(from_fn_with_state(state.clone(), security::require_session))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::error_pages::error_pages,
+        ))
         .layer(from_fn(security::headers))
         .with_state(state)
 }

@@ -6,6 +6,7 @@ mod browser;
 mod data_api;
 mod demo;
 mod driver;
+mod error_pages;
 mod live_browser;
 mod security;
 mod support;
