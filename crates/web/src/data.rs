@@ -183,6 +183,13 @@ struct DataPage {
     chrome: Chrome,
     ranges: Vec<RangeView>,
     deleted: Option<String>,
+    /// The fetch form's values.
+    fetch: crate::data_fetch::FetchInput,
+    fetch_to: String,
+    /// The fetch form's error: the field and the message.
+    fetch_error: Option<(String, String)>,
+    /// Why fetching cannot work here (no Alpaca keys), when it cannot.
+    keys_missing: Option<String>,
 }
 
 /// `?deleted=SYM` after a delete.
@@ -191,22 +198,43 @@ pub struct DeletedQuery {
     pub deleted: Option<String>,
 }
 
+/// The Data page, with the fetch form's input and error after a refused fetch.
+pub async fn page_with(
+    state: &AppState,
+    s: &CurrentSession,
+    deleted: Option<String>,
+    fetch: Option<(crate::data_fetch::FetchInput, ApiError)>,
+) -> Result<Response, ApiError> {
+    let ranges = all_views(&state.store).await?;
+    let (fetch, fetch_error) = match fetch {
+        Some((i, e)) => (
+            i,
+            Some((e.field.clone().unwrap_or_default(), e.message.clone())),
+        ),
+        None => (Default::default(), None),
+    };
+    Ok(render(&DataPage {
+        chrome: Chrome::new("Data", "data", s),
+        ranges,
+        deleted,
+        fetch_to: fetch.to.clone().unwrap_or_default(),
+        fetch,
+        fetch_error,
+        keys_missing: crate::data_fetch::keys_hint(state),
+    }))
+}
+
 /// `GET /data`.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
     q: Result<Query<DeletedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let ranges = all_views(&state.store).await?;
     let deleted = q
         .ok()
         .and_then(|q| q.0.deleted)
         .and_then(|d| Symbol::new(&d).ok().map(String::from));
-    Ok(render(&DataPage {
-        chrome: Chrome::new("Data", "data", &s),
-        ranges,
-        deleted,
-    }))
+    page_with(&state, &s, deleted, None).await
 }
 
 #[derive(Template)]

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod auth;
 pub mod backtests;
 pub mod data;
+pub mod data_fetch;
 pub mod demo;
 pub mod error;
 pub mod error_pages;

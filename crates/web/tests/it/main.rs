@@ -4,6 +4,7 @@
 mod backtests;
 mod browser;
 mod data_api;
+mod data_fetch;
 mod demo;
 mod driver;
 mod error_pages;
