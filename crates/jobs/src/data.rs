@@ -330,6 +330,8 @@ pub struct ImportDone {
     pub days: usize,
     pub first: NaiveDate,
     pub last: NaiveDate,
+    /// Bars whose open or close lay outside their low..high and were widened (0 with strict).
+    pub widened: usize,
     /// The line a person reads.
     pub message: String,
 }
@@ -367,15 +369,40 @@ pub async fn import_file(
             message: format!("{} holds no bars: nothing to import", file.display()),
         });
     }
-    let days = by_day(&series);
+    store_import(
+        store,
+        &symbol,
+        &series,
+        &file.display().to_string(),
+        &widened,
+    )
+    .await
+}
+
+/// Stores the bars of an import (`series`, of `symbol`, read from `source`, with the bars the
+/// reader widened) day by day (New York days) in one transaction: all of its days or none. The
+/// one path of `vectura data import` and the dashboard's upload.
+pub async fn store_import(
+    store: &Store,
+    symbol: &str,
+    series: &BarSeries,
+    source: &str,
+    widened: &Widened,
+) -> Result<ImportDone> {
+    let symbol = parse_symbol(symbol, "symbol")?;
+    if series.is_empty() {
+        return Err(JobError::NoBars {
+            message: format!("{source} holds no bars (of {symbol}): nothing was imported"),
+        });
+    }
+    let days = by_day(series);
     let refs: Vec<(NaiveDate, &BarSeries)> = days.iter().map(|(d, s)| (*d, s)).collect();
     store.put_days(&symbol, &refs).await?;
     let (first, last) = (days[0].0, days[days.len() - 1].0);
     let message = format!(
-        "{symbol}: imported {} bars on {} days ({first} to {last}) from {}{}",
+        "{symbol}: imported {} bars on {} days ({first} to {last}) from {source}{}",
         series.len(),
         days.len(),
-        file.display(),
         widened
             .message()
             .map(|w| format!("; {w}"))
@@ -387,6 +414,7 @@ pub async fn import_file(
         days: days.len(),
         first,
         last,
+        widened: widened.count,
         message,
     })
 }

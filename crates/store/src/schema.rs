@@ -166,6 +166,26 @@ pub struct Migration {
     pub name: &'static str,
     pub tables: &'static [Table],
     pub indexes: &'static [Index],
+    /// Statements beyond creating tables and indexes (changing a table made by an earlier
+    /// migration), per dialect, appended to the generated file as they are.
+    pub raw: Option<Raw>,
+}
+
+/// A migration's hand-written statements, one text per dialect.
+#[derive(Debug, Clone, Copy)]
+pub struct Raw {
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+impl Raw {
+    /// The text of dialect `d`.
+    pub fn sql(&self, d: Dialect) -> &'static str {
+        match d {
+            Dialect::Sqlite => self.sqlite,
+            Dialect::Postgres => self.postgres,
+        }
+    }
 }
 
 impl Migration {
@@ -402,7 +422,8 @@ const WEB_SESSIONS: Table = Table {
     primary_key: &["id_hash"],
 };
 
-/// Server jobs (backtests and sweeps started from the dashboard): the request as submitted, the
+/// Server jobs (backtests, sweeps and data fetches started from the dashboard; `fetch` is
+/// allowed by migration 0008, which rebuilds the CHECK below: this definition is 0004's): the request as submitted, the
 /// progress events seen so far, and the outcome, so a reload or a restart finds them.
 const WEB_JOBS: Table = Table {
     name: "web_jobs",
@@ -540,6 +561,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 columns: &["symbol", "status"],
             },
         ],
+        raw: None,
     },
     Migration {
         version: 2,
@@ -550,6 +572,7 @@ pub const MIGRATIONS: &[Migration] = &[
             table: "sweep_runs",
             columns: &["created_at"],
         }],
+        raw: None,
     },
     Migration {
         version: 3,
@@ -572,6 +595,7 @@ pub const MIGRATIONS: &[Migration] = &[
                 columns: &["run_id"],
             },
         ],
+        raw: None,
     },
     Migration {
         version: 4,
@@ -589,12 +613,14 @@ pub const MIGRATIONS: &[Migration] = &[
                 columns: &["kind", "created_at_ms"],
             },
         ],
+        raw: None,
     },
     Migration {
         version: 5,
         name: "trade_controls",
         tables: &[AT_TRADE_CONTROLS],
         indexes: &[],
+        raw: None,
     },
     Migration {
         version: 6,
@@ -605,14 +631,56 @@ pub const MIGRATIONS: &[Migration] = &[
             table: "at_algo_audit",
             columns: &["changed_at"],
         }],
+        raw: None,
     },
     Migration {
         version: 7,
         name: "sweep_columns",
         tables: &[SWEEP_COLUMNS],
         indexes: &[],
+        raw: None,
+    },
+    Migration {
+        version: 8,
+        name: "web_jobs_fetch",
+        tables: &[],
+        indexes: &[],
+        raw: Some(WEB_JOBS_FETCH),
     },
 ];
+
+/// Migration 0008: `web_jobs.kind` also allows `fetch` (data fetches started from the dashboard).
+/// SQLite cannot change a CHECK in place: the table is rebuilt (created anew, copied, the old one
+/// dropped, the new one renamed, its index made again), inside the migration's transaction.
+/// Postgres drops the column's constraint (named by Postgres's rule, `web_jobs_kind_check`) and
+/// adds the new one; running it twice is harmless.
+const WEB_JOBS_FETCH: Raw = Raw {
+    sqlite: "\n\
+CREATE TABLE web_jobs_0008 (
+  id text NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('backtest', 'sweep', 'fetch')),
+  name text NOT NULL,
+  status text NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+  request text NOT NULL,
+  progress text NOT NULL DEFAULT '[]',
+  result text,
+  error text,
+  created_at_ms integer NOT NULL CHECK (created_at_ms >= 0),
+  started_at_ms integer,
+  finished_at_ms integer,
+  PRIMARY KEY (id)
+);
+INSERT INTO web_jobs_0008 (id, kind, name, status, request, progress, result, error, created_at_ms, started_at_ms, finished_at_ms)
+  SELECT id, kind, name, status, request, progress, result, error, created_at_ms, started_at_ms, finished_at_ms FROM web_jobs;
+DROP TABLE web_jobs;
+ALTER TABLE web_jobs_0008 RENAME TO web_jobs;
+CREATE INDEX IF NOT EXISTS idx_web_jobs_kind_created_at_ms ON web_jobs (kind, created_at_ms);
+",
+    postgres: "\n\
+ALTER TABLE web_jobs DROP CONSTRAINT IF EXISTS web_jobs_kind_check;
+ALTER TABLE web_jobs ADD CONSTRAINT web_jobs_kind_check CHECK (kind IN ('backtest', 'sweep', 'fetch'));
+",
+};
 
 /// Every table of the current schema, in creation order.
 pub fn tables() -> impl Iterator<Item = &'static Table> {
@@ -682,6 +750,9 @@ pub fn render(m: &Migration, d: Dialect) -> String {
             i.table,
             i.columns.join(", ")
         ));
+    }
+    if let Some(raw) = m.raw {
+        out.push_str(raw.sql(d));
     }
     out
 }
@@ -774,7 +845,18 @@ mod tests {
             MIGRATIONS
                 .iter()
                 .map(|m| {
-                    std::fs::read_to_string(crate_dir().join(d.dir()).join(m.file_name())).unwrap()
+                    let text =
+                        std::fs::read_to_string(crate_dir().join(d.dir()).join(m.file_name()))
+                            .unwrap();
+                    // The hand-written statements differ by dialect by design: only the
+                    // generated part is compared.
+                    match m.raw {
+                        Some(raw) => text
+                            .strip_suffix(raw.sql(d))
+                            .expect("the file ends with its raw statements")
+                            .to_string(),
+                        None => text,
+                    }
                 })
                 .collect::<String>()
         };
@@ -922,6 +1004,10 @@ mod tests {
                     indexes.insert(name.to_string(), on.to_string()).is_none(),
                     "{name} twice"
                 );
+            } else if st.starts_with("ALTER TABLE web_jobs DROP CONSTRAINT IF EXISTS ")
+                || st.starts_with("ALTER TABLE web_jobs ADD CONSTRAINT ")
+            {
+                // 0008's constraint swap: dropped if there, then added (harmless twice).
             } else {
                 panic!("a statement that is not CREATE … IF NOT EXISTS: {st:?}");
             }

@@ -113,11 +113,11 @@ fn check_user(username: &str) -> Result<(), StoreError> {
 }
 
 fn check_kind(kind: &str) -> Result<(), StoreError> {
-    if kind == "backtest" || kind == "sweep" {
+    if matches!(kind, "backtest" | "sweep" | "fetch") {
         Ok(())
     } else {
         Err(StoreError::Invalid(format!(
-            "web_jobs: the kind {kind:?} is not known: backtest or sweep"
+            "web_jobs: the kind {kind:?} is not known: backtest, sweep or fetch"
         )))
     }
 }

@@ -19,6 +19,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vectura_core::{calendar, BarSeries, Symbol};
+use vectura_jobs::backtest::Widened;
 use vectura_store::{Store, SymbolRange};
 
 use crate::auth::CurrentSession;
@@ -183,6 +184,13 @@ struct DataPage {
     chrome: Chrome,
     ranges: Vec<RangeView>,
     deleted: Option<String>,
+    /// The fetch form's values.
+    fetch: crate::data_fetch::FetchInput,
+    fetch_to: String,
+    /// The fetch form's error: the field and the message.
+    fetch_error: Option<(String, String)>,
+    /// Why fetching cannot work here (no Alpaca keys), when it cannot.
+    keys_missing: Option<String>,
 }
 
 /// `?deleted=SYM` after a delete.
@@ -191,22 +199,43 @@ pub struct DeletedQuery {
     pub deleted: Option<String>,
 }
 
+/// The Data page, with the fetch form's input and error after a refused fetch.
+pub async fn page_with(
+    state: &AppState,
+    s: &CurrentSession,
+    deleted: Option<String>,
+    fetch: Option<(crate::data_fetch::FetchInput, ApiError)>,
+) -> Result<Response, ApiError> {
+    let ranges = all_views(&state.store).await?;
+    let (fetch, fetch_error) = match fetch {
+        Some((i, e)) => (
+            i,
+            Some((e.field.clone().unwrap_or_default(), e.message.clone())),
+        ),
+        None => (Default::default(), None),
+    };
+    Ok(render(&DataPage {
+        chrome: Chrome::new("Data", "data", s),
+        ranges,
+        deleted,
+        fetch_to: fetch.to.clone().unwrap_or_default(),
+        fetch,
+        fetch_error,
+        keys_missing: crate::data_fetch::keys_hint(state),
+    }))
+}
+
 /// `GET /data`.
 pub async fn page(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
     q: Result<Query<DeletedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let ranges = all_views(&state.store).await?;
     let deleted = q
         .ok()
         .and_then(|q| q.0.deleted)
         .and_then(|d| Symbol::new(&d).ok().map(String::from));
-    Ok(render(&DataPage {
-        chrome: Chrome::new("Data", "data", &s),
-        ranges,
-        deleted,
-    }))
+    page_with(&state, &s, deleted, None).await
 }
 
 #[derive(Template)]
@@ -328,19 +357,6 @@ pub async fn api_delete(
     }))
 }
 
-/// Splits a series into New York trading days.
-fn by_day(s: &BarSeries) -> Vec<(NaiveDate, BarSeries)> {
-    let mut out: Vec<(NaiveDate, BarSeries)> = Vec::new();
-    let mut start = 0;
-    for i in 1..=s.len() {
-        if i == s.len() || calendar::ny_date(s.ts[i]) != calendar::ny_date(s.ts[start]) {
-            out.push((calendar::ny_date(s.ts[start]), s.slice(start, i)));
-            start = i;
-        }
-    }
-    out
-}
-
 /// The import's options, from the query string.
 #[derive(Debug, Clone)]
 struct ImportOptions {
@@ -416,7 +432,8 @@ fn import_options(q: &HashMap<String, String>, body: &[u8]) -> Result<ImportOpti
 }
 
 /// Parses the upload (CPU work, run off the async workers).
-fn load(symbol: &str, body: &[u8], o: &ImportOptions) -> Result<(BarSeries, u64), ApiError> {
+fn load(symbol: &str, body: &[u8], o: &ImportOptions) -> Result<(BarSeries, Widened), ApiError> {
+    let mut widened = Widened::default();
     if o.parquet {
         if o.tz.is_some() {
             return Err(ApiError::field(
@@ -444,7 +461,8 @@ fn load(symbol: &str, body: &[u8], o: &ImportOptions) -> Result<(BarSeries, u64)
                 e.to_string().replace(&path.display().to_string(), &o.name),
             )
         })?;
-        Ok((l.series, l.widened as u64))
+        widened.add(&o.name, l.widened, &l.widened_lines);
+        Ok((l.series, widened))
     } else {
         let l = vectura_data::load_csv_reader(
             &o.name,
@@ -456,7 +474,8 @@ fn load(symbol: &str, body: &[u8], o: &ImportOptions) -> Result<(BarSeries, u64)
             },
         )
         .map_err(|e| ApiError::field("file", e.to_string()))?;
-        Ok((l.series, l.widened as u64))
+        widened.add(&o.name, l.widened, &l.widened_lines);
+        Ok((l.series, widened))
     }
 }
 
@@ -511,32 +530,27 @@ pub async fn api_import(
             format!("{name} holds no bars (of {sym}): nothing was imported"),
         ));
     }
-    let days = by_day(&series);
-    let refs: Vec<(NaiveDate, &BarSeries)> = days.iter().map(|(d, s)| (*d, s)).collect();
-    state.store.put_days(&sym, &refs).await?;
+    // The one import path of `vectura data import`: days split, stored in one transaction.
+    let done = vectura_jobs::data::store_import(&state.store, &sym, &series, &name, &widened)
+        .await
+        .map_err(|e| match e {
+            vectura_jobs::JobError::Store(s) => ApiError::store(s),
+            other => ApiError::field(
+                other.field().unwrap_or("file"),
+                vectura_jobs::error::chain(&other),
+            ),
+        })?;
     state.metrics.inc("imports_total");
-    let first = days[0].0.to_string();
-    let last = days[days.len() - 1].0.to_string();
-    let message = format!(
-        "{sym}: imported {} bars on {} days ({first} to {last}) from {name}{}",
-        series.len(),
-        days.len(),
-        if widened > 0 {
-            format!("; {widened} inconsistent bars widened")
-        } else {
-            String::new()
-        }
-    );
     Ok((
         StatusCode::CREATED,
         Json(ImportResult {
-            symbol: sym,
-            bars: series.len() as u64,
-            days: days.len() as u64,
-            first_day: first,
-            last_day: last,
-            widened,
-            message,
+            symbol: done.symbol,
+            bars: done.bars as u64,
+            days: done.days as u64,
+            first_day: done.first.to_string(),
+            last_day: done.last.to_string(),
+            widened: done.widened as u64,
+            message: done.message,
         }),
     ))
 }

@@ -107,7 +107,11 @@ impl From<vectura_store::StoreError> for ApiError {
 }
 
 impl IntoResponse for ApiError {
+    /// The JSON body; the error itself rides along as an extension, so that
+    /// [`crate::error_pages`] can turn it into a page for a page's route.
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        let mut res = (self.status, axum::Json(self.body())).into_response();
+        res.extensions_mut().insert(self);
+        res
     }
 }

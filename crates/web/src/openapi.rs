@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
         crate::data::api_range,
         crate::data::api_delete,
         crate::data::api_import,
+        crate::data_fetch::api_start,
         crate::sweeps::api_runs,
         crate::sweeps::api_run,
         crate::sweep_form::api_start,

@@ -67,6 +67,9 @@ pub struct AppState {
     pub live: std::sync::OnceLock<Arc<crate::live::LiveFeed>>,
     /// The one-time login link's token (`vectura demo` prints it), until it is used.
     pub login_link: Mutex<Option<String>>,
+    /// The Alpaca market-data client data fetches use; unset: the environment's, read per fetch
+    /// (so keys set later need no restart of the state, and the tests pass an emulator's).
+    pub alpaca: std::sync::OnceLock<vectura_data::alpaca::AlpacaData>,
 }
 
 impl AppState {
@@ -91,6 +94,7 @@ impl AppState {
             sessions: Default::default(),
             live: Default::default(),
             login_link: Mutex::new(None),
+            alpaca: Default::default(),
             config,
         })
     }
@@ -138,6 +142,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(api::metrics))
         .route("/static/{name}", get(assets::serve))
         .route("/data", get(data::page))
+        .route("/data/fetch", post(crate::data_fetch::submit))
+        .route("/api/v1/data/fetch", post(crate::data_fetch::api_start))
         .route("/data/{symbol}", get(data::symbol_page))
         .route(
             "/data/{symbol}/delete",
@@ -187,6 +193,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(api::not_found)
         .route_layer(from_fn_with_state(state.clone(), count))
         .layer(from_fn_with_state(state.clone(), security::require_session))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::error_pages::error_pages,
+        ))
         .layer(from_fn(security::headers))
         .with_state(state)
 }

@@ -44,13 +44,64 @@ impl SweepView {
             symbols: r.symbols.clone(),
             start_date: r.start_date.map(|d| d.to_string()),
             end_date: r.end_date.map(|d| d.to_string()),
-            fill: r.fill.clone(),
+            fill: fill_spelling(&r.fill),
             status: r.status.as_str().to_string(),
             set_count: r.set_count,
             rows_stored: r.rows_stored,
             error: r.error.clone(),
         }
     }
+}
+
+/// A fill model as the CLI spells it (`--fill next-open`): runs store the model's Rust name
+/// (`NextOpen`), which is kebab-cased here; anything else is shown as stored.
+pub fn fill_spelling(stored: &str) -> String {
+    if !stored.chars().all(|c| c.is_ascii_alphanumeric())
+        || !stored.starts_with(|c: char| c.is_ascii_uppercase())
+    {
+        return stored.to_string();
+    }
+    let mut out = String::with_capacity(stored.len() + 2);
+    for (i, c) in stored.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Cells per heat-map axis at most: an axis with more distinct values (a random sweep's) is
+/// bucketed, so a map is at most 60 × 60 cells whatever the sweep's size.
+pub const MAX_AXIS_CELLS: usize = 60;
+
+/// An axis's cells: the sorted distinct values when they fit, else [`MAX_AXIS_CELLS`] buckets of
+/// about equal count labelled by their lowest value; and each value's cell (by bit pattern).
+fn cells_of(values: &[f64]) -> (Vec<f64>, std::collections::HashMap<u64, usize>) {
+    let n = values.len();
+    if n <= MAX_AXIS_CELLS {
+        let of = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_bits(), i))
+            .collect();
+        return (values.to_vec(), of);
+    }
+    let bucket = |i: usize| i * MAX_AXIS_CELLS / n;
+    let mut labels = Vec::with_capacity(MAX_AXIS_CELLS);
+    let mut of = std::collections::HashMap::with_capacity(n);
+    for (i, v) in values.iter().enumerate() {
+        let b = bucket(i);
+        if b == labels.len() {
+            labels.push(*v);
+        }
+        of.insert(v.to_bits(), b);
+    }
+    (labels, of)
 }
 
 /// One market's heat map: `z[y][x]` is the best metric value of the cell (null where no set).
@@ -84,9 +135,13 @@ pub struct SweepDetail {
     pub x: Option<String>,
     pub y: Option<String>,
     pub metric: Option<String>,
-    /// The listed values of `x` and `y`, sorted (each a column / row of evenly sized cells).
+    /// The listed values of `x` and `y`, sorted (each a column / row of evenly sized cells); when
+    /// an axis has more than 60 distinct values, the lowest value of each of its 60 buckets.
     pub x_values: Vec<f64>,
     pub y_values: Vec<f64>,
+    /// The distinct values of `x` and `y` (more than the cells when bucketed).
+    pub x_distinct: usize,
+    pub y_distinct: usize,
     pub maps: Vec<HeatMap>,
     /// The colour scale shared by every map.
     pub z_min: Option<f64>,
@@ -203,19 +258,14 @@ pub fn detail_of_columns(
             })
             .unwrap_or_default()
     };
-    let (x_values, y_values) = (axis(&x), axis(&y));
+    let (x_all, y_all) = (axis(&x), axis(&y));
+    let (x_distinct, y_distinct) = (x_all.len(), y_all.len());
+    let ((x_values, xi_of), (y_values, yi_of)) = (cells_of(&x_all), cells_of(&y_all));
     let mut maps: BTreeMap<&str, HeatMap> = BTreeMap::new();
     let mut top: Vec<TopRow> = Vec::new();
     let (mut z_min, mut z_max): (Option<f64>, Option<f64>) = (None, None);
     if let Some(m) = metric.as_ref().and_then(|m| cols.metrics.get(m)) {
-        // A cell's column / row by the value's bit pattern.
-        let index = |axis: &[f64]| -> std::collections::HashMap<u64, usize> {
-            axis.iter()
-                .enumerate()
-                .map(|(i, a)| (a.to_bits(), i))
-                .collect()
-        };
-        let (xi_of, yi_of) = (index(&x_values), index(&y_values));
+        // A cell's column / row by the value's bit pattern (`cells_of`).
         let col = |p: &Option<String>| p.as_ref().and_then(|p| cols.params.get(p));
         let (xc, yc) = (col(&x), col(&y));
         let mut ranked: Vec<(f64, u64, usize)> = Vec::with_capacity(cols.len());
@@ -280,6 +330,8 @@ pub fn detail_of_columns(
         metric,
         x_values,
         y_values,
+        x_distinct,
+        y_distinct,
         maps: maps.into_values().collect(),
         z_min,
         z_max,
@@ -510,4 +562,77 @@ pub async fn api_run(
 ) -> Result<Json<SweepDetail>, ApiError> {
     let q = q.map_err(|e| ApiError::field("query", e.body_text()))?.0;
     Ok(Json(load(&state, &id, &q).await?))
+}
+#[cfg(test)]
+mod cell_tests {
+    use super::*;
+
+    #[test]
+    fn fill_models_are_spelled_as_the_cli_spells_them() {
+        assert_eq!(fill_spelling("NextOpen"), "next-open");
+        assert_eq!(fill_spelling("Close"), "close");
+        assert_eq!(fill_spelling("Touch"), "touch");
+        assert_eq!(fill_spelling("next-open"), "next-open");
+        assert_eq!(fill_spelling(""), "");
+    }
+
+    /// A random sweep's 100 000 distinct values per axis make a 60 × 60 map, each cell the best
+    /// of its bucket, and every set still lands in a cell.
+    #[test]
+    fn many_distinct_values_are_bucketed_into_at_most_60_by_60_cells() {
+        let n = 100_000usize;
+        let rows: Vec<SweepResult> = (0..n)
+            .map(|i| {
+                // Distinct on both axes, in a scrambled order.
+                let x = ((i * 7919) % n) as f64 / 100.0 + 0.001;
+                let y = ((i * 104_729) % n) as f64 / 10.0 + 0.002;
+                SweepResult {
+                    set_index: i as u64,
+                    params: serde_json::json!({"symbol": "SPY", "buy_below_pct": x, "sell_above_pct": y}),
+                    metrics: serde_json::json!({"total_return_pct": i as f64}),
+                }
+            })
+            .collect();
+        let run = SweepRun {
+            id: "r".into(),
+            created_at: chrono::Utc::now(),
+            symbols: vec!["SPY".into()],
+            start_date: None,
+            end_date: None,
+            fill: "NextOpen".into(),
+            plan: serde_json::json!({}),
+            status: vectura_store::SweepStatus::Done,
+            set_count: n as u64,
+            rows_stored: n as u64,
+            finished_at: None,
+            error: None,
+        };
+        let d = detail(&run, &rows, &HeatQuery::default()).unwrap();
+        assert_eq!(d.run.fill, "next-open");
+        assert_eq!((d.x_distinct, d.y_distinct), (n, n));
+        assert_eq!(d.x_values.len(), MAX_AXIS_CELLS);
+        assert_eq!(d.y_values.len(), MAX_AXIS_CELLS);
+        assert!(d.x_values.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(d.maps.len(), 1);
+        let m = &d.maps[0];
+        assert_eq!(m.z.len(), MAX_AXIS_CELLS);
+        assert!(m.z.iter().all(|r| r.len() == MAX_AXIS_CELLS));
+        // The best set overall is in some cell, with its value.
+        let best =
+            m.z.iter()
+                .flatten()
+                .flatten()
+                .fold(f64::MIN, |a, b| a.max(*b));
+        assert_eq!(best, (n - 1) as f64);
+        assert_eq!(d.z_max, Some((n - 1) as f64));
+        // Few distinct values stay one cell each.
+        let small: Vec<SweepResult> = rows[..0].to_vec();
+        assert!(detail(&run, &small, &HeatQuery::default())
+            .unwrap()
+            .maps
+            .is_empty());
+        let (labels, of) = cells_of(&[1.0, 2.0, 3.0]);
+        assert_eq!(labels, [1.0, 2.0, 3.0]);
+        assert_eq!(of[&2.0f64.to_bits()], 1);
+    }
 }

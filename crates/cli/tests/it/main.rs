@@ -10,6 +10,7 @@ mod golden;
 mod hostile_files;
 mod interrupt;
 mod merge_checks;
+mod serve;
 mod sma_oracle;
 mod small_defects;
 mod sweep;

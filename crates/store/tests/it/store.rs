@@ -1722,6 +1722,28 @@ async fn web_users_sessions_and_jobs_round_trip(env: &Env) {
     s.create_job("j3", "sweep", "A sweep", &req, 30)
         .await
         .unwrap();
+    // Migration 0008 lets the table's CHECK take a data fetch (the store's own check agrees).
+    s.create_job("jf", "fetch", "Fetch SPY", &req, 31)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM web_jobs WHERE kind = 'fetch'")
+            .await,
+        1
+    );
+    assert_eq!(s.jobs("fetch", 10).await.unwrap().len(), 1);
+    assert!(s
+        .finish_job(
+            "jf",
+            JobStatus::Cancelled,
+            &serde_json::json!([]),
+            None,
+            None,
+            32
+        )
+        .await
+        .unwrap());
+    assert!(s.delete_job("jf").await.unwrap());
     assert!(s.start_job("j1", 11).await.unwrap());
     assert!(!s.start_job("j1", 12).await.unwrap(), "started once");
     let prog = serde_json::json!([{"stage": "initialize_backtest"}]);
@@ -1760,4 +1782,40 @@ async fn web_users_sessions_and_jobs_round_trip(env: &Env) {
     );
     assert!(s.delete_job("j2").await.unwrap());
     assert!(s.job("j2").await.unwrap().is_none());
+
+    // 0008's SQLite rebuild keeps every row and column as it was, and the index (run again here,
+    // over rows, inside a transaction as the migrator runs it).
+    if let Store::Sqlite(p) = &env.store {
+        let m8 = vectura_store::schema::MIGRATIONS
+            .iter()
+            .find(|m| m.version == 8)
+            .expect("migration 0008");
+        let sql = m8.raw.expect("0008 is hand-written").sqlite;
+        let mut tx = p.begin().await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let again = s.job("j1").await.unwrap().unwrap();
+        assert_eq!(again.status, JobStatus::Done);
+        assert_eq!(again.request, req);
+        assert_eq!(again.progress, prog);
+        assert_eq!(again.result, j.result);
+        assert_eq!(
+            (again.started_at_ms, again.finished_at_ms),
+            (Some(11), Some(13))
+        );
+        assert_eq!(s.jobs("sweep", 10).await.unwrap().len(), 1);
+        assert_eq!(
+            env.count(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' \
+                 AND name = 'idx_web_jobs_kind_created_at_ms' AND tbl_name = 'web_jobs'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            env.count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'web_jobs_0008'")
+                .await,
+            0
+        );
+    }
 }

@@ -4,8 +4,10 @@
 mod backtests;
 mod browser;
 mod data_api;
+mod data_fetch;
 mod demo;
 mod driver;
+mod error_pages;
 mod live_browser;
 mod security;
 mod support;
