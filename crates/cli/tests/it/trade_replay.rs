@@ -588,8 +588,9 @@ fn sigkill_trials(name: &str, db: impl Fn(usize) -> Db, trials: usize, seed: u64
         "before-fill-saved",
         "inside-fill-transaction",
     ] {
+        // About a quarter of the trials aim at each point, and the random kill comes first in some.
         assert!(
-            reached.get(p).copied().unwrap_or(0) >= trials / 10,
+            reached.get(p).copied().unwrap_or(0) >= trials / 16,
             "{p} was reached in too few trials: {reached:?}"
         );
     }
