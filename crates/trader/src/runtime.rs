@@ -465,12 +465,7 @@ impl Trader {
         // land between the executions read and the positions read: a difference is looked at again
         // after applying what came in meanwhile, and only a difference that stays halts.
         for attempt in 0..2 {
-            let positions = self.broker.positions().await?;
-            let theirs = positions
-                .iter()
-                .filter(|p| p.symbol == sym)
-                .map(|p| dec(p.qty))
-                .sum::<f64>();
+            let theirs = self.broker_position(sym).await?;
             let ours = self.symbols[sym].run.grid().position();
             if (theirs - ours).abs() <= 0.5 / self.cfg.share_scale {
                 break;
@@ -505,6 +500,18 @@ impl Trader {
             s.synced = Some(started);
         }
         Ok(())
+    }
+
+    /// The shares of `sym` the broker's positions hold.
+    async fn broker_position(&self, sym: &str) -> Result<f64, TraderError> {
+        Ok(self
+            .broker
+            .positions()
+            .await?
+            .iter()
+            .filter(|p| p.symbol == sym)
+            .map(|p| dec(p.qty))
+            .sum())
     }
 
     /// The broker's orders of `sym` submitted from `from` on.

@@ -88,14 +88,7 @@ impl Trader {
             if !premarket && !grid.lots().is_empty() {
                 // Overnight: only once the broker shows the split in the position.
                 let ours = grid.position();
-                let theirs: f64 = self
-                    .broker
-                    .positions()
-                    .await?
-                    .iter()
-                    .filter(|p| p.symbol == sym)
-                    .map(|p| super::dec(p.qty))
-                    .sum();
+                let theirs = self.broker_position(sym).await?;
                 if (theirs - ours * sp.ratio).abs() > 0.5 / self.cfg.share_scale {
                     waiting = true;
                     continue;
