@@ -152,10 +152,7 @@ impl Store {
                 opts = opts
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-                SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(opts)
-                    .await
+                connect_sqlite_file(opts).await
             }
             .map_err(open_err)?;
             Store::Sqlite(pool)
@@ -333,6 +330,40 @@ impl Store {
 /// them, and all but one failed on `UNIQUE constraint failed: _sqlx_migrations.version`. With the
 /// write lock taken first, the others wait (busy timeout) and then find everything applied. sqlx
 /// applies each migration in a savepoint of this transaction; the whole commits at once.
+/// Opens a file database's pool, retrying while another process holds the lock.
+///
+/// Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at
+/// once, without waiting out the busy timeout, when two connections would deadlock on it: with
+/// several processes opening one new database together, all but one can lose that race.
+async fn connect_sqlite_file(opts: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    let deadline = tokio::time::Instant::now() + SQLITE_BUSY_RETRY_FOR;
+    let mut wait = Duration::from_millis(10);
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts.clone())
+            .await
+        {
+            Err(e) if sqlite_busy(&e) && tokio::time::Instant::now() + wait < deadline => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long opening a file database keeps retrying a locked file.
+const SQLITE_BUSY_RETRY_FOR: Duration = Duration::from_secs(10);
+
+/// SQLITE_BUSY or SQLITE_LOCKED, in any of their extended forms.
+fn sqlite_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 async fn migrate_sqlite(
     migrator: &sqlx::migrate::Migrator,
     p: &SqlitePool,
