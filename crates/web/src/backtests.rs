@@ -34,40 +34,64 @@ pub struct BacktestInput {
     /// 1 to 50 characters (default "My Backtest").
     pub name: Option<String>,
     /// `bundled` (the SPY minute bars in the binary) or `store` (the symbol's stored bars).
+    #[schema(pattern = r"^\s*(bundled|store)?\s*$")]
     pub source: Option<String>,
     /// The ticker (stored bars); ignored for the bundled bars.
     pub symbol: Option<String>,
     /// YYYY-MM-DD; default: the data's first day.
+    #[schema(pattern = r"^\s*(\d{4}-\d{2}-\d{2})?\s*$")]
     pub start_date: Option<String>,
     /// YYYY-MM-DD; default: the data's last day.
+    #[schema(pattern = r"^\s*(\d{4}-\d{2}-\d{2})?\s*$")]
     pub end_date: Option<String>,
+    #[schema(minimum = 0, maximum = 1e12)]
     pub start_capital: Option<f64>,
+    #[schema(minimum = 0, maximum = 1e12)]
     pub cash_floor: Option<f64>,
+    #[schema(minimum = 0, maximum = 36500, multiple_of = 1)]
     pub contribution_frequency_days: Option<f64>,
+    #[schema(minimum = 0, maximum = 1e9)]
     pub contribution_amount: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     pub capital_pct: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     pub buy_below_pct: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     pub sell_above_pct: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 100)]
     pub buy_after_sell_pct: Option<f64>,
     /// The join ("order gap") filter on or off (default on).
     pub order_gap_enabled: Option<bool>,
+    #[schema(minimum = 0, maximum = 100)]
     pub order_gap_pct: Option<f64>,
     /// `next-open`, `close` or `touch` (default next-open; close under compat).
+    #[schema(pattern = r"^\s*(next-open|close|touch)?\s*$")]
     pub fill: Option<String>,
     /// `regular`, `extended` or `all`.
+    #[schema(pattern = r"^\s*(regular|extended|all)?\s*$")]
     pub session: Option<String>,
     /// `grid` or `sma-cross`.
+    #[schema(pattern = r"^\s*(grid|sma-cross)?\s*$")]
     pub strategy: Option<String>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub fast: Option<u32>,
+    #[schema(minimum = 1, maximum = 10000)]
     pub slow: Option<u32>,
     /// `auto`, `on` or `off`.
+    #[schema(pattern = r"^\s*(auto|on|off)?\s*$")]
     pub pdt: Option<String>,
+    #[schema(minimum = 0, maximum = 1e6)]
     pub commission_per_order: Option<f64>,
+    #[schema(minimum = 0, maximum = 1000)]
     pub commission_per_share: Option<f64>,
+    #[schema(minimum = 0, maximum = 100)]
     pub commission_pct: Option<f64>,
+    #[schema(minimum = 0, maximum = 10000)]
     pub slippage_bps: Option<f64>,
+    #[schema(minimum = 0, maximum = 9)]
     pub share_decimals: Option<u32>,
     /// `none` or `vectura-v1`.
+    #[schema(pattern = r"^\s*(none|vectura-v1)?\s*$")]
     pub compat: Option<String>,
     pub strict: Option<bool>,
 }
@@ -320,20 +344,18 @@ impl BacktestInput {
         );
         let fast = self.fast.unwrap_or(d.fast as u32);
         let slow = self.slow.unwrap_or(d.slow as u32);
-        if strategy == StrategyKind::SmaCross {
-            if fast == 0 || fast > 10_000 {
-                e.push(("fast", format!("{fast} bars: give 1 to 10000")));
-            }
-            if slow == 0 || slow > 10_000 {
-                e.push(("slow", format!("{slow} bars: give 1 to 10000")));
-            } else if slow <= fast {
-                e.push((
-                    "slow",
-                    format!(
-                        "the slow average ({slow} bars) must be longer than the fast one ({fast})"
-                    ),
-                ));
-            }
+        // The ranges hold whatever the strategy (the API documents them so); the order only
+        // matters to the averages.
+        if fast == 0 || fast > 10_000 {
+            e.push(("fast", format!("{fast} bars: give 1 to 10000")));
+        }
+        if slow == 0 || slow > 10_000 {
+            e.push(("slow", format!("{slow} bars: give 1 to 10000")));
+        } else if strategy == StrategyKind::SmaCross && slow <= fast {
+            e.push((
+                "slow",
+                format!("the slow average ({slow} bars) must be longer than the fast one ({fast})"),
+            ));
         }
         let commission_per_order = num(
             &mut e,
@@ -937,9 +959,9 @@ fn field_errors(errors: FieldErrors) -> ApiError {
         (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn api_start(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<BacktestInput>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
-    let input = body.map_err(json_rejection)?.0;
+    let input: BacktestInput = json_object(body)?;
     let request = input.to_request().map_err(field_errors)?;
     let id = crate::jobs::start_backtest(
         &state,
@@ -953,6 +975,25 @@ pub async fn api_start(
 
 /// A JSON body that does not fit: 422 (400 when it is not JSON at all) naming the field serde
 /// stopped at.
+/// A JSON body read as `T`, which must be an object: serde would also read an array as a struct's
+/// fields in order, so `[null, null]` would pass for a form. Errors as [`json_rejection`] names them.
+pub fn json_object<T: serde::de::DeserializeOwned>(
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    let v = body.map_err(json_rejection)?.0;
+    if !v.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "the body is JSON but not an object: send {\"field\": value, …}",
+        ));
+    }
+    // Through the bytes again, so that a bad field is named exactly as for any other body.
+    let bytes = serde_json::to_vec(&v).unwrap_or_default();
+    Json::<T>::from_bytes(&bytes)
+        .map(|j| j.0)
+        .map_err(json_rejection)
+}
+
 pub fn json_rejection(e: axum::extract::rejection::JsonRejection) -> ApiError {
     use axum::extract::rejection::JsonRejection as J;
     let text = e.body_text();

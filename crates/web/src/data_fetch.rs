@@ -31,12 +31,15 @@ const MAX_DAYS: i64 = 366 * 12;
 pub struct FetchInput {
     /// A ticker, e.g. SPY.
     #[serde(default)]
+    #[schema(pattern = r"^\s*[A-Za-z0-9./-]{1,10}\s*$", required = true)]
     pub symbol: String,
     /// The first day, YYYY-MM-DD.
     #[serde(default)]
+    #[schema(pattern = r"^\s*\d{4}-\d{2}-\d{2}\s*$", required = true)]
     pub from: String,
     /// The last day, YYYY-MM-DD (inclusive); empty or left out: the last closed session.
     #[serde(default)]
+    #[schema(pattern = r"^\s*(\d{4}-\d{2}-\d{2})?\s*$")]
     pub to: Option<String>,
 }
 
@@ -170,9 +173,9 @@ pub async fn start(state: &Arc<AppState>, input: &FetchInput) -> Result<String, 
         (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn api_start(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<FetchInput>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<FetchStarted>), ApiError> {
-    let input = body.map_err(crate::backtests::json_rejection)?.0;
+    let input: FetchInput = crate::backtests::json_object(body)?;
     let id = start(&state, &input).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -171,14 +171,18 @@ pub struct TradesPage {
 
 /// Filters and paging of the trades.
 #[derive(Debug, Clone, Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TradeQuery {
     /// Only this symbol.
     pub symbol: Option<String>,
     /// `buy` or `sell`.
+    #[param(pattern = r"^\s*(buy|sell)?\s*$")]
     pub side: Option<String>,
-    /// From 1.
+    /// From 1 (a page past the last shows the last).
+    #[param(minimum = 1, maximum = 1000000)]
     pub page: Option<usize>,
     /// Rows per page, 1 to 500 (50 by default).
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<usize>,
 }
 
@@ -396,6 +400,9 @@ pub async fn trades_csv(
     Ok(r)
 }
 
+/// The highest page number the API takes (as its document says).
+const MAX_PAGE: usize = 1_000_000;
+
 /// Trades (newest first, paged) with round-trip statistics, and the orders with their outcomes.
 #[utoipa::path(get, path = "/api/v1/trades", tag = "live", params(TradeQuery),
     responses((status = 200, body = TradesPage), (status = 422, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody)))]
@@ -404,6 +411,12 @@ pub async fn api_trades(
     q: Result<Query<TradeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<TradesPage>, ApiError> {
     let q = q.map_err(|e| ApiError::field("query", e.body_text()))?.0;
+    if let Some(p) = q.page.filter(|p| !(1..=MAX_PAGE).contains(p)) {
+        return Err(ApiError::field(
+            "page",
+            format!("page is {p}: give 1 to {MAX_PAGE}"),
+        ));
+    }
     Ok(Json(load_trades(&state, &q).await?))
 }
 
@@ -901,6 +914,7 @@ pub async fn algo_save_form(
 pub struct ConfirmForm {
     /// Must be `yes`: the kill switch asks first.
     #[serde(default)]
+    #[schema(pattern = "^yes$", required = true)]
     pub confirm: String,
     /// Why (shown with the halt).
     #[serde(default)]
@@ -1037,6 +1051,7 @@ pub struct Saved {
 
 /// Saves a symbol's settings (numbers as strings or numbers); 422 names the first bad field.
 #[utoipa::path(post, path = "/api/v1/algo/{symbol}", tag = "live", request_body = SettingsInput,
+    params(("symbol" = String, Path, description = "A ticker with trading controls, e.g. SPY")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, body = Saved), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
@@ -1047,6 +1062,12 @@ pub async fn api_algo_save(
     body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Saved>, ApiError> {
     let v = body.map_err(crate::backtests::json_rejection)?.0;
+    if !v.is_object() {
+        return Err(ApiError::field(
+            "body",
+            "the body is JSON but not an object: send {\"capital_pct\": 30, …}",
+        ));
+    }
     // Numbers may come as JSON numbers or strings; booleans for `enabled`.
     let text = |k: &str| match v.get(k) {
         Some(serde_json::Value::String(s)) => Some(s.clone()),
@@ -1088,15 +1109,16 @@ pub struct Done {
 
 /// The kill switch: halts the symbol (its open orders are cancelled at the trader's next step).
 #[utoipa::path(post, path = "/api/v1/algo/{symbol}/halt", tag = "live", request_body = ConfirmForm,
+    params(("symbol" = String, Path, description = "A ticker with trading controls, e.g. SPY")),
     security(("session" = [], "csrf" = [])),
-    responses((status = 200, body = Done), (status = 422, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Done), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn api_halt(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
     Path(symbol): Path<String>,
-    body: Result<Json<ConfirmForm>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let f = body.map_err(crate::backtests::json_rejection)?.0;
+    let f: ConfirmForm = crate::backtests::json_object(body)?;
     Ok(Json(Done {
         message: halt(&state, &s.username, &symbol, &f).await?,
     }))
@@ -1104,15 +1126,16 @@ pub async fn api_halt(
 
 /// Lifts a symbol's halt.
 #[utoipa::path(post, path = "/api/v1/algo/{symbol}/resume", tag = "live", request_body = ConfirmForm,
+    params(("symbol" = String, Path, description = "A ticker with trading controls, e.g. SPY")),
     security(("session" = [], "csrf" = [])),
-    responses((status = 200, body = Done), (status = 422, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
+    responses((status = 200, body = Done), (status = 422, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
 pub async fn api_resume(
     State(state): State<Arc<AppState>>,
     Extension(s): Extension<CurrentSession>,
     Path(symbol): Path<String>,
-    body: Result<Json<ConfirmForm>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<Done>, ApiError> {
-    let f = body.map_err(crate::backtests::json_rejection)?.0;
+    let f: ConfirmForm = crate::backtests::json_object(body)?;
     Ok(Json(Done {
         message: resume(&state, &s.username, &symbol, &f).await?,
     }))

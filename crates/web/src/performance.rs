@@ -44,7 +44,7 @@ pub struct Performance {
     pub bars: usize,
     /// The backtest engine's metrics on the live equity (absent before the first bar). The
     /// buy-and-hold fields have no benchmark here: null.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub metrics: Option<Metrics>,
     pub curves: Curves,
 }

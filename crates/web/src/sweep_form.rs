@@ -19,7 +19,7 @@ use vectura_jobs::sweep::{SweepDone, SweepRequest};
 use vectura_jobs::JobOutcome;
 
 use crate::auth::CurrentSession;
-use crate::backtests::{json_rejection, BacktestInput, FieldErrors, Started};
+use crate::backtests::{BacktestInput, FieldErrors, Started};
 use crate::error::{ApiError, ErrorBody};
 use crate::server::AppState;
 
@@ -443,9 +443,9 @@ fn field_errors(errors: FieldErrors) -> ApiError {
         (status = 415, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn api_start(
     State(state): State<Arc<AppState>>,
-    body: Result<Json<SweepInput>, axum::extract::rejection::JsonRejection>,
+    body: Result<Json<serde_json::Value>, axum::extract::rejection::JsonRejection>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
-    let input = body.map_err(json_rejection)?.0;
+    let input: SweepInput = crate::backtests::json_object(body)?;
     let request = input.to_request().map_err(field_errors)?;
     let id = start(&state, &input, request).await?;
     Ok((StatusCode::ACCEPTED, Json(Started { id })))

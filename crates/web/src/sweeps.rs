@@ -151,6 +151,7 @@ pub struct SweepDetail {
 
 /// The heat map's choices.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HeatQuery {
     /// The parameter across (default: the first varying one).
     pub x: Option<String>,
@@ -159,6 +160,7 @@ pub struct HeatQuery {
     /// The metric coloured (default: total_return_pct, else the first).
     pub metric: Option<String>,
     /// Rows in the best-sets table (default 20, at most 500).
+    #[param(maximum = 500)]
     pub top: Option<u32>,
 }
 
