@@ -506,7 +506,7 @@ impl Trader {
     async fn broker_position(&self, sym: &str) -> Result<f64, TraderError> {
         Ok(self
             .broker
-            .positions()
+            .positions_of(sym)
             .await?
             .iter()
             .filter(|p| p.symbol == sym)
@@ -555,7 +555,7 @@ impl Trader {
         // Missed fills, in the broker's order.
         let execs = self
             .broker
-            .executions(Some(window.0 - chrono::Duration::seconds(1)))
+            .executions_of(sym, Some(window.0 - chrono::Duration::seconds(1)))
             .await?;
         for x in execs.iter().filter(|x| x.symbol == sym) {
             if self.symbols[sym].run.is_applied(&x.id) {
