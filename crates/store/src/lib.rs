@@ -48,7 +48,9 @@ pub use crate::types::{
 
 pub use crate::audit::{AuditEntry, SymbolSettings};
 pub use crate::controls::{RiskLimits, TradeControls};
-pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
+pub use crate::runs::{
+    ExecutionRecord, RunState, RunView, SavedRun, StoredRun, FORMAT_TRADES_APART,
+};
 pub use crate::web::{JobStatus, WebJob, WebJobSummary, WebSession};
 
 use crate::error::query_err;

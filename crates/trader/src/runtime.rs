@@ -34,7 +34,8 @@ use vectura_broker::{
 use vectura_core::calendar::{self, SessionPart};
 use vectura_core::{Bar, IntentId, OrderEnd, OrderIntent, RunId, Side};
 use vectura_store::{
-    AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, Store, StoreError,
+    AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, SavedRun, Store,
+    StoreError,
 };
 use vectura_strategy::grid::{Grid, GridMode, GridParams};
 use vectura_strategy::run::{Applied, GridRun};
@@ -138,6 +139,8 @@ struct SymbolRun {
     splits_checked: Option<chrono::NaiveDate>,
     /// When the last complete sync began (none after a start: the first reads the whole run).
     synced: Option<DateTime<Utc>>,
+    /// What the last save wrote, so a save writes only what changed (a start knows nothing yet).
+    saved: SavedRun,
 }
 
 /// The live runtime over a store, a broker and a market-data feed, with an injected clock.
@@ -260,6 +263,7 @@ impl Trader {
                     day_start: None,
                     splits_checked: None,
                     synced: None,
+                    saved: SavedRun::default(),
                 },
             );
         }
@@ -365,9 +369,11 @@ impl Trader {
         Ok(report)
     }
 
-    async fn save(&self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
-        let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-        self.store.save_run(&st, exec).await?;
+    async fn save(&mut self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
+        let s = self.symbols.get_mut(sym).expect("a traded symbol");
+        self.store
+            .save_grid(&mut s.saved, &s.run, &self.account, exec)
+            .await?;
         Ok(())
     }
 
@@ -613,8 +619,12 @@ impl Trader {
                 }
                 !inside
             };
-            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-            match self.store.save_run_with_hook(&st, Some(&rec), &go_on).await {
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            match self
+                .store
+                .save_grid_with_hook(&mut s.saved, &s.run, &self.account, Some(&rec), &go_on)
+                .await
+            {
                 Err(StoreError::Interrupted { .. }) if inside => {
                     return Err(TraderError::Crashed(CrashPoint::InsideFillTransaction))
                 }
@@ -895,8 +905,10 @@ impl Trader {
                 .ok(),
                 error: None,
             };
-            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-            self.store.save_run_with_order(&st, &row).await?;
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            self.store
+                .save_grid_with_order(&mut s.saved, &s.run, &self.account, &row)
+                .await?;
             unsaved = false;
             today = today.map(|n| n.saturating_add(1));
             self.reached(CrashPoint::AfterIntentSaved)?;
