@@ -1631,9 +1631,11 @@ impl MarketData for SimBroker {
             .symbols
             .get(&symbol.to_ascii_uppercase())
             .map(|b| {
-                b.bars
+                // Bars are handed over in strictly increasing time (on_bar refuses others).
+                let from = b.bars.partition_point(|b| b.ts < f);
+                b.bars[from..]
                     .iter()
-                    .filter(|b| b.ts >= f && b.ts < t)
+                    .take_while(|b| b.ts < t)
                     .copied()
                     .collect()
             })
