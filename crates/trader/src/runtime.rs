@@ -154,6 +154,8 @@ pub struct Trader {
     symbols: BTreeMap<String, SymbolRun>,
     crash: Option<(CrashPoint, u32)>,
     crash_hook: Option<CrashHook>,
+    /// The `at_orders` updates of this step's submissions, written when the step ends.
+    submitted: Vec<(String, OrderUpdate)>,
 }
 
 /// Called where an armed crash point is reached, before the step fails there (the crash tests' binary
@@ -177,6 +179,17 @@ fn dec(x: Decimal) -> f64 {
 
 fn instant(ts: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(ts, 0).unwrap_or_default()
+}
+
+/// The `at_orders` update recording the broker's word on an order.
+fn update_of(status: &str, o: Option<&Order>, error: Option<String>) -> OrderUpdate {
+    OrderUpdate {
+        status: status.to_string(),
+        broker_order_id: o.map(|o| o.id.clone()),
+        filled_qty: o.map(|o| dec(o.filled_qty)).unwrap_or(0.0),
+        filled_avg_price: o.and_then(|o| o.filled_avg_price).map(dec),
+        error,
+    }
 }
 
 fn ends_intent(s: &OrderStatus) -> Option<OrderEnd> {
@@ -277,6 +290,7 @@ impl Trader {
             symbols,
             crash: None,
             crash_hook: None,
+            submitted: Vec::new(),
         };
         let mut report = StepReport::default();
         for sym in t.symbols.keys().cloned().collect::<Vec<_>>() {
@@ -356,17 +370,61 @@ impl Trader {
         // `vectura trade halt` / `resume`, changed limits and grid parameters (the dashboard's
         // settings) reach a running daemon at its next step.
         self.reload_controls().await?;
-        for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
-            if self.symbols[&sym].halted.is_some() {
-                continue;
-            }
-            self.sync(&sym, &mut report).await?;
-            if self.symbols[&sym].halted.is_some() {
-                continue;
-            }
-            self.decide(&sym, &mut report).await?;
+        let syms: Vec<String> = self.symbols.keys().cloned().collect();
+        // Symbols whose bar (decided without an order) awaits its save, by index in `syms`.
+        let mut unsaved = Vec::new();
+        let r = self.step_symbols(&syms, &mut unsaved, &mut report).await;
+        // A crash point stands for the process dying there: nothing more is written.
+        if matches!(r, Err(TraderError::Crashed(_))) {
+            return r.map(|()| report);
         }
-        Ok(report)
+        let finished = self.finish_step(&syms, &unsaved).await;
+        r.and(finished).map(|()| report)
+    }
+
+    async fn step_symbols(
+        &mut self,
+        syms: &[String],
+        unsaved: &mut Vec<usize>,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        for (i, sym) in syms.iter().enumerate() {
+            if self.symbols[sym].halted.is_some() {
+                continue;
+            }
+            self.sync(sym, report).await?;
+            if self.symbols[sym].halted.is_some() {
+                continue;
+            }
+            if self.decide(sym, report).await? {
+                unsaved.push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// The step's bookkeeping that no order waits for, left until every symbol's order is out (so
+    /// that the last symbol's submission does not wait for the others' writes): the `at_orders` rows
+    /// of the orders submitted (a readable view; the intent was saved before its order), and the
+    /// state of the bars decided without an order (nothing was sent for them: a crash before this
+    /// save decides the bar again, exactly as a crash before an immediate save would). Everything is
+    /// durable before the step returns, whether a symbol failed or not.
+    async fn finish_step(&mut self, syms: &[String], unsaved: &[usize]) -> Result<(), TraderError> {
+        let mut first_err = None;
+        for (coid, u) in std::mem::take(&mut self.submitted) {
+            match self.store.update_order(&coid, &u).await {
+                Ok(()) | Err(StoreError::UnknownOrder { .. }) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e.into());
+                }
+            }
+        }
+        for &i in unsaved {
+            if let Err(e) = self.save(&syms[i], None).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
     }
 
     async fn save(&mut self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
@@ -660,13 +718,7 @@ impl Trader {
         o: Option<&Order>,
         error: Option<String>,
     ) -> Result<(), TraderError> {
-        let u = OrderUpdate {
-            status: status.to_string(),
-            broker_order_id: o.map(|o| o.id.clone()),
-            filled_qty: o.map(|o| dec(o.filled_qty)).unwrap_or(0.0),
-            filled_avg_price: o.and_then(|o| o.filled_avg_price).map(dec),
-            error,
-        };
+        let u = update_of(status, o, error);
         match self.store.update_order(coid, &u).await {
             Ok(()) | Err(StoreError::UnknownOrder { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -722,15 +774,17 @@ impl Trader {
             return Ok(());
         };
         tracing::warn!(symbol = %sym, client_order_id = %coid, "resending an intent saved but not sent");
-        self.submit(sym, &si.intent, coid, report).await
+        self.submit(sym, &si.intent, coid, false, report).await
     }
 
-    /// Submits a saved intent and records the reply.
+    /// Submits a saved intent and records the reply (an accepted order's row at the step's end when
+    /// `defer`, see [`Trader::finish_step`]).
     async fn submit(
         &mut self,
         sym: &str,
         intent: &OrderIntent,
         coid: &str,
+        defer: bool,
         report: &mut StepReport,
     ) -> Result<(), TraderError> {
         let Some(qty) = qty_from_f64(intent.qty) else {
@@ -754,6 +808,11 @@ impl Trader {
             Ok(o) => {
                 report.submitted += 1;
                 tracing::info!(symbol = %sym, client_order_id = %coid, side = ?intent.side, qty = %qty, "submitted");
+                if defer {
+                    let u = update_of("submitted", Some(&o), None);
+                    self.submitted.push((coid.to_string(), u));
+                    return Ok(());
+                }
                 self.mark(coid, "submitted", Some(&o), None).await
             }
             Err(BrokerError::Rejected {
@@ -788,7 +847,9 @@ impl Trader {
         Ok(bars.into_iter().find(|b| b.ts == start))
     }
 
-    async fn decide(&mut self, sym: &str, report: &mut StepReport) -> Result<(), TraderError> {
+    /// Decides on the current bar; true when the bar was decided without an order and its state is
+    /// left for the step's end to save ([`Trader::finish_step`]).
+    async fn decide(&mut self, sym: &str, report: &mut StepReport) -> Result<bool, TraderError> {
         let bar = self.current_bar(sym).await?;
         let now = self.clock.now();
         let acct = self.broker.account().await?;
@@ -818,7 +879,7 @@ impl Trader {
             if unsaved {
                 self.save(sym, None).await?;
             }
-            return Ok(());
+            return Ok(false);
         }
         if let (Some(b), Some(max)) = (bar, self.symbols[sym].limits.max_daily_loss) {
             let start = self.day_start_price(sym, b.ts, b.open).await?;
@@ -828,7 +889,7 @@ impl Trader {
                 if unsaved {
                     self.save(sym, None).await?;
                 }
-                return self.halt(sym, reason, report).await;
+                return self.halt(sym, reason, report).await.map(|()| false);
             }
         }
         // Buys of this bar already saved (before a restart) reserve their cash, as the engine's do.
@@ -912,12 +973,9 @@ impl Trader {
             unsaved = false;
             today = today.map(|n| n.saturating_add(1));
             self.reached(CrashPoint::AfterIntentSaved)?;
-            self.submit(sym, &intent, &coid, report).await?;
+            self.submit(sym, &intent, &coid, true, report).await?;
         }
-        if unsaved {
-            self.save(sym, None).await?;
-        }
-        Ok(())
+        Ok(unsaved)
     }
 
     /// The price today's P&L is measured from: the open of the session's first bar (`fallback`, the
