@@ -126,8 +126,8 @@ fn view_of(run: &GridRun, s: &GridSnapshot) -> Result<RunView, StoreError> {
 fn shown_rows<'a>(
     run: &GridRun,
     buys: impl IntoIterator<Item = &'a vectura_strategy::join::BuyTrigger>,
-    sells: &[vectura_strategy::grid::SellTrigger],
-    lots: &[vectura_strategy::grid::Lot],
+    sells: impl IntoIterator<Item = &'a vectura_strategy::grid::SellTrigger>,
+    lots: impl IntoIterator<Item = &'a vectura_strategy::grid::Lot>,
 ) -> Result<(Vec<BuyTrigger>, Vec<SellTrigger>, Vec<OpenLot>), StoreError> {
     let coid = |i| run.client_order_id(i);
     let buys = buys
@@ -143,7 +143,7 @@ fn shown_rows<'a>(
         })
         .collect();
     let sells = sells
-        .iter()
+        .into_iter()
         .map(|t| SellTrigger {
             id: t.id.to_string(),
             at_price: t.price,
@@ -153,7 +153,7 @@ fn shown_rows<'a>(
         })
         .collect();
     let lots = lots
-        .iter()
+        .into_iter()
         .map(|l| {
             let id = coid(l.id);
             Ok(OpenLot {
@@ -194,6 +194,74 @@ fn trade_record(run: &GridRun, history: &[GridTrade], i: usize) -> Result<TradeR
 /// save moves the history out. An older vectura refuses this format by its number ("state format 2
 /// while this vectura reads 1") instead of restoring a run without its history.
 pub const FORMAT_TRADES_APART: u32 = 2;
+
+/// What a save writes of the readable trigger and lot rows: all of them anew (`all`: the table rows
+/// of the symbol deleted first), or the rows that changed since the last save (written over) and the
+/// ids of those gone (deleted): a fill changes a few rows of a grid's dozens.
+#[derive(Debug, Default)]
+struct ViewChange {
+    all: bool,
+    buys: Vec<BuyTrigger>,
+    sells: Vec<SellTrigger>,
+    lots: Vec<OpenLot>,
+    gone_buys: Vec<String>,
+    gone_sells: Vec<String>,
+    gone_lots: Vec<String>,
+}
+
+/// Which entries of `before` are gone from `now` (their keys) and which of `now` are new or changed
+/// (their indices).
+fn changes<K: Copy + Eq + std::hash::Hash, T: Copy + PartialEq>(
+    before: &[T],
+    now: &[T],
+    key: impl Fn(&T) -> K,
+) -> (Vec<K>, Vec<usize>) {
+    if before == now {
+        return (Vec::new(), Vec::new());
+    }
+    let was: std::collections::HashMap<K, T> = before.iter().map(|t| (key(t), *t)).collect();
+    let is: std::collections::HashSet<K> = now.iter().map(&key).collect();
+    let gone = before
+        .iter()
+        .map(&key)
+        .filter(|k| !is.contains(k))
+        .collect();
+    let put = (0..now.len())
+        .filter(|&i| was.get(&key(&now[i])) != Some(&now[i]))
+        .collect();
+    (gone, put)
+}
+
+impl ViewChange {
+    /// The rows that changed from what `before` shows to what the grid of `run` (shown as `now`) does.
+    fn between(run: &GridRun, before: &Shown, now: &Shown) -> Result<ViewChange, StoreError> {
+        let g = run.grid();
+        let (gone_b, put_b) = changes(&before.buys, &now.buys, |t| t.0);
+        let (gone_s, put_s) = changes(&before.sells, &now.sells, |t| t.0);
+        let (gone_l, put_l) = changes(&before.lots, &now.lots, |t| t.0);
+        let all_buys: Vec<_> = if put_b.is_empty() {
+            Vec::new()
+        } else {
+            g.buy_triggers().collect()
+        };
+        let (buys, sells, lots) = shown_rows(
+            run,
+            put_b.iter().map(|&i| all_buys[i]),
+            put_s.iter().map(|&i| &g.sell_triggers()[i]),
+            put_l.iter().map(|&i| &g.lots()[i]),
+        )?;
+        check_shown(&buys, &sells, &lots)?;
+        Ok(ViewChange {
+            all: false,
+            buys,
+            sells,
+            lots,
+            gone_buys: gone_b.iter().map(u64::to_string).collect(),
+            gone_sells: gone_s.iter().map(u64::to_string).collect(),
+            gone_lots: gone_l.iter().map(|&i| run.client_order_id(i)).collect(),
+        })
+    }
+}
 
 /// The state row of a save: the snapshot (its `history` empty) and how many trades are stored apart.
 #[derive(Serialize)]
@@ -279,8 +347,9 @@ struct GridSave<'a> {
     sym: String,
     snapshot: GridSnapshot,
     history: &'a [GridTrade],
-    /// The readable trigger and lot rows, when they differ from those `SavedRun` says were written.
-    rows: Option<(Vec<BuyTrigger>, Vec<SellTrigger>, Vec<OpenLot>)>,
+    /// The readable trigger and lot rows to write, when they differ from those `SavedRun` says were
+    /// written.
+    rows: Option<ViewChange>,
     /// What those rows show, for the `SavedRun` once they are committed.
     shown: Option<Shown>,
     /// `at_trade_history` records of the history from trade `records_from` on (the trades stored, when
@@ -299,10 +368,22 @@ impl<'a> GridSave<'a> {
         let g = run.grid();
         let (rows, shown) = match &saved.shown {
             Some(s) if s.same(g) => (None, None),
-            _ => {
-                let rows = shown_rows(run, g.buy_triggers(), g.sell_triggers(), g.lots())?;
-                check_shown(&rows.0, &rows.1, &rows.2)?;
-                (Some(rows), Some(Shown::of(g)))
+            Some(before) => {
+                let now = Shown::of(g);
+                (Some(ViewChange::between(run, before, &now)?), Some(now))
+            }
+            None => {
+                let (buys, sells, lots) =
+                    shown_rows(run, g.buy_triggers(), g.sell_triggers(), g.lots())?;
+                check_shown(&buys, &sells, &lots)?;
+                let all = ViewChange {
+                    all: true,
+                    buys,
+                    sells,
+                    lots,
+                    ..ViewChange::default()
+                };
+                (Some(all), Some(Shown::of(g)))
             }
         };
         let history = g.history();
@@ -434,8 +515,8 @@ struct Write<'a> {
     create: bool,
     execution: Option<&'a ExecutionRecord>,
     order: Option<&'a OrderRow>,
-    /// The readable trigger and lot rows, when they are to be written (anew).
-    shown: Option<(&'a [BuyTrigger], &'a [SellTrigger], &'a [OpenLot])>,
+    /// The readable trigger and lot rows to write, when any.
+    shown: Option<&'a ViewChange>,
     /// How many trades of the history are stored, when known (asked of the database otherwise).
     trades: Option<usize>,
 }
@@ -571,17 +652,35 @@ macro_rules! write_run {
                 }
             }
         }
-        if let Some((buys, sells, lots)) = w.shown {
-            for table in ["at_to_buy", "at_to_sell", "at_open_trades"] {
-                sqlx::query(&format!("DELETE FROM {table} WHERE symbol = $1"))
-                    .bind(sym)
-                    .execute(&mut *$tx)
-                    .await
-                    .map_err(query_err("clearing", table, sym))?;
+        if let Some(v) = w.shown {
+            if v.all {
+                for table in ["at_to_buy", "at_to_sell", "at_open_trades"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE symbol = $1"))
+                        .bind(sym)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(query_err("clearing", table, sym))?;
+                }
             }
-            for b in buys {
+            for (table, gone) in [
+                ("at_to_buy", &v.gone_buys),
+                ("at_to_sell", &v.gone_sells),
+                ("at_open_trades", &v.gone_lots),
+            ] {
+                for id in gone {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE symbol = $1 AND id = $2"))
+                        .bind(sym)
+                        .bind(id)
+                        .execute(&mut *$tx)
+                        .await
+                        .map_err(query_err("deleting from", table, format!("{sym} row {id}")))?;
+                }
+            }
+            for b in &v.buys {
                 sqlx::query(
-                    "INSERT INTO at_to_buy (symbol, id, at_price, below_or_higher) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO at_to_buy (symbol, id, at_price, below_or_higher) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (symbol, id) DO UPDATE SET at_price = excluded.at_price, \
+                     below_or_higher = excluded.below_or_higher",
                 )
                 .bind(sym)
                 .bind(&b.id)
@@ -591,10 +690,12 @@ macro_rules! write_run {
                 .await
                 .map_err(query_err("writing", "at_to_buy", format!("{sym} buy trigger {}", b.id)))?;
             }
-            for s in sells {
+            for s in &v.sells {
                 sqlx::query(
                     "INSERT INTO at_to_sell (symbol, id, at_price, below_or_higher, shares, trade_id) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (symbol, id) DO UPDATE SET \
+                     at_price = excluded.at_price, below_or_higher = excluded.below_or_higher, \
+                     shares = excluded.shares, trade_id = excluded.trade_id",
                 )
                 .bind(sym)
                 .bind(&s.id)
@@ -606,9 +707,11 @@ macro_rules! write_run {
                 .await
                 .map_err(query_err("writing", "at_to_sell", format!("{sym} sell trigger {}", s.id)))?;
             }
-            for l in lots {
+            for l in &v.lots {
                 sqlx::query(
-                    "INSERT INTO at_open_trades (symbol, id, timestamp, price, shares) VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO at_open_trades (symbol, id, timestamp, price, shares) VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (symbol, id) DO UPDATE SET timestamp = excluded.timestamp, \
+                     price = excluded.price, shares = excluded.shares",
                 )
                 .bind(sym)
                 .bind(&l.id)
@@ -831,10 +934,7 @@ impl Store {
             create: false,
             execution,
             order,
-            shown: save
-                .rows
-                .as_ref()
-                .map(|(b, s, l)| (b.as_slice(), s.as_slice(), l.as_slice())),
+            shown: save.rows.as_ref(),
             trades: saved.trades,
         };
         let r = self
@@ -890,6 +990,13 @@ impl Store {
             snapshot: &snapshot,
             history_rows: history.len(),
         };
+        let all = ViewChange {
+            all: true,
+            buys: st.view.buys.clone(),
+            sells: st.view.sells.clone(),
+            lots: st.view.lots.clone(),
+            ..ViewChange::default()
+        };
         let w = Write {
             sym: &sym,
             run_id: st.run_id.as_str(),
@@ -898,7 +1005,7 @@ impl Store {
             create,
             execution,
             order,
-            shown: Some((&st.view.buys, &st.view.sells, &st.view.lots)),
+            shown: Some(&all),
             trades: if create { Some(0) } else { None },
         };
         self.commit_write(&w, &state, &history, &st.view.trades, 0, before_commit)
