@@ -10,6 +10,11 @@
 //!    grid; each intent is saved (with its client order id and the advanced counter, one transaction),
 //!    then submitted.
 //!
+//! When every symbol is done, the step writes what no order waited for (`Trader::finish_step`): the
+//! `at_orders` rows of the accepted submissions and the state of bars decided without an order, so
+//! that the last of many symbols' orders does not wait for the others' bookkeeping. All of it is
+//! durable before the step returns.
+//!
 //! Rules the issue left open, decided here:
 //! - **The current bar.** Only the bar that closed last is decided on (`bar.ts + 60 <= now < bar.ts +
 //!   120`). Bars missed during an outage are not traded after the fact (their prices are gone).
