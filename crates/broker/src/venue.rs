@@ -56,9 +56,29 @@ pub trait Broker: Send + Sync {
     /// Every open position.
     async fn positions(&self) -> Result<Vec<Position>, BrokerError>;
 
+    /// The open positions in `symbol` (one at most at a real broker): [`Broker::positions`] filtered,
+    /// unless the broker can answer for the one symbol without listing the others (the simulated one).
+    async fn positions_of(&self, symbol: &str) -> Result<Vec<Position>, BrokerError> {
+        let mut v = self.positions().await?;
+        v.retain(|p| p.symbol == symbol);
+        Ok(v)
+    }
+
     /// Every execution (Alpaca's `FILL` activities) after `after`, oldest first (all pages).
     async fn executions(&self, after: Option<DateTime<Utc>>)
         -> Result<Vec<Execution>, BrokerError>;
+
+    /// The executions of `symbol` after `after`, oldest first: [`Broker::executions`] filtered, unless
+    /// the broker can select them by symbol without copying every other symbol's (the simulated one).
+    async fn executions_of(
+        &self,
+        symbol: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Execution>, BrokerError> {
+        let mut v = self.executions(after).await?;
+        v.retain(|x| x.symbol == symbol);
+        Ok(v)
+    }
 
     /// Subscribes to order events. The stream reconnects by itself; after each reconnect it backfills
     /// what it missed (Alpaca never replays stream events) and says so with [`StreamEvent::Connected`].

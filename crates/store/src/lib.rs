@@ -48,7 +48,9 @@ pub use crate::types::{
 
 pub use crate::audit::{AuditEntry, SymbolSettings};
 pub use crate::controls::{RiskLimits, TradeControls};
-pub use crate::runs::{ExecutionRecord, RunState, RunView, StoredRun};
+pub use crate::runs::{
+    ExecutionRecord, RunState, RunView, SavedRun, StoredRun, FORMAT_TRADES_APART,
+};
 pub use crate::web::{JobStatus, WebJob, WebJobSummary, WebSession};
 
 use crate::error::query_err;
@@ -146,6 +148,8 @@ impl Store {
                     .min_connections(1)
                     .idle_timeout(None)
                     .max_lifetime(None)
+                    // A local connection cannot go stale: no ping round trip before every use.
+                    .test_before_acquire(false)
                     .connect_with(opts)
                     .await
             } else {
@@ -341,6 +345,9 @@ async fn connect_sqlite_file(opts: SqliteConnectOptions) -> Result<SqlitePool, s
     loop {
         match SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file's connection cannot go stale: no ping round trip (a hand-off to the
+            // connection's worker thread) before every query and transaction.
+            .test_before_acquire(false)
             .connect_with(opts.clone())
             .await
         {

@@ -71,6 +71,39 @@ impl Store {
         })
     }
 
+    /// Every stored symbol's grid parameters, by symbol (one query: the trader reads them all every
+    /// step).
+    pub async fn algo_configs(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, AlgoConfig>, StoreError> {
+        let err = || query_err("reading", "at_algo_config", "every symbol");
+        on_pool!(self, |p| {
+            sqlx::query(
+                "SELECT symbol, capital_pct, buy_below_pct, sell_above_pct, buy_after_sell_pct, \
+                 cash_floor, order_gap_pct FROM at_algo_config",
+            )
+            .fetch_all(p)
+            .await
+            .map_err(err())?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("symbol")?,
+                    AlgoConfig {
+                        capital_pct: r.try_get("capital_pct")?,
+                        buy_below_pct: r.try_get("buy_below_pct")?,
+                        sell_above_pct: r.try_get("sell_above_pct")?,
+                        buy_after_sell_pct: r.try_get("buy_after_sell_pct")?,
+                        cash_floor: r.try_get("cash_floor")?,
+                        order_gap_pct: r.try_get("order_gap_pct")?,
+                    },
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err())
+        })
+    }
+
     /// Stores the symbol's grid parameters (replacing any).
     pub async fn upsert_algo_config(&self, symbol: &str, c: &AlgoConfig) -> Result<(), StoreError> {
         let sym = symbol_key(symbol)?;

@@ -466,6 +466,21 @@ const AT_RUNS: Table = Table {
     primary_key: &["run_id"],
 };
 
+/// A live run's trade history, one row per trade in order (`seq` from 0), appended in the transaction
+/// of the save that made the trade: the run's state (`at_runs.state`, format 2) holds the rest of its
+/// snapshot and how many rows it has, so a save every bar writes no trade again. `trade` is the
+/// strategy's own record (JSON), read back exactly; `at_trade_history` shows the same trades readably.
+const AT_RUN_TRADES: Table = Table {
+    name: "at_run_trades",
+    columns: &[
+        req("symbol", Text),
+        req("run_id", Text),
+        with_check(req("seq", BigInt), "seq >= 0"),
+        req("trade", Json),
+    ],
+    primary_key: &["run_id", "seq"],
+};
+
 /// Every broker execution a run has applied, keyed by the broker's execution id and written in the
 /// same transaction as the state it changed: a fill seen again (stream reconnect, backfill) is found
 /// here and applied once.
@@ -646,6 +661,13 @@ pub const MIGRATIONS: &[Migration] = &[
         tables: &[],
         indexes: &[],
         raw: Some(WEB_JOBS_FETCH),
+    },
+    Migration {
+        version: 10,
+        name: "run_trades",
+        tables: &[AT_RUN_TRADES],
+        indexes: &[],
+        raw: None,
     },
 ];
 
@@ -872,6 +894,7 @@ mod tests {
                 "at_executions",
                 "at_open_trades",
                 "at_orders",
+                "at_run_trades",
                 "at_runs",
                 "at_to_buy",
                 "at_to_sell",

@@ -679,6 +679,14 @@ impl Grid {
 
     /// The grid's whole state (see [`GridSnapshot`]).
     pub fn snapshot(&self) -> GridSnapshot {
+        let mut s = self.snapshot_without_history();
+        s.history = self.history.clone();
+        s
+    }
+
+    /// [`Grid::snapshot`] with `history` left empty: what a live run saves every bar (its history only
+    /// grows, so the store appends the new trades apart instead of copying the whole of it each time).
+    pub fn snapshot_without_history(&self) -> GridSnapshot {
         GridSnapshot {
             format: SNAPSHOT_FORMAT,
             params: self.p,
@@ -691,7 +699,7 @@ impl Grid {
             buy_triggers: self.buy_triggers().copied().collect(),
             sell_triggers: self.sells.clone(),
             lots: self.lots.clone(),
-            history: self.history.clone(),
+            history: Vec::new(),
             lines: self.lines.clone(),
             pending: self.pending.clone(),
             cancels: self.cancels.clone(),

@@ -89,11 +89,21 @@ impl Broker for Timed {
     async fn positions(&self) -> Result<Vec<Position>, BrokerError> {
         self.sim.positions().await
     }
+    async fn positions_of(&self, symbol: &str) -> Result<Vec<Position>, BrokerError> {
+        self.sim.positions_of(symbol).await
+    }
     async fn executions(
         &self,
         after: Option<DateTime<Utc>>,
     ) -> Result<Vec<Execution>, BrokerError> {
         self.sim.executions(after).await
+    }
+    async fn executions_of(
+        &self,
+        symbol: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Execution>, BrokerError> {
+        self.sim.executions_of(symbol, after).await
     }
     async fn trade_updates(&self) -> Result<TradeUpdates, BrokerError> {
         self.sim.trade_updates().await

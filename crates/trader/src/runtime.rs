@@ -10,6 +10,11 @@
 //!    grid; each intent is saved (with its client order id and the advanced counter, one transaction),
 //!    then submitted.
 //!
+//! When every symbol is done, the step writes what no order waited for (`Trader::finish_step`): the
+//! `at_orders` rows of the accepted submissions and the state of bars decided without an order, so
+//! that the last of many symbols' orders does not wait for the others' bookkeeping. All of it is
+//! durable before the step returns.
+//!
 //! Rules the issue left open, decided here:
 //! - **The current bar.** Only the bar that closed last is decided on (`bar.ts + 60 <= now < bar.ts +
 //!   120`). Bars missed during an outage are not traded after the fact (their prices are gone).
@@ -34,7 +39,8 @@ use vectura_broker::{
 use vectura_core::calendar::{self, SessionPart};
 use vectura_core::{Bar, IntentId, OrderEnd, OrderIntent, RunId, Side};
 use vectura_store::{
-    AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, Store, StoreError,
+    AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, SavedRun, Store,
+    StoreError,
 };
 use vectura_strategy::grid::{Grid, GridMode, GridParams};
 use vectura_strategy::run::{Applied, GridRun};
@@ -138,6 +144,8 @@ struct SymbolRun {
     splits_checked: Option<chrono::NaiveDate>,
     /// When the last complete sync began (none after a start: the first reads the whole run).
     synced: Option<DateTime<Utc>>,
+    /// What the last save wrote, so a save writes only what changed (a start knows nothing yet).
+    saved: SavedRun,
 }
 
 /// The live runtime over a store, a broker and a market-data feed, with an injected clock.
@@ -151,6 +159,8 @@ pub struct Trader {
     symbols: BTreeMap<String, SymbolRun>,
     crash: Option<(CrashPoint, u32)>,
     crash_hook: Option<CrashHook>,
+    /// The `at_orders` updates of this step's submissions, written when the step ends.
+    submitted: Vec<(String, OrderUpdate)>,
 }
 
 /// Called where an armed crash point is reached, before the step fails there (the crash tests' binary
@@ -174,6 +184,17 @@ fn dec(x: Decimal) -> f64 {
 
 fn instant(ts: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(ts, 0).unwrap_or_default()
+}
+
+/// The `at_orders` update recording the broker's word on an order.
+fn update_of(status: &str, o: Option<&Order>, error: Option<String>) -> OrderUpdate {
+    OrderUpdate {
+        status: status.to_string(),
+        broker_order_id: o.map(|o| o.id.clone()),
+        filled_qty: o.map(|o| dec(o.filled_qty)).unwrap_or(0.0),
+        filled_avg_price: o.and_then(|o| o.filled_avg_price).map(dec),
+        error,
+    }
 }
 
 fn ends_intent(s: &OrderStatus) -> Option<OrderEnd> {
@@ -260,6 +281,7 @@ impl Trader {
                     day_start: None,
                     splits_checked: None,
                     synced: None,
+                    saved: SavedRun::default(),
                 },
             );
         }
@@ -273,6 +295,7 @@ impl Trader {
             symbols,
             crash: None,
             crash_hook: None,
+            submitted: Vec::new(),
         };
         let mut report = StepReport::default();
         for sym in t.symbols.keys().cloned().collect::<Vec<_>>() {
@@ -352,22 +375,68 @@ impl Trader {
         // `vectura trade halt` / `resume`, changed limits and grid parameters (the dashboard's
         // settings) reach a running daemon at its next step.
         self.reload_controls().await?;
-        for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
-            if self.symbols[&sym].halted.is_some() {
-                continue;
-            }
-            self.sync(&sym, &mut report).await?;
-            if self.symbols[&sym].halted.is_some() {
-                continue;
-            }
-            self.decide(&sym, &mut report).await?;
+        let syms: Vec<String> = self.symbols.keys().cloned().collect();
+        // Symbols whose bar (decided without an order) awaits its save, by index in `syms`.
+        let mut unsaved = Vec::new();
+        let r = self.step_symbols(&syms, &mut unsaved, &mut report).await;
+        // A crash point stands for the process dying there: nothing more is written.
+        if matches!(r, Err(TraderError::Crashed(_))) {
+            return r.map(|()| report);
         }
-        Ok(report)
+        let finished = self.finish_step(&syms, &unsaved).await;
+        r.and(finished).map(|()| report)
     }
 
-    async fn save(&self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
-        let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-        self.store.save_run(&st, exec).await?;
+    async fn step_symbols(
+        &mut self,
+        syms: &[String],
+        unsaved: &mut Vec<usize>,
+        report: &mut StepReport,
+    ) -> Result<(), TraderError> {
+        for (i, sym) in syms.iter().enumerate() {
+            if self.symbols[sym].halted.is_some() {
+                continue;
+            }
+            self.sync(sym, report).await?;
+            if self.symbols[sym].halted.is_some() {
+                continue;
+            }
+            if self.decide(sym, report).await? {
+                unsaved.push(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// The step's bookkeeping that no order waits for, left until every symbol's order is out (so
+    /// that the last symbol's submission does not wait for the others' writes): the `at_orders` rows
+    /// of the orders submitted (a readable view; the intent was saved before its order), and the
+    /// state of the bars decided without an order (nothing was sent for them: a crash before this
+    /// save decides the bar again, exactly as a crash before an immediate save would). Everything is
+    /// durable before the step returns, whether a symbol failed or not.
+    async fn finish_step(&mut self, syms: &[String], unsaved: &[usize]) -> Result<(), TraderError> {
+        let mut first_err = None;
+        for (coid, u) in std::mem::take(&mut self.submitted) {
+            match self.store.update_order(&coid, &u).await {
+                Ok(()) | Err(StoreError::UnknownOrder { .. }) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e.into());
+                }
+            }
+        }
+        for &i in unsaved {
+            if let Err(e) = self.save(&syms[i], None).await {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    async fn save(&mut self, sym: &str, exec: Option<&ExecutionRecord>) -> Result<(), TraderError> {
+        let s = self.symbols.get_mut(sym).expect("a traded symbol");
+        self.store
+            .save_grid(&mut s.saved, &s.run, &self.account, exec)
+            .await?;
         Ok(())
     }
 
@@ -506,7 +575,7 @@ impl Trader {
     async fn broker_position(&self, sym: &str) -> Result<f64, TraderError> {
         Ok(self
             .broker
-            .positions()
+            .positions_of(sym)
             .await?
             .iter()
             .filter(|p| p.symbol == sym)
@@ -555,7 +624,7 @@ impl Trader {
         // Missed fills, in the broker's order.
         let execs = self
             .broker
-            .executions(Some(window.0 - chrono::Duration::seconds(1)))
+            .executions_of(sym, Some(window.0 - chrono::Duration::seconds(1)))
             .await?;
         for x in execs.iter().filter(|x| x.symbol == sym) {
             if self.symbols[sym].run.is_applied(&x.id) {
@@ -613,8 +682,12 @@ impl Trader {
                 }
                 !inside
             };
-            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-            match self.store.save_run_with_hook(&st, Some(&rec), &go_on).await {
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            match self
+                .store
+                .save_grid_with_hook(&mut s.saved, &s.run, &self.account, Some(&rec), &go_on)
+                .await
+            {
                 Err(StoreError::Interrupted { .. }) if inside => {
                     return Err(TraderError::Crashed(CrashPoint::InsideFillTransaction))
                 }
@@ -650,13 +723,7 @@ impl Trader {
         o: Option<&Order>,
         error: Option<String>,
     ) -> Result<(), TraderError> {
-        let u = OrderUpdate {
-            status: status.to_string(),
-            broker_order_id: o.map(|o| o.id.clone()),
-            filled_qty: o.map(|o| dec(o.filled_qty)).unwrap_or(0.0),
-            filled_avg_price: o.and_then(|o| o.filled_avg_price).map(dec),
-            error,
-        };
+        let u = update_of(status, o, error);
         match self.store.update_order(coid, &u).await {
             Ok(()) | Err(StoreError::UnknownOrder { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -712,15 +779,17 @@ impl Trader {
             return Ok(());
         };
         tracing::warn!(symbol = %sym, client_order_id = %coid, "resending an intent saved but not sent");
-        self.submit(sym, &si.intent, coid, report).await
+        self.submit(sym, &si.intent, coid, false, report).await
     }
 
-    /// Submits a saved intent and records the reply.
+    /// Submits a saved intent and records the reply (an accepted order's row at the step's end when
+    /// `defer`, see [`Trader::finish_step`]).
     async fn submit(
         &mut self,
         sym: &str,
         intent: &OrderIntent,
         coid: &str,
+        defer: bool,
         report: &mut StepReport,
     ) -> Result<(), TraderError> {
         let Some(qty) = qty_from_f64(intent.qty) else {
@@ -744,6 +813,11 @@ impl Trader {
             Ok(o) => {
                 report.submitted += 1;
                 tracing::info!(symbol = %sym, client_order_id = %coid, side = ?intent.side, qty = %qty, "submitted");
+                if defer {
+                    let u = update_of("submitted", Some(&o), None);
+                    self.submitted.push((coid.to_string(), u));
+                    return Ok(());
+                }
                 self.mark(coid, "submitted", Some(&o), None).await
             }
             Err(BrokerError::Rejected {
@@ -778,7 +852,9 @@ impl Trader {
         Ok(bars.into_iter().find(|b| b.ts == start))
     }
 
-    async fn decide(&mut self, sym: &str, report: &mut StepReport) -> Result<(), TraderError> {
+    /// Decides on the current bar; true when the bar was decided without an order and its state is
+    /// left for the step's end to save ([`Trader::finish_step`]).
+    async fn decide(&mut self, sym: &str, report: &mut StepReport) -> Result<bool, TraderError> {
         let bar = self.current_bar(sym).await?;
         let now = self.clock.now();
         let acct = self.broker.account().await?;
@@ -808,7 +884,7 @@ impl Trader {
             if unsaved {
                 self.save(sym, None).await?;
             }
-            return Ok(());
+            return Ok(false);
         }
         if let (Some(b), Some(max)) = (bar, self.symbols[sym].limits.max_daily_loss) {
             let start = self.day_start_price(sym, b.ts, b.open).await?;
@@ -818,7 +894,7 @@ impl Trader {
                 if unsaved {
                     self.save(sym, None).await?;
                 }
-                return self.halt(sym, reason, report).await;
+                return self.halt(sym, reason, report).await.map(|()| false);
             }
         }
         // Buys of this bar already saved (before a restart) reserve their cash, as the engine's do.
@@ -895,17 +971,16 @@ impl Trader {
                 .ok(),
                 error: None,
             };
-            let st = RunState::of_grid(&self.symbols[sym].run, &self.account)?;
-            self.store.save_run_with_order(&st, &row).await?;
+            let s = self.symbols.get_mut(sym).expect("a traded symbol");
+            self.store
+                .save_grid_with_order(&mut s.saved, &s.run, &self.account, &row)
+                .await?;
             unsaved = false;
             today = today.map(|n| n.saturating_add(1));
             self.reached(CrashPoint::AfterIntentSaved)?;
-            self.submit(sym, &intent, &coid, report).await?;
+            self.submit(sym, &intent, &coid, true, report).await?;
         }
-        if unsaved {
-            self.save(sym, None).await?;
-        }
-        Ok(())
+        Ok(unsaved)
     }
 
     /// The price today's P&L is measured from: the open of the session's first bar (`fallback`, the

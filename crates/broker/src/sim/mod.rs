@@ -331,6 +331,8 @@ struct SimOrder {
 #[derive(Default)]
 struct SymbolBook {
     bars: Vec<Bar>,
+    /// The last bar's close as a decimal (made once per bar: positions and equity read it often).
+    close: Option<Decimal>,
 }
 
 struct Pos {
@@ -350,6 +352,10 @@ struct State {
     by_id: HashMap<String, usize>,
     /// Indices of orders not yet final, in submission order.
     open: Vec<usize>,
+    /// Per symbol, the indices of its orders (creation order, so by `created_at`: stamps only grow).
+    orders_of: HashMap<String, Vec<usize>>,
+    /// Per symbol, the indices of its executions in `ledger.executions` (by time, likewise).
+    executions_of: HashMap<String, Vec<usize>>,
     positions: BTreeMap<String, Pos>,
     symbols: HashMap<String, SymbolBook>,
     ledger: Ledger,
@@ -394,6 +400,8 @@ impl SimBroker {
             by_client: HashMap::new(),
             by_id: HashMap::new(),
             open: Vec::new(),
+            orders_of: HashMap::new(),
+            executions_of: HashMap::new(),
             positions: BTreeMap::new(),
             symbols: HashMap::new(),
             ledger: Ledger::default(),
@@ -595,18 +603,16 @@ impl State {
             .then(|| self.unavailable(&key))
     }
 
-    fn last_close(&self, symbol: &str) -> Option<f64> {
-        self.symbols
-            .get(symbol)
-            .and_then(|b| b.bars.last())
-            .map(|b| b.close)
+    /// The last close handed over for `symbol`, as a decimal.
+    fn last_close_dec(&self, symbol: &str) -> Option<Decimal> {
+        self.symbols.get(symbol).and_then(|b| b.close)
     }
 
     fn market_value(&self) -> Decimal {
         self.positions
             .iter()
             .map(|(s, p)| {
-                let px = self.last_close(s).and_then(dec).unwrap_or(p.avg);
+                let px = self.last_close_dec(s).unwrap_or(p.avg);
                 p.qty * px
             })
             .sum()
@@ -758,6 +764,7 @@ impl State {
         let book = self.symbols.entry(sym.clone()).or_default();
         let k = book.bars.len() as u64;
         book.bars.push(*bar);
+        book.close = dec(bar.close);
         self.fill_due(&sym, k, bar);
         self.advance(bar.ts + self.cfg.bar_seconds);
         self.streams.flush();
@@ -945,6 +952,11 @@ impl State {
             leaves_qty: leaves,
             time: t,
         };
+        let k = self.ledger.executions.len();
+        self.executions_of
+            .entry(execution.symbol.clone())
+            .or_default()
+            .push(k);
         self.ledger.executions.push(ExecutionRecord {
             execution: execution.clone(),
             client_order_id: cid,
@@ -1072,7 +1084,7 @@ impl State {
                 "extended hours order must be DAY limit orders",
             ));
         }
-        let ref_px = limit.or_else(|| self.last_close(sym).and_then(dec));
+        let ref_px = limit.or_else(|| self.last_close_dec(sym));
         match req.side {
             Side::Buy => {
                 if let Some(px) = ref_px {
@@ -1205,6 +1217,7 @@ impl State {
         });
         self.by_client.insert(cid, i);
         self.by_id.insert(self.orders[i].order.id.clone(), i);
+        self.orders_of.entry(sym.clone()).or_default().push(i);
         self.open.push(i);
         self.emit(TradeEventKind::New, i, None, at);
         if let (true, Some(last)) = (at_close, last) {
@@ -1370,36 +1383,81 @@ impl State {
     }
 
     fn orders(&self, q: &OrderQuery) -> Vec<Order> {
-        let symbols: Vec<String> = q.symbols.iter().map(|s| s.to_ascii_uppercase()).collect();
-        self.orders
-            .iter()
-            .map(|o| &o.order)
-            .filter(|o| match q.status {
+        // Orders are kept in creation order and stamps only grow, so those created after `after` are
+        // a suffix (of all orders, or of each symbol's index): found by bisection, not by a scan.
+        let after = |i: &usize| {
+            q.after
+                .is_some_and(|a| self.orders[*i].order.created_at <= a)
+        };
+        let mut picked: Vec<usize> = if q.symbols.is_empty() {
+            let from = self
+                .orders
+                .partition_point(|o| q.after.is_some_and(|a| o.order.created_at <= a));
+            (from..self.orders.len()).collect()
+        } else {
+            let mut v = Vec::new();
+            for s in &q.symbols {
+                if let Some(ix) = self.orders_of.get(&s.to_ascii_uppercase()) {
+                    v.extend_from_slice(&ix[ix.partition_point(after)..]);
+                }
+            }
+            if q.symbols.len() > 1 {
+                v.sort_unstable();
+                v.dedup();
+            }
+            v
+        };
+        picked.retain(|&i| {
+            let o = &self.orders[i].order;
+            let status = match q.status {
                 OrderFilter::Open => !o.status.is_final(),
                 OrderFilter::Closed => o.status.is_final(),
                 OrderFilter::All => true,
-            })
-            .filter(|o| q.after.is_none_or(|a| o.created_at > a))
-            .filter(|o| q.until.is_none_or(|u| o.created_at <= u))
-            .filter(|o| symbols.is_empty() || symbols.contains(&o.symbol))
-            .cloned()
+            };
+            status && q.until.is_none_or(|u| o.created_at <= u)
+        });
+        picked
+            .into_iter()
+            .map(|i| self.orders[i].order.clone())
             .collect()
+    }
+
+    /// The executions after `after` (of `symbol` only, when given), oldest first: a suffix of the
+    /// time-ordered ledger (or of the symbol's index), found by bisection.
+    fn executions(&self, symbol: Option<&str>, after: Option<DateTime<Utc>>) -> Vec<Execution> {
+        let all = &self.ledger.executions;
+        let later = |k: &usize| after.is_some_and(|a| all[*k].execution.time <= a);
+        match symbol {
+            None => {
+                let from = all.partition_point(|e| after.is_some_and(|a| e.execution.time <= a));
+                all[from..].iter().map(|e| e.execution.clone()).collect()
+            }
+            Some(s) => match self.executions_of.get(&s.to_ascii_uppercase()) {
+                Some(ix) => ix[ix.partition_point(later)..]
+                    .iter()
+                    .map(|&k| all[k].execution.clone())
+                    .collect(),
+                None => Vec::new(),
+            },
+        }
     }
 
     fn positions(&self) -> Vec<Position> {
         self.positions
             .iter()
-            .map(|(s, p)| {
-                let px = self.last_close(s).and_then(dec);
-                Position {
-                    symbol: s.clone(),
-                    qty: p.qty,
-                    avg_entry_price: p.avg,
-                    market_value: px.map(|px| p.qty * px),
-                    current_price: px,
-                }
-            })
+            .map(|(s, p)| self.position(s, p))
             .collect()
+    }
+
+    fn position(&self, s: &str, p: &Pos) -> Position {
+        let px = self.last_close_dec(s);
+        Position {
+            symbol: s.to_string(),
+            qty: p.qty,
+            avg_entry_price: p.avg,
+            market_value: px.map(|px| p.qty * px),
+            current_price: px,
+        }
     }
 }
 
@@ -1502,6 +1560,20 @@ impl Broker for SimBroker {
         Ok(st.positions())
     }
 
+    async fn positions_of(&self, symbol: &str) -> Result<Vec<Position>, BrokerError> {
+        let mut st = self.lock();
+        if let Some(e) = st.call_fails(Call::Positions) {
+            return Err(e);
+        }
+        let sym = symbol.to_ascii_uppercase();
+        Ok(st
+            .positions
+            .get(&sym)
+            .map(|p| st.position(&sym, p))
+            .into_iter()
+            .collect())
+    }
+
     async fn executions(
         &self,
         after: Option<DateTime<Utc>>,
@@ -1510,14 +1582,19 @@ impl Broker for SimBroker {
         if let Some(e) = st.call_fails(Call::Executions) {
             return Err(e);
         }
-        Ok(st
-            .ledger
-            .executions
-            .iter()
-            .map(|e| &e.execution)
-            .filter(|e| after.is_none_or(|a| e.time > a))
-            .cloned()
-            .collect())
+        Ok(st.executions(None, after))
+    }
+
+    async fn executions_of(
+        &self,
+        symbol: &str,
+        after: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Execution>, BrokerError> {
+        let mut st = self.lock();
+        if let Some(e) = st.call_fails(Call::Executions) {
+            return Err(e);
+        }
+        Ok(st.executions(Some(symbol), after))
     }
 
     async fn trade_updates(&self) -> Result<TradeUpdates, BrokerError> {
@@ -1554,9 +1631,11 @@ impl MarketData for SimBroker {
             .symbols
             .get(&symbol.to_ascii_uppercase())
             .map(|b| {
-                b.bars
+                // Bars are handed over in strictly increasing time (on_bar refuses others).
+                let from = b.bars.partition_point(|b| b.ts < f);
+                b.bars[from..]
                     .iter()
-                    .filter(|b| b.ts >= f && b.ts < t)
+                    .take_while(|b| b.ts < t)
                     .copied()
                     .collect()
             })

@@ -465,6 +465,84 @@ async fn executions_and_orders_are_listed_oldest_first_with_strictly_later_filte
     assert_eq!(p.avg_entry_price, (d("100") + d("101") + d("102")) / d("3"));
 }
 
+/// The per-symbol reads (kept by index in the simulated broker) answer what filtering the full
+/// lists would: executions and positions of one symbol, orders of some symbols after an instant.
+#[tokio::test]
+async fn per_symbol_reads_are_the_full_lists_filtered() {
+    let s = sim("100000");
+    let syms = ["SPY", "QQQ", "IWM"];
+    let bars = minutes(&[100.0, 101.0, 102.0, 103.0, 104.0, 105.0]);
+    for b in &bars[..1] {
+        for sym in syms {
+            s.on_bar(sym, b).unwrap();
+        }
+    }
+    for (i, b) in bars[1..].iter().enumerate() {
+        for (k, sym) in syms.iter().enumerate() {
+            if (i + k) % 2 == 0 {
+                let o = vectura_broker::OrderRequest {
+                    symbol: sym.to_string(),
+                    ..market(&format!("{sym}-{i}"), Side::Buy, "1")
+                };
+                s.submit(&o).await.unwrap();
+            }
+        }
+        for sym in syms {
+            s.on_bar(sym, b).unwrap();
+        }
+    }
+    let all = s.executions(None).await.unwrap();
+    assert!(all.len() >= 6, "{} executions", all.len());
+    let all_orders = s
+        .orders(&OrderQuery::all_after(DateTime::UNIX_EPOCH))
+        .await
+        .unwrap();
+    for cut in [None, Some(all[0].time), Some(all[all.len() / 2].time)] {
+        for sym in syms.iter().chain(&["DIA"]) {
+            let want: Vec<_> = s
+                .executions(cut)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|x| x.symbol == *sym)
+                .collect();
+            assert_eq!(
+                s.executions_of(sym, cut).await.unwrap(),
+                want,
+                "{sym} {cut:?}"
+            );
+            let lower = sym.to_ascii_lowercase();
+            assert_eq!(s.executions_of(&lower, cut).await.unwrap(), want);
+        }
+        let after = cut.unwrap_or(DateTime::UNIX_EPOCH);
+        for pick in [vec!["SPY"], vec!["IWM", "spy"], vec![]] {
+            let q = OrderQuery {
+                symbols: pick.iter().map(|p| p.to_string()).collect(),
+                ..OrderQuery::all_after(after)
+            };
+            let want: Vec<_> = all_orders
+                .iter()
+                .filter(|o| o.created_at > after)
+                .filter(|o| {
+                    pick.is_empty() || pick.iter().any(|p| p.eq_ignore_ascii_case(&o.symbol))
+                })
+                .cloned()
+                .collect();
+            assert_eq!(s.orders(&q).await.unwrap(), want, "{pick:?} after {after}");
+        }
+    }
+    for sym in syms.iter().chain(&["DIA"]) {
+        let want: Vec<_> = s
+            .positions()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.symbol == *sym)
+            .collect();
+        assert_eq!(s.positions_of(sym).await.unwrap(), want, "{sym}");
+    }
+}
+
 #[tokio::test]
 async fn bad_bars_are_errors_not_panics() {
     let s = sim("1000");

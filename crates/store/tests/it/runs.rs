@@ -7,7 +7,7 @@ use chrono::DateTime;
 use vectura_core::calendar::{self, SessionPart};
 use vectura_core::{BarSeries, BrokerFill, Fill, OrderEnd, RunId, Side};
 use vectura_data::{load_csv_path, LoadOptions};
-use vectura_store::{ExecutionRecord, RunState, Store, StoreError};
+use vectura_store::{ExecutionRecord, RunState, SavedRun, Store, StoreError, FORMAT_TRADES_APART};
 use vectura_strategy::grid::{Grid, GridMode, GridParams};
 use vectura_strategy::join::Dir;
 use vectura_strategy::run::{Applied, GridRun};
@@ -335,6 +335,401 @@ async fn a_new_run_on_the_account_gets_a_new_id_and_an_ended_run_is_not_saved(st
     );
 }
 
+/// Drives a grid over the SPY session, each intent filled whole at the next bar's open; `save` is
+/// called after every fill (with its execution) and after every bar.
+async fn drive<F, Fut>(run: &mut GridRun, mut save: F)
+where
+    F: FnMut(GridRun, Option<ExecutionRecord>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let bars = spy_session();
+    let mut cash = 10_000.0;
+    let mut queue: Vec<vectura_core::OrderIntent> = Vec::new();
+    let mut n = 0;
+    for i in 0..bars.len() {
+        let b = bars.get(i);
+        for o in std::mem::take(&mut queue) {
+            n += 1;
+            let bf = BrokerFill {
+                order_id: format!("ord-{}", o.id.0),
+                execution_id: format!("x-{n}"),
+                fill: Fill {
+                    intent: o.id,
+                    side: o.side,
+                    qty: o.qty,
+                    price: b.open,
+                    commission: 0.0,
+                    ts: b.ts,
+                    done: true,
+                },
+            };
+            cash -= if o.side == Side::Buy { 1.0 } else { -1.0 } * o.qty * b.open;
+            assert_eq!(run.apply_fill(&bf), Applied::New);
+            let x = ExecutionRecord {
+                execution_id: bf.execution_id.clone(),
+                broker_order_id: bf.order_id.clone(),
+                client_order_id: run.client_order_id(o.id),
+                side: o.side,
+                qty: o.qty,
+                price: b.open,
+                executed_at: DateTime::from_timestamp(b.ts, 0).unwrap(),
+            };
+            save(run.clone(), Some(x)).await;
+        }
+        let a = Account { cash, equity: cash };
+        run.grid_mut()
+            .on_bar(&Tick::at(b.ts, b.close), &a, &AllowAll);
+        let mut reserved = 0.0;
+        while let Some(o) = run.grid_mut().next_intent(
+            &Account {
+                cash: cash - reserved,
+                equity: cash,
+            },
+            &AllowAll,
+        ) {
+            if o.side == Side::Buy {
+                reserved += o.qty * o.ref_price * 1.01;
+            }
+            queue.push(o);
+        }
+        save(run.clone(), None).await;
+    }
+}
+
+/// Runs a statement on the store's own pool (both backends accept `$n` parameters).
+async fn exec_sql(store: &Store, sql: &str, args: &[&str]) -> u64 {
+    match store {
+        Store::Sqlite(p) => {
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            q.execute(p).await.unwrap().rows_affected()
+        }
+        Store::Postgres(p) => {
+            let mut q = sqlx::query(sql);
+            for a in args {
+                q = q.bind(*a);
+            }
+            q.execute(p).await.unwrap().rows_affected()
+        }
+    }
+}
+
+async fn count(store: &Store, sql: &str, arg: &str) -> i64 {
+    match store {
+        Store::Sqlite(p) => sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_one(p)
+            .await
+            .unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar(sql)
+            .bind(arg)
+            .fetch_one(p)
+            .await
+            .unwrap(),
+    }
+}
+
+/// The readable rows of SPY, for comparing two stores' (or two moments').
+async fn readable(
+    store: &Store,
+) -> (
+    vectura_store::Triggers,
+    Vec<vectura_store::OpenLot>,
+    Vec<vectura_store::TradeRecord>,
+) {
+    let mut trades = store.trades("SPY").await.unwrap();
+    trades.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut lots = store.open_lots("SPY").await.unwrap();
+    lots.sort_by(|a, b| a.id.cmp(&b.id));
+    (store.triggers("SPY").await.unwrap(), lots, trades)
+}
+
+/// The live trader's save ([`Store::save_grid`], writing only what changed) leaves the same state and
+/// readable rows as the full save after every step of a real session, and reads back whole.
+async fn a_grid_saved_by_its_changes_reads_back_as_a_full_save_leaves_it(
+    inc: &Store,
+    full: &Store,
+) {
+    let bars = spy_session();
+    let run_id = inc.new_run_id(ACCOUNT, bars.ts[0] * 1000).await.unwrap();
+    let mut run = GridRun::new(run_id.clone(), "SPY", busy_grid());
+    for s in [inc, full] {
+        s.create_run(&RunState::of_grid(&run, ACCOUNT).unwrap())
+            .await
+            .unwrap();
+    }
+    let saved = std::cell::RefCell::new(SavedRun::default());
+    let steps = std::cell::Cell::new(0usize);
+    drive(&mut run, |r, x| {
+        let saved = &saved;
+        let steps = &steps;
+        async move {
+            let mut sv = saved.take();
+            inc.save_grid(&mut sv, &r, ACCOUNT, x.as_ref())
+                .await
+                .unwrap();
+            saved.replace(sv);
+            full.save_run(&RunState::of_grid(&r, ACCOUNT).unwrap(), x.as_ref())
+                .await
+                .unwrap();
+            steps.set(steps.get() + 1);
+            // The rows the incremental save changed, added and deleted are the full save's, always.
+            assert_eq!(
+                readable(inc).await,
+                readable(full).await,
+                "save {}",
+                steps.get()
+            );
+            // Every 25 saves: both read back the same, whole.
+            if steps.get().is_multiple_of(25) {
+                let a = inc.active_run("SPY").await.unwrap().unwrap();
+                assert_eq!(a, full.active_run("SPY").await.unwrap().unwrap());
+                assert_eq!(a.grid_run().unwrap().grid().snapshot(), r.grid().snapshot());
+            }
+        }
+    })
+    .await;
+    let g = run.grid();
+    assert!(g.history().len() > 10, "{} trades", g.history().len());
+    let back = inc.active_run("SPY").await.unwrap().unwrap();
+    assert_eq!(back.format, vectura_strategy::grid::SNAPSHOT_FORMAT);
+    assert_eq!(back.grid_run().unwrap().grid().snapshot(), g.snapshot());
+    assert_eq!(
+        back.executions.len(),
+        full.active_run("SPY")
+            .await
+            .unwrap()
+            .unwrap()
+            .executions
+            .len()
+    );
+    assert_eq!(readable(inc).await, readable(full).await);
+    // The history is stored apart, one row per trade, and not in the state.
+    for s in [inc, full] {
+        assert_eq!(
+            count(
+                s,
+                "SELECT COUNT(*) FROM at_run_trades WHERE run_id = $1",
+                run_id.as_str()
+            )
+            .await,
+            g.history().len() as i64
+        );
+        assert_eq!(
+            count(
+                s,
+                "SELECT format FROM at_runs WHERE run_id = $1",
+                run_id.as_str()
+            )
+            .await,
+            i64::from(FORMAT_TRADES_APART)
+        );
+    }
+
+    // A save that changes no trigger or lot leaves the readable rows alone (a row changed behind
+    // the store's back stays changed); a save knowing nothing (a restart's) writes them anew.
+    let mut sv = saved.into_inner();
+    let id = inc.triggers("SPY").await.unwrap().buys[0].id.clone();
+    assert_eq!(
+        exec_sql(
+            inc,
+            "UPDATE at_to_buy SET at_price = 12345 WHERE symbol = 'SPY' AND id = $1",
+            &[&id]
+        )
+        .await,
+        1
+    );
+    inc.save_grid(&mut sv, &run, ACCOUNT, None).await.unwrap();
+    let price = |t: &vectura_store::Triggers| t.buys.iter().find(|b| b.id == id).unwrap().at_price;
+    assert_eq!(price(&inc.triggers("SPY").await.unwrap()), 12345.0);
+    inc.save_grid(&mut SavedRun::default(), &run, ACCOUNT, None)
+        .await
+        .unwrap();
+    assert_eq!(readable(inc).await, readable(full).await);
+
+    // A save rolled back by its hook is forgotten: the next one writes what it had.
+    let mut sv = SavedRun::default();
+    inc.save_grid(&mut sv, &run, ACCOUNT, None).await.unwrap();
+    let mut more = run.clone();
+    let last = bars.get(bars.len() - 1);
+    more.grid_mut().on_bar(
+        &Tick::at(last.ts + 60, last.close * 0.9),
+        &Account {
+            cash: 1e6,
+            equity: 1e6,
+        },
+        &AllowAll,
+    );
+    let mut filled = 0;
+    while let Some(o) = more.grid_mut().next_intent(
+        &Account {
+            cash: 1e6,
+            equity: 1e6,
+        },
+        &AllowAll,
+    ) {
+        filled += 1;
+        let bf = BrokerFill {
+            order_id: format!("ord-{}", o.id.0),
+            execution_id: format!("late-{filled}"),
+            fill: Fill {
+                intent: o.id,
+                side: o.side,
+                qty: o.qty,
+                price: last.close * 0.9,
+                commission: 0.0,
+                ts: last.ts + 60,
+                done: true,
+            },
+        };
+        assert_eq!(more.apply_fill(&bf), Applied::New);
+    }
+    assert!(filled > 0, "a drop of 10 % fires a buy");
+    assert!(more.grid().history().len() > run.grid().history().len());
+    let err = inc
+        .save_grid_with_hook(&mut sv, &more, ACCOUNT, None, &|| false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Interrupted { .. }), "{err}");
+    assert_eq!(
+        inc.active_run("SPY")
+            .await
+            .unwrap()
+            .unwrap()
+            .grid_run()
+            .unwrap()
+            .grid()
+            .snapshot(),
+        run.grid().snapshot(),
+        "nothing of the rolled-back save"
+    );
+    inc.save_grid(&mut sv, &more, ACCOUNT, None).await.unwrap();
+    full.save_run(&RunState::of_grid(&more, ACCOUNT).unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        inc.active_run("SPY")
+            .await
+            .unwrap()
+            .unwrap()
+            .grid_run()
+            .unwrap()
+            .grid()
+            .snapshot(),
+        more.grid().snapshot()
+    );
+    assert_eq!(readable(inc).await, readable(full).await);
+}
+
+/// A run saved before migration 0010 (format 1: the whole snapshot, history included, in the state)
+/// reads back as it was, and its first save moves the history to `at_run_trades` without writing a
+/// trade twice; rows that do not match the state are refused, naming the table.
+async fn a_run_saved_before_migration_0010_loads_and_its_next_save_moves_the_history_out(
+    store: &Store,
+) {
+    let bars = spy_session();
+    let run_id = store.new_run_id(ACCOUNT, bars.ts[0] * 1000).await.unwrap();
+    let mut run = GridRun::new(run_id.clone(), "SPY", busy_grid());
+    store
+        .create_run(&RunState::of_grid(&run, ACCOUNT).unwrap())
+        .await
+        .unwrap();
+    let mut sv = SavedRun::default();
+    drive(&mut run, |_, _| async {}).await;
+    assert!(run.grid().history().len() > 10);
+    store
+        .save_run(&RunState::of_grid(&run, ACCOUNT).unwrap(), None)
+        .await
+        .unwrap();
+    let want = store.active_run("SPY").await.unwrap().unwrap();
+    let trades = store.trades("SPY").await.unwrap().len();
+    // The row as vectura wrote it before 0010.
+    let old = serde_json::to_string(&run.grid().snapshot()).unwrap();
+    let cast = match store.dialect() {
+        vectura_store::Dialect::Sqlite => "$1",
+        vectura_store::Dialect::Postgres => "CAST($1 AS jsonb)",
+    };
+    assert_eq!(
+        exec_sql(
+            store,
+            &format!("UPDATE at_runs SET format = 1, state = {cast} WHERE run_id = $2"),
+            &[&old, run_id.as_str()]
+        )
+        .await,
+        1
+    );
+    exec_sql(
+        store,
+        "DELETE FROM at_run_trades WHERE run_id = $1",
+        &[run_id.as_str()],
+    )
+    .await;
+    let got = store.active_run("SPY").await.unwrap().unwrap();
+    assert_eq!(got, want, "read as before");
+    assert_eq!(
+        got.grid_run().unwrap().grid().snapshot(),
+        run.grid().snapshot()
+    );
+    // The next save (a restarted trader's) writes the new layout, every trade once.
+    store.save_grid(&mut sv, &run, ACCOUNT, None).await.unwrap();
+    assert_eq!(
+        count(
+            store,
+            "SELECT format FROM at_runs WHERE run_id = $1",
+            run_id.as_str()
+        )
+        .await,
+        i64::from(FORMAT_TRADES_APART)
+    );
+    assert_eq!(
+        count(
+            store,
+            "SELECT COUNT(*) FROM at_run_trades WHERE run_id = $1",
+            run_id.as_str()
+        )
+        .await,
+        run.grid().history().len() as i64
+    );
+    assert_eq!(store.trades("SPY").await.unwrap().len(), trades);
+    assert_eq!(store.active_run("SPY").await.unwrap().unwrap(), want);
+    // A trade row missing (tables restored from different backups): refused, not guessed at.
+    exec_sql(
+        store,
+        "DELETE FROM at_run_trades WHERE run_id = $1 AND seq = 3",
+        &[run_id.as_str()],
+    )
+    .await;
+    let err = store.active_run("SPY").await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::BadRow {
+                table: "at_run_trades",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("same backup"), "{err}");
+    // A save whose state is behind what is stored (another process saving the run) is refused.
+    let mut behind = GridRun::new(run_id.clone(), "SPY", busy_grid());
+    behind.grid_mut().on_bar(
+        &Tick::at(bars.ts[0], bars.get(0).close),
+        &Account {
+            cash: 1e4,
+            equity: 1e4,
+        },
+        &AllowAll,
+    );
+    let err = store
+        .save_grid(&mut SavedRun::default(), &behind, ACCOUNT, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("at_run_trades"), "{err}");
+}
+
 #[tokio::test]
 async fn sqlite_a_run_restored_from_the_store_at_every_step_is_the_uninterrupted_run() {
     let (store, dir) = sqlite().await;
@@ -368,6 +763,54 @@ async fn postgres_a_run_restored_from_the_store_at_every_step_is_the_uninterrupt
 async fn postgres_a_new_run_on_the_account_gets_a_new_id_and_an_ended_run_is_not_saved() {
     let (store, admin, schema) = postgres().await;
     a_new_run_on_the_account_gets_a_new_id_and_an_ended_run_is_not_saved(&store).await;
+    store.close().await;
+    sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_a_grid_saved_by_its_changes_reads_back_as_a_full_save_leaves_it() {
+    let (inc, d1) = sqlite().await;
+    let (full, d2) = sqlite().await;
+    a_grid_saved_by_its_changes_reads_back_as_a_full_save_leaves_it(&inc, &full).await;
+    for (s, d) in [(inc, d1), (full, d2)] {
+        s.close().await;
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_a_run_saved_before_migration_0010_loads_and_its_next_save_moves_the_history_out() {
+    let (store, dir) = sqlite().await;
+    a_run_saved_before_migration_0010_loads_and_its_next_save_moves_the_history_out(&store).await;
+    store.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test"]
+async fn postgres_a_grid_saved_by_its_changes_reads_back_as_a_full_save_leaves_it() {
+    let (inc, admin, s1) = postgres().await;
+    let (full, _, s2) = postgres().await;
+    a_grid_saved_by_its_changes_reads_back_as_a_full_save_leaves_it(&inc, &full).await;
+    inc.close().await;
+    full.close().await;
+    for s in [s1, s2] {
+        sqlx::raw_sql(&format!("DROP SCHEMA {s} CASCADE"))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: run scripts/test"]
+async fn postgres_a_run_saved_before_migration_0010_loads_and_its_next_save_moves_the_history_out()
+{
+    let (store, admin, schema) = postgres().await;
+    a_run_saved_before_migration_0010_loads_and_its_next_save_moves_the_history_out(&store).await;
     store.close().await;
     sqlx::raw_sql(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&admin)

@@ -1009,6 +1009,15 @@ async fn algo_config_round_trip(env: &Env) {
     s.upsert_algo_config("TQQQ", &c2).await.unwrap();
     assert_eq!(s.algo_config("TQQQ").await.unwrap(), Some(c2));
     assert_eq!(s.algo_config("SPY").await.unwrap(), None);
+    // All of them at once, by symbol, as stored.
+    s.upsert_algo_config("iwm", &c).await.unwrap();
+    let all = s.algo_configs().await.unwrap();
+    assert_eq!(
+        all.into_iter().collect::<Vec<_>>(),
+        [("IWM".to_string(), c), ("TQQQ".to_string(), c2)]
+    );
+    env.exec("DELETE FROM at_algo_config WHERE symbol = 'IWM'")
+        .await;
     let bad = AlgoConfig {
         cash_floor: f64::NAN,
         ..c

@@ -27,6 +27,8 @@ impl Trader {
     pub async fn reload_controls(&mut self) -> Result<ControlChanges, TraderError> {
         let mut changes = ControlChanges::default();
         let controls = self.store.trade_controls().await?;
+        // Every symbol's grid in one read (a query per symbol cost 100 round trips a step).
+        let algos = self.store.algo_configs().await?;
         for sym in self.symbols.keys().cloned().collect::<Vec<_>>() {
             let Some(c) = controls.iter().find(|c| c.symbol == sym) else {
                 continue;
@@ -49,8 +51,8 @@ impl Trader {
                 }
                 _ => {}
             }
-            if let Some(algo) = self.store.algo_config(&sym).await? {
-                let params = params_of(&algo);
+            if let Some(algo) = algos.get(&sym) {
+                let params = params_of(algo);
                 let current = *self.symbols[&sym].run.grid().params();
                 if params != current && params.validate().is_ok() {
                     // The applied execution ids as saved (every applied fill is saved with them).
