@@ -647,6 +647,37 @@ pub const MIGRATIONS: &[Migration] = &[
         indexes: &[],
         raw: Some(WEB_JOBS_FETCH),
     },
+    Migration {
+        version: 9,
+        name: "live_page_indexes",
+        tables: &[],
+        indexes: &[
+            // The trades page and its CSV, every symbol: newest first, ties by id.
+            Index {
+                name: "idx_at_trade_history_timestamp_id",
+                table: "at_trade_history",
+                columns: &["timestamp", "id"],
+            },
+            // The same for one symbol, and each symbol's last trade on the overview.
+            Index {
+                name: "idx_at_trade_history_symbol_timestamp_id",
+                table: "at_trade_history",
+                columns: &["symbol", "timestamp", "id"],
+            },
+            // The newest orders, of every symbol and of one.
+            Index {
+                name: "idx_at_orders_created_at",
+                table: "at_orders",
+                columns: &["created_at"],
+            },
+            Index {
+                name: "idx_at_orders_symbol_created_at",
+                table: "at_orders",
+                columns: &["symbol", "created_at"],
+            },
+        ],
+        raw: None,
+    },
 ];
 
 /// Migration 0008: `web_jobs.kind` also allows `fetch` (data fetches started from the dashboard).

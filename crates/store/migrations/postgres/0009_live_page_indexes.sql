@@ -1,0 +1,8 @@
+-- Vectura schema, migration 0009 (live_page_indexes), Postgres.
+-- Generated from crates/store/src/schema.rs: do not edit; change the definitions there and run
+-- VECTURA_BLESS=1 cargo test -p vectura-store --lib schema
+
+CREATE INDEX IF NOT EXISTS idx_at_trade_history_timestamp_id ON at_trade_history (timestamp, id);
+CREATE INDEX IF NOT EXISTS idx_at_trade_history_symbol_timestamp_id ON at_trade_history (symbol, timestamp, id);
+CREATE INDEX IF NOT EXISTS idx_at_orders_created_at ON at_orders (created_at);
+CREATE INDEX IF NOT EXISTS idx_at_orders_symbol_created_at ON at_orders (symbol, created_at);
