@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 use vectura_broker::{Broker, Decimal};
 use vectura_core::calendar::{self, SessionPart};
-use vectura_store::Store;
+use vectura_store::{Store, TradeTally, IN_FLIGHT_STATUSES};
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -195,17 +195,24 @@ pub async fn compute(
             }
         }
     }
+    // Each symbol's trade count and last price in one query (not its whole history).
+    let tallies: std::collections::HashMap<String, TradeTally> = store
+        .trade_tallies()
+        .await?
+        .into_iter()
+        .map(|t| (t.symbol.clone(), t))
+        .collect();
     for c in store.trade_controls().await? {
         let sym = c.symbol.clone();
         let lots = store.open_lots(&sym).await?;
         let trig = store.triggers(&sym).await?;
-        let orders = store.orders(&sym).await?;
-        let trades = store.trades(&sym).await?;
+        let in_flight = store.orders_in_status(&sym, &IN_FLIGHT_STATUSES).await?;
+        let tally = tallies.get(&sym);
         let shares: f64 = lots.iter().map(|l| l.shares).sum();
         let last_price = prices
             .get(&sym)
             .copied()
-            .or_else(|| trades.last().map(|t| t.price));
+            .or_else(|| tally.and_then(|t| t.last_price));
         let state = if !c.enabled {
             "disabled"
         } else if c.halt_reason.is_some() {
@@ -243,26 +250,20 @@ pub async fn compute(
                     direction: b.below_or_higher.clone(),
                 })
                 .collect(),
-            in_flight: orders
-                .iter()
-                .filter(|r| {
-                    matches!(
-                        r.status.as_str(),
-                        "intent" | "submitted" | "new" | "accepted" | "partially_filled"
-                    )
-                })
+            in_flight: in_flight
+                .into_iter()
                 .map(|r| InFlightView {
-                    client_order_id: r.client_order_id.clone(),
+                    client_order_id: r.client_order_id,
                     side: match r.side {
                         vectura_core::Side::Buy => "buy",
                         vectura_core::Side::Sell => "sell",
                     }
                     .to_string(),
                     qty: r.qty,
-                    status: r.status.clone(),
+                    status: r.status,
                 })
                 .collect(),
-            trades: trades.len(),
+            trades: tally.map_or(0, |t| usize::try_from(t.trades).unwrap_or(usize::MAX)),
             symbol: sym,
         });
     }
