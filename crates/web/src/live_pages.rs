@@ -459,7 +459,21 @@ struct SymbolForm {
     symbol: String,
     enabled: bool,
     halt_reason: Option<String>,
+    /// The state beside the symbol's name ([`state_text`]).
+    state_text: String,
     fields: Vec<FieldView>,
+}
+
+/// A symbol's state as the algorithm page words it: `enabled`, `disabled`, or its halt's reason
+/// after `halted: ` (a reason that already says it, as the dashboard's and the operator's
+/// `halted from the dashboard by …` / `halted by the operator …` do, is shown as it is).
+pub fn state_text(enabled: bool, halt_reason: Option<&str>) -> String {
+    match halt_reason {
+        Some(r) if r.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("halted")) => r.to_string(),
+        Some(r) => format!("halted: {r}"),
+        None if enabled => "enabled".into(),
+        None => "disabled".into(),
+    }
 }
 
 /// A symbol's settings as stored.
@@ -820,6 +834,7 @@ async fn algo_render(
                 })
                 .collect();
             SymbolForm {
+                state_text: state_text(v.enabled, v.halt_reason.as_deref()),
                 symbol: v.symbol,
                 enabled: v.enabled,
                 halt_reason: v.halt_reason,
@@ -1110,4 +1125,28 @@ pub async fn api_resume(
     Ok(Json(Done {
         message: resume(&state, &s.username, &symbol, &f).await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state_text;
+
+    #[test]
+    fn a_halt_reads_halted_once() {
+        assert_eq!(
+            state_text(true, Some("halted from the dashboard by admin: resume it")),
+            "halted from the dashboard by admin: resume it"
+        );
+        assert_eq!(
+            state_text(false, Some("Halted by the operator")),
+            "Halted by the operator"
+        );
+        assert_eq!(
+            state_text(true, Some("the broker's position differs")),
+            "halted: the broker's position differs"
+        );
+        assert_eq!(state_text(true, Some("halt")), "halted: halt");
+        assert_eq!(state_text(true, None), "enabled");
+        assert_eq!(state_text(false, None), "disabled");
+    }
 }

@@ -229,3 +229,41 @@ async fn trades_pages_csv_and_overview_are_as_recorded() {
     assert!(want[7].1.contains("class=\"trade\""));
     assert!(want[5].1.contains("\"field\":\"side\""), "{}", want[5].1);
 }
+
+#[tokio::test]
+async fn a_halt_from_the_dashboard_reads_once_on_the_algorithm_page() {
+    let srv = start().await;
+    for sym in ["AAA", "BBB"] {
+        srv.store
+            .set_trade_controls(sym, true, &RiskLimits::default())
+            .await
+            .unwrap();
+    }
+    // A halt by the trader: its reason is an explanation, shown after "halted: ".
+    srv.store
+        .halt_symbol("BBB", "the broker's position differs", Utc::now())
+        .await
+        .unwrap();
+    let mut c = Client::new(&srv.base);
+    c.login().await;
+    let r = c
+        .with_csrf(reqwest::Method::POST, "/api/v1/algo/AAA/halt")
+        .json(&serde_json::json!({"confirm": "yes", "reason": "news"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = c.get("/live/algo").await.text().await.unwrap();
+    assert!(
+        page.contains(
+            "id=\"state-AAA\">halted from the dashboard by admin (news): resume it on the algorithm page"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("halted: halted"), "{page}");
+    assert!(
+        page.contains("id=\"state-BBB\">halted: the broker&#39;s position differs")
+            || page.contains("id=\"state-BBB\">halted: the broker&#x27;s position differs"),
+        "{page}"
+    );
+}
