@@ -270,6 +270,21 @@ pub async fn compute(
     Ok(o)
 }
 
+/// Brings `kept` up to `curve`, the trader's whole equity curve so far: when `curve` extends what is
+/// kept (the usual case: one bar more), only the new points are appended; otherwise (a curve started
+/// anew) it is copied whole.
+fn follow_curve(kept: &mut Vec<(i64, f64)>, curve: &[(i64, f64)]) {
+    let n = kept.len();
+    let extends =
+        curve.len() >= n && (n == 0 || (curve[0] == kept[0] && curve[n - 1] == kept[n - 1]));
+    if extends {
+        kept.extend_from_slice(&curve[n..]);
+    } else {
+        kept.clear();
+        kept.extend_from_slice(curve);
+    }
+}
+
 impl LiveFeed {
     /// A feed over the trader's broker, whose account started with `start_cash` dollars.
     pub fn new(broker: Arc<dyn Broker>, start_cash: f64) -> LiveFeed {
@@ -282,8 +297,9 @@ impl LiveFeed {
         }
     }
 
-    /// Recomputes the overview at the trader's time `now` and publishes it; `equity` replaces the
-    /// equity curve and `bars_left` says how much of a replay remains.
+    /// Recomputes the overview at the trader's time `now` and publishes it; `equity` is the equity
+    /// curve so far (only its new points are copied) and `bars_left` says how much of a replay
+    /// remains.
     pub async fn refresh(
         &self,
         store: &Store,
@@ -307,11 +323,10 @@ impl LiveFeed {
         }
         o.seq = self.tx.borrow().overview.seq + 1;
         let json = Bytes::from(serde_json::to_vec(&o).unwrap_or_default());
-        {
-            let mut e = self.equity.lock().unwrap_or_else(|p| p.into_inner());
-            e.clear();
-            e.extend_from_slice(equity);
-        }
+        follow_curve(
+            &mut self.equity.lock().unwrap_or_else(|p| p.into_inner()),
+            equity,
+        );
         self.tx
             .send_replace(Arc::new(Published { overview: o, json }));
         Ok(())
@@ -404,4 +419,30 @@ pub async fn api_overview_events(
     });
     use futures_util::StreamExt;
     Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::follow_curve;
+
+    #[test]
+    fn the_kept_curve_follows_appends_and_restarts() {
+        let mut kept = Vec::new();
+        follow_curve(&mut kept, &[(60, 100.0)]);
+        assert_eq!(kept, [(60, 100.0)]);
+        let curve = [(60, 100.0), (120, 101.0), (180, 99.5)];
+        follow_curve(&mut kept, &curve);
+        assert_eq!(kept, curve);
+        let cap = kept.capacity();
+        follow_curve(&mut kept, &curve);
+        assert_eq!(kept, curve, "nothing new: nothing appended");
+        assert_eq!(kept.capacity(), cap);
+        // A curve that does not extend the kept one (a reset replay) replaces it.
+        follow_curve(&mut kept, &[(60, 100.0), (120, 98.0)]);
+        assert_eq!(kept, [(60, 100.0), (120, 98.0)]);
+        follow_curve(&mut kept, &[(600, 50.0), (660, 51.0), (720, 52.0)]);
+        assert_eq!(kept, [(600, 50.0), (660, 51.0), (720, 52.0)]);
+        follow_curve(&mut kept, &[]);
+        assert!(kept.is_empty());
+    }
 }
