@@ -93,9 +93,12 @@ fn side_word(s: Side) -> &'static str {
     }
 }
 
-/// The `WHERE` of a trade read (table alias `t`) and its bound values, from `$1` on.
-fn trade_where(f: &TradeFilter) -> (String, Vec<&str>) {
-    let mut sql = String::from("t.symbol IN (SELECT symbol FROM at_trade_controls)");
+/// The `WHERE` of a trade read (table alias `t`) and its bound values, from `$1` on. `lead` goes
+/// before the controls' `IN` test: on SQLite a `+` there keeps the planner from driving the scan
+/// by the `IN` list (which reads every trade and sorts them) so that it walks the ordering index
+/// and stops at the page's end; Postgres's planner needs no hint (and has no unary `+` for text).
+fn trade_where<'a>(f: &'a TradeFilter, lead: &str) -> (String, Vec<&'a str>) {
+    let mut sql = format!("{lead}t.symbol IN (SELECT symbol FROM at_trade_controls)");
     let mut values = Vec::new();
     if let Some(s) = &f.symbol {
         values.push(s.as_str());
@@ -106,6 +109,17 @@ fn trade_where(f: &TradeFilter) -> (String, Vec<&str>) {
         sql.push_str(&format!(" AND t.trade_type = ${}", values.len()));
     }
     (sql, values)
+}
+
+impl Store {
+    /// The unary `+` that hides a column from SQLite's index choice (see [`trade_where`]); empty on
+    /// Postgres.
+    fn no_index_hint(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "+",
+            Store::Postgres(_) => "",
+        }
+    }
 }
 
 fn target_of(f: &TradeFilter) -> String {
@@ -166,30 +180,49 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let target = target_of(f);
         let err = || query_err("reading", "at_trade_history", target.as_str());
-        let (cond, values) = trade_where(f);
         // Rust's order of the id (bytes) on Postgres too, whatever the database's collation.
         let byte_order = match self {
             Store::Sqlite(_) => "",
             Store::Postgres(_) => " COLLATE \"C\"",
         };
-        let (join, order) = match scan {
-            Scan::NewestFirst => (
-                "LEFT JOIN",
-                format!("t.timestamp DESC, t.id{byte_order} DESC"),
-            ),
-            Scan::RoundTripsBySymbol => ("JOIN", "t.symbol, t.timestamp, t.id".to_string()),
+        let columns = "t.id, t.symbol, t.timestamp, t.trade_type, t.shares, t.price, \
+             b.timestamp AS open_timestamp, b.price AS open_price";
+        let opening = "at_trade_history b ON b.id = t.close_trade_id AND b.symbol = t.symbol \
+             AND b.trade_type = 'buy'";
+        let newest = format!("t.timestamp DESC, t.id{byte_order} DESC");
+        let (sql, values, limits) = match (scan, page) {
+            (Scan::NewestFirst, Some((limit, offset))) => {
+                // The page's ids first, from the index alone (the skipped rows are neither read
+                // nor joined), then their rows and opening buys.
+                let (cond, values) = trade_where(f, self.no_index_hint());
+                let n = values.len();
+                let sql = format!(
+                    "SELECT {columns} FROM (SELECT t.id FROM at_trade_history t WHERE {cond} \
+                     ORDER BY {newest} LIMIT ${} OFFSET ${}) k \
+                     JOIN at_trade_history t ON t.id = k.id LEFT JOIN {opening} ORDER BY {newest}",
+                    n + 1,
+                    n + 2
+                );
+                (sql, values, Some((clamp_i64(limit), clamp_i64(offset))))
+            }
+            (Scan::NewestFirst, None) => {
+                let (cond, values) = trade_where(f, self.no_index_hint());
+                let sql = format!(
+                    "SELECT {columns} FROM at_trade_history t LEFT JOIN {opening} \
+                     WHERE {cond} ORDER BY {newest}"
+                );
+                (sql, values, None)
+            }
+            (Scan::RoundTripsBySymbol, _) => {
+                let (cond, values) = trade_where(f, "");
+                let sql = format!(
+                    "SELECT {columns} FROM at_trade_history t JOIN {opening} \
+                     WHERE {cond} AND t.close_trade_id IS NOT NULL \
+                     ORDER BY t.symbol, t.timestamp, t.id"
+                );
+                (sql, values, None)
+            }
         };
-        let mut sql = format!(
-            "SELECT t.id, t.symbol, t.timestamp, t.trade_type, t.shares, t.price, \
-             b.timestamp AS open_timestamp, b.price AS open_price FROM at_trade_history t \
-             {join} at_trade_history b ON b.id = t.close_trade_id AND b.symbol = t.symbol \
-             AND b.trade_type = 'buy' WHERE {cond} ORDER BY {order}"
-        );
-        let limits = page.map(|(limit, offset)| {
-            let n = values.len();
-            sql.push_str(&format!(" LIMIT ${} OFFSET ${}", n + 1, n + 2));
-            (clamp_i64(limit), clamp_i64(offset))
-        });
         let mut n = 0u64;
         on_pool!(self, |p| {
             let mut q = sqlx::query(&sql);
@@ -232,7 +265,7 @@ impl Store {
 
     /// How many trades `f` keeps.
     pub async fn trade_count(&self, f: &TradeFilter) -> Result<u64, StoreError> {
-        let (cond, values) = trade_where(f);
+        let (cond, values) = trade_where(f, "");
         let sql = format!("SELECT COUNT(*) FROM at_trade_history t WHERE {cond}");
         let n: i64 = on_pool!(self, |p| {
             let mut q = sqlx::query_scalar::<_, i64>(&sql);
@@ -256,7 +289,7 @@ impl Store {
             symbol: symbol.map(str::to_string),
             side: None,
         };
-        let (cond, values) = trade_where(&f);
+        let (cond, values) = trade_where(&f, "");
         let target = target_of(&f);
         let err = || query_err("summing", "at_trade_history", target.as_str());
         // A result of exactly zero counts as a loss, as a backtest counts it.
@@ -267,7 +300,7 @@ impl Store {
              COALESCE(SUM(pnl), 0.0) AS realised \
              FROM (SELECT (t.price - b.price) * t.shares AS pnl FROM at_trade_history t \
              JOIN at_trade_history b ON b.id = t.close_trade_id AND b.symbol = t.symbol \
-             AND b.trade_type = 'buy' WHERE {cond}) r"
+             AND b.trade_type = 'buy' WHERE {cond} AND t.close_trade_id IS NOT NULL) r"
         );
         on_pool!(self, |p| {
             let mut q = sqlx::query(&sql);
@@ -294,7 +327,11 @@ impl Store {
         symbol: Option<&str>,
         limit: u64,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        let mut cond = String::from("symbol IN (SELECT symbol FROM at_trade_controls)");
+        // SQLite: walk the (created_at) index newest first and stop after `limit` (see trade_where).
+        let mut cond = format!(
+            "{}symbol IN (SELECT symbol FROM at_trade_controls)",
+            self.no_index_hint()
+        );
         let mut values = Vec::new();
         if let Some(s) = symbol {
             cond.push_str(" AND symbol = $1");
@@ -324,7 +361,13 @@ impl Store {
         let cond = format!("symbol = $1 AND status IN ({})", marks.join(", "));
         let mut values = vec![symbol];
         values.extend_from_slice(statuses);
-        self.orders_where(&cond, &values, "", &format!("{symbol} orders"))
+        // SQLite would rather walk (symbol, created_at) in order than sort the few orders in flight
+        // found by (symbol, status): the `+` lets the status index choose the rows.
+        let order = format!(
+            "ORDER BY {}created_at, client_order_id",
+            self.no_index_hint()
+        );
+        self.orders_where(&cond, &values, &order, &format!("{symbol} orders"))
             .await
     }
 

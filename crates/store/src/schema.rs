@@ -652,17 +652,30 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "live_page_indexes",
         tables: &[],
         indexes: &[
-            // The trades page and its CSV, every symbol: newest first, ties by id.
+            // The trades page and its CSV, every symbol: newest first, ties by id (with the
+            // symbol and side, a page's ids are read from the index alone).
             Index {
-                name: "idx_at_trade_history_timestamp_id",
+                name: "idx_at_trade_history_timestamp_id_symbol_trade_type",
                 table: "at_trade_history",
-                columns: &["timestamp", "id"],
+                columns: &["timestamp", "id", "symbol", "trade_type"],
             },
             // The same for one symbol, and each symbol's last trade on the overview.
             Index {
-                name: "idx_at_trade_history_symbol_timestamp_id",
+                name: "idx_at_trade_history_symbol_timestamp_id_trade_type",
                 table: "at_trade_history",
-                columns: &["symbol", "timestamp", "id"],
+                columns: &["symbol", "timestamp", "id", "trade_type"],
+            },
+            // A closing trade's opening buy, from the index alone.
+            Index {
+                name: "idx_at_trade_history_id_symbol_trade_type_price_timestamp",
+                table: "at_trade_history",
+                columns: &["id", "symbol", "trade_type", "price", "timestamp"],
+            },
+            // The round trips' aggregate (and the trade count), from the index alone.
+            Index {
+                name: "idx_at_trade_history_symbol_close_trade_id_price_shares",
+                table: "at_trade_history",
+                columns: &["symbol", "close_trade_id", "price", "shares"],
             },
             // The newest orders, of every symbol and of one.
             Index {

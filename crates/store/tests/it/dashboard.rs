@@ -375,8 +375,10 @@ async fn recent_and_in_flight_orders_match_the_full_history(env: &Env) {
 
 async fn the_live_page_indexes_exist(env: &Env) {
     for name in [
-        "idx_at_trade_history_timestamp_id",
-        "idx_at_trade_history_symbol_timestamp_id",
+        "idx_at_trade_history_timestamp_id_symbol_trade_type",
+        "idx_at_trade_history_symbol_timestamp_id_trade_type",
+        "idx_at_trade_history_id_symbol_trade_type_price_timestamp",
+        "idx_at_trade_history_symbol_close_trade_id_price_shares",
         "idx_at_orders_created_at",
         "idx_at_orders_symbol_created_at",
     ] {
