@@ -327,7 +327,8 @@ impl Store {
         symbol: Option<&str>,
         limit: u64,
     ) -> Result<Vec<OrderRow>, StoreError> {
-        // SQLite: walk the (created_at) index newest first and stop after `limit` (see trade_where).
+        // SQLite: walk the (created_at DESC, symbol, client_order_id) index and stop after `limit`
+        // (see trade_where).
         let mut cond = format!(
             "{}symbol IN (SELECT symbol FROM at_trade_controls)",
             self.no_index_hint()

@@ -677,16 +677,17 @@ pub const MIGRATIONS: &[Migration] = &[
                 table: "at_trade_history",
                 columns: &["symbol", "close_trade_id", "price", "shares"],
             },
-            // The newest orders, of every symbol and of one.
+            // The newest orders, of every symbol and of one, in the page's order (newest first,
+            // ties by symbol and client order id ascending), so no sort is needed.
             Index {
-                name: "idx_at_orders_created_at",
+                name: "idx_at_orders_created_at_symbol_client_order_id",
                 table: "at_orders",
-                columns: &["created_at"],
+                columns: &["created_at DESC", "symbol", "client_order_id"],
             },
             Index {
-                name: "idx_at_orders_symbol_created_at",
+                name: "idx_at_orders_symbol_created_at_client_order_id",
                 table: "at_orders",
-                columns: &["symbol", "created_at"],
+                columns: &["symbol", "created_at DESC", "client_order_id"],
             },
         ],
         raw: None,

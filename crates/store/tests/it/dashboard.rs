@@ -379,8 +379,8 @@ async fn the_live_page_indexes_exist(env: &Env) {
         "idx_at_trade_history_symbol_timestamp_id_trade_type",
         "idx_at_trade_history_id_symbol_trade_type_price_timestamp",
         "idx_at_trade_history_symbol_close_trade_id_price_shares",
-        "idx_at_orders_created_at",
-        "idx_at_orders_symbol_created_at",
+        "idx_at_orders_created_at_symbol_client_order_id",
+        "idx_at_orders_symbol_created_at_client_order_id",
     ] {
         let sql = match env.kind {
             Kind::Sqlite => format!(
