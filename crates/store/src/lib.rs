@@ -20,6 +20,7 @@
 mod audit;
 mod bars;
 mod controls;
+mod dashboard;
 pub mod error;
 mod live;
 mod migrations;
@@ -48,6 +49,9 @@ pub use crate::types::{
 
 pub use crate::audit::{AuditEntry, SymbolSettings};
 pub use crate::controls::{RiskLimits, TradeControls};
+pub use crate::dashboard::{
+    RoundTripStats, TradeFilter, TradeLine, TradeTally, IN_FLIGHT_STATUSES,
+};
 pub use crate::runs::{
     ExecutionRecord, RunState, RunView, SavedRun, StoredRun, FORMAT_TRADES_APART,
 };

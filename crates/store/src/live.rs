@@ -487,7 +487,7 @@ impl Store {
     pub async fn order(&self, client_order_id: &str) -> Result<Option<OrderRow>, StoreError> {
         let target = format!("order {client_order_id}");
         Ok(self
-            .orders_where("client_order_id = $1", client_order_id, &target)
+            .orders_where("client_order_id = $1", &[client_order_id], "", &target)
             .await?
             .into_iter()
             .next())
@@ -496,25 +496,35 @@ impl Store {
     /// The symbol's orders, oldest first.
     pub async fn orders(&self, symbol: &str) -> Result<Vec<OrderRow>, StoreError> {
         let sym = symbol_key(symbol)?;
-        self.orders_where("symbol = $1", &sym, &sym).await
+        self.orders_where("symbol = $1", &[&sym], "", &sym).await
     }
 
-    async fn orders_where(
+    /// The orders where `cond` holds (its `$1`, `$2`, … bound to `values` in order), oldest first
+    /// unless `order` (an `ORDER BY` and `LIMIT` tail) says otherwise.
+    pub(crate) async fn orders_where(
         &self,
         cond: &str,
-        value: &str,
+        values: &[&str],
+        order: &str,
         target: &str,
     ) -> Result<Vec<OrderRow>, StoreError> {
         let err = || query_err("reading", "at_orders", target);
+        let order = if order.is_empty() {
+            "ORDER BY created_at, client_order_id"
+        } else {
+            order
+        };
         let sql = format!(
             "SELECT client_order_id, symbol, side, qty, status, created_at, broker_order_id, filled_qty, \
-             filled_avg_price, intent, error FROM at_orders WHERE {cond} ORDER BY created_at, client_order_id"
+             filled_avg_price, intent, error FROM at_orders WHERE {cond} {order}"
         );
         type Raw = (OrderRow, String);
         let rows: Vec<Raw> = on_pool!(self, |p| {
-            sqlx::query(&sql)
-                .bind(value)
-                .fetch_all(p)
+            let mut q = sqlx::query(&sql);
+            for v in values {
+                q = q.bind(*v);
+            }
+            q.fetch_all(p)
                 .await
                 .map_err(err())?
                 .iter()

@@ -663,6 +663,51 @@ pub const MIGRATIONS: &[Migration] = &[
         raw: Some(WEB_JOBS_FETCH),
     },
     Migration {
+        version: 9,
+        name: "live_page_indexes",
+        tables: &[],
+        indexes: &[
+            // The trades page and its CSV, every symbol: newest first, ties by id (with the
+            // symbol and side, a page's ids are read from the index alone).
+            Index {
+                name: "idx_at_trade_history_timestamp_id_symbol_trade_type",
+                table: "at_trade_history",
+                columns: &["timestamp", "id", "symbol", "trade_type"],
+            },
+            // The same for one symbol, and each symbol's last trade on the overview.
+            Index {
+                name: "idx_at_trade_history_symbol_timestamp_id_trade_type",
+                table: "at_trade_history",
+                columns: &["symbol", "timestamp", "id", "trade_type"],
+            },
+            // A closing trade's opening buy, from the index alone.
+            Index {
+                name: "idx_at_trade_history_id_symbol_trade_type_price_timestamp",
+                table: "at_trade_history",
+                columns: &["id", "symbol", "trade_type", "price", "timestamp"],
+            },
+            // The round trips' aggregate (and the trade count), from the index alone.
+            Index {
+                name: "idx_at_trade_history_symbol_close_trade_id_price_shares",
+                table: "at_trade_history",
+                columns: &["symbol", "close_trade_id", "price", "shares"],
+            },
+            // The newest orders, of every symbol and of one, in the page's order (newest first,
+            // ties by symbol and client order id ascending), so no sort is needed.
+            Index {
+                name: "idx_at_orders_created_at_symbol_client_order_id",
+                table: "at_orders",
+                columns: &["created_at DESC", "symbol", "client_order_id"],
+            },
+            Index {
+                name: "idx_at_orders_symbol_created_at_client_order_id",
+                table: "at_orders",
+                columns: &["symbol", "created_at DESC", "client_order_id"],
+            },
+        ],
+        raw: None,
+    },
+    Migration {
         version: 10,
         name: "run_trades",
         tables: &[AT_RUN_TRADES],

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use utoipa::ToSchema;
 use vectura_broker::{Broker, Decimal};
 use vectura_core::calendar::{self, SessionPart};
-use vectura_store::Store;
+use vectura_store::{Store, TradeTally, IN_FLIGHT_STATUSES};
 
 use crate::error::ApiError;
 use crate::server::AppState;
@@ -195,17 +195,24 @@ pub async fn compute(
             }
         }
     }
+    // Each symbol's trade count and last price in one query (not its whole history).
+    let tallies: std::collections::HashMap<String, TradeTally> = store
+        .trade_tallies()
+        .await?
+        .into_iter()
+        .map(|t| (t.symbol.clone(), t))
+        .collect();
     for c in store.trade_controls().await? {
         let sym = c.symbol.clone();
         let lots = store.open_lots(&sym).await?;
         let trig = store.triggers(&sym).await?;
-        let orders = store.orders(&sym).await?;
-        let trades = store.trades(&sym).await?;
+        let in_flight = store.orders_in_status(&sym, &IN_FLIGHT_STATUSES).await?;
+        let tally = tallies.get(&sym);
         let shares: f64 = lots.iter().map(|l| l.shares).sum();
         let last_price = prices
             .get(&sym)
             .copied()
-            .or_else(|| trades.last().map(|t| t.price));
+            .or_else(|| tally.and_then(|t| t.last_price));
         let state = if !c.enabled {
             "disabled"
         } else if c.halt_reason.is_some() {
@@ -243,30 +250,39 @@ pub async fn compute(
                     direction: b.below_or_higher.clone(),
                 })
                 .collect(),
-            in_flight: orders
-                .iter()
-                .filter(|r| {
-                    matches!(
-                        r.status.as_str(),
-                        "intent" | "submitted" | "new" | "accepted" | "partially_filled"
-                    )
-                })
+            in_flight: in_flight
+                .into_iter()
                 .map(|r| InFlightView {
-                    client_order_id: r.client_order_id.clone(),
+                    client_order_id: r.client_order_id,
                     side: match r.side {
                         vectura_core::Side::Buy => "buy",
                         vectura_core::Side::Sell => "sell",
                     }
                     .to_string(),
                     qty: r.qty,
-                    status: r.status.clone(),
+                    status: r.status,
                 })
                 .collect(),
-            trades: trades.len(),
+            trades: tally.map_or(0, |t| usize::try_from(t.trades).unwrap_or(usize::MAX)),
             symbol: sym,
         });
     }
     Ok(o)
+}
+
+/// Brings `kept` up to `curve`, the trader's whole equity curve so far: when `curve` extends what is
+/// kept (the usual case: one bar more), only the new points are appended; otherwise (a curve started
+/// anew) it is copied whole.
+fn follow_curve(kept: &mut Vec<(i64, f64)>, curve: &[(i64, f64)]) {
+    let n = kept.len();
+    let extends =
+        curve.len() >= n && (n == 0 || (curve[0] == kept[0] && curve[n - 1] == kept[n - 1]));
+    if extends {
+        kept.extend_from_slice(&curve[n..]);
+    } else {
+        kept.clear();
+        kept.extend_from_slice(curve);
+    }
 }
 
 impl LiveFeed {
@@ -281,8 +297,9 @@ impl LiveFeed {
         }
     }
 
-    /// Recomputes the overview at the trader's time `now` and publishes it; `equity` replaces the
-    /// equity curve and `bars_left` says how much of a replay remains.
+    /// Recomputes the overview at the trader's time `now` and publishes it; `equity` is the equity
+    /// curve so far (only its new points are copied) and `bars_left` says how much of a replay
+    /// remains.
     pub async fn refresh(
         &self,
         store: &Store,
@@ -306,11 +323,10 @@ impl LiveFeed {
         }
         o.seq = self.tx.borrow().overview.seq + 1;
         let json = Bytes::from(serde_json::to_vec(&o).unwrap_or_default());
-        {
-            let mut e = self.equity.lock().unwrap_or_else(|p| p.into_inner());
-            e.clear();
-            e.extend_from_slice(equity);
-        }
+        follow_curve(
+            &mut self.equity.lock().unwrap_or_else(|p| p.into_inner()),
+            equity,
+        );
         self.tx
             .send_replace(Arc::new(Published { overview: o, json }));
         Ok(())
@@ -403,4 +419,30 @@ pub async fn api_overview_events(
     });
     use futures_util::StreamExt;
     Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::follow_curve;
+
+    #[test]
+    fn the_kept_curve_follows_appends_and_restarts() {
+        let mut kept = Vec::new();
+        follow_curve(&mut kept, &[(60, 100.0)]);
+        assert_eq!(kept, [(60, 100.0)]);
+        let curve = [(60, 100.0), (120, 101.0), (180, 99.5)];
+        follow_curve(&mut kept, &curve);
+        assert_eq!(kept, curve);
+        let cap = kept.capacity();
+        follow_curve(&mut kept, &curve);
+        assert_eq!(kept, curve, "nothing new: nothing appended");
+        assert_eq!(kept.capacity(), cap);
+        // A curve that does not extend the kept one (a reset replay) replaces it.
+        follow_curve(&mut kept, &[(60, 100.0), (120, 98.0)]);
+        assert_eq!(kept, [(60, 100.0), (120, 98.0)]);
+        follow_curve(&mut kept, &[(600, 50.0), (660, 51.0), (720, 52.0)]);
+        assert_eq!(kept, [(600, 50.0), (660, 51.0), (720, 52.0)]);
+        follow_curve(&mut kept, &[]);
+        assert!(kept.is_empty());
+    }
 }

@@ -3,7 +3,6 @@
 //! next to the field, audited saves, the kill switch and resume with a confirmation), and their
 //! JSON API under `/api/v1`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -15,7 +14,7 @@ use axum::{Extension, Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vectura_core::Side;
-use vectura_store::{AlgoConfig, AuditEntry, RiskLimits, SymbolSettings, TradeRecord};
+use vectura_store::{AlgoConfig, AuditEntry, RiskLimits, SymbolSettings, TradeFilter, TradeLine};
 use vectura_strategy::grid::GridParams;
 
 use crate::auth::{random_token, CurrentSession};
@@ -204,8 +203,8 @@ fn held(secs: i64) -> String {
     }
 }
 
-/// Every trade and order of the filtered symbols, newest first, with round trips.
-async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, ApiError> {
+/// The filter of a trades query (the side and symbol checked and normalised), and its page size.
+fn trade_filter(q: &TradeQuery) -> Result<(TradeFilter, usize), ApiError> {
     let side = match q.side.as_deref().map(str::trim).unwrap_or("") {
         "" => None,
         "buy" => Some(Side::Buy),
@@ -224,83 +223,74 @@ async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, Api
             format!("per_page is {per_page}: give 1 to 500"),
         ));
     }
-    let want = q
+    let symbol = q
         .symbol
         .as_deref()
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty());
-    let mut rows = Vec::new();
-    let mut orders = Vec::new();
-    let mut stats = TradeStats::default();
-    let (mut wins, mut gross_win, mut gross_loss) = (0usize, 0.0f64, 0.0f64);
-    for c in state.store.trade_controls().await? {
-        if want.as_ref().is_some_and(|w| *w != c.symbol) {
-            continue;
-        }
-        let trades: Vec<TradeRecord> = state.store.trades(&c.symbol).await?;
-        let buys: HashMap<&str, &TradeRecord> = trades
-            .iter()
-            .filter(|t| t.side == Side::Buy)
-            .map(|t| (t.id.as_str(), t))
-            .collect();
-        for t in &trades {
-            let opened = t.close_trade_id.as_deref().and_then(|id| buys.get(id));
-            let pnl = opened.map(|b| (t.price - b.price) * t.shares);
-            if let Some(p) = pnl {
-                stats.round_trips += 1;
-                stats.realised += p;
-                if p > 0.0 {
-                    wins += 1;
-                    gross_win += p;
-                } else {
-                    gross_loss -= p;
-                }
-            }
-            if side.is_some_and(|s| s != t.side) {
-                continue;
-            }
-            rows.push(TradeRow {
-                id: t.id.clone(),
-                symbol: c.symbol.clone(),
-                time: t.timestamp.to_rfc3339(),
-                side: side_word(t.side).into(),
-                shares: t.shares,
-                price: t.price,
-                pnl,
-                held: opened
-                    .map(|b| held((t.timestamp - b.timestamp).num_seconds()))
-                    .unwrap_or_default(),
-            });
-        }
-        for o in state.store.orders(&c.symbol).await? {
-            orders.push(OrderOutcome {
-                client_order_id: o.client_order_id,
-                symbol: o.symbol,
-                created: o.created_at.to_rfc3339(),
-                side: side_word(o.side).into(),
-                qty: o.qty,
-                filled: o.filled_qty,
-                status: o.status,
-                error: o.error,
-            });
-        }
+    Ok((TradeFilter { symbol, side }, per_page))
+}
+
+/// A trade as the page and the CSV show it.
+fn trade_row(t: TradeLine) -> TradeRow {
+    TradeRow {
+        pnl: t.pnl(),
+        held: t
+            .open_timestamp
+            .map(|b| held((t.timestamp - b).num_seconds()))
+            .unwrap_or_default(),
+        time: t.timestamp.to_rfc3339(),
+        side: side_word(t.side).into(),
+        id: t.id,
+        symbol: t.symbol,
+        shares: t.shares,
+        price: t.price,
     }
-    if stats.round_trips > 0 {
-        stats.win_rate_pct = Some(wins as f64 / stats.round_trips as f64 * 100.0);
-    }
-    if gross_loss > 0.0 {
-        stats.profit_factor = Some(gross_win / gross_loss);
-    }
-    rows.sort_by(|a, b| b.time.cmp(&a.time).then(b.id.cmp(&a.id)));
-    orders.sort_by(|a, b| b.created.cmp(&a.created));
-    orders.truncate(200);
-    let total = rows.len();
+}
+
+/// A page of the filtered symbols' trades, newest first, with the round trips' statistics (of
+/// every side) and the newest 200 orders: each read by one query of the store.
+async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, ApiError> {
+    let (filter, per_page) = trade_filter(q)?;
+    let total = usize::try_from(state.store.trade_count(&filter).await?).unwrap_or(usize::MAX);
     let pages = total.div_ceil(per_page).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);
-    let trades = rows
+    let trades = state
+        .store
+        .trade_lines(
+            &filter,
+            per_page as u64,
+            ((page - 1) as u64).saturating_mul(per_page as u64),
+        )
+        .await?
         .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
+        .map(trade_row)
+        .collect();
+    let rt = state
+        .store
+        .round_trip_stats(filter.symbol.as_deref())
+        .await?;
+    let stats = TradeStats {
+        round_trips: usize::try_from(rt.count).unwrap_or(usize::MAX),
+        win_rate_pct: (rt.count > 0).then(|| rt.wins as f64 / rt.count as f64 * 100.0),
+        profit_factor: (rt.gross_loss > 0.0).then(|| rt.gross_win / rt.gross_loss),
+        realised: rt.realised,
+    };
+    let orders = state
+        .store
+        .recent_orders(filter.symbol.as_deref(), 200)
+        .await?
+        .into_iter()
+        .map(|o| OrderOutcome {
+            client_order_id: o.client_order_id,
+            symbol: o.symbol,
+            created: o.created_at.to_rfc3339(),
+            side: side_word(o.side).into(),
+            qty: o.qty,
+            filled: o.filled_qty,
+            status: o.status,
+            error: o.error,
+        })
         .collect();
     Ok(TradesPage {
         total,
@@ -349,45 +339,49 @@ pub async fn trades_page(
     }))
 }
 
-fn csv_cell(s: &str) -> String {
+/// Writes `s` as a CSV cell: quoted when it holds a comma, a quote or a line break.
+fn csv_cell(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        out.push('"');
+        out.push_str(&s.replace('"', "\"\""));
+        out.push('"');
     } else {
-        s.to_string()
+        out.push_str(s);
     }
 }
 
-/// `GET /live/trades.csv`: every trade the filters keep (no paging).
+/// `GET /live/trades.csv`: every trade the filters keep (no paging), newest first, written in one
+/// pass over the store's rows.
 pub async fn trades_csv(
     State(state): State<Arc<AppState>>,
     q: Result<Query<TradeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let mut q = q.map(|q| q.0).unwrap_or_default();
-    q.page = Some(1);
-    q.per_page = Some(500);
-    let first = load_trades(&state, &q).await?;
+    use std::fmt::Write as _;
+    let q = q.map(|q| q.0).unwrap_or_default();
+    // The export has no pages: a page or page size given is ignored.
+    let (filter, _) = trade_filter(&TradeQuery {
+        per_page: None,
+        ..q
+    })?;
     let mut out = String::from("time,symbol,side,shares,price,pnl,held,id\n");
-    let mut page = first;
-    loop {
-        for t in &page.trades {
-            out.push_str(&format!(
-                "{},{},{},{},{},{},{},{}\n",
-                t.time,
-                t.symbol,
-                t.side,
-                t.shares,
-                t.price,
-                t.pnl.map(|p| format!("{p:.2}")).unwrap_or_default(),
-                t.held,
-                csv_cell(&t.id)
-            ));
-        }
-        if page.page >= page.pages {
-            break;
-        }
-        q.page = Some(page.page + 1);
-        page = load_trades(&state, &q).await?;
-    }
+    state
+        .store
+        .for_each_trade_line(&filter, |t| {
+            let t = trade_row(t);
+            // Writing to a String cannot fail.
+            let _ = write!(
+                out,
+                "{},{},{},{},{},",
+                t.time, t.symbol, t.side, t.shares, t.price
+            );
+            if let Some(p) = t.pnl {
+                let _ = write!(out, "{p:.2}");
+            }
+            let _ = write!(out, ",{},", t.held);
+            csv_cell(&mut out, &t.id);
+            out.push('\n');
+        })
+        .await?;
     let mut r = out.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -478,7 +472,21 @@ struct SymbolForm {
     symbol: String,
     enabled: bool,
     halt_reason: Option<String>,
+    /// The state beside the symbol's name ([`state_text`]).
+    state_text: String,
     fields: Vec<FieldView>,
+}
+
+/// A symbol's state as the algorithm page words it: `enabled`, `disabled`, or its halt's reason
+/// after `halted: ` (a reason that already says it, as the dashboard's and the operator's
+/// `halted from the dashboard by …` / `halted by the operator …` do, is shown as it is).
+pub fn state_text(enabled: bool, halt_reason: Option<&str>) -> String {
+    match halt_reason {
+        Some(r) if r.get(..6).is_some_and(|w| w.eq_ignore_ascii_case("halted")) => r.to_string(),
+        Some(r) => format!("halted: {r}"),
+        None if enabled => "enabled".into(),
+        None => "disabled".into(),
+    }
 }
 
 /// A symbol's settings as stored.
@@ -839,6 +847,7 @@ async fn algo_render(
                 })
                 .collect();
             SymbolForm {
+                state_text: state_text(v.enabled, v.halt_reason.as_deref()),
                 symbol: v.symbol,
                 enabled: v.enabled,
                 halt_reason: v.halt_reason,
@@ -1139,4 +1148,28 @@ pub async fn api_resume(
     Ok(Json(Done {
         message: resume(&state, &s.username, &symbol, &f).await?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state_text;
+
+    #[test]
+    fn a_halt_reads_halted_once() {
+        assert_eq!(
+            state_text(true, Some("halted from the dashboard by admin: resume it")),
+            "halted from the dashboard by admin: resume it"
+        );
+        assert_eq!(
+            state_text(false, Some("Halted by the operator")),
+            "Halted by the operator"
+        );
+        assert_eq!(
+            state_text(true, Some("the broker's position differs")),
+            "halted: the broker's position differs"
+        );
+        assert_eq!(state_text(true, Some("halt")), "halted: halt");
+        assert_eq!(state_text(true, None), "enabled");
+        assert_eq!(state_text(false, None), "disabled");
+    }
 }

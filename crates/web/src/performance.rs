@@ -3,7 +3,6 @@
 //! ([`vectura_backtest::metrics`]) computed on the live equity, bar by bar, as a backtest computes
 //! them on its own: the same tracker, the same formulas.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -14,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vectura_backtest::metrics::{Metrics, RunTotals, Tracker, TradeStats};
 use vectura_core::time::DAY;
-use vectura_core::Side;
+use vectura_store::TradeFilter;
 
 use crate::auth::CurrentSession;
 use crate::error::ApiError;
@@ -49,23 +48,16 @@ pub struct Performance {
     pub curves: Curves,
 }
 
-/// Closed lots of every symbol, as the engine counts them: a sell against the buy of its lot.
+/// Closed lots of every symbol, as the engine counts them: a sell against the buy of its lot (read
+/// by one pass over the closing trades, in each symbol's order), and the trades made.
 async fn trade_stats(state: &AppState) -> Result<(TradeStats, u64), ApiError> {
     let mut s = TradeStats::default();
-    let mut trades = 0u64;
-    for c in state.store.trade_controls().await? {
-        let rows = state.store.trades(&c.symbol).await?;
-        trades += rows.len() as u64;
-        let buys: HashMap<&str, _> = rows
-            .iter()
-            .filter(|t| t.side == Side::Buy)
-            .map(|t| (t.id.as_str(), t))
-            .collect();
-        for t in &rows {
-            let Some(b) = t.close_trade_id.as_deref().and_then(|id| buys.get(id)) else {
-                continue;
+    state
+        .store
+        .for_each_round_trip(None, |t| {
+            let (Some(pnl), Some(opened)) = (t.pnl(), t.open_timestamp) else {
+                return;
             };
-            let pnl = (t.price - b.price) * t.shares;
             s.closed += 1;
             if pnl > 0.0 {
                 s.wins += 1;
@@ -73,9 +65,10 @@ async fn trade_stats(state: &AppState) -> Result<(TradeStats, u64), ApiError> {
             } else {
                 s.gross_loss -= pnl;
             }
-            s.holding_secs += (t.timestamp - b.timestamp).num_seconds() as f64;
-        }
-    }
+            s.holding_secs += (t.timestamp - opened).num_seconds() as f64;
+        })
+        .await?;
+    let trades = state.store.trade_count(&TradeFilter::default()).await?;
     Ok((s, trades))
 }
 

@@ -24,16 +24,16 @@ use vectura_store::{
 // The two backends.
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     Sqlite,
     Postgres,
 }
 
 /// One test's database: its URL, an open store, and what to remove afterwards.
-struct Env {
-    kind: Kind,
-    url: String,
-    store: Store,
+pub(crate) struct Env {
+    pub(crate) kind: Kind,
+    pub(crate) url: String,
+    pub(crate) store: Store,
     cleanup: Cleanup,
 }
 
@@ -86,7 +86,7 @@ async fn probe_postgres(url: &str) -> Result<(), String> {
 }
 
 impl Env {
-    async fn new(kind: Kind, test: &str) -> Option<Env> {
+    pub(crate) async fn new(kind: Kind, test: &str) -> Option<Env> {
         let name = unique(test);
         match kind {
             Kind::Sqlite => {
@@ -137,7 +137,7 @@ impl Env {
         }
     }
 
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         self.store.close().await;
         match self.cleanup {
             Cleanup::Files(dir) => {
@@ -154,7 +154,7 @@ impl Env {
     }
 
     /// Runs raw SQL (one or more statements) on the test's database.
-    async fn exec(&self, sql: &str) {
+    pub(crate) async fn exec(&self, sql: &str) {
         match &self.store {
             Store::Sqlite(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
             Store::Postgres(p) => sqlx::raw_sql(sql).execute(p).await.map(|_| ()),
@@ -163,7 +163,7 @@ impl Env {
     }
 
     /// A count from raw SQL.
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         match &self.store {
             Store::Sqlite(p) => sqlx::query(sql)
                 .fetch_one(p)
@@ -205,6 +205,7 @@ macro_rules! backend_tests {
         }
     };
 }
+pub(crate) use backend_tests;
 
 backend_tests!(
     migrations_are_idempotent_and_create_every_table_and_column,

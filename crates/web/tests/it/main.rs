@@ -9,6 +9,7 @@ mod demo;
 mod driver;
 mod error_pages;
 mod live_browser;
+mod live_pages;
 mod openapi;
 mod security;
 mod support;
