@@ -56,18 +56,7 @@ impl Store {
             .fetch_optional(p)
             .await
             .map_err(err())?;
-            row.map(|r| {
-                Ok(AlgoConfig {
-                    capital_pct: r.try_get("capital_pct")?,
-                    buy_below_pct: r.try_get("buy_below_pct")?,
-                    sell_above_pct: r.try_get("sell_above_pct")?,
-                    buy_after_sell_pct: r.try_get("buy_after_sell_pct")?,
-                    cash_floor: r.try_get("cash_floor")?,
-                    order_gap_pct: r.try_get("order_gap_pct")?,
-                })
-            })
-            .transpose()
-            .map_err(err())
+            row.map(|r| algo_config_of(&r)).transpose().map_err(err())
         })
     }
 
@@ -86,19 +75,7 @@ impl Store {
             .await
             .map_err(err())?
             .iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("symbol")?,
-                    AlgoConfig {
-                        capital_pct: r.try_get("capital_pct")?,
-                        buy_below_pct: r.try_get("buy_below_pct")?,
-                        sell_above_pct: r.try_get("sell_above_pct")?,
-                        buy_after_sell_pct: r.try_get("buy_after_sell_pct")?,
-                        cash_floor: r.try_get("cash_floor")?,
-                        order_gap_pct: r.try_get("order_gap_pct")?,
-                    },
-                ))
-            })
+            .map(|r| Ok((r.try_get("symbol")?, algo_config_of(r)?)))
             .collect::<Result<_, sqlx::Error>>()
             .map_err(err())
         })
@@ -624,4 +601,21 @@ impl Store {
             .map_err(query_err("writing", "at_trade_summary", &sym))
         })
     }
+}
+
+/// A row of `at_algo_config` as parameters, on either backend.
+fn algo_config_of<R>(r: &R) -> Result<AlgoConfig, sqlx::Error>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> f64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(AlgoConfig {
+        capital_pct: r.try_get("capital_pct")?,
+        buy_below_pct: r.try_get("buy_below_pct")?,
+        sell_above_pct: r.try_get("sell_above_pct")?,
+        buy_after_sell_pct: r.try_get("buy_after_sell_pct")?,
+        cash_floor: r.try_get("cash_floor")?,
+        order_gap_pct: r.try_get("order_gap_pct")?,
+    })
 }
