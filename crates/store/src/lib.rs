@@ -340,6 +340,12 @@ impl Store {
 /// applies each migration in a savepoint of this transaction; the whole commits at once.
 /// Opens a file database's pool, retrying while another process holds the lock.
 ///
+/// A connection that comes back to the pool inside a transaction is closed (SQLite rolls it back)
+/// instead of kept: sqlx 0.8 starts `BEGIN IMMEDIATE` and then awaits a check of it, and a caller
+/// cancelled in between (a dropped future, a timeout) leaves an open write transaction that no
+/// `Transaction` will ever end. Kept idle in the pool, it held the write lock, and every other
+/// connection, this process's and others', failed with "database is locked" after the busy timeout.
+///
 /// Switching a new file to WAL takes an exclusive lock, and SQLite answers "database is locked" at
 /// once, without waiting out the busy timeout, when two connections would deadlock on it: with
 /// several processes opening one new database together, all but one can lose that race.
@@ -352,6 +358,7 @@ async fn connect_sqlite_file(opts: SqliteConnectOptions) -> Result<SqlitePool, s
             // A local file's connection cannot go stale: no ping round trip (a hand-off to the
             // connection's worker thread) before every query and transaction.
             .test_before_acquire(false)
+            .after_release(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(opts.clone())
             .await
         {

@@ -241,10 +241,12 @@ impl Demo {
     /// 60 / speed seconds (the rest of the day, nights and weekends pass at once). After the last
     /// bar it keeps serving (and applying halts and parameter changes) until stopped.
     pub async fn run(mut self, stop: impl Future<Output = ()>) -> Result<(), DemoError> {
-        let server = tokio::spawn(match self.server.take() {
+        // Aborted when the replay ends or when this future is dropped (a kill, a test's timeout):
+        // a dashboard left serving would keep the store's pool open after the demo is gone.
+        let _server = AbortOnDrop(tokio::spawn(match self.server.take() {
             Some(s) => s.run(),
             None => return Ok(()),
-        });
+        }));
         tokio::pin!(stop);
         let pace = Duration::from_secs_f64(60.0 / self.speed);
         let mut last_publish = Instant::now();
@@ -301,7 +303,15 @@ impl Demo {
                 }
             }
         };
-        server.abort();
         result
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
