@@ -262,82 +262,16 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
     };
     let report = rt.block_on(async {
         let store = vectura_store::Store::open(&loc.url).await?;
-        let r = match args.broker {
-            BrokerKind::Alpaca => {
-                if !args.bars.is_empty() {
-                    return Err(anyhow!("--bars is for --broker sim: drop it, or add --broker sim"));
-                }
-                let cfg = AlpacaConfig::from_env()?;
-                match args.clock {
-                    ClockKind::Wall => {
-                        vectura_trader::session::trade_alpaca(
-                            store,
-                            cfg,
-                            args.live,
-                            args.once,
-                            vectura_trader::runtime::SplitFeed::from_env(),
-                            stop,
-                        )
-                            .await?
-                    }
-                    ClockKind::Broker => {
-                        if args.once {
-                            return Err(anyhow!("--clock broker steps once per broker minute until stopped: drop --once (or --clock)"));
-                        }
-                        let crash = crash_at()?;
-                        let mut print = |now: i64, r: &vectura_trader::StepReport| {
-                            let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
-                            println!(
-                                "step {} · bars {} · submitted {} · fills {} · ended {}",
-                                at.format("%Y-%m-%dT%H:%M:%SZ"),
-                                r.bars,
-                                r.submitted,
-                                r.fills,
-                                r.ended
-                            );
-                            let _ = std::io::stdout().flush();
-                        };
-                        match vectura_trader::replay::trade_on_broker_clock(
-                            store,
-                            cfg,
-                            args.live,
-                            crash,
-                            Some(std::sync::Arc::new(|_| kill_self())),
-                            stop,
-                            &mut print,
-                        )
-                        .await
-                        {
-                            Err(vectura_trader::TraderError::Crashed(_)) => kill_self(),
-                            r => r?,
-                        }
-                    }
-                }
-            }
-            BrokerKind::Sim => {
-                if args.live {
-                    return Err(anyhow!("--live trades real money at Alpaca: it cannot go with --broker sim; drop one"));
-                }
-                if args.clock == ClockKind::Broker {
-                    return Err(anyhow!("--clock broker follows Alpaca's /v2/clock: the simulated broker replays on its own clock; drop --clock"));
-                }
-                let mut bars = Vec::new();
-                for spec in &args.bars {
-                    let (sym, file) = spec.split_once('=').ok_or_else(|| {
-                        anyhow!("--bars {spec:?}: give SYMBOL=FILE, for example --bars SPY=spy.csv.gz")
-                    })?;
-                    let loaded = vectura_data::load_csv_path(
-                        &PathBuf::from(file),
-                        &vectura_data::LoadOptions::default(),
-                    )
-                    .with_context(|| format!("--bars {spec}"))?;
-                    bars.push((sym.to_ascii_uppercase(), loaded.series));
-                }
-                vectura_trader::session::trade_sim(store, bars, args.cash, args.once, stop)
-                    .await?
-            }
-        };
-        Ok::<_, anyhow::Error>(r)
+        let notify = vectura_trader::Notifier::from_env(|k| std::env::var(k).ok())?;
+        let r = trade(args, store, notify.clone(), stop).await;
+        if let Err(e) = &r {
+            notify.send(vectura_trader::Event::Error {
+                message: format!("{e:#}"),
+            });
+        }
+        // The last events of a run are told before the process exits (bounded: never hangs).
+        notify.flush(std::time::Duration::from_secs(10)).await;
+        r
     })?;
     writeln!(
         out,
@@ -351,6 +285,98 @@ pub fn run(args: &TradeArgs, out: &mut dyn Write) -> Result<()> {
         writeln!(out, "stopped by {} after the step in progress", i.name())?;
     }
     Ok(())
+}
+
+/// Runs the trader as the arguments say, telling `notify` of what happens.
+async fn trade(
+    args: &TradeArgs,
+    store: vectura_store::Store,
+    notify: vectura_trader::Notifier,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<vectura_trader::StepReport> {
+    Ok(match args.broker {
+        BrokerKind::Alpaca => {
+            if !args.bars.is_empty() {
+                return Err(anyhow!(
+                    "--bars is for --broker sim: drop it, or add --broker sim"
+                ));
+            }
+            let cfg = AlpacaConfig::from_env()?;
+            match args.clock {
+                ClockKind::Wall => {
+                    vectura_trader::session::trade_alpaca(
+                        store,
+                        cfg,
+                        args.live,
+                        args.once,
+                        vectura_trader::runtime::SplitFeed::from_env(),
+                        notify,
+                        stop,
+                    )
+                    .await?
+                }
+                ClockKind::Broker => {
+                    if args.once {
+                        return Err(anyhow!("--clock broker steps once per broker minute until stopped: drop --once (or --clock)"));
+                    }
+                    let crash = crash_at()?;
+                    let mut print = |now: i64, r: &vectura_trader::StepReport| {
+                        let at = chrono::DateTime::from_timestamp(now, 0).unwrap_or_default();
+                        println!(
+                            "step {} · bars {} · submitted {} · fills {} · ended {}",
+                            at.format("%Y-%m-%dT%H:%M:%SZ"),
+                            r.bars,
+                            r.submitted,
+                            r.fills,
+                            r.ended
+                        );
+                        let _ = std::io::stdout().flush();
+                    };
+                    match vectura_trader::replay::trade_on_broker_clock(
+                        store,
+                        cfg,
+                        args.live,
+                        vectura_trader::replay::Watch {
+                            crash,
+                            kill: Some(std::sync::Arc::new(|_| kill_self())),
+                            notify,
+                        },
+                        stop,
+                        &mut print,
+                    )
+                    .await
+                    {
+                        Err(vectura_trader::TraderError::Crashed(_)) => kill_self(),
+                        r => r?,
+                    }
+                }
+            }
+        }
+        BrokerKind::Sim => {
+            if args.live {
+                return Err(anyhow!(
+                    "--live trades real money at Alpaca: it cannot go with --broker sim; drop one"
+                ));
+            }
+            if args.clock == ClockKind::Broker {
+                return Err(anyhow!("--clock broker follows Alpaca's /v2/clock: the simulated broker replays on its own clock; drop --clock"));
+            }
+            let mut bars = Vec::new();
+            for spec in &args.bars {
+                let (sym, file) = spec.split_once('=').ok_or_else(|| {
+                    anyhow!("--bars {spec:?}: give SYMBOL=FILE, for example --bars SPY=spy.csv.gz")
+                })?;
+                let loaded = vectura_data::load_csv_path(
+                    &PathBuf::from(file),
+                    &vectura_data::LoadOptions::default(),
+                )
+                .with_context(|| format!("--bars {spec}"))?;
+                bars.push((sym.to_ascii_uppercase(), loaded.series));
+            }
+            vectura_trader::session::trade_sim(store, bars, args.cash, args.once, notify, stop)
+                .await?
+        }
+    })
 }
 
 fn action(a: &TradeAction, out: &mut dyn Write) -> Result<()> {

@@ -18,16 +18,19 @@ pub mod check;
 pub mod clock;
 pub mod demo;
 pub mod error;
+pub mod notify;
 pub mod ops;
 pub mod parity;
 pub mod replay;
 pub mod risk;
 pub mod runtime;
+pub mod schedule;
 pub mod session;
 pub mod venue;
 
 pub use clock::{Clock, WallClock};
 pub use error::{CrashPoint, TraderError};
+pub use notify::{Event, Notifier, WebhookConfig};
 pub use runtime::{
     ControlChanges, CrashHook, SplitFeed, StepReport, SymbolStatus, Trader, TraderConfig,
 };

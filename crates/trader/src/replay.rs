@@ -17,6 +17,7 @@ use vectura_broker::Broker;
 
 use crate::clock::Clock;
 use crate::error::{CrashPoint, TraderError};
+use crate::notify::Notifier;
 use crate::runtime::CrashHook;
 use crate::runtime::{StepReport, Trader, TraderConfig};
 use crate::venue::check_live;
@@ -78,17 +79,26 @@ pub fn parse_crash_at(v: &str) -> Result<(CrashPoint, u32), TraderError> {
     Ok((p.parse()?, n))
 }
 
+/// How a broker-clock run is watched: a crash point (tests) and the webhook.
+#[derive(Default)]
+pub struct Watch {
+    /// The step reaching this point (its nth time) calls `kill` there and fails with
+    /// [`TraderError::Crashed`].
+    pub crash: Option<(CrashPoint, u32)>,
+    /// What a reached crash point calls (the binary kills itself: SIGKILL).
+    pub kill: Option<CrashHook>,
+    /// Told of fills, rejects and halts.
+    pub notify: Notifier,
+}
+
 /// Trades through Alpaca (the emulator in replay mode, or paper) on the broker's clock: one step per
-/// new broker minute until `stop` resolves; `on_step` hears each step with the broker's time. With
-/// `crash`, the step reaching that point calls `kill` there (the binary kills itself: SIGKILL) and
-/// fails with [`TraderError::Crashed`]. The client's pacing is lifted for a local endpoint: a replay runs many broker minutes a
-/// real one.
+/// new broker minute until `stop` resolves; `on_step` hears each step with the broker's time. The
+/// client's pacing is lifted for a local endpoint: a replay runs many broker minutes a real one.
 pub async fn trade_on_broker_clock(
     store: vectura_store::Store,
     mut cfg: AlpacaConfig,
     live: bool,
-    crash: Option<(CrashPoint, u32)>,
-    kill: Option<CrashHook>,
+    watch: Watch,
     stop: impl Future<Output = ()>,
     on_step: &mut dyn FnMut(i64, &StepReport),
 ) -> Result<StepReport, TraderError> {
@@ -104,13 +114,16 @@ pub async fn trade_on_broker_clock(
         client.clone(),
         client.clone(),
         clock.clone(),
-        TraderConfig::default(),
+        TraderConfig {
+            notify: watch.notify,
+            ..TraderConfig::default()
+        },
     )
     .await?;
-    if let Some((p, n)) = crash {
+    if let Some((p, n)) = watch.crash {
         t.crash_at(p, n);
     }
-    if let Some(k) = kill {
+    if let Some(k) = watch.kill {
         t.on_crash(k);
     }
     let mut last_minute = None;

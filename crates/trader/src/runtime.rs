@@ -36,7 +36,7 @@ use vectura_broker::{
     qty_from_f64, Broker, BrokerError, Decimal, MarketData, Order, OrderFilter, OrderQuery,
     OrderRequest, OrderStatus, OrderType, TimeInForce,
 };
-use vectura_core::calendar::{self, SessionPart};
+use vectura_core::calendar;
 use vectura_core::{Bar, IntentId, OrderEnd, OrderIntent, RunId, Side};
 use vectura_store::{
     AlgoConfig, ExecutionRecord, OrderRow, OrderUpdate, RiskLimits, RunState, SavedRun, Store,
@@ -47,6 +47,8 @@ use vectura_strategy::run::{Applied, GridRun};
 use vectura_strategy::{Account, AllowAll, Eval, Strategy, Tick};
 
 use crate::clock::Clock;
+use crate::notify::{Event, Notifier};
+use crate::schedule::{next_wake, Schedule};
 
 mod controls;
 mod splits;
@@ -62,6 +64,21 @@ const BAR_S: i64 = 60;
 /// broker that shows a fill late and clocks a little apart.
 const SYNC_OVERLAP: chrono::Duration = chrono::Duration::minutes(10);
 
+/// An error and its sources, one line (`a: b: c`).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
 /// How the trader trades.
 #[derive(Debug, Clone)]
 pub struct TraderConfig {
@@ -74,6 +91,8 @@ pub struct TraderConfig {
     pub premarket_lead_s: i64,
     /// Where the pre-market step refreshes splits from (none: the stored list only).
     pub splits: Option<SplitFeed>,
+    /// The operations webhook: fills, rejects, halts and failed steps (disabled by default).
+    pub notify: Notifier,
 }
 
 impl Default for TraderConfig {
@@ -83,6 +102,7 @@ impl Default for TraderConfig {
             time_in_force: TimeInForce::Day,
             premarket_lead_s: 1800,
             splits: None,
+            notify: Notifier::disabled(),
         }
     }
 }
@@ -161,6 +181,8 @@ pub struct Trader {
     crash_hook: Option<CrashHook>,
     /// The `at_orders` updates of this step's submissions, written when the step ends.
     submitted: Vec<(String, OrderUpdate)>,
+    /// The sessions traded in: the broker's calendar, the built-in one as the fallback.
+    schedule: Schedule,
 }
 
 /// Called where an armed crash point is reached, before the step fails there (the crash tests' binary
@@ -296,7 +318,9 @@ impl Trader {
             crash: None,
             crash_hook: None,
             submitted: Vec::new(),
+            schedule: Schedule::built_in(),
         };
+        t.refresh_schedule().await;
         let mut report = StepReport::default();
         for sym in t.symbols.keys().cloned().collect::<Vec<_>>() {
             t.sync(&sym, &mut report).await?;
@@ -375,6 +399,7 @@ impl Trader {
         // `vectura trade halt` / `resume`, changed limits and grid parameters (the dashboard's
         // settings) reach a running daemon at its next step.
         self.reload_controls().await?;
+        self.refresh_schedule().await;
         let syms: Vec<String> = self.symbols.keys().cloned().collect();
         // Symbols whose bar (decided without an order) awaits its save, by index in `syms`.
         let mut unsaved = Vec::new();
@@ -385,6 +410,16 @@ impl Trader {
         }
         let finished = self.finish_step(&syms, &unsaved).await;
         r.and(finished).map(|()| report)
+    }
+
+    /// Reads the broker's calendar when a new New York day began (or a failed read is due again).
+    async fn refresh_schedule(&mut self) {
+        let now = self.clock.now();
+        if self.schedule.due(now) {
+            if let Err(why) = self.schedule.refresh(self.broker.as_ref(), now).await {
+                tracing::warn!(%why, "calendar not refreshed");
+            }
+        }
     }
 
     async fn step_symbols(
@@ -447,6 +482,10 @@ impl Trader {
         report: &mut StepReport,
     ) -> Result<(), TraderError> {
         tracing::error!(symbol = %sym, %reason, "halted");
+        self.cfg.notify.send(Event::Halt {
+            symbol: sym.to_string(),
+            reason: reason.clone(),
+        });
         self.store
             .halt_symbol(sym, &reason, instant(self.clock.now()))
             .await?;
@@ -695,6 +734,13 @@ impl Trader {
             }
             report.fills += 1;
             tracing::info!(symbol = %sym, execution = %x.id, side = ?x.side, qty = %x.qty, price = %x.price, "fill");
+            self.cfg.notify.send(Event::Fill {
+                symbol: sym.to_string(),
+                side: format!("{:?}", x.side).to_lowercase(),
+                qty: x.qty.to_string(),
+                price: x.price.to_string(),
+                client_order_id: o.client_order_id.clone(),
+            });
             if x.leaves_qty.is_zero() {
                 self.mark(&o.client_order_id, "filled", Some(&o), None)
                     .await?;
@@ -827,6 +873,11 @@ impl Trader {
                 // trigger stays armed for a later bar, no retry.
                 let why = format!("HTTP {status}: {message}");
                 tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "rejected");
+                self.cfg.notify.send(Event::Reject {
+                    symbol: sym.to_string(),
+                    client_order_id: coid.to_string(),
+                    reason: why.clone(),
+                });
                 self.end_intent(sym, intent.id, &OrderEnd::Rejected(why.clone()))
                     .await?;
                 report.ended += 1;
@@ -841,8 +892,7 @@ impl Trader {
     async fn current_bar(&self, sym: &str) -> Result<Option<Bar>, TraderError> {
         let now = self.clock.now();
         let start = (now - BAR_S).div_euclid(BAR_S) * BAR_S;
-        if start <= self.symbols[sym].last_bar || calendar::classify(start) != SessionPart::Regular
-        {
+        if start <= self.symbols[sym].last_bar || !self.schedule.is_regular(start) {
             return Ok(None);
         }
         let bars = self
@@ -944,6 +994,11 @@ impl Trader {
             }
             if let Some(why) = per_day.or_else(|| self.over_limit(sym, &intent)) {
                 tracing::warn!(symbol = %sym, client_order_id = %coid, reason = %why, "risk limit");
+                self.cfg.notify.send(Event::Reject {
+                    symbol: sym.to_string(),
+                    client_order_id: coid.to_string(),
+                    reason: why.clone(),
+                });
                 self.end_intent(sym, intent.id, &OrderEnd::Rejected(why))
                     .await?;
                 unsaved = false;
@@ -997,7 +1052,7 @@ impl Trader {
                 return Ok(p);
             }
         }
-        let open = calendar::session_open_ts(day);
+        let open = self.schedule.open_ts(day);
         let first = self
             .data
             .bars(sym, instant(open), instant(open + BAR_S))
@@ -1042,14 +1097,37 @@ impl Trader {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<(), TraderError> {
         tokio::pin!(stop);
+        // Failed steps in a row: a broker outage or a database blip fails a step, and the next
+        // minute's step reconciles from the store and the broker (every step is safe to repeat), so
+        // the daemon goes on instead of exiting. Told to the webhook at the first failure and then
+        // hourly, not every minute.
+        let mut failing = 0u32;
         loop {
-            let report = self.step().await?;
-            if report != StepReport::default() {
-                tracing::info!(?report, "step");
+            match self.step().await {
+                Ok(report) => {
+                    if failing > 0 {
+                        tracing::info!(after = failing, "steps succeed again");
+                    }
+                    failing = 0;
+                    if report != StepReport::default() {
+                        tracing::info!(?report, "step");
+                    }
+                }
+                Err(e @ TraderError::Crashed(_)) => return Err(e),
+                Err(e) => {
+                    failing += 1;
+                    let message = error_chain(&e);
+                    tracing::error!(error = %message, failing, "step failed; the next one reconciles");
+                    if failing % 60 == 1 {
+                        self.cfg.notify.send(Event::Error { message });
+                    }
+                }
             }
             let now = self.clock.now();
-            // Two seconds after the next minute: the closed bar has been published by then.
-            let wait = (BAR_S - now.rem_euclid(BAR_S) + 2) as u64;
+            // Two seconds after the next minute (the closed bar is published by then) while the
+            // market is open, longer while the broker's clock says it is closed.
+            let clock = self.broker.clock().await.ok();
+            let wait = next_wake(now, clock.as_ref(), self.cfg.premarket_lead_s);
             tokio::select! {
                 _ = &mut stop => return Ok(()),
                 _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}

@@ -12,6 +12,7 @@ use vectura_store::Store;
 
 use crate::clock::{Clock, WallClock};
 use crate::error::TraderError;
+use crate::notify::Notifier;
 use crate::runtime::{SplitFeed, StepReport, Trader, TraderConfig};
 use crate::venue::check_live;
 
@@ -26,13 +27,14 @@ impl Clock for SimClock {
 
 /// Trades on Alpaca: one step (`once`) or steps every minute until `stop` resolves. Refuses a
 /// live endpoint without `live`, and `live` without the live endpoint. The pre-market step refreshes
-/// splits from `splits`.
+/// splits from `splits`; `notify` is told of fills, rejects, halts and failed steps.
 pub async fn trade_alpaca(
     store: Store,
     cfg: AlpacaConfig,
     live: bool,
     once: bool,
     splits: SplitFeed,
+    notify: Notifier,
     stop: impl Future<Output = ()>,
 ) -> Result<StepReport, TraderError> {
     check_live(&cfg, live)?;
@@ -46,6 +48,7 @@ pub async fn trade_alpaca(
             // Alpaca takes fractional orders to 9 decimals.
             share_scale: 1e9,
             splits: Some(splits),
+            notify,
             ..TraderConfig::default()
         },
     )
@@ -74,6 +77,7 @@ pub async fn trade_sim(
     bars: Vec<(String, BarSeries)>,
     cash: Decimal,
     once: bool,
+    notify: Notifier,
     stop: impl Future<Output = ()>,
 ) -> Result<StepReport, TraderError> {
     let first = bars
@@ -96,7 +100,10 @@ pub async fn trade_sim(
         sim.clone(),
         sim.clone(),
         Arc::new(SimClock(sim.clone())),
-        TraderConfig::default(),
+        TraderConfig {
+            notify,
+            ..TraderConfig::default()
+        },
     )
     .await?;
     let mut replay = Replay::new(bars);

@@ -321,3 +321,79 @@ fn config_check_reports_settings_masked_and_which_services_answer() {
     );
     drop(emu);
 }
+
+/// A one-request webhook receiver on loopback (a thread): answers 200 and hands back the body.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<serde_json::Value>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/api/webhooks/1234/webhook-token-never-logged",
+        l.local_addr().unwrap()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let body = serde_json::from_slice(&buf[end + 4..end + 4 + len]).unwrap();
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                let _ = tx.send(body);
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_failed_run_is_told_to_the_webhook_and_its_url_is_never_logged() {
+    let dir = scratch("trade-webhook");
+    let (hook, got) = webhook_receiver();
+    // Nothing enabled: the run fails at its start, after the webhook is set up.
+    let o = Command::new(bin())
+        .args(["--log-format", "json", "trade", "--broker", "sim", "--bars"])
+        .arg(format!("INDA={}", inda().display()))
+        .current_dir(&dir)
+        .env("VECTURA_DATA_DIR", &dir)
+        .env("DATABASE_URL", db_url(&dir))
+        .env("VECTURA_WEBHOOK_URL", &hook)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(!o.status.success(), "stdout {out}\nstderr {err}");
+    assert!(err.contains("no symbol is enabled"), "{err}");
+    let body = got
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the webhook was posted before the process exited");
+    let line = body["text"].as_str().unwrap();
+    assert!(
+        line.starts_with("vectura: error: ") && line.contains("no symbol is enabled"),
+        "{body}"
+    );
+    assert_eq!(body["content"], body["text"]);
+    assert_eq!(body["vectura"]["event"], "error");
+    assert!(err.lines().count() > 3, "trace logs are on: {err}");
+    for (what, s) in [("stdout", &out), ("stderr", &err)] {
+        assert!(
+            !s.contains("webhook-token-never-logged"),
+            "the webhook's token is in {what}: {s}"
+        );
+    }
+}

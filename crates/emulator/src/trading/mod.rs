@@ -184,6 +184,10 @@ pub struct TradingConfig {
     pub start: Option<i64>,
     /// Faults from the start.
     pub faults: TradingFaults,
+    /// Days the built-in NYSE calendar opens that this venue keeps closed (an unscheduled closure,
+    /// such as 2025-01-09's national day of mourning): `/v2/calendar` leaves them out and `/v2/clock`
+    /// says closed. The replay's bars of such a day still fill orders sent anyway.
+    pub closed_days: BTreeSet<chrono::NaiveDate>,
 }
 
 impl Default for TradingConfig {
@@ -198,6 +202,7 @@ impl Default for TradingConfig {
             speed: None,
             start: None,
             faults: TradingFaults::default(),
+            closed_days: BTreeSet::new(),
         }
     }
 }

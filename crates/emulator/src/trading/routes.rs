@@ -299,24 +299,49 @@ pub(crate) async fn get_account(State(shared): State<Arc<Shared>>, headers: Head
     json_reply(200, wire::account(a, &f, now, pdt))
 }
 
+/// The session the venue holds on `d`: the built-in calendar's, unless the venue closed the day.
+fn venue_session(
+    closed: &std::collections::BTreeSet<chrono::NaiveDate>,
+    d: chrono::NaiveDate,
+) -> Option<vectura_core::calendar::Session> {
+    session(d).filter(|s| !closed.contains(&s.date))
+}
+
+/// The venue's first session after `d`.
+fn venue_next(
+    closed: &std::collections::BTreeSet<chrono::NaiveDate>,
+    mut d: chrono::NaiveDate,
+) -> Option<vectura_core::calendar::Session> {
+    loop {
+        let s = next_session(d)?;
+        if !closed.contains(&s.date) {
+            return Some(s);
+        }
+        d = s.date;
+    }
+}
+
 pub(crate) async fn get_clock(State(shared): State<Arc<Shared>>) -> Response {
-    let (_inner, now) = synced(&shared);
+    let (inner, now) = synced(&shared);
+    let closed = &inner.trading.cfg.closed_days;
     let secs = now.div_euclid(SECOND);
     let d = ny_date(secs);
-    let today = session(d);
+    let today = venue_session(closed, d);
     let next_open = match today {
         Some(s) if s.open > secs => Some(s.open),
-        _ => next_session(d).map(|s| s.open),
+        _ => venue_next(closed, d).map(|s| s.open),
     };
     let next_close = match today {
         Some(s) if s.close > secs => Some(s.close),
-        _ => next_session(d).map(|s| s.close),
+        _ => venue_next(closed, d).map(|s| s.close),
     };
+    let is_open = today.is_some() && classify(secs) == SessionPart::Regular;
+    drop(inner);
     json_reply(
         200,
         json!({
             "timestamp": wire::ny_time(now),
-            "is_open": classify(secs) == SessionPart::Regular,
+            "is_open": is_open,
             "next_open": next_open.map(|t| wire::ny_time(t * SECOND)),
             "next_close": next_close.map(|t| wire::ny_time(t * SECOND)),
         }),
@@ -327,7 +352,9 @@ pub(crate) async fn get_calendar(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let (_inner, now) = synced(&shared);
+    let (inner, now) = synced(&shared);
+    let closed = inner.trading.cfg.closed_days.clone();
+    drop(inner);
     let today = ny_date(now.div_euclid(SECOND));
     let date = |name: &str, default: chrono::NaiveDate| -> Result<chrono::NaiveDate, Refusal> {
         match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
@@ -349,10 +376,11 @@ pub(crate) async fn get_calendar(
     let t1 = chrono::NaiveDate::from_ymd_opt(2024, 5, 28).unwrap_or(today);
     let days: Vec<Value> = sessions(start, end)
         .iter()
+        .filter(|s| !closed.contains(&s.date))
         .map(|s| {
-            let mut settle = next_session(s.date).map_or(s.date, |n| n.date);
+            let mut settle = venue_next(&closed, s.date).map_or(s.date, |n| n.date);
             if s.date < t1 {
-                settle = next_session(settle).map_or(settle, |n| n.date);
+                settle = venue_next(&closed, settle).map_or(settle, |n| n.date);
             }
             wire::calendar_day(s, settle)
         })

@@ -377,3 +377,59 @@ async fn the_order_inside_every_trade_update_validates_too() {
     );
     assert_eq!(o["status"], "new");
 }
+
+#[tokio::test]
+async fn a_day_the_venue_closes_is_left_out_of_the_calendar_and_the_clock_says_closed() {
+    use reqwest::Method as M;
+    let doc = doc();
+    // NOW is 2024-07-01 14:00Z, in that day's session; the venue closes it and 2024-07-02.
+    let closed: std::collections::BTreeSet<_> = ["2024-07-01", "2024-07-02"]
+        .iter()
+        .map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap())
+        .collect();
+    let (_emu, c) = start(|cfg| {
+        cfg.trading = TradingConfig {
+            closed_days: closed.clone(),
+            ..TradingConfig::default()
+        }
+    })
+    .await;
+    let (_, cal) = c
+        .call(M::GET, "/v2/calendar?start=2024-07-01&end=2024-07-10", None)
+        .await;
+    let dates: Vec<&str> = cal
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["date"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        [
+            "2024-07-03",
+            "2024-07-05",
+            "2024-07-08",
+            "2024-07-09",
+            "2024-07-10"
+        ]
+    );
+    check(
+        &doc,
+        "/v2/calendar",
+        "get",
+        "200",
+        &cal,
+        "legacy_calendar_day",
+        &[],
+    );
+    let (_, clock) = c.call(M::GET, "/v2/clock", None).await;
+    check(&doc, "/v2/clock", "get", "200", &clock, "legacy_clock", &[]);
+    assert_eq!(clock["is_open"], false, "{clock}");
+    assert!(
+        clock["next_open"]
+            .as_str()
+            .unwrap()
+            .starts_with("2024-07-03T09:30:00"),
+        "{clock}"
+    );
+}

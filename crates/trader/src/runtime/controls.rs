@@ -43,6 +43,10 @@ impl Trader {
                 (false, true) => {
                     let n = self.cancel_open(&sym).await?;
                     tracing::warn!(symbol = %sym, cancelled = n, "halted by its controls");
+                    self.cfg.notify.send(crate::notify::Event::Halt {
+                        symbol: sym.clone(),
+                        reason: c.halt_reason.clone().unwrap_or_default(),
+                    });
                     changes.halted.push((sym.clone(), n));
                 }
                 (true, false) => {

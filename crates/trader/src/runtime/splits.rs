@@ -59,7 +59,7 @@ impl Trader {
         if self.symbols[sym].splits_checked == Some(today) {
             return Ok(true);
         }
-        let premarket = now >= calendar::session_open_ts(today) - self.cfg.premarket_lead_s;
+        let premarket = now >= self.schedule.open_ts(today) - self.cfg.premarket_lead_s;
         if let (true, Some(feed)) = (premarket, &self.cfg.splits) {
             let sources = SplitSources {
                 alpha_vantage: feed.alpha_vantage.as_ref(),
