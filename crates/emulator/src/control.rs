@@ -34,6 +34,28 @@ fn active_symbols(inner: &Inner) -> BTreeSet<String> {
 }
 
 impl EmulatorHandle {
+    /// Splits `symbol` in every account holding it, as a broker does overnight before the split's
+    /// first session: shares times `ratio` (2 for a 2-for-1), the position's cost kept, so its
+    /// average entry price is divided by `ratio`. Open orders are left as they are. Returns the
+    /// accounts changed; a ratio that is not positive is refused.
+    pub fn split_positions(&self, symbol: &str, ratio: Decimal) -> Result<usize, String> {
+        if ratio <= Decimal::ZERO {
+            return Err(format!(
+                "split ratio {ratio}: give the new shares per old share, a positive number (2 for a 2-for-1)"
+            ));
+        }
+        let sym = symbol.to_ascii_uppercase();
+        let mut inner = self.shared.lock();
+        let mut n = 0;
+        for a in inner.trading.accounts.values_mut() {
+            if let Some(p) = a.positions.get_mut(&sym) {
+                p.qty *= ratio;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// The emulator's time.
     pub fn now(&self) -> DateTime<Utc> {
         to_dt(self.shared.lock().clock.now())

@@ -219,3 +219,64 @@ async fn a_split_the_broker_has_not_applied_by_the_pre_market_step_halts_the_sym
     assert_eq!(sym, SYM);
     assert!(why.contains("a split not applied"), "{why}");
 }
+
+/// The same split through Alpaca's wire: the emulator splits the account's position overnight, the
+/// trader (over HTTP) applies the stored split to its lots, the lots match the broker's position
+/// again (no halt), and a later step does not apply it twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_the_broker_made_is_applied_over_the_wire_once_and_reconciles() {
+    use crate::support::{bar, env, start};
+    let e = env("split-wire", RiskLimits::default()).await;
+    let mut t = start(&e).await;
+    let close = calendar::session(day(10)).unwrap().close;
+    while e.h.now().timestamp() < close {
+        let r = bar(&e, &mut t).await;
+        assert!(r.halted.is_empty(), "{r:?}");
+    }
+    e.h.set_time(chrono::DateTime::from_timestamp(close + 3 * 3600, 0).unwrap());
+    t.step().await.unwrap();
+    let before = t.run(SYM).unwrap().grid().snapshot();
+    assert!(
+        !before.lots.is_empty(),
+        "the first day leaves lots to split"
+    );
+    e.store
+        .replace_splits(
+            SYM,
+            &[Split {
+                effective: day(11),
+                ratio: 2.0,
+            }],
+            "test",
+        )
+        .await
+        .unwrap();
+    let bad = e.h.split_positions(SYM, Decimal::ZERO).unwrap_err();
+    assert!(bad.contains("positive"), "{bad}");
+    assert_eq!(e.h.split_positions(SYM, Decimal::from(2)).unwrap(), 1);
+    e.h.set_time(
+        chrono::DateTime::from_timestamp(calendar::session_open_ts(day(11)) - 6 * 3600, 0).unwrap(),
+    );
+    let r = t.step().await.unwrap();
+    assert_eq!((r.splits, r.halted.len()), (1, 0), "{r:?}");
+    let after = t.run(SYM).unwrap().grid().snapshot();
+    let held: f64 = after.lots.iter().map(|l| l.shares).sum();
+    let was: f64 = before.lots.iter().map(|l| l.shares).sum();
+    assert_eq!(held, was * 2.0);
+    let position: f64 = e
+        .client
+        .positions()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|p| p.symbol == SYM)
+        .map(|p| p.qty.to_string().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (position - held).abs() < 1e-6,
+        "broker {position}, lots {held}"
+    );
+    let r = t.step().await.unwrap();
+    assert_eq!((r.splits, r.halted.len()), (0, 0), "applied once: {r:?}");
+    assert_eq!(t.run(SYM).unwrap().grid().snapshot().lots, after.lots);
+}
