@@ -47,6 +47,10 @@ pub fn routes() -> Router<Arc<AppState>> {
             "/api/v1/performance",
             get(crate::performance::api_performance),
         )
+        .route(
+            "/api/v1/performance/events",
+            get(crate::performance::api_performance_events),
+        )
         .route("/api/v1/algo", get(api_algo))
         .route("/api/v1/algo/{symbol}", post(api_algo_save))
         .route("/api/v1/algo/{symbol}/halt", post(api_halt))
