@@ -140,6 +140,23 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
         });
     };
     let equity = feed.equity();
+    let start = feed.start_cash();
+    Ok(Performance {
+        live: true,
+        start_cash: Some(start),
+        bars: equity.len(),
+        metrics: live_metrics(state, feed, &equity).await?,
+        curves: curves_of(&equity, start),
+    })
+}
+
+/// The engine's metrics on the feed's `equity` (absent before the first bar), with its cash and
+/// the stored trades.
+async fn live_metrics(
+    state: &AppState,
+    feed: &LiveFeed,
+    equity: &[(i64, f64)],
+) -> Result<Option<Metrics>, ApiError> {
     let cash = feed.cash_points();
     let start = feed.start_cash();
     let (stats, trades) = trade_stats(state).await?;
@@ -149,13 +166,7 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
         0 => start,
         i => cash[i - 1].1,
     };
-    Ok(Performance {
-        live: true,
-        start_cash: Some(start),
-        bars: equity.len(),
-        metrics: metrics_of(&equity, cash_at, start, &stats, trades),
-        curves: curves_of(&equity, start),
-    })
+    Ok(metrics_of(equity, cash_at, start, &stats, trades))
 }
 
 /// What a connection of the performance stream has drawn so far, to send it only the new points.
@@ -184,15 +195,17 @@ pub struct PerformanceUpdate {
     /// drawn); otherwise they are appended to it.
     pub reset: bool,
     pub curves: Curves,
-    /// Each metric's id, label and value, as the page shows it (absent before the first bar).
+    /// Each metric's id, label and value, as the page shows it (none before the first bar).
     pub metrics: Vec<MetricText>,
 }
 
-/// A metric as the page shows it.
+/// A metric as the page lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct MetricText {
+    /// The metric's field in [`Metrics`] (the page's cell is `m-{id}`).
     pub id: &'static str,
     pub label: &'static str,
+    /// Formatted as the page prints it (`–` when it has no value).
     pub value: String,
 }
 
@@ -234,23 +247,11 @@ async fn update(
         }
         (c, d.points + new.len(), peak)
     };
-    let cash = feed.cash_points();
-    let (stats, trades) = trade_stats(state).await?;
-    let cash_at = |ts: i64| match cash.partition_point(|&(t, _)| t <= ts) {
-        0 => start,
-        i => cash[i - 1].1,
-    };
-    let metrics = metrics_of(&equity, cash_at, start, &stats, trades)
+    let metrics = live_metrics(state, feed, &equity)
+        .await?
         .as_ref()
         .map(rows)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| MetricText {
-            id: r.id,
-            label: r.label,
-            value: r.value,
-        })
-        .collect();
+        .unwrap_or_default();
     let drawn = Drawn {
         sent: true,
         bars: equity.len(),
@@ -322,13 +323,6 @@ pub async fn api_performance(
     Ok(Json(load(&state).await?))
 }
 
-/// One metric as the page lists it.
-struct Row {
-    id: &'static str,
-    label: &'static str,
-    value: String,
-}
-
 #[derive(Template)]
 #[template(path = "live_performance.html")]
 struct PerformancePage {
@@ -337,7 +331,7 @@ struct PerformancePage {
     plotly: &'static str,
     live: bool,
     bars: usize,
-    rows: Vec<Row>,
+    rows: Vec<MetricText>,
     data: String,
 }
 
@@ -348,9 +342,9 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     }
 }
 
-fn rows(m: &Metrics) -> Vec<Row> {
+fn rows(m: &Metrics) -> Vec<MetricText> {
     let pct = |v: f64| opt(Some(v), " %");
-    let r = |id, label, value| Row { id, label, value };
+    let r = |id, label, value| MetricText { id, label, value };
     vec![
         r("total_return_pct", "Total return", pct(m.total_return_pct)),
         r(
