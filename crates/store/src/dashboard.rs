@@ -73,6 +73,15 @@ pub struct TradeTally {
     pub last_price: Option<f64>,
 }
 
+/// A cheap fingerprint of the trades a filter keeps ([`Store::trade_version`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TradeVersion {
+    /// How many there are.
+    pub count: u64,
+    /// The newest one's id and time.
+    pub newest: Option<(String, DateTime<Utc>)>,
+}
+
 /// The order statuses of an order sent and not finished.
 pub const IN_FLIGHT_STATUSES: [&str; 5] =
     ["intent", "submitted", "new", "accepted", "partially_filled"];
@@ -118,6 +127,16 @@ impl Store {
         match self {
             Store::Sqlite(_) => "+",
             Store::Postgres(_) => "",
+        }
+    }
+
+    /// The collation that orders text by its bytes (Rust's order), whatever the database's
+    /// collation: `COLLATE "C"` on Postgres (migration 0011's indexes are in it), nothing on SQLite
+    /// (which compares bytes already).
+    fn byte_order(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "",
+            Store::Postgres(_) => " COLLATE \"C\"",
         }
     }
 }
@@ -180,11 +199,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let target = target_of(f);
         let err = || query_err("reading", "at_trade_history", target.as_str());
-        // Rust's order of the id (bytes) on Postgres too, whatever the database's collation.
-        let byte_order = match self {
-            Store::Sqlite(_) => "",
-            Store::Postgres(_) => " COLLATE \"C\"",
-        };
+        let byte_order = self.byte_order();
         let columns = "t.id, t.symbol, t.timestamp, t.trade_type, t.shares, t.price, \
              b.timestamp AS open_timestamp, b.price AS open_price";
         let opening = "at_trade_history b ON b.id = t.close_trade_id AND b.symbol = t.symbol \
@@ -263,6 +278,21 @@ impl Store {
         Ok(n)
     }
 
+    /// What changes whenever a trade `f` keeps is added or removed: their count and the newest
+    /// one's id and time, in two reads over the ordering indexes (no row of the rest is read). A
+    /// trade is written once and never edited, so equal versions mean equal trades; a cache of
+    /// anything made from the trades (the CSV export) is keyed by it.
+    pub async fn trade_version(&self, f: &TradeFilter) -> Result<TradeVersion, StoreError> {
+        let count = self.trade_count(f).await?;
+        let newest = self
+            .trade_lines(f, 1, 0)
+            .await?
+            .into_iter()
+            .next()
+            .map(|t| (t.id, t.timestamp));
+        Ok(TradeVersion { count, newest })
+    }
+
     /// How many trades `f` keeps.
     pub async fn trade_count(&self, f: &TradeFilter) -> Result<u64, StoreError> {
         let (cond, values) = trade_where(f, "");
@@ -338,8 +368,9 @@ impl Store {
             cond.push_str(" AND symbol = $1");
             values.push(s);
         }
+        let c = self.byte_order();
         let order = format!(
-            "ORDER BY created_at DESC, symbol, client_order_id LIMIT {}",
+            "ORDER BY created_at DESC, symbol{c}, client_order_id{c} LIMIT {}",
             clamp_i64(limit)
         );
         let target = symbol.map_or("every symbol's orders".to_string(), |s| {
@@ -375,28 +406,30 @@ impl Store {
     /// Every symbol with trading controls (by symbol), with its trade count and last trade's price.
     pub async fn trade_tallies(&self) -> Result<Vec<TradeTally>, StoreError> {
         let err = || query_err("counting", "at_trade_history", "every symbol's trades");
+        let sql = format!(
+            "SELECT c.symbol, \
+             (SELECT COUNT(*) FROM at_trade_history t WHERE t.symbol = c.symbol) AS trades, \
+             (SELECT t.price FROM at_trade_history t WHERE t.symbol = c.symbol \
+              ORDER BY t.timestamp DESC, t.id{} DESC LIMIT 1) AS last_price \
+             FROM at_trade_controls c ORDER BY c.symbol",
+            self.byte_order()
+        );
         on_pool!(self, |p| {
-            sqlx::query(
-                "SELECT c.symbol, \
-                 (SELECT COUNT(*) FROM at_trade_history t WHERE t.symbol = c.symbol) AS trades, \
-                 (SELECT t.price FROM at_trade_history t WHERE t.symbol = c.symbol \
-                  ORDER BY t.timestamp DESC, t.id DESC LIMIT 1) AS last_price \
-                 FROM at_trade_controls c ORDER BY c.symbol",
-            )
-            .fetch_all(p)
-            .await
-            .map_err(err())?
-            .iter()
-            .map(|r| {
-                let trades: i64 = r.try_get("trades")?;
-                Ok(TradeTally {
-                    symbol: r.try_get("symbol")?,
-                    trades: trades.max(0) as u64,
-                    last_price: r.try_get("last_price")?,
+            sqlx::query(&sql)
+                .fetch_all(p)
+                .await
+                .map_err(err())?
+                .iter()
+                .map(|r| {
+                    let trades: i64 = r.try_get("trades")?;
+                    Ok(TradeTally {
+                        symbol: r.try_get("symbol")?,
+                        trades: trades.max(0) as u64,
+                        last_price: r.try_get("last_price")?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(err())
+                .collect::<Result<Vec<_>, sqlx::Error>>()
+                .map_err(err())
         })
     }
 }

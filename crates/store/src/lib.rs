@@ -50,7 +50,7 @@ pub use crate::types::{
 pub use crate::audit::{AuditEntry, SymbolSettings};
 pub use crate::controls::{RiskLimits, TradeControls};
 pub use crate::dashboard::{
-    RoundTripStats, TradeFilter, TradeLine, TradeTally, IN_FLIGHT_STATUSES,
+    RoundTripStats, TradeFilter, TradeLine, TradeTally, TradeVersion, IN_FLIGHT_STATUSES,
 };
 pub use crate::runs::{
     ExecutionRecord, RunState, RunView, SavedRun, StoredRun, FORMAT_TRADES_APART,

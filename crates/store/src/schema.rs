@@ -714,7 +714,29 @@ pub const MIGRATIONS: &[Migration] = &[
         indexes: &[],
         raw: None,
     },
+    Migration {
+        version: 11,
+        name: "byte_order_indexes",
+        tables: &[],
+        indexes: &[],
+        raw: Some(BYTE_ORDER_INDEXES),
+    },
 ];
+
+/// Migration 0011: the live pages order trades by id, and orders by symbol and client order id, in
+/// byte order (`COLLATE "C"` on Postgres, as Rust and SQLite compare text). An index in the
+/// database's collation cannot serve that order (Postgres sorts every row before a deep page's
+/// `OFFSET`), so Postgres gets 0009's ordering indexes again with those columns in "C". SQLite's
+/// text already compares bytewise: 0009's indexes serve it, and it gets nothing.
+const BYTE_ORDER_INDEXES: Raw = Raw {
+    sqlite: "\n-- SQLite compares text bytewise: migration 0009's indexes already serve the byte order.\n",
+    postgres: "\n\
+CREATE INDEX IF NOT EXISTS idx_at_trade_history_timestamp_id_c_symbol_trade_type ON at_trade_history (timestamp, id COLLATE \"C\", symbol, trade_type);
+CREATE INDEX IF NOT EXISTS idx_at_trade_history_symbol_timestamp_id_c_trade_type ON at_trade_history (symbol, timestamp, id COLLATE \"C\", trade_type);
+CREATE INDEX IF NOT EXISTS idx_at_orders_created_at_symbol_c_client_order_id_c ON at_orders (created_at DESC, symbol COLLATE \"C\", client_order_id COLLATE \"C\");
+CREATE INDEX IF NOT EXISTS idx_at_orders_symbol_created_at_client_order_id_c ON at_orders (symbol, created_at DESC, client_order_id COLLATE \"C\");
+",
+};
 
 /// Migration 0008: `web_jobs.kind` also allows `fetch` (data fetches started from the dashboard).
 /// SQLite cannot change a CHECK in place: the table is rebuilt (created anew, copied, the old one
@@ -1124,7 +1146,21 @@ mod tests {
                 );
             }
         }
-        let want_indexes: usize = MIGRATIONS.iter().map(|m| m.indexes.len()).sum();
+        // Indexes a dialect needs alone (0011's byte-order ones) are in the raw statements.
+        let raw_indexes: usize = MIGRATIONS
+            .iter()
+            .filter_map(|m| m.raw)
+            .map(|r| r.postgres.matches("CREATE INDEX IF NOT EXISTS ").count())
+            .sum();
+        assert_eq!(raw_indexes, 4, "0011's byte-order indexes");
+        assert_eq!(
+            indexes
+                .get("idx_at_trade_history_timestamp_id_c_symbol_trade_type")
+                .map(String::as_str),
+            Some("at_trade_history (timestamp, id COLLATE \"C\", symbol, trade_type)")
+        );
+        let want_indexes: usize =
+            MIGRATIONS.iter().map(|m| m.indexes.len()).sum::<usize>() + raw_indexes;
         assert_eq!(
             indexes.len(),
             want_indexes,

@@ -400,25 +400,52 @@ pub async fn api_overview_events(
     State(state): State<Arc<AppState>>,
 ) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let first = current(&state).await?;
-    let rx = state.live.get().map(|f| f.subscribe());
     let to_event = |p: &Published| {
-        Ok::<_, Infallible>(
-            Event::default()
-                .event("overview")
-                .data(String::from_utf8_lossy(&p.json)),
-        )
+        Event::default()
+            .event("overview")
+            .data(String::from_utf8_lossy(&p.json))
     };
-    let head = futures_util::stream::iter([to_event(&first)]);
-    let tail = futures_util::stream::unfold(rx, move |rx| async move {
-        let mut rx = rx?;
-        rx.changed().await.ok()?;
-        let p = rx.borrow_and_update().clone();
-        // At most a few events a second, whatever the replay's speed.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        Some((to_event(&p), Some(rx)))
-    });
+    let head = futures_util::stream::iter([Ok(to_event(&first))]);
+    let tail = follow(
+        &state,
+        (),
+        move |(), p| async move { (Some(to_event(&p)), ()) },
+    );
     use futures_util::StreamExt;
     Ok(Sse::new(head.chain(tail)).keep_alive(KeepAlive::default()))
+}
+
+/// The feed's publications as server-sent events: after each new overview, `make` is given the
+/// connection's own state `s` and the overview, and gives back the event to send (none: nothing
+/// new for this client) and the next state. At most five events a second, whatever the replay's
+/// speed: the overviews published in between are one event. Without a feed the stream is empty
+/// (the connection stays open on keep-alives). The overview's and the performance page's streams
+/// are both this one.
+pub(crate) fn follow<S, F, Fut>(
+    state: &AppState,
+    s: S,
+    make: F,
+) -> impl futures_util::Stream<Item = Result<Event, Infallible>> + Send + 'static
+where
+    S: Send + 'static,
+    F: FnMut(S, Arc<Published>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = (Option<Event>, S)> + Send,
+{
+    let rx = state.live.get().map(|f| f.subscribe());
+    futures_util::stream::unfold((rx, s, make), |(rx, mut s, mut make)| async move {
+        let mut rx = rx?;
+        loop {
+            rx.changed().await.ok()?;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            // The newest after the pause: what was published during it is in this event.
+            let p = rx.borrow_and_update().clone();
+            let (event, next) = make(s, p).await;
+            s = next;
+            if let Some(e) = event {
+                return Some((Ok(e), (Some(rx), s, make)));
+            }
+        }
+    })
 }
 
 #[cfg(test)]

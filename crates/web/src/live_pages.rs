@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use askama::Template;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -14,7 +15,9 @@ use axum::{Extension, Form, Json, Router};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vectura_core::Side;
-use vectura_store::{AlgoConfig, AuditEntry, RiskLimits, SymbolSettings, TradeFilter, TradeLine};
+use vectura_store::{
+    AlgoConfig, AuditEntry, RiskLimits, SymbolSettings, TradeFilter, TradeLine, TradeVersion,
+};
 use vectura_strategy::grid::GridParams;
 
 use crate::auth::{random_token, CurrentSession};
@@ -43,6 +46,10 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/api/v1/performance",
             get(crate::performance::api_performance),
+        )
+        .route(
+            "/api/v1/performance/events",
+            get(crate::performance::api_performance_events),
         )
         .route("/api/v1/algo", get(api_algo))
         .route("/api/v1/algo/{symbol}", post(api_algo_save))
@@ -350,23 +357,50 @@ fn csv_cell(out: &mut String, s: &str) {
     }
 }
 
-/// `GET /live/trades.csv`: every trade the filters keep (no paging), newest first, written in one
-/// pass over the store's rows.
-pub async fn trades_csv(
-    State(state): State<Arc<AppState>>,
-    q: Result<Query<TradeQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
+/// The trades CSV, rendered, for the filters asked lately: an export costs two index reads (the
+/// trades' version) instead of a read and a format of every trade, while no trade is added.
+#[derive(Debug, Default)]
+pub struct CsvCache {
+    /// Newest first. An async lock, held while a missing CSV is made: the requests that come
+    /// meanwhile wait for it instead of each making the same one.
+    entries: tokio::sync::Mutex<std::collections::VecDeque<(TradeFilter, TradeVersion, Bytes)>>,
+}
+
+impl CsvCache {
+    /// Filters kept (each a CSV of every trade it keeps).
+    const KEEP: usize = 8;
+
+    /// The CSV of the trades `f` keeps, made by `make` unless the one kept has the same version.
+    async fn get_or_make<Fut>(
+        &self,
+        f: &TradeFilter,
+        version: TradeVersion,
+        make: impl FnOnce() -> Fut,
+    ) -> Result<Bytes, ApiError>
+    where
+        Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+    {
+        let mut e = self.entries.lock().await;
+        if let Some((_, _, csv)) = e.iter().find(|(k, v, _)| k == f && *v == version) {
+            return Ok(csv.clone());
+        }
+        // Read after `version`: it holds at least the trades the version counts, so a request
+        // that sees this version later is never given fewer.
+        let csv = make().await?;
+        e.retain(|(k, _, _)| k != f);
+        e.push_front((f.clone(), version, csv.clone()));
+        e.truncate(Self::KEEP);
+        Ok(csv)
+    }
+}
+
+/// The CSV of every trade `filter` keeps, newest first, written in one pass over the store's rows.
+async fn render_csv(state: &AppState, filter: &TradeFilter) -> Result<Bytes, ApiError> {
     use std::fmt::Write as _;
-    let q = q.map(|q| q.0).unwrap_or_default();
-    // The export has no pages: a page or page size given is ignored.
-    let (filter, _) = trade_filter(&TradeQuery {
-        per_page: None,
-        ..q
-    })?;
     let mut out = String::from("time,symbol,side,shares,price,pnl,held,id\n");
     state
         .store
-        .for_each_trade_line(&filter, |t| {
+        .for_each_trade_line(filter, |t| {
             let t = trade_row(t);
             // Writing to a String cannot fail.
             let _ = write!(
@@ -382,7 +416,27 @@ pub async fn trades_csv(
             out.push('\n');
         })
         .await?;
-    let mut r = out.into_response();
+    Ok(Bytes::from(out))
+}
+
+/// `GET /live/trades.csv`: every trade the filters keep (no paging), newest first; made again only
+/// when a trade was added or removed since the last export of the same filters ([`CsvCache`]).
+pub async fn trades_csv(
+    State(state): State<Arc<AppState>>,
+    q: Result<Query<TradeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = q.map(|q| q.0).unwrap_or_default();
+    // The export has no pages: a page or page size given is ignored.
+    let (filter, _) = trade_filter(&TradeQuery {
+        per_page: None,
+        ..q
+    })?;
+    let version = state.store.trade_version(&filter).await?;
+    let csv = state
+        .csv_cache
+        .get_or_make(&filter, version, || render_csv(&state, &filter))
+        .await?;
+    let mut r = csv.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),

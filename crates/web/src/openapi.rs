@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         crate::live::api_overview_events,
         crate::live_pages::api_trades,
         crate::performance::api_performance,
+        crate::performance::api_performance_events,
         crate::live_pages::api_algo,
         crate::live_pages::api_algo_save,
         crate::live_pages::api_halt,

@@ -3,10 +3,12 @@
 //! ([`vectura_backtest::metrics`]) computed on the live equity, bar by bar, as a backtest computes
 //! them on its own: the same tracker, the same formulas.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Serialize;
@@ -17,6 +19,7 @@ use vectura_store::TradeFilter;
 
 use crate::auth::CurrentSession;
 use crate::error::ApiError;
+use crate::live::LiveFeed;
 use crate::pages::{render, Chrome};
 use crate::server::AppState;
 
@@ -137,6 +140,23 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
         });
     };
     let equity = feed.equity();
+    let start = feed.start_cash();
+    Ok(Performance {
+        live: true,
+        start_cash: Some(start),
+        bars: equity.len(),
+        metrics: live_metrics(state, feed, &equity).await?,
+        curves: curves_of(&equity, start),
+    })
+}
+
+/// The engine's metrics on the feed's `equity` (absent before the first bar), with its cash and
+/// the stored trades.
+async fn live_metrics(
+    state: &AppState,
+    feed: &LiveFeed,
+    equity: &[(i64, f64)],
+) -> Result<Option<Metrics>, ApiError> {
     let cash = feed.cash_points();
     let start = feed.start_cash();
     let (stats, trades) = trade_stats(state).await?;
@@ -146,13 +166,152 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
         0 => start,
         i => cash[i - 1].1,
     };
-    Ok(Performance {
-        live: true,
-        start_cash: Some(start),
+    Ok(metrics_of(equity, cash_at, start, &stats, trades))
+}
+
+/// What a connection of the performance stream has drawn so far, to send it only the new points.
+#[derive(Debug, Clone, Copy, Default)]
+struct Drawn {
+    /// Whether an event was sent (before it, the next one sends the curves whole).
+    sent: bool,
+    /// Bars of the curve sent.
+    bars: usize,
+    /// The first and the last of them, to tell a curve that grew from one started anew.
+    first: Option<(i64, f64)>,
+    last: Option<(i64, f64)>,
+    /// Points the client's charts hold.
+    points: usize,
+    /// The running peak of the equity sent (for the new points' drawdown).
+    peak: f64,
+}
+
+/// An update of the performance page: the metrics as the page lists them and the curve's new
+/// points (or, with `reset`, the curves whole, as the page draws them first).
+#[derive(Debug, Clone, Serialize)]
+pub struct PerformanceUpdate {
+    /// Bars of equity recorded.
+    pub bars: usize,
+    /// The curves replace what is drawn (a first event, a curve started anew, or too many points
+    /// drawn); otherwise they are appended to it.
+    pub reset: bool,
+    pub curves: Curves,
+    /// Each metric's id, label and value, as the page shows it (none before the first bar).
+    pub metrics: Vec<MetricText>,
+}
+
+/// A metric as the page lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricText {
+    /// The metric's field in [`Metrics`] (the page's cell is `m-{id}`).
+    pub id: &'static str,
+    pub label: &'static str,
+    /// Formatted as the page prints it (`–` when it has no value).
+    pub value: String,
+}
+
+/// The update a connection that drew `d` is sent: `None` when no bar was added since.
+async fn update(
+    state: &AppState,
+    feed: &LiveFeed,
+    d: Drawn,
+) -> Result<Option<(PerformanceUpdate, Drawn)>, ApiError> {
+    let equity = feed.equity();
+    let start = feed.start_cash();
+    let grew = d.sent
+        && equity.len() >= d.bars
+        && (d.bars == 0
+            || (equity.first().copied() == d.first && equity.get(d.bars - 1).copied() == d.last));
+    if grew && equity.len() == d.bars {
+        return Ok(None);
+    }
+    let new = if grew { &equity[d.bars..] } else { &equity[..] };
+    // A chart of more points than the page first draws is thinned by starting it over.
+    let reset = !grew || d.points + new.len() > 2 * MAX_POINTS;
+    let (curves, points, peak) = if reset {
+        let c = curves_of(&equity, start);
+        let n = c.time.len();
+        (c, n, equity.iter().fold(start, |p, &(_, e)| p.max(e)))
+    } else {
+        // The drawdown from the running peak, continued from the points drawn (as curves_of).
+        let mut c = Curves::default();
+        let mut peak = d.peak;
+        for &(ts, e) in new {
+            peak = peak.max(e);
+            c.time.push(vectura_core::time::rfc3339(ts));
+            c.equity.push(e);
+            c.drawdown_pct.push(if peak > 0.0 {
+                (e / peak - 1.0) * 100.0
+            } else {
+                0.0
+            });
+        }
+        (c, d.points + new.len(), peak)
+    };
+    let metrics = live_metrics(state, feed, &equity)
+        .await?
+        .as_ref()
+        .map(rows)
+        .unwrap_or_default();
+    let drawn = Drawn {
+        sent: true,
         bars: equity.len(),
-        metrics: metrics_of(&equity, cash_at, start, &stats, trades),
-        curves: curves_of(&equity, start),
-    })
+        first: equity.first().copied(),
+        last: equity.last().copied(),
+        points,
+        peak,
+    };
+    Ok(Some((
+        PerformanceUpdate {
+            bars: equity.len(),
+            reset,
+            curves,
+            metrics,
+        },
+        drawn,
+    )))
+}
+
+/// The performance page's updates as server-sent events `performance`, each a PerformanceUpdate:
+/// the first (at once) with the curves whole, then after each bar the new points and the metrics.
+/// Without a trader in this process the stream sends nothing.
+#[utoipa::path(get, path = "/api/v1/performance/events", tag = "live",
+    responses((status = 200, description = "text/event-stream of `performance` events, each a PerformanceUpdate"), (status = 401, body = crate::error::ErrorBody)))]
+pub async fn api_performance_events(
+    State(state): State<Arc<AppState>>,
+) -> Result<Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let to_event = |u: &PerformanceUpdate| {
+        Event::default()
+            .event("performance")
+            .data(serde_json::to_string(u).unwrap_or_default())
+    };
+    let mut drawn = Drawn::default();
+    let mut head = Vec::new();
+    if let Some(feed) = state.live.get() {
+        if let Some((u, d)) = update(&state, feed, drawn).await? {
+            head.push(Ok(to_event(&u)));
+            drawn = d;
+        }
+    }
+    let st = state.clone();
+    let tail = crate::live::follow(&state, drawn, move |d, _| {
+        let st = st.clone();
+        async move {
+            let Some(feed) = st.live.get() else {
+                return (None, d);
+            };
+            match update(&st, feed, d).await {
+                Ok(Some((u, next))) => (Some(to_event(&u)), next),
+                Ok(None) => (None, d),
+                Err(e) => {
+                    // A failed read skips this update; the next bar tries again.
+                    tracing::warn!(error = %e, "performance update");
+                    (None, d)
+                }
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    Ok(Sse::new(futures_util::stream::iter(head).chain(tail)).keep_alive(KeepAlive::default()))
 }
 
 /// The live account's equity and drawdown curves and the backtest metrics on its equity.
@@ -164,13 +323,6 @@ pub async fn api_performance(
     Ok(Json(load(&state).await?))
 }
 
-/// One metric as the page lists it.
-struct Row {
-    id: &'static str,
-    label: &'static str,
-    value: String,
-}
-
 #[derive(Template)]
 #[template(path = "live_performance.html")]
 struct PerformancePage {
@@ -179,7 +331,7 @@ struct PerformancePage {
     plotly: &'static str,
     live: bool,
     bars: usize,
-    rows: Vec<Row>,
+    rows: Vec<MetricText>,
     data: String,
 }
 
@@ -190,9 +342,9 @@ fn opt(v: Option<f64>, unit: &str) -> String {
     }
 }
 
-fn rows(m: &Metrics) -> Vec<Row> {
+fn rows(m: &Metrics) -> Vec<MetricText> {
     let pct = |v: f64| opt(Some(v), " %");
-    let r = |id, label, value| Row { id, label, value };
+    let r = |id, label, value| MetricText { id, label, value };
     vec![
         r("total_return_pct", "Total return", pct(m.total_return_pct)),
         r(

@@ -61,6 +61,8 @@ pub struct AppState {
     pub jobs: Jobs,
     /// Sweep heat maps computed lately.
     pub sweep_cache: crate::sweeps::DetailCache,
+    /// Trades CSV exports made lately.
+    pub csv_cache: crate::live_pages::CsvCache,
     /// Sessions read lately (a database read per request would cap the request rate).
     pub sessions: crate::session_cache::SessionCache,
     /// The trader running in this process (`vectura demo`), when one does.
@@ -91,6 +93,7 @@ impl AppState {
             setup_token: Mutex::new(token),
             jobs: Jobs::new(config.max_jobs),
             sweep_cache: Default::default(),
+            csv_cache: Default::default(),
             sessions: Default::default(),
             live: Default::default(),
             login_link: Mutex::new(None),

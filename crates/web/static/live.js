@@ -1,5 +1,5 @@
-// The live pages: the overview follows the server-sent `overview` events (no reload); halt and resume
-// forms ask for a confirmation first.
+// The live pages: the overview and the performance page follow their server-sent events (no reload);
+// halt and resume forms ask for a confirmation first.
 "use strict";
 
 function fmtMoney(v) { return (v === null || v === undefined || !isFinite(v)) ? "–" : Number(v).toFixed(2); }
@@ -73,24 +73,62 @@ function setupConfirms() {
   });
 }
 
-// The performance page: equity and drawdown curves (plotly, as the backtest pages chart).
+// The performance page: equity and drawdown curves (plotly, as the backtest pages chart), then the
+// server-sent `performance` events: new points appended to both curves (or the curves whole, with
+// `reset`) and the metrics rewritten.
 function setupPerformance() {
   const el = document.getElementById("performance-data");
   if (!el || typeof Plotly === "undefined") { return; }
   const d = JSON.parse(el.textContent);
-  const chart = (id, y, name, title, fill) => {
-    const div = document.getElementById(id);
-    if (!div) { return; }
-    Plotly.newPlot(div, [{ type: "scatter", mode: "lines", x: d.time, y: y, name: name, fill: fill }], {
-      title: { text: title },
-      xaxis: { type: "date" },
-      yaxis: { title: { text: name } },
-      margin: { t: 40, l: 70, r: 20, b: 40 },
-      height: 320,
-    }, { responsive: true, displaylogo: false });
+  const charts = [["equity-chart", "equity", "Equity, $", "Equity", "none"],
+    ["drawdown-chart", "drawdown_pct", "Drawdown, %", "Drawdown from the peak", "tozeroy"]];
+  const draw = (c) => {
+    charts.forEach(([id, key, name, title, fill]) => {
+      const div = document.getElementById(id);
+      if (!div) { return; }
+      Plotly.react(div, [{ type: "scatter", mode: "lines", x: c.time, y: c[key], name: name, fill: fill }], {
+        title: { text: title },
+        xaxis: { type: "date" },
+        yaxis: { title: { text: name } },
+        margin: { t: 40, l: 70, r: 20, b: 40 },
+        height: 320,
+      }, { responsive: true, displaylogo: false });
+    });
   };
-  chart("equity-chart", d.equity, "Equity, $", "Equity", "none");
-  chart("drawdown-chart", d.drawdown_pct, "Drawdown, %", "Drawdown from the peak", "tozeroy");
+  draw(d);
+  const box = document.getElementById("performance");
+  if (!box || !box.dataset.events || typeof EventSource === "undefined") { return; }
+  const src = new EventSource(box.dataset.events);
+  src.addEventListener("performance", (e) => {
+    const u = JSON.parse(e.data);
+    if (u.reset) {
+      draw(u.curves);
+    } else if (u.curves.time.length > 0) {
+      charts.forEach(([id, key]) => {
+        const div = document.getElementById(id);
+        if (div) { Plotly.extendTraces(div, { x: [u.curves.time], y: [u.curves[key]] }, [0]); }
+      });
+    }
+    setText("perf-bars", String(u.bars));
+    const body = document.querySelector("#metrics tbody");
+    u.metrics.forEach((m) => {
+      let td = document.getElementById("m-" + m.id);
+      if (!td && body) {
+        const tr = document.createElement("tr");
+        const th = document.createElement("th");
+        th.textContent = m.label;
+        td = document.createElement("td");
+        td.className = "num";
+        td.id = "m-" + m.id;
+        tr.appendChild(th);
+        tr.appendChild(td);
+        body.appendChild(tr);
+      }
+      if (td) { td.textContent = m.value; }
+    });
+    const none = document.getElementById("no-metrics");
+    if (none && u.metrics.length > 0) { none.remove(); }
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use vectura_core::Side;
 use vectura_store::{
     OrderRow, RiskLimits, RoundTripStats, Store, TradeFilter, TradeLine, TradeRecord, TradeTally,
-    IN_FLIGHT_STATUSES,
+    TradeVersion, IN_FLIGHT_STATUSES,
 };
 
 use crate::store::{backend_tests, Env, Kind};
@@ -18,6 +18,8 @@ backend_tests!(
     trade_pages_counts_and_stats_match_the_full_history,
     recent_and_in_flight_orders_match_the_full_history,
     the_live_page_indexes_exist,
+    the_trade_version_moves_with_each_trade_of_its_filter,
+    a_deep_trades_page_walks_a_byte_order_index,
 );
 
 /// A small deterministic generator (the fixture is the same on every run and backend).
@@ -393,4 +395,181 @@ async fn the_live_page_indexes_exist(env: &Env) {
         };
         assert_eq!(env.count(&sql).await, 1, "{name}");
     }
+    // Migration 0011: Postgres's byte-order twins (SQLite's text is in byte order already).
+    for name in [
+        "idx_at_trade_history_timestamp_id_c_symbol_trade_type",
+        "idx_at_trade_history_symbol_timestamp_id_c_trade_type",
+        "idx_at_orders_created_at_symbol_c_client_order_id_c",
+        "idx_at_orders_symbol_created_at_client_order_id_c",
+    ] {
+        let sql = match env.kind {
+            Kind::Sqlite => format!(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = '{name}'"
+            ),
+            Kind::Postgres => format!(
+                "SELECT COUNT(*) FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND indexname = '{name}' AND indexdef LIKE '%COLLATE \"C\"%'"
+            ),
+        };
+        let want = i64::from(env.kind == Kind::Postgres);
+        assert_eq!(env.count(&sql).await, want, "{name}");
+    }
+}
+
+/// The CSV export's cache key: the same while nothing is added, new with every trade its filter
+/// keeps, and untouched by a trade it leaves out.
+async fn the_trade_version_moves_with_each_trade_of_its_filter(env: &Env) {
+    let s = &env.store;
+    let empty = s.trade_version(&TradeFilter::default()).await.unwrap();
+    assert_eq!(
+        empty,
+        TradeVersion {
+            count: 0,
+            newest: None
+        }
+    );
+    fixture(s).await;
+    let every = TradeFilter::default();
+    let aaa_sells = TradeFilter {
+        symbol: Some("AAA".into()),
+        side: Some(Side::Sell),
+    };
+    let before = s.trade_version(&every).await.unwrap();
+    let sells_before = s.trade_version(&aaa_sells).await.unwrap();
+    assert_eq!(
+        before,
+        s.trade_version(&every).await.unwrap(),
+        "no trade: same"
+    );
+    assert_eq!(before.count, s.trade_count(&every).await.unwrap());
+    let newest = s.trade_lines(&every, 1, 0).await.unwrap().remove(0);
+    assert_eq!(before.newest, Some((newest.id, newest.timestamp)));
+    let late = t0() + Duration::days(30);
+    s.insert_trade(
+        "AAA",
+        &TradeRecord {
+            id: "late-buy".into(),
+            timestamp: late,
+            side: Side::Buy,
+            shares: 1.0,
+            price: 100.0,
+            close_trade_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let after = s.trade_version(&every).await.unwrap();
+    assert_eq!(after.count, before.count + 1);
+    assert_eq!(after.newest, Some(("late-buy".to_string(), late)));
+    assert_eq!(
+        s.trade_version(&aaa_sells).await.unwrap(),
+        sells_before,
+        "a buy leaves the sells' export as it was"
+    );
+    // An older trade (not the newest) still moves the count.
+    s.insert_trade(
+        "AAA",
+        &TradeRecord {
+            id: "early-sell".into(),
+            timestamp: t0() - Duration::days(1),
+            side: Side::Sell,
+            shares: 1.0,
+            price: 101.0,
+            close_trade_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let sells = s.trade_version(&aaa_sells).await.unwrap();
+    assert_eq!(sells.count, sells_before.count + 1);
+    assert_eq!(sells.newest, sells_before.newest);
+    assert_ne!(s.trade_version(&every).await.unwrap(), after);
+}
+
+/// A deep page of trades in byte order of the ids: on Postgres, with sorting made as dear as the
+/// planner allows, the plan walks 0011's "C" index and sorts nothing (an index in the database's
+/// collation cannot give that order, so the plan would sort every row before the offset). The
+/// query is the page's first step (`Store::trade_lines`: the page's ids, from the index alone).
+/// On SQLite, the plan walks 0009's index, in bytes.
+async fn a_deep_trades_page_walks_a_byte_order_index(env: &Env) {
+    let s = &env.store;
+    fixture(s).await;
+    let plan = |sql: String| async move {
+        match &env.store {
+            Store::Postgres(p) => {
+                use sqlx::Row;
+                let mut tx = p.begin().await.unwrap();
+                sqlx::raw_sql(
+                    "ANALYZE at_trade_history; SET LOCAL enable_sort = off; \
+                     SET LOCAL enable_incremental_sort = off;",
+                )
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+                let rows = sqlx::query(&format!("EXPLAIN {sql}"))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.get::<String, _>(0))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+            Store::Sqlite(p) => {
+                use sqlx::Row;
+                let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                    .fetch_all(p)
+                    .await
+                    .unwrap();
+                rows.iter()
+                    .map(|r| r.get::<String, _>(3))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            }
+        }
+    };
+    let (c, plus) = match env.kind {
+        Kind::Postgres => (" COLLATE \"C\"", ""),
+        Kind::Sqlite => ("", "+"),
+    };
+    for (cond, index) in [
+        (
+            String::new(),
+            [
+                "idx_at_trade_history_timestamp_id_c_symbol_trade_type",
+                "idx_at_trade_history_timestamp_id_symbol_trade_type",
+            ],
+        ),
+        (
+            " AND t.symbol = 'AAA' AND t.trade_type = 'sell'".to_string(),
+            [
+                "idx_at_trade_history_symbol_timestamp_id_c_trade_type",
+                "idx_at_trade_history_symbol_timestamp_id_trade_type",
+            ],
+        ),
+    ] {
+        let sql = format!(
+            "SELECT t.id FROM at_trade_history t WHERE {plus}t.symbol IN \
+             (SELECT symbol FROM at_trade_controls){cond} \
+             ORDER BY t.timestamp DESC, t.id{c} DESC LIMIT 50 OFFSET 150"
+        );
+        let p = plan(sql).await;
+        let want = match env.kind {
+            Kind::Postgres => index[0],
+            Kind::Sqlite => index[1],
+        };
+        assert!(p.contains(want), "{cond}: {p}");
+        assert!(
+            !p.contains("Sort") && !p.contains("TEMP B-TREE"),
+            "{cond}: {p}"
+        );
+    }
+    // The newest orders too.
+    let p = plan(format!(
+        "SELECT client_order_id FROM at_orders WHERE {plus}symbol IN \
+         (SELECT symbol FROM at_trade_controls) \
+         ORDER BY created_at DESC, symbol{c}, client_order_id{c} LIMIT 200"
+    ))
+    .await;
+    assert!(!p.contains("Sort") && !p.contains("TEMP B-TREE"), "{p}");
 }

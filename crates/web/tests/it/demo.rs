@@ -335,6 +335,119 @@ async fn the_performance_api_gives_the_live_curves_and_the_engines_metrics() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The `performance` events of `r` (a server-sent event stream) as they come, until `want` of
+/// them; the deadline bounds a stalled stream and decides nothing else.
+async fn performance_events(r: reqwest::Response, want: usize) -> Vec<serde_json::Value> {
+    let mut r = r;
+    let mut buf = String::new();
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while out.len() < want {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{} of {want} performance events came", out.len()))
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let mut name = "";
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n;
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if name == "performance" {
+                out.push(serde_json::from_str(&data).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_performance_events_append_each_new_bar_to_the_curves() {
+    let dir = temp_dir("perf-events");
+    // A minute bar every 20 ms: the replay runs through the test.
+    let demo = Demo::prepare(&config(&dir, 3000.0)).await.unwrap();
+    let (url, link) = (demo.url.clone(), demo.login_url.clone());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = demo.run(async {
+        let _ = stop_rx.await;
+    });
+    let body = async move {
+        let r = Client::new(&url).get("/api/v1/performance/events").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "it needs a login");
+        let c = enter(&url, &link).await;
+        let r = c
+            .request(Method::GET, "/api/v1/performance/events")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"));
+        let events = performance_events(r, 6).await;
+        let start = 100_000.0;
+        // The points as the page holds them: the first event's whole, then each one's appended.
+        let (mut times, mut equity, mut dd) = (Vec::new(), Vec::new(), Vec::new());
+        let mut bars = 0u64;
+        for (i, e) in events.iter().enumerate() {
+            let col = |k: &str| e["curves"][k].as_array().unwrap().clone();
+            let (t, q, d) = (col("time"), col("equity"), col("drawdown_pct"));
+            assert!(t.len() == q.len() && q.len() == d.len(), "{e}");
+            if i == 0 {
+                assert_eq!(e["reset"], true, "the first event draws the curves whole");
+            } else {
+                assert_eq!(e["reset"], false, "a few hundred bars: appended, {e}");
+                assert!(!t.is_empty(), "an event brings a new bar: {e}");
+                assert!(e["bars"].as_u64().unwrap() > bars, "{e}");
+            }
+            times.extend(t.into_iter().map(|v| v.as_str().unwrap().to_string()));
+            equity.extend(q.into_iter().map(|v| v.as_f64().unwrap()));
+            dd.extend(d.into_iter().map(|v| v.as_f64().unwrap()));
+            bars = e["bars"].as_u64().unwrap();
+            // Every bar is drawn once, in time order (RFC 3339 in UTC: text order is time order).
+            assert_eq!(times.len() as u64, bars, "{e}");
+            assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+        }
+        // The appended drawdown continues the running peak, as the whole curve computes it.
+        let whole = vectura_web::performance::curves_of(
+            &equity
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (i as i64 * 60, *e))
+                .collect::<Vec<_>>(),
+            start,
+        );
+        assert_eq!(whole.drawdown_pct.len(), dd.len());
+        for (a, b) in whole.drawdown_pct.iter().zip(&dd) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        // The metrics are refreshed with each: the last one's return is the last point's.
+        let last = events.last().unwrap();
+        let ret = last["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == "total_return_pct")
+            .expect("the metrics come with the bars");
+        assert_eq!(
+            ret["value"],
+            format!("{:.2} %", (equity.last().unwrap() / start - 1.0) * 100.0)
+        );
+        let _ = stop_tx.send(());
+    };
+    let (r, ()) = tokio::join!(run, body);
+    r.unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn the_performance_metrics_are_the_backtest_engines_on_the_equity() {
     use vectura_backtest::metrics::TradeStats;

@@ -388,6 +388,36 @@ async fn the_performance_page_charts_the_live_equity_and_lists_its_metrics() {
         let bars: u64 = b.text("#perf-bars").await.parse().unwrap();
         assert!(bars > 0);
         b.shot("live-performance").await;
+        // The page follows the account: the curves grow and the bar count moves, with no reload
+        // (a reload would drop the mark).
+        b.js("window.vecturaMark = 'same page'; return null;").await;
+        // The bar count and the curve's last time, read at one instant (an event sets both).
+        let now = "const d = document.getElementById('equity-chart').data[0]; return [Number(document.getElementById('perf-bars').textContent), d.x[d.x.length - 1]];";
+        let before = b.js(now).await;
+        let shown = before[0].as_u64().unwrap();
+        let later = b
+            .text_within("#perf-bars", LIVE_SECS, |t| {
+                t.parse::<u64>().is_ok_and(|n| n > shown)
+            })
+            .await;
+        assert!(later.parse::<u64>().unwrap() > shown);
+        let after = b.js(now).await;
+        assert!(
+            after[1].as_str().unwrap() > before[1].as_str().unwrap(),
+            "the equity curve's last point moves on: {before} then {after}"
+        );
+        let lengths = b
+            .js("return ['equity-chart', 'drawdown-chart'].map((id) => document.getElementById(id).data[0].x.length);")
+            .await;
+        assert_eq!(lengths[0], lengths[1], "both curves have every point");
+        assert!(lengths[0].as_u64().unwrap() > 1);
+        assert_eq!(
+            b.js("return window.vecturaMark || null;").await,
+            serde_json::json!("same page"),
+            "no reload in between"
+        );
+        assert_eq!(b.path().await, "/live/performance");
+        b.shot("live-performance-later").await;
         b.end().await;
     })
     .await;

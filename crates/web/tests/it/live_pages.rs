@@ -267,3 +267,122 @@ async fn a_halt_from_the_dashboard_reads_once_on_the_algorithm_page() {
         "{page}"
     );
 }
+
+/// A CSV export's body (200 expected).
+async fn get_csv(c: &mut Client, path: &str) -> String {
+    let r = c.get(path).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.text().await.unwrap()
+}
+
+/// The CSV export is kept between requests (`CsvCache`): each trade its filters keep is in the
+/// next export, a trade they leave out changes nothing, and many filters in turn each get their
+/// own trades.
+#[tokio::test]
+async fn the_trades_csv_follows_each_new_trade_of_its_filters() {
+    let srv = start().await;
+    fixture(&srv.store).await;
+    let mut c = Client::new(&srv.base);
+    c.login().await;
+    let every = "/live/trades.csv";
+    let sells = "/live/trades.csv?symbol=aaa&side=sell";
+    let (all1, sells1) = (get_csv(&mut c, every).await, get_csv(&mut c, sells).await);
+    assert_eq!(
+        get_csv(&mut c, every).await,
+        all1,
+        "nothing added: the same export"
+    );
+    let trade = |id: &str, at: DateTime<Utc>, side: Side| TradeRecord {
+        id: id.into(),
+        timestamp: at,
+        side,
+        shares: 1.0,
+        price: 10.0,
+        close_trade_id: None,
+    };
+    let late = t0() + Duration::days(400);
+    srv.store
+        .insert_trade("AAA", &trade("cache-late-buy", late, Side::Buy))
+        .await
+        .unwrap();
+    let all2 = get_csv(&mut c, every).await;
+    assert_eq!(all2.lines().count(), all1.lines().count() + 1);
+    assert!(
+        all2.lines().nth(1).unwrap().ends_with(",cache-late-buy"),
+        "the newest first: {}",
+        all2.lines().nth(1).unwrap()
+    );
+    assert_eq!(
+        get_csv(&mut c, sells).await,
+        sells1,
+        "a buy is not in the sells' export"
+    );
+    // Older than the newest: only the count tells it.
+    srv.store
+        .insert_trade("AAA", &trade("cache-old-sell", t0(), Side::Sell))
+        .await
+        .unwrap();
+    let sells2 = get_csv(&mut c, sells).await;
+    assert_eq!(sells2.lines().count(), sells1.lines().count() + 1);
+    assert!(sells2.contains(",cache-old-sell\n"));
+    assert!(get_csv(&mut c, every).await.contains(",cache-old-sell\n"));
+    // A symbol given trading controls brings its trades in.
+    let before = get_csv(&mut c, every).await;
+    assert!(!before.contains(",CCC,"));
+    srv.store
+        .set_trade_controls("CCC", true, &RiskLimits::default())
+        .await
+        .unwrap();
+    let with_ccc = get_csv(&mut c, every).await;
+    assert!(with_ccc.contains(",CCC,"), "CCC is traded now");
+    // More filters than are kept, in turn: each export is its own filter's.
+    for path in [
+        "/live/trades.csv?symbol=AAA",
+        "/live/trades.csv?symbol=BBB",
+        "/live/trades.csv?symbol=CCC",
+        "/live/trades.csv?side=buy",
+        "/live/trades.csv?side=sell",
+        "/live/trades.csv?symbol=AAA&side=buy",
+        "/live/trades.csv?symbol=BBB&side=buy",
+        "/live/trades.csv?symbol=BBB&side=sell",
+        "/live/trades.csv?symbol=CCC&side=buy",
+        "/live/trades.csv?symbol=CCC&side=sell",
+        "/live/trades.csv?symbol=ZZZ",
+    ] {
+        let body = get_csv(&mut c, path).await;
+        let q: std::collections::HashMap<&str, &str> = path
+            .split_once('?')
+            .unwrap()
+            .1
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let f = vectura_store::TradeFilter {
+            symbol: q.get("symbol").map(|s| s.to_string()),
+            side: q
+                .get("side")
+                .map(|s| if *s == "buy" { Side::Buy } else { Side::Sell }),
+        };
+        let n = srv.store.trade_count(&f).await.unwrap() as usize;
+        assert_eq!(
+            body.lines().count(),
+            n + 1,
+            "{path}: a header and each trade"
+        );
+        for line in body.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            if let Some(s) = &f.symbol {
+                assert_eq!(cells[1], s, "{path}: {line}");
+            }
+            if let Some(side) = q.get("side") {
+                assert_eq!(cells[2], *side, "{path}: {line}");
+            }
+        }
+    }
+    assert_eq!(
+        get_csv(&mut c, every).await,
+        with_ccc,
+        "the first filter again, as it was"
+    );
+    assert_eq!(get_csv(&mut c, sells).await, sells2);
+}
