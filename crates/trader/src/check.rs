@@ -59,11 +59,7 @@ fn mask(v: &str, secret: bool) -> String {
 /// only the scheme and host are shown).
 fn host_only(url: &str) -> String {
     match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let host = rest.split(['/', '?']).next().unwrap_or("");
-            let host = host.rsplit('@').next().unwrap_or(host);
-            format!("{scheme}://{host}/… (path hidden)")
-        }
+        Some((scheme, _)) => format!("{scheme}://{}/… (path hidden)", crate::notify::host_of(url)),
         None => "set (not a URL)".into(),
     }
 }

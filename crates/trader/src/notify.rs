@@ -194,8 +194,8 @@ impl Notifier {
     }
 }
 
-/// The scheme and host of `url`, the only part of it that may be logged.
-fn host_of(url: &str) -> &str {
+/// The host (and port) of `url`, the only part of it that may be logged.
+pub(crate) fn host_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     host.rsplit('@').next().unwrap_or(host)

@@ -108,14 +108,7 @@ pub fn curves_of(equity: &[(i64, f64)], start: f64) -> Curves {
     let mut peak = start;
     let dd: Vec<f64> = equity
         .iter()
-        .map(|&(_, e)| {
-            peak = peak.max(e);
-            if peak > 0.0 {
-                (e / peak - 1.0) * 100.0
-            } else {
-                0.0
-            }
-        })
+        .map(|&(_, e)| drawdown_pct(&mut peak, e))
         .collect();
     let step = equity.len().div_ceil(MAX_POINTS).max(1);
     let mut c = Curves::default();
@@ -127,6 +120,16 @@ pub fn curves_of(equity: &[(i64, f64)], start: f64) -> Curves {
         }
     }
     c
+}
+
+/// The drawdown of `e` from the running `peak` in percent, with the peak moved up to `e` first.
+fn drawdown_pct(peak: &mut f64, e: f64) -> f64 {
+    *peak = peak.max(e);
+    if *peak > 0.0 {
+        (e / *peak - 1.0) * 100.0
+    } else {
+        0.0
+    }
 }
 
 async fn load(state: &AppState) -> Result<Performance, ApiError> {
@@ -236,14 +239,9 @@ async fn update(
         let mut c = Curves::default();
         let mut peak = d.peak;
         for &(ts, e) in new {
-            peak = peak.max(e);
             c.time.push(vectura_core::time::rfc3339(ts));
             c.equity.push(e);
-            c.drawdown_pct.push(if peak > 0.0 {
-                (e / peak - 1.0) * 100.0
-            } else {
-                0.0
-            });
+            c.drawdown_pct.push(drawdown_pct(&mut peak, e));
         }
         (c, d.points + new.len(), peak)
     };

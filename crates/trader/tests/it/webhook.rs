@@ -250,11 +250,17 @@ async fn a_receiver_that_never_answers_slows_no_trade() {
     let without = env("webhook-none", RiskLimits::default()).await;
     let mut a = trader(&with, stuck.clone()).await;
     let mut b = trader(&without, Notifier::disabled()).await;
-    let (mut fa, mut fb) = (0, 0);
-    for _ in 0..60 {
-        fa += bar(&with, &mut a).await.fills;
-        fb += bar(&without, &mut b).await.fills;
-    }
+    // Bounded, so that a trader waiting on the webhook fails here instead of hanging the suite.
+    let (fa, fb) = tokio::time::timeout(Duration::from_secs(300), async {
+        let (mut fa, mut fb) = (0, 0);
+        for _ in 0..60 {
+            fa += bar(&with, &mut a).await.fills;
+            fb += bar(&without, &mut b).await.fills;
+        }
+        (fa, fb)
+    })
+    .await
+    .expect("trading went on while the webhook never answered");
     assert!(fa >= 2, "the grid traded: {fa} fills");
     assert_eq!(fa, fb, "the same fills with a stuck webhook as with none");
     assert_eq!(
