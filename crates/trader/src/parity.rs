@@ -193,8 +193,9 @@ fn instant(ts: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(ts, 0).unwrap_or_default()
 }
 
-/// Builds the report from its parts: the session's bars, the grid at the open, the cash at the
-/// open, what live did with each decision, the limits and the halt.
+/// Builds the report from its parts: the bars (one session, or a run's sessions back to back),
+/// the grid at the first open, the cash then, what live did with each decision, the limits and
+/// the halt. The report is dated `date`; the model's trade times come with it (for a split by day).
 fn compare(
     symbol: &str,
     date: NaiveDate,
@@ -203,7 +204,7 @@ fn compare(
     cash: f64,
     live: Vec<LiveOrder>,
     (limits, halt): (RiskLimits, Option<(i64, String)>),
-) -> Result<ParityReport, TraderError> {
+) -> Result<(ParityReport, Vec<i64>), TraderError> {
     let mut refusals: HashMap<(i64, Side), Vec<String>> = HashMap::new();
     for o in &live {
         if let Some(why) = &o.refused {
@@ -222,7 +223,11 @@ fn compare(
         bar_ts: i64::MIN,
         refused: Vec::new(),
     };
-    let mut cfg = BacktestConfig::new(symbol, date, date);
+    let last_date = bars
+        .ts
+        .last()
+        .map_or(date, |&t| calendar::ny_date(t).max(date));
+    let mut cfg = BacktestConfig::new(symbol, date, last_date);
     cfg.start_capital = cash;
     cfg.contributions = None;
     cfg.fill = FillModel::NextOpen;
@@ -242,13 +247,15 @@ fn compare(
             why: why.clone(),
         });
     }
-    // Live fills by their fill bar and side, in order.
+    // Live fills by their fill bar and side, in order. The fill bar is the bar after the deciding
+    // one, as the model fills: across a missing minute, or overnight from a session's last bar.
+    let fill_bar = |o: &LiveOrder| {
+        let k = bars.ts.partition_point(|&t| t <= o.bar_ts);
+        bars.ts.get(k).copied().unwrap_or(o.bar_ts + BAR_S)
+    };
     let mut filled: HashMap<(i64, Side), Vec<&LiveOrder>> = HashMap::new();
     for o in live.iter().filter(|o| o.filled > 0.0) {
-        filled
-            .entry((o.bar_ts + BAR_S, o.side))
-            .or_default()
-            .push(o);
+        filled.entry((fill_bar(o), o.side)).or_default().push(o);
     }
     let mut fills = Vec::new();
     let tol = 0.5 / share_scale;
@@ -296,32 +303,122 @@ fn compare(
     rest.sort_by_key(|o| o.bar_ts);
     for o in rest {
         differences.push(Difference::LiveOnly {
-            time: instant(o.bar_ts + BAR_S),
+            time: instant(fill_bar(o)),
             side: o.side,
             shares: o.filled,
             price: o.price.unwrap_or(f64::NAN),
             client_order_id: o.client_order_id.clone(),
         });
     }
-    differences.sort_by_key(|d| match d {
-        Difference::ModelOnly { time, .. }
-        | Difference::LiveOnly { time, .. }
-        | Difference::Shares { time, .. } => *time,
-    });
-    let mean = if fills.is_empty() {
+    differences.sort_by_key(Difference::time);
+    let mean = mean_slippage(&fills);
+    let model_ts = r.trades.iter().map(|t| t.ts).collect();
+    Ok((
+        ParityReport {
+            symbol: symbol.to_string(),
+            date,
+            model_trades: r.trades.len(),
+            live_fills: live.iter().filter(|o| o.filled > 0.0).count(),
+            fills,
+            differences,
+            mean_slippage_bps: mean,
+        },
+        model_ts,
+    ))
+}
+
+fn mean_slippage(fills: &[FillParity]) -> f64 {
+    if fills.is_empty() {
         0.0
     } else {
         fills.iter().map(|f| f.slippage_bps).sum::<f64>() / fills.len() as f64
-    };
-    Ok(ParityReport {
-        symbol: symbol.to_string(),
-        date,
-        model_trades: r.trades.len(),
-        live_fills: live.iter().filter(|o| o.filled > 0.0).count(),
-        fills,
-        differences,
-        mean_slippage_bps: mean,
-    })
+    }
+}
+
+impl Difference {
+    /// When the difference happened (the fill bar).
+    pub fn time(&self) -> DateTime<Utc> {
+        match self {
+            Difference::ModelOnly { time, .. }
+            | Difference::LiveOnly { time, .. }
+            | Difference::Shares { time, .. } => *time,
+        }
+    }
+}
+
+/// The run's orders decided on bars in `from..to` (Unix s), oldest decision first, and the
+/// account's cash read for the first of them.
+async fn live_orders(
+    store: &Store,
+    sym: &str,
+    (from, to): (i64, i64),
+) -> Result<(Vec<LiveOrder>, Option<f64>), TraderError> {
+    let mut live = Vec::new();
+    let mut first: Option<(i64, Option<f64>)> = None;
+    for o in store.orders(sym).await? {
+        let Some(si) = o
+            .intent
+            .clone()
+            .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
+        else {
+            continue;
+        };
+        if si.bar_ts < from || si.bar_ts >= to {
+            continue;
+        }
+        if first.is_none_or(|(t, _)| si.bar_ts < t) {
+            first = Some((si.bar_ts, si.bar_cash.map(|c| c.0)));
+        }
+        let refused = match o.status.as_str() {
+            "rejected" => Some(format!(
+                "reject: {}",
+                o.error
+                    .clone()
+                    .unwrap_or_else(|| "rejected by the broker".into())
+            )),
+            "dropped" => Some("dropped: never sent, its bar passed (the trader was down)".into()),
+            "cancelled" | "canceled" | "expired" if o.filled_qty <= 0.0 => {
+                Some(format!("{}: the broker ended the order unfilled", o.status))
+            }
+            _ => None,
+        };
+        live.push(LiveOrder {
+            client_order_id: o.client_order_id,
+            bar_ts: si.bar_ts,
+            side: si.intent.side,
+            filled: o.filled_qty,
+            price: o.filled_avg_price,
+            refused,
+        });
+    }
+    live.sort_by_key(|o| o.bar_ts);
+    Ok((live, first.and_then(|f| f.1)))
+}
+
+/// The symbol's risk limits and halt (from when, and why), as the model follows them.
+async fn limits_and_halt(
+    store: &Store,
+    sym: &str,
+) -> Result<(RiskLimits, Option<(i64, String)>), TraderError> {
+    let control = store.trade_control(sym).await?;
+    let limits = control.as_ref().map(|c| c.limits).unwrap_or_default();
+    let halt = control.and_then(|c| match (c.halted_at, c.halt_reason) {
+        (Some(at), Some(why)) => Some((at.timestamp(), why)),
+        _ => None,
+    });
+    Ok((limits, halt))
+}
+
+/// The grid the run started with (its parameters and mode, no state), for the model.
+fn fresh_grid(run: &vectura_strategy::run::GridRun) -> Grid {
+    let snap = run.grid().snapshot();
+    Grid::new(
+        snap.params,
+        GridMode {
+            record_lines: false,
+            ..snap.mode
+        },
+    )
 }
 
 /// The parity report of `symbol`'s active run on `date`, from the store: the session's stored bars
@@ -346,7 +443,7 @@ pub async fn parity(
     let began = run.run().start_ms().unwrap_or(0).div_euclid(1000);
     if calendar::ny_date(began) != date {
         return Err(TraderError::Config(format!(
-            "{sym}: run {} began before {date}: its state at that open is not stored (no snapshot per session open is kept yet); parity covers a run's first session",
+            "{sym}: run {} began before {date}: its state at that open is not stored (no snapshot per session open is kept yet); parity covers a run's first session (the run's days one after another: the performance page, or `GET /api/v1/performance`)",
             run.run()
         )));
     }
@@ -357,62 +454,164 @@ pub async fn parity(
             "{sym} {date}: no stored regular-session bars: fetch them first (`vectura data fetch --symbol {sym} --start-date {date} --end-date {date}`)"
         )));
     }
-    let mut live = Vec::new();
-    let mut cash = None;
-    for o in store.orders(&sym).await? {
-        let Some(si) = o
-            .intent
-            .clone()
-            .and_then(|v| serde_json::from_value::<StoredIntent>(v).ok())
-        else {
-            continue;
-        };
-        if si.bar_ts < session.open || si.bar_ts >= session.close {
-            continue;
-        }
-        if cash.is_none() {
-            cash = si.bar_cash.map(|c| c.0);
-        }
-        let refused = match o.status.as_str() {
-            "rejected" => Some(format!(
-                "reject: {}",
-                o.error
-                    .clone()
-                    .unwrap_or_else(|| "rejected by the broker".into())
-            )),
-            "dropped" => Some("dropped: never sent, its bar passed (the trader was down)".into()),
-            "cancelled" | "canceled" | "expired" if o.filled_qty <= 0.0 => {
-                Some(format!("{}: the broker ended the order unfilled", o.status))
-            }
-            _ => None,
-        };
-        live.push(LiveOrder {
-            client_order_id: o.client_order_id,
-            bar_ts: si.bar_ts,
-            side: si.intent.side,
-            filled: o.filled_qty,
-            price: o.filled_avg_price,
-            refused,
-        });
-    }
+    let (live, cash) = live_orders(store, &sym, (session.open, session.close)).await?;
     let cash = cash.ok_or_else(|| {
         TraderError::Config(format!(
             "{sym} {date}: the run made no decision that session: nothing to compare"
         ))
     })?;
-    let control = store.trade_control(&sym).await?;
-    let limits = control.as_ref().map(|c| c.limits).unwrap_or_default();
-    let halt = control.and_then(|c| match (c.halted_at, c.halt_reason) {
-        (Some(at), Some(why)) => Some((at.timestamp(), why)),
-        _ => None,
-    });
-    let snap = run.grid().snapshot();
-    let grid = Grid::new(
-        snap.params,
-        GridMode {
-            record_lines: false,
-            ..snap.mode
-        },
-    );
-    compare(&sym, date, &bars, grid, cash, live, (limits, halt))
+    let limits = limits_and_halt(store, &sym).await?;
+    let (report, _) = compare(&sym, date, &bars, fresh_grid(&run), cash, live, limits)?;
+    Ok(report)
+}
+
+/// One session of a run in its day-by-day parity.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayParity {
+    pub date: NaiveDate,
+    /// The session's report (absent when it cannot be made: `missing` says why).
+    pub report: Option<ParityReport>,
+    /// Why the session has no report (its bars are not stored, or an earlier session's are not).
+    pub missing: Option<String>,
+}
+
+/// The parity of `symbol`'s active run, session by session from the run's first through the last
+/// bar it decided on (an empty list without a run or a decision). The model runs once over the
+/// sessions back to back, from the grid and the cash the run started with, so its state at each
+/// open is the one its own trades led to (following live's refusals, as [`parity`] does); its
+/// trades and differences are then told per session. The stored bars of each session are read
+/// (`vectura data fetch`); from the first session without them the rest has no report, as a
+/// model that skipped a day would be compared from the wrong state.
+pub async fn by_day(store: &Store, symbol: &str) -> Result<Vec<DayParity>, TraderError> {
+    let sym = symbol.to_ascii_uppercase();
+    let Some(stored) = store.active_run(&sym).await? else {
+        return Ok(Vec::new());
+    };
+    let run = stored.grid_run()?;
+    let began = run.run().start_ms().unwrap_or(0).div_euclid(1000);
+    let last = run.grid().snapshot().now;
+    if last < began - BAR_S {
+        return Ok(Vec::new());
+    }
+    let sessions = calendar::sessions(calendar::ny_date(began), calendar::ny_date(last));
+    let (Some(first), Some(end)) = (sessions.first(), sessions.last()) else {
+        return Ok(Vec::new());
+    };
+    let all = store.load(&sym, first.date, end.date).await?;
+    // The sessions the model can cover: each one's regular bars stored, up to the first gap.
+    let mut covered = 0;
+    for s in &sessions {
+        let lo = all.ts.partition_point(|&t| t < s.open);
+        let hi = all.ts.partition_point(|&t| t < s.close);
+        let decided = all.ts[lo..hi].iter().any(|&t| t <= last);
+        if !decided {
+            break;
+        }
+        covered += 1;
+    }
+    let missing = |s: &calendar::Session, first_gap: NaiveDate| DayParity {
+        date: s.date,
+        report: None,
+        missing: Some(if s.date == first_gap {
+            format!(
+                "no stored regular-session bars: fetch them (`vectura data fetch --symbol {sym} --start-date {d} --end-date {d}`)",
+                d = s.date
+            )
+        } else {
+            format!("the bars of {first_gap} are not stored: the model cannot reach this session's open from the run's start")
+        }),
+    };
+    let mut days = Vec::with_capacity(sessions.len());
+    if covered > 0 {
+        let until = sessions[covered - 1].close.min(last + BAR_S);
+        let bars = all.filter(|i| {
+            let t = all.ts[i];
+            t <= last
+                && t < until
+                && calendar::classify(t) == SessionPart::Regular
+                && calendar::ny_date(t) >= first.date
+        });
+        // A decision on the last bar is left out on both sides: its fill comes with a bar the
+        // model has not seen yet.
+        let (live, cash) = live_orders(store, &sym, (began - BAR_S, until.min(last))).await?;
+        if let Some(cash) = cash {
+            let limits = limits_and_halt(store, &sym).await?;
+            let (whole, model_ts) = compare(
+                &sym,
+                first.date,
+                &bars,
+                fresh_grid(&run),
+                cash,
+                live.clone(),
+                limits,
+            )?;
+            days.extend(split(&whole, &model_ts, &live, &sessions[..covered]));
+        } else {
+            // No decision yet: nothing traded on either side.
+            days.extend(sessions[..covered].iter().map(|s| DayParity {
+                date: s.date,
+                report: Some(ParityReport {
+                    symbol: sym.clone(),
+                    date: s.date,
+                    model_trades: 0,
+                    live_fills: 0,
+                    fills: Vec::new(),
+                    differences: Vec::new(),
+                    mean_slippage_bps: 0.0,
+                }),
+                missing: None,
+            }));
+        }
+    }
+    if let Some(gap) = sessions.get(covered) {
+        days.extend(sessions[covered..].iter().map(|s| missing(s, gap.date)));
+    }
+    Ok(days)
+}
+
+/// The report of a run of sessions told per session (each fill and difference by its New York
+/// date; live's fills by the date of their decision).
+fn split(
+    whole: &ParityReport,
+    model_ts: &[i64],
+    live: &[LiveOrder],
+    sessions: &[calendar::Session],
+) -> Vec<DayParity> {
+    let day_of = |t: DateTime<Utc>| calendar::ny_date(t.timestamp());
+    sessions
+        .iter()
+        .map(|s| {
+            let fills: Vec<FillParity> = whole
+                .fills
+                .iter()
+                .filter(|f| day_of(f.time) == s.date)
+                .cloned()
+                .collect();
+            let report = ParityReport {
+                symbol: whole.symbol.clone(),
+                date: s.date,
+                model_trades: model_ts
+                    .iter()
+                    .filter(|&&t| calendar::ny_date(t) == s.date)
+                    .count(),
+                live_fills: live
+                    .iter()
+                    .filter(|o| o.filled > 0.0 && calendar::ny_date(o.bar_ts) == s.date)
+                    .count(),
+                mean_slippage_bps: mean_slippage(&fills),
+                fills,
+                differences: whole
+                    .differences
+                    .iter()
+                    .filter(|d| day_of(d.time()) == s.date)
+                    .cloned()
+                    .collect(),
+            };
+            DayParity {
+                date: s.date,
+                report: Some(report),
+                missing: None,
+            }
+        })
+        .collect()
 }

@@ -490,5 +490,84 @@ async fn the_parity_report_of_a_session_with_one_injected_reject_shows_exactly_t
     for f in &r.fills {
         assert!(f.slippage_bps.abs() < 1e-6, "{f:?}");
     }
+    // The day-by-day report (the performance page's) tells the same reject for that session.
+    let days = vectura_trader::parity::by_day(&e.store, SYM).await.unwrap();
+    assert_eq!(days.len(), 1, "{days:#?}");
+    let d = days[0].report.as_ref().unwrap();
+    assert_eq!(d.differences, r.differences);
+    assert_eq!(d.fills, r.fills);
     eprintln!("{r:#?}");
+}
+
+/// Stores the fixture's bars of each of `days`, as `vectura data fetch` would.
+async fn store_days(e: &Env, days: &[NaiveDate]) {
+    let s = load_csv_path(&fixture(), &LoadOptions::default())
+        .unwrap()
+        .series;
+    for &d in days {
+        let bars = s.filter(|i| calendar::ny_date(s.ts[i]) == d);
+        e.store.put_day(SYM, d, &bars).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_by_day_parity_of_a_two_session_run_follows_the_model_across_the_night() {
+    let e = env("parity-days").await;
+    let second = calendar::next_session(day()).unwrap();
+    let mut t = start(&e).await;
+    loop {
+        let now = e.h.step().expect("the replay has bars").timestamp();
+        if now > second.close {
+            break;
+        }
+        t.step().await.unwrap();
+        e.h.process();
+    }
+    let mut per_day: HashMap<NaiveDate, usize> = HashMap::new();
+    for x in e.client.executions(None).await.unwrap() {
+        *per_day
+            .entry(calendar::ny_date(x.time.timestamp()))
+            .or_default() += 1;
+    }
+    assert!(
+        per_day.get(&second.date).copied().unwrap_or(0) > 0,
+        "the second session traded: {per_day:?}"
+    );
+
+    // Only the first day's bars stored: the second has no report, and says what to fetch.
+    store_days(&e, &[day()]).await;
+    let d = vectura_trader::parity::by_day(&e.store, SYM).await.unwrap();
+    assert_eq!(
+        d.iter().map(|d| d.date).collect::<Vec<_>>(),
+        vec![day(), second.date]
+    );
+    assert!(d[0].report.is_some(), "{:#?}", d[0]);
+    assert!(d[1].report.is_none());
+    let why = d[1].missing.as_deref().unwrap();
+    assert!(
+        why.contains("vectura data fetch --symbol INDA") && why.contains(&second.date.to_string()),
+        "{why}"
+    );
+
+    store_days(&e, &[second.date]).await;
+    let d = vectura_trader::parity::by_day(&e.store, SYM).await.unwrap();
+    assert_eq!(d.len(), 2);
+    for day in &d {
+        let r = day.report.as_ref().unwrap_or_else(|| panic!("{day:#?}"));
+        assert_eq!(r.date, day.date);
+        assert_eq!(r.differences, vec![], "{r:#?}");
+        let live = per_day.get(&day.date).copied().unwrap_or(0);
+        assert_eq!(r.fills.len(), live, "{r:#?}");
+        assert_eq!(r.model_trades, live, "{r:#?}");
+        for f in &r.fills {
+            assert_eq!(calendar::ny_date(f.time.timestamp()), day.date, "{f:?}");
+            assert!(f.slippage_bps.abs() < 1e-6, "{f:?}");
+            assert_eq!(f.live_shares, f.model_shares, "{f:?}");
+        }
+    }
+    // The first day is the first session's own report.
+    let one = vectura_trader::parity::parity(&e.store, SYM, day())
+        .await
+        .unwrap();
+    assert_eq!(d[0].report.as_ref().unwrap().fills, one.fills);
 }
