@@ -149,6 +149,30 @@ pub async fn seed(store: &Store) -> Result<bool, DemoError> {
     Ok(true)
 }
 
+/// Stores the bundled bars as `vectura data fetch` would, once (a store that has bars of the
+/// symbol keeps them): the data page lists them, and the performance page's parity and the
+/// algorithm page's backtest read them. One transaction: all the days or none.
+pub async fn store_bars(store: &Store, bars: &BarSeries) -> Result<bool, DemoError> {
+    if store
+        .range(SYMBOL)
+        .await?
+        .is_some_and(|r| r.days_stored > 0)
+    {
+        return Ok(false);
+    }
+    let mut days = Vec::new();
+    let mut a = 0;
+    while a < bars.len() {
+        let day = vectura_core::calendar::ny_date(bars.ts[a]);
+        let b = a + bars.ts[a..].partition_point(|&t| vectura_core::calendar::ny_date(t) == day);
+        days.push((day, bars.slice(a, b)));
+        a = b;
+    }
+    let refs: Vec<_> = days.iter().map(|(d, s)| (*d, s)).collect();
+    store.put_days(SYMBOL, &refs).await?;
+    Ok(true)
+}
+
 /// A demo ready to run: the dashboard bound, the session opened (and resumed).
 pub struct Demo {
     server: Option<Server>,
@@ -186,7 +210,11 @@ impl Demo {
         if seed(&store).await? {
             tracing::info!(symbol = SYMBOL, "demo seeded");
         }
-        let bars = vec![(SYMBOL.to_string(), bundled_bars()?)];
+        let bundled = bundled_bars()?;
+        if store_bars(&store, &bundled).await? {
+            tracing::info!(symbol = SYMBOL, bars = bundled.len(), "demo bars stored");
+        }
+        let bars = vec![(SYMBOL.to_string(), bundled)];
         let (session, resumed) =
             SimSession::open(store.clone(), bars, Decimal::from(START_CASH)).await?;
         let server = Server::bind(

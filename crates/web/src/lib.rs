@@ -24,6 +24,7 @@ pub mod data_fetch;
 pub mod demo;
 pub mod error;
 pub mod error_pages;
+pub mod histogram;
 pub mod job_pages;
 pub mod jobs;
 pub mod live;

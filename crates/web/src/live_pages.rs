@@ -21,7 +21,9 @@ use vectura_store::{
 use vectura_strategy::grid::GridParams;
 
 use crate::auth::{random_token, CurrentSession};
+use crate::backtests::BacktestInput;
 use crate::error::ApiError;
+use crate::histogram::Histogram;
 use crate::live::{self, Overview};
 use crate::pages::{render, Chrome};
 use crate::server::AppState;
@@ -38,6 +40,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             get(crate::performance::performance_page),
         )
         .route("/live/algo/{symbol}", post(algo_save_form))
+        .route("/live/algo/{symbol}/backtest", post(algo_backtest_form))
         .route("/live/algo/{symbol}/halt", post(halt_form))
         .route("/live/algo/{symbol}/resume", post(resume_form))
         .route("/api/v1/overview", get(live::api_overview))
@@ -171,6 +174,8 @@ pub struct TradesPage {
     pub page: usize,
     pub pages: usize,
     pub stats: TradeStats,
+    /// The round trips' P&L, dollars, binned (the symbol filter applies, the side does not).
+    pub pnl_histogram: Histogram,
     pub trades: Vec<TradeRow>,
     pub orders: Vec<OrderOutcome>,
 }
@@ -283,6 +288,15 @@ async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, Api
         profit_factor: (rt.gross_loss > 0.0).then(|| rt.gross_win / rt.gross_loss),
         realised: rt.realised,
     };
+    let mut pnls = Vec::with_capacity(stats.round_trips.min(1 << 20));
+    state
+        .store
+        .for_each_round_trip(filter.symbol.as_deref(), |t| {
+            if let Some(p) = t.pnl() {
+                pnls.push(p);
+            }
+        })
+        .await?;
     let orders = state
         .store
         .recent_orders(filter.symbol.as_deref(), 200)
@@ -304,6 +318,7 @@ async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, Api
         page,
         pages,
         stats,
+        pnl_histogram: Histogram::of(&pnls),
         trades,
         orders,
     })
@@ -320,6 +335,9 @@ struct TradesTemplate {
     page: usize,
     pages: usize,
     stats: TradeStats,
+    plotly: &'static str,
+    /// The P&L histogram as the page's script reads it.
+    pnl_data: String,
     rows: Vec<TradeRow>,
     orders: Vec<OrderOutcome>,
 }
@@ -341,6 +359,8 @@ pub async fn trades_page(
         page: p.page,
         pages: p.pages,
         stats: p.stats,
+        plotly: crate::assets::plotly_url(),
+        pnl_data: crate::sweeps::script_json(&p.pnl_histogram),
         rows: p.trades,
         orders: p.orders,
     }))
@@ -529,6 +549,8 @@ struct SymbolForm {
     /// The state beside the symbol's name ([`state_text`]).
     state_text: String,
     fields: Vec<FieldView>,
+    /// The backtest button's look-back, in months.
+    months: FieldView,
 }
 
 /// A symbol's state as the algorithm page words it: `enabled`, `disabled`, or its halt's reason
@@ -849,8 +871,14 @@ struct AlgoPage {
     audit: Vec<AuditView>,
 }
 
-/// A refused save: the symbol, what was sent, each field's message.
-type Failed<'a> = (&'a str, &'a SettingsInput, Vec<(&'static str, String)>);
+/// A refused save or backtest: the symbol, what was sent (the months typed, for a backtest), each
+/// field's message.
+type Failed<'a> = (
+    &'a str,
+    &'a SettingsInput,
+    Option<&'a str>,
+    Vec<(&'static str, String)>,
+);
 
 async fn algo_render(
     state: &AppState,
@@ -863,13 +891,13 @@ async fn algo_render(
         .into_iter()
         .map(|v| {
             let values = values_of(&v);
-            let mine = failed.as_ref().filter(|(sym, _, _)| *sym == v.symbol);
+            let mine = failed.as_ref().filter(|(sym, ..)| *sym == v.symbol);
             let fields = FIELDS
                 .iter()
                 .enumerate()
                 .map(|(i, (name, label))| {
                     let (value, error) = match mine {
-                        Some((_, input, errors)) => {
+                        Some((_, input, _, errors)) => {
                             let raw = [
                                 &input.capital_pct,
                                 &input.buy_below_pct,
@@ -900,7 +928,25 @@ async fn algo_render(
                     }
                 })
                 .collect();
+            let months = match mine {
+                Some((_, _, typed, errors)) => FieldView {
+                    name: "months",
+                    label: "months",
+                    value: typed.unwrap_or_default().to_string(),
+                    error: errors
+                        .iter()
+                        .find(|(n, _)| *n == "months")
+                        .map(|(_, m)| m.clone()),
+                },
+                None => FieldView {
+                    name: "months",
+                    label: "months",
+                    value: BACKTEST_MONTHS.to_string(),
+                    error: None,
+                },
+            };
             SymbolForm {
+                months,
                 state_text: state_text(v.enabled, v.halt_reason.as_deref()),
                 symbol: v.symbol,
                 enabled: v.enabled,
@@ -967,9 +1013,176 @@ pub async fn algo_save_form(
             ))
             .into_response())
         }
-        Err(Ok(errors)) => algo_render(&state, &s, None, Some((&sym, &input, errors))).await,
+        Err(Ok(errors)) => algo_render(&state, &s, None, Some((&sym, &input, None, errors))).await,
         Err(Err(e)) => Err(e),
     }
+}
+
+/// Months the backtest button looks back by default.
+pub const BACKTEST_MONTHS: u32 = 3;
+
+/// The backtest button's form: the grid settings as typed (saved or not) and the look-back.
+#[derive(Debug, Clone, Deserialize, Default)]
+pub struct BacktestSettingsForm {
+    #[serde(flatten)]
+    pub settings: SettingsInput,
+    /// Whole months back from the last day with bars (1 to 120; empty: [`BACKTEST_MONTHS`]).
+    pub months: Option<String>,
+}
+
+fn months_of(text: Option<&str>) -> Result<u32, String> {
+    let t = text.unwrap_or("").trim();
+    if t.is_empty() {
+        return Ok(BACKTEST_MONTHS);
+    }
+    match t.parse::<u32>() {
+        Ok(n) if (1..=120).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "months is {:?}: give a whole number of months from 1 to 120",
+            t.chars().take(20).collect::<String>()
+        )),
+    }
+}
+
+/// The first and last day of the bundled bars (read once).
+fn bundled_days() -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+    static DAYS: std::sync::OnceLock<Option<(chrono::NaiveDate, chrono::NaiveDate)>> =
+        std::sync::OnceLock::new();
+    *DAYS.get_or_init(|| {
+        let bars = crate::demo::bundled_bars().ok()?;
+        let (first, last) = (bars.ts.first()?, bars.ts.last()?);
+        Some((
+            vectura_core::calendar::ny_date(*first),
+            vectura_core::calendar::ny_date(*last),
+        ))
+    })
+}
+
+/// The backtest of `algo` on `sym`'s last `months` months of bars, as the trader would trade them:
+/// fills at the next bar's open, the regular session, no deposits, the live account's equity (or
+/// the form's default capital without a trader in this process) to start with. The stored bars
+/// are used, or the bundled ones for their symbol when none are stored.
+async fn settings_backtest(
+    state: &AppState,
+    sym: &str,
+    algo: &AlgoConfig,
+    months: u32,
+) -> Result<BacktestInput, Result<Vec<(&'static str, String)>, ApiError>> {
+    let stored = state
+        .store
+        .range(sym)
+        .await
+        .map_err(|e| Err(ApiError::store(e)))?
+        .and_then(|r| Some((r.have_from?, r.have_to?)));
+    let (source, (first, last)) = match stored {
+        Some(days) => ("store", days),
+        None => match bundled_days().filter(|_| sym == crate::demo::SYMBOL) {
+            Some(days) => ("bundled", days),
+            None => {
+                return Err(Ok(vec![(
+                    "months",
+                    format!("{sym} has no stored bars to backtest on: fetch them on the data page (/data) first"),
+                )]))
+            }
+        },
+    };
+    let start = last
+        .checked_sub_months(chrono::Months::new(months))
+        .and_then(|d| d.succ_opt())
+        .unwrap_or(first)
+        .max(first);
+    let equity = state
+        .live
+        .get()
+        .map(|f| f.equity())
+        .and_then(|e| e.last().map(|p| p.1));
+    let mut name = format!("{sym} live settings, last {months} months");
+    name.truncate(50);
+    Ok(BacktestInput {
+        name: Some(name),
+        source: Some(source.into()),
+        symbol: Some(sym.to_string()),
+        start_date: Some(start.to_string()),
+        end_date: Some(last.to_string()),
+        start_capital: equity
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .map(|e| e.round()),
+        cash_floor: Some(algo.cash_floor),
+        contribution_frequency_days: Some(0.0),
+        contribution_amount: Some(0.0),
+        capital_pct: Some(algo.capital_pct),
+        buy_below_pct: Some(algo.buy_below_pct),
+        sell_above_pct: Some(algo.sell_above_pct),
+        buy_after_sell_pct: Some(algo.buy_after_sell_pct),
+        order_gap_enabled: Some(algo.order_gap_pct >= 0.0),
+        order_gap_pct: Some(algo.order_gap_pct).filter(|g| *g >= 0.0),
+        fill: Some("next-open".into()),
+        session: Some("regular".into()),
+        strategy: Some("grid".into()),
+        ..BacktestInput::default()
+    })
+}
+
+/// `POST /live/algo/{symbol}/backtest`: the form's settings as typed (checked as a save checks
+/// them, not saved) backtested over the last months; the backtest's page, or the form again with
+/// each message next to its field.
+pub async fn algo_backtest_form(
+    State(state): State<Arc<AppState>>,
+    Extension(s): Extension<CurrentSession>,
+    Path(symbol): Path<String>,
+    form: Result<Form<BacktestSettingsForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, ApiError> {
+    let form = form.map_err(|e| ApiError::field("body", e.body_text()))?.0;
+    let sym = symbol.trim().to_ascii_uppercase();
+    if !settings(&state).await?.iter().any(|v| v.symbol == sym) {
+        return Err(ApiError::not_found(format!(
+            "no trading controls for {sym}: only symbols the trader knows can be backtested here"
+        )));
+    }
+    let months = months_of(form.months.as_deref());
+    let parsed = parse(&form.settings);
+    let (st, session) = (&*state, &s);
+    let refused = |errors| {
+        let typed = form.months.as_deref();
+        let input = &form.settings;
+        let sym = sym.as_str();
+        async move { algo_render(st, session, None, Some((sym, input, typed, errors))).await }
+    };
+    let (settings, months) = match (parsed, months) {
+        (Ok(p), Ok(m)) => (p, m),
+        (p, m) => {
+            let mut errors = p.err().unwrap_or_default();
+            if let Err(e) = m {
+                errors.push(("months", e));
+            }
+            return refused(errors).await;
+        }
+    };
+    let input = match settings_backtest(&state, &sym, &settings.algo, months).await {
+        Ok(i) => i,
+        Err(Ok(errors)) => return refused(errors).await,
+        Err(Err(e)) => return Err(e),
+    };
+    let request = match input.to_request() {
+        Ok(r) => r,
+        // The backtest's own fields are not on this form: their messages go to the look-back.
+        Err(errors) => {
+            let errors = errors
+                .into_iter()
+                .map(|(f, m)| ("months", format!("the backtest's {f}: {m}")))
+                .collect();
+            return refused(errors).await;
+        }
+    };
+    let id = crate::jobs::start_backtest(
+        &state,
+        &input.name(),
+        &serde_json::to_value(&input).unwrap_or(serde_json::Value::Null),
+        request,
+    )
+    .await?;
+    tracing::info!(symbol = %sym, user = %s.username, job = %id, months, "settings backtested");
+    Ok(Redirect::to(&format!("/backtests/{id}")).into_response())
 }
 
 /// A confirmed halt or resume.

@@ -49,6 +49,141 @@ pub struct Performance {
     #[schema(value_type = Option<Object>)]
     pub metrics: Option<Metrics>,
     pub curves: Curves,
+    /// Each traded symbol's active run against the backtest, session by session, newest first.
+    pub parity: Vec<ParityDay>,
+}
+
+/// Sessions per symbol the page lists (the API gives them all).
+pub const PARITY_DAYS_SHOWN: usize = 30;
+
+/// One session of a symbol's live run against the backtest engine on the same bars (the trader's
+/// parity report): the slippage of each fill against the model's price and every trade one side
+/// made and the other did not.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ParityDay {
+    pub symbol: String,
+    /// The session's New York date, YYYY-MM-DD.
+    pub date: String,
+    /// Trades the model made (absent without a report).
+    pub model_trades: Option<usize>,
+    /// Orders of the run that filled.
+    pub live_fills: Option<usize>,
+    /// Mean slippage of the fills against the model's price, basis points (positive: against us).
+    pub mean_slippage_bps: Option<f64>,
+    /// The largest slippage against us among the fills, basis points.
+    pub worst_slippage_bps: Option<f64>,
+    /// Each difference in words, New York time.
+    pub differences: Vec<String>,
+    /// Why the session has no report (its bars are not stored, or the report failed).
+    pub missing: Option<String>,
+}
+
+fn ny_hm(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono_tz::America::New_York)
+        .format("%H:%M ET")
+        .to_string()
+}
+
+fn verb(side: vectura_core::Side) -> &'static str {
+    match side {
+        vectura_core::Side::Buy => "bought",
+        vectura_core::Side::Sell => "sold",
+    }
+}
+
+/// A difference as the page words it.
+fn difference_text(d: &vectura_trader::parity::Difference) -> String {
+    use vectura_trader::parity::Difference as D;
+    let n = |x: &f64| crate::live_pages::num(x);
+    match d {
+        D::ModelOnly {
+            time,
+            side,
+            shares,
+            price,
+            why,
+        } => format!(
+            "{}: the model {} {} @ {}; live did not ({why})",
+            ny_hm(*time),
+            verb(*side),
+            n(shares),
+            n(price)
+        ),
+        D::LiveOnly {
+            time,
+            side,
+            shares,
+            price,
+            client_order_id,
+        } => format!(
+            "{}: live {} {} @ {} ({client_order_id}); the model did not",
+            ny_hm(*time),
+            verb(*side),
+            n(shares),
+            n(price)
+        ),
+        D::Shares {
+            time,
+            side,
+            model_shares,
+            live_shares,
+            client_order_id,
+        } => format!(
+            "{}: both {}, the model {} shares, live {} ({client_order_id})",
+            ny_hm(*time),
+            verb(*side),
+            n(model_shares),
+            n(live_shares)
+        ),
+    }
+}
+
+/// The parity of every traded symbol's active run, newest session first per symbol. A symbol
+/// whose report fails gets one row saying why (the page still shows the rest).
+async fn parity(state: &AppState) -> Result<Vec<ParityDay>, ApiError> {
+    let mut out = Vec::new();
+    for c in state.store.trade_controls().await? {
+        let days = match vectura_trader::parity::by_day(&state.store, &c.symbol).await {
+            Ok(d) => d,
+            Err(e) => {
+                out.push(ParityDay {
+                    symbol: c.symbol.clone(),
+                    date: String::new(),
+                    model_trades: None,
+                    live_fills: None,
+                    mean_slippage_bps: None,
+                    worst_slippage_bps: None,
+                    differences: Vec::new(),
+                    missing: Some(format!("no parity report: {e}")),
+                });
+                continue;
+            }
+        };
+        for d in days.into_iter().rev() {
+            let r = d.report.as_ref();
+            out.push(ParityDay {
+                symbol: c.symbol.clone(),
+                date: d.date.to_string(),
+                model_trades: r.map(|r| r.model_trades),
+                live_fills: r.map(|r| r.live_fills),
+                mean_slippage_bps: r
+                    .filter(|r| !r.fills.is_empty())
+                    .map(|r| r.mean_slippage_bps),
+                worst_slippage_bps: r.and_then(|r| {
+                    r.fills
+                        .iter()
+                        .map(|f| f.slippage_bps)
+                        .filter(|x| x.is_finite())
+                        .reduce(f64::max)
+                }),
+                differences: r
+                    .map(|r| r.differences.iter().map(difference_text).collect())
+                    .unwrap_or_default(),
+                missing: d.missing,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Closed lots of every symbol, as the engine counts them: a sell against the buy of its lot (read
@@ -140,6 +275,7 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
             bars: 0,
             metrics: None,
             curves: Curves::default(),
+            parity: parity(state).await?,
         });
     };
     let equity = feed.equity();
@@ -150,6 +286,7 @@ async fn load(state: &AppState) -> Result<Performance, ApiError> {
         bars: equity.len(),
         metrics: live_metrics(state, feed, &equity).await?,
         curves: curves_of(&equity, start),
+        parity: parity(state).await?,
     })
 }
 
@@ -331,6 +468,14 @@ struct PerformancePage {
     bars: usize,
     rows: Vec<MetricText>,
     data: String,
+    parity: Vec<ParityDay>,
+}
+
+impl PerformancePage {
+    /// Basis points as the parity table prints them.
+    fn bps(&self, v: &Option<f64>) -> String {
+        opt(*v, "")
+    }
 }
 
 fn opt(v: Option<f64>, unit: &str) -> String {
@@ -430,5 +575,18 @@ pub async fn performance_page(
         bars: p.bars,
         rows: p.metrics.as_ref().map(rows).unwrap_or_default(),
         data: crate::sweeps::script_json(&p.curves),
+        parity: shown(p.parity),
     }))
+}
+
+/// The newest [`PARITY_DAYS_SHOWN`] sessions of each symbol.
+fn shown(all: Vec<ParityDay>) -> Vec<ParityDay> {
+    let mut per: std::collections::HashMap<String, usize> = Default::default();
+    all.into_iter()
+        .filter(|d| {
+            let n = per.entry(d.symbol.clone()).or_default();
+            *n += 1;
+            *n <= PARITY_DAYS_SHOWN
+        })
+        .collect()
 }

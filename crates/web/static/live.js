@@ -131,7 +131,36 @@ function setupPerformance() {
   });
 }
 
+// The trades page: the round trips' P&L as a histogram, losses red and wins green (bins never
+// straddle zero).
+function setupPnl() {
+  const el = document.getElementById("pnl-data");
+  const div = document.getElementById("pnl-chart");
+  if (!el || !div || typeof Plotly === "undefined") { return; }
+  const h = JSON.parse(el.textContent);
+  if (h.count.length === 0) {
+    div.textContent = "No round trip yet: the distribution of their P&L shows here.";
+    div.className = "note";
+    return;
+  }
+  const mid = h.lo.map((lo) => lo + h.width / 2);
+  Plotly.react(div, [{
+    type: "bar", x: mid, y: h.count, width: h.width * 0.95,
+    marker: { color: h.lo.map((lo) => (lo < 0 ? "#c0392b" : "#27ae60")) },
+    hovertemplate: "%{customdata}<br>%{y} round trips<extra></extra>",
+    customdata: h.lo.map((lo) => fmtMoney(lo) + " to " + fmtMoney(lo + h.width) + " $"),
+  }], {
+    title: { text: "P&L per round trip" },
+    xaxis: { title: { text: "P&L, $" } },
+    yaxis: { title: { text: "Round trips" } },
+    bargap: 0,
+    margin: { t: 40, l: 60, r: 20, b: 50 },
+    height: 280,
+  }, { responsive: true, displaylogo: false });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setupPnl();
   setupPerformance();
   setupOverview();
   setupConfirms();

@@ -47,6 +47,7 @@ async fn the_demo_logs_in_once_trades_and_its_overview_moves() {
     let dir = temp_dir("live");
     let demo = Demo::prepare(&config(&dir, 100_000.0)).await.unwrap();
     let (url, link) = (demo.url.clone(), demo.login_url.clone());
+    let state = demo.state();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     // The trader is not Sync (its grid caches in a Cell): the demo runs in this task, beside the test.
     let run = demo.run(async {
@@ -150,6 +151,32 @@ async fn the_demo_logs_in_once_trades_and_its_overview_moves() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            // The backtest button's form: without the token, or without a session, refused and
+            // no job started.
+            let settings = [
+                ("capital_pct", "30"),
+                ("buy_below_pct", "0.5"),
+                ("sell_above_pct", "0.5"),
+                ("buy_after_sell_pct", "0.5"),
+                ("cash_floor", "0"),
+                ("order_gap_pct", "-1"),
+                ("months", "1"),
+            ];
+            let r = c
+                .request(Method::POST, "/live/algo/SPY/backtest")
+                .form(&settings)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            let r = anon
+                .request(Method::POST, "/live/algo/SPY/backtest")
+                .form(&settings)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "to the login");
+            assert!(state.store.jobs("backtest", 10).await.unwrap().is_empty());
 
             // A good save is audited: who, the field, old and new.
             let r = c
@@ -328,6 +355,31 @@ async fn the_performance_api_gives_the_live_curves_and_the_engines_metrics() {
         assert!(page.contains("id=\"m-total_trades\""), "{page}");
         assert!(page.contains("id=\"performance-data\""));
         assert!(page.contains("href=\"/live/performance\""));
+        // The parity per session, once the run has decided on two: the simulated broker fills at
+        // the next bar's open as the model does, so each session agrees trade for trade.
+        let mut days = Vec::new();
+        for _ in 0..600 {
+            p = c.get("/api/v1/performance").await.json().await.unwrap();
+            days = p["parity"].as_array().cloned().unwrap_or_default();
+            if days.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(days.len() >= 2, "{days:?}");
+        assert!(days[0]["date"].as_str() > days[1]["date"].as_str(), "newest first");
+        let mut fills = 0;
+        for d in &days {
+            assert_eq!(d["symbol"], "SPY");
+            assert!(d["missing"].is_null(), "{d}");
+            assert_eq!(d["differences"], serde_json::json!([]), "{d}");
+            assert_eq!(d["model_trades"], d["live_fills"], "{d}");
+            fills += d["live_fills"].as_u64().unwrap();
+        }
+        let trades = p["metrics"]["total_trades"].as_u64().unwrap();
+        assert!(fills >= 1 && fills <= trades, "{fills} of {trades}");
+        let page = c.get("/live/performance").await.text().await.unwrap();
+        assert!(page.contains("id=\"parity\""), "{page}");
         let _ = stop_tx.send(());
     };
     let (r, ()) = tokio::join!(run, body);

@@ -196,6 +196,27 @@ async fn a_trade_shows_on_the_overview_and_the_trades_page() {
         let outcomes = b.text("#orders tbody").await;
         assert!(outcomes.contains("filled"), "{outcomes}");
         b.shot("live-trades").await;
+        // The P&L distribution: once a lot has closed, plotly's bars hold every round trip the
+        // page counts, losses red and wins green.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(LIVE_SECS);
+        let trips = loop {
+            b.c().goto(&format!("{}/live/trades", l.url)).await.unwrap();
+            let n: u64 = b.text("#round-trips").await.parse().unwrap();
+            if n >= 1 || std::time::Instant::now() > deadline {
+                break n;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        };
+        assert!(trips >= 1, "a closed lot within {LIVE_SECS} s");
+        b.wait_for("#pnl-chart .main-svg", 30).await;
+        assert_eq!(b.text("#pnl-chart .gtitle").await, "P&L per round trip");
+        let chart = b
+            .js("const d = document.getElementById('pnl-chart').data[0]; const h = JSON.parse(document.getElementById('pnl-data').textContent); return [d.y.reduce((a, b) => a + b, 0), d.x.length, document.querySelectorAll('#pnl-chart g.point').length, h.lo.every((lo, i) => (lo < 0) === (d.marker.color[i] === '#c0392b'))];")
+            .await;
+        assert_eq!(chart[0].as_u64(), Some(trips), "every round trip in a bin: {chart}");
+        assert_eq!(chart[1], chart[2], "a drawn bar per bin: {chart}");
+        assert_eq!(chart[3], serde_json::json!(true), "losses red, wins green: {chart}");
+        b.shot("live-trades-pnl").await;
         // A filter keeps only the sells, each with its P&L and holding time.
         b.c()
             .goto(&format!("{}/live/trades?side=sell", l.url))
@@ -418,6 +439,110 @@ async fn the_performance_page_charts_the_live_equity_and_lists_its_metrics() {
         );
         assert_eq!(b.path().await, "/live/performance");
         b.shot("live-performance-later").await;
+        // The parity per session, newest first: the simulated broker fills at the next bar's open,
+        // as the model does, so each session the run decided on agrees trade for trade.
+        b.c().refresh().await.unwrap();
+        b.wait_for("#parity tr.parity-day", 30).await;
+        let rows = b
+            .js("return Array.from(document.querySelectorAll('#parity tr.parity-day')).map(r => { const t = (c) => { const e = r.querySelector(c); return e ? e.textContent : null; }; return [r.dataset.date, t('.model-trades'), t('.live-fills'), t('.differences'), t('.missing'), t('.slippage')]; });")
+            .await;
+        let rows = rows.as_array().unwrap();
+        assert!(!rows.is_empty());
+        let dates: Vec<&str> = rows.iter().map(|r| r[0].as_str().unwrap()).collect();
+        assert!(dates.windows(2).all(|w| w[0] > w[1]), "newest first: {dates:?}");
+        assert!(dates.iter().all(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()));
+        let mut fills = 0;
+        for r in rows {
+            assert_eq!(r[4], serde_json::Value::Null, "each session has its report: {r}");
+            assert_eq!(r[1], r[2], "the model's trades are live's fills: {r}");
+            assert_eq!(r[3], "none", "no difference: {r}");
+            let slip = r[5].as_str().unwrap();
+            assert!(slip == "–" || slip.parse::<f64>().unwrap().abs() < 0.005, "{r}");
+            fills += r[2].as_str().unwrap().parse::<u64>().unwrap();
+        }
+        assert!(fills >= 1, "fills compared: {rows:?}");
+        b.js("document.getElementById('parity').scrollIntoView(); return null;")
+            .await;
+        b.shot("live-performance-parity").await;
+        b.end().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs chromium: run scripts/test"]
+async fn the_algorithm_pages_backtest_button_runs_the_typed_settings_over_the_last_months() {
+    with_demo("algo-backtest", 3000.0, |l| async move {
+        let b = enter(&l).await;
+        b.click("header nav a[href=\"/live/algo\"]").await;
+        assert_eq!(b.value("#SPY-months").await.as_deref(), Some("3"));
+        // A bad look-back and a bad setting: both refused next to their fields, nothing started.
+        b.fill("#SPY-months", "0").await;
+        b.fill("#SPY-capital_pct", "150").await;
+        b.click("#backtest-SPY").await;
+        let msg = b.text("#SPY-months-error").await;
+        assert_eq!(
+            msg,
+            "months is \"0\": give a whole number of months from 1 to 120"
+        );
+        assert_eq!(
+            b.text("#SPY-capital_pct-error").await,
+            "capital_pct is 150: it must be above 0 and at most 100 (percent)"
+        );
+        assert_eq!(
+            b.value("#SPY-months").await.as_deref(),
+            Some("0"),
+            "the typed value kept"
+        );
+        assert!(
+            l.state.store.jobs("backtest", 10).await.unwrap().is_empty(),
+            "no backtest started"
+        );
+        b.shot("live-algo-backtest-refused").await;
+        // Settings typed and not saved, one month: the backtest runs them on the stored bars.
+        b.fill("#SPY-capital_pct", "30").await;
+        b.fill("#SPY-months", "1").await;
+        b.click("#backtest-SPY").await;
+        assert_eq!(
+            b.text_is("#run-name", "SPY live settings, last 1 months")
+                .await,
+            "SPY live settings, last 1 months"
+        );
+        let path = b.path().await;
+        assert!(path.starts_with("/backtests/bt-"), "{path}");
+        b.c()
+            .wait()
+            .at_most(std::time::Duration::from_secs(240))
+            .for_element(fantoccini::Locator::Css("iframe#report"))
+            .await
+            .unwrap();
+        assert_eq!(b.text_is("#run-status", "done").await, "done");
+        b.shot("live-algo-backtest-done").await;
+        let job = l
+            .state
+            .store
+            .job(path.trim_start_matches("/backtests/"))
+            .await
+            .unwrap()
+            .unwrap();
+        let input = &job.request["input"];
+        assert_eq!(input["capital_pct"], 30.0, "{input}");
+        assert_eq!(input["buy_below_pct"], 0.5, "{input}");
+        assert_eq!(input["source"], "store", "the demo's stored bars: {input}");
+        assert_eq!(input["fill"], "next-open", "{input}");
+        // The bundled bars end on 2011-03-31: one month back from there.
+        assert_eq!(input["end_date"], "2011-03-31", "{input}");
+        assert_eq!(input["start_date"], "2011-03-01", "{input}");
+        // Tried, not saved: the stored settings and the audit are as they were.
+        let kept = l.state.store.algo_config("SPY").await.unwrap().unwrap();
+        assert_eq!(kept.capital_pct, 20.0);
+        assert!(l
+            .state
+            .store
+            .audit_entries(None, 10)
+            .await
+            .unwrap()
+            .is_empty());
         b.end().await;
     })
     .await;
