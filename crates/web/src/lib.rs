@@ -31,6 +31,7 @@ pub mod live;
 pub mod live_pages;
 pub mod login_link;
 pub mod metrics;
+pub mod ny_time;
 pub mod openapi;
 pub mod pages;
 pub mod performance;

@@ -77,6 +77,8 @@ pub struct Overview {
     pub as_of: i64,
     /// The same, RFC 3339.
     pub as_of_text: String,
+    /// The same in New York time, as the page shows it.
+    pub as_of_ny: String,
     /// Whether a broker answered (false: no trader in this process; account figures are absent).
     pub live: bool,
     pub equity: Option<f64>,
@@ -95,6 +97,8 @@ pub struct Overview {
     pub today_pnl: Option<f64>,
     /// The next regular session's open (RFC 3339).
     pub next_open: Option<String>,
+    /// The same in New York time.
+    pub next_open_ny: Option<String>,
     /// Whether the market is in its regular session now.
     pub market_open: bool,
     pub symbols: Vec<SymbolView>,
@@ -158,8 +162,10 @@ pub async fn compute(
     let mut o = Overview {
         as_of: now,
         as_of_text: rfc(now),
+        as_of_ny: crate::ny_time::text(now),
         start_cash,
         next_open: next_open(now).map(rfc),
+        next_open_ny: next_open(now).map(crate::ny_time::text),
         market_open: calendar::classify(now) == SessionPart::Regular,
         ..Overview::default()
     };

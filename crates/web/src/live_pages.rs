@@ -71,10 +71,15 @@ trait Formats {
     fn num(&self, v: &f64) -> String {
         num(v)
     }
+    /// An RFC 3339 time in New York time.
+    fn ny(&self, rfc3339: &str) -> String {
+        crate::ny_time::of_rfc3339(rfc3339)
+    }
 }
 
 impl Formats for OverviewPage {}
 impl Formats for TradesTemplate {}
+impl Formats for AlgoPage {}
 
 /// Dollars with cents, or a dash.
 pub fn money(v: &Option<f64>) -> String {

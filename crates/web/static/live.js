@@ -6,12 +6,23 @@ function fmtMoney(v) { return (v === null || v === undefined || !isFinite(v)) ? 
 function fmtPct(v) { return (v === null || v === undefined || !isFinite(v)) ? "–" : Number(v).toFixed(2) + " %"; }
 function fmtNum(v) { return String(Number(Number(v).toFixed(4))); }
 
+// New York wall-clock time (the exchange's) of an RFC 3339 time, as plotly reads a date.
+const NY_PARTS = new Intl.DateTimeFormat("en-CA", { timeZone: "America/New_York", year: "numeric", month: "2-digit",
+  day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+function nyTime(iso) {
+  const p = {};
+  NY_PARTS.formatToParts(new Date(iso)).forEach((x) => { p[x.type] = x.value; });
+  return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second;
+}
+
 function setText(id, text) { const el = document.getElementById(id); if (el) { el.textContent = text; } }
 
 function showOverview(o) {
-  setText("as-of", o.as_of_text);
+  setText("as-of", o.as_of_ny);
+  const asOf = document.getElementById("as-of");
+  if (asOf) { asOf.setAttribute("datetime", o.as_of_text); }
   setText("market", o.market_open ? "open" : "closed");
-  setText("next-open", o.next_open || "–");
+  setText("next-open", o.next_open_ny || "–");
   if (o.bars_left !== null && o.bars_left !== undefined) { setText("bars-left", String(o.bars_left)); }
   setText("equity", fmtMoney(o.equity));
   setText("cash", fmtMoney(o.cash));
@@ -86,9 +97,11 @@ function setupPerformance() {
     charts.forEach(([id, key, name, title, fill]) => {
       const div = document.getElementById(id);
       if (!div) { return; }
-      Plotly.react(div, [{ type: "scatter", mode: "lines", x: c.time, y: c[key], name: name, fill: fill }], {
+      Plotly.react(div, [{ type: "scatter", mode: "lines", x: c.time.map(nyTime), y: c[key], name: name, fill: fill }], {
         title: { text: title },
-        xaxis: { type: "date" },
+        // New York time; weekends and the night (no bar from 20:00 to 04:00) take no width.
+        xaxis: { type: "date", title: { text: "New York time" },
+          rangebreaks: [{ bounds: ["sat", "mon"] }, { bounds: [20, 4], pattern: "hour" }] },
         yaxis: { title: { text: name } },
         margin: { t: 40, l: 70, r: 20, b: 40 },
         height: 320,
@@ -106,7 +119,7 @@ function setupPerformance() {
     } else if (u.curves.time.length > 0) {
       charts.forEach(([id, key]) => {
         const div = document.getElementById(id);
-        if (div) { Plotly.extendTraces(div, { x: [u.curves.time], y: [u.curves[key]] }, [0]); }
+        if (div) { Plotly.extendTraces(div, { x: [u.curves.time.map(nyTime)], y: [u.curves[key]] }, [0]); }
       });
     }
     setText("perf-bars", String(u.bars));

@@ -367,7 +367,10 @@ async fn the_performance_api_gives_the_live_curves_and_the_engines_metrics() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(days.len() >= 2, "{days:?}");
-        assert!(days[0]["date"].as_str() > days[1]["date"].as_str(), "newest first");
+        assert!(
+            days[0]["date"].as_str() > days[1]["date"].as_str(),
+            "newest first"
+        );
         let mut fills = 0;
         for d in &days {
             assert_eq!(d["symbol"], "SPY");

@@ -289,13 +289,21 @@ async fn the_algorithm_page_refuses_a_bad_value_next_to_its_field_and_audits_a_g
         assert!(saved.contains("SPY: saved capital_pct"), "{saved}");
         assert_eq!(b.value("#SPY-capital_pct").await.as_deref(), Some("25"));
         let audit = b
-            .js("return Array.from(document.querySelectorAll('#audit tbody tr')).map(r => Array.from(r.cells).map(c => c.textContent));")
+            .js("return Array.from(document.querySelectorAll('#audit tbody tr')).map(r => Array.from(r.cells).map(c => c.querySelector('time') ? c.querySelector('time').getAttribute('datetime') + '|' + c.textContent : c.textContent));")
             .await;
         let rows = audit.as_array().unwrap();
         assert_eq!(rows.len(), 1, "one change: {audit}");
         let r: Vec<&str> = rows[0].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
-        let when = chrono::DateTime::parse_from_rfc3339(r[0]).unwrap_or_else(|e| panic!("when {}: {e}", r[0]));
-        assert!(when >= before && when <= chrono::Utc::now(), "when: {}", r[0]);
+        // Shown in New York time, the instant in the cell's <time datetime>.
+        let (utc, shown) = r[0].split_once('|').unwrap_or_else(|| panic!("when: {}", r[0]));
+        let when = chrono::DateTime::parse_from_rfc3339(utc).unwrap_or_else(|e| panic!("when {utc}: {e}"));
+        assert!(when >= before && when <= chrono::Utc::now(), "when: {utc}");
+        assert_eq!(
+            shown,
+            when.with_timezone(&chrono_tz::America::New_York)
+                .format("%Y-%m-%d %H:%M:%S ET")
+                .to_string()
+        );
         assert_eq!(&r[1..], ["admin", "SPY", "capital_pct", "20", "25"], "{audit}");
         assert_eq!(
             l.state.store.algo_config("SPY").await.unwrap().unwrap().capital_pct,
