@@ -267,6 +267,30 @@ fn trade_row(t: TradeLine) -> TradeRow {
 
 /// A page of the filtered symbols' trades, newest first, with the round trips' statistics (of
 /// every side) and the newest 200 orders: each read by one query of the store.
+/// The round trips' statistics and P&L histogram of the trades `f` keeps.
+async fn round_trips(
+    state: &AppState,
+    f: &TradeFilter,
+) -> Result<(TradeStats, Histogram), ApiError> {
+    let rt = state.store.round_trip_stats(f.symbol.as_deref()).await?;
+    let stats = TradeStats {
+        round_trips: usize::try_from(rt.count).unwrap_or(usize::MAX),
+        win_rate_pct: (rt.count > 0).then(|| rt.wins as f64 / rt.count as f64 * 100.0),
+        profit_factor: (rt.gross_loss > 0.0).then(|| rt.gross_win / rt.gross_loss),
+        realised: rt.realised,
+    };
+    let mut pnls = Vec::with_capacity(stats.round_trips.min(1 << 20));
+    state
+        .store
+        .for_each_round_trip(f.symbol.as_deref(), |t| {
+            if let Some(p) = t.pnl() {
+                pnls.push(p);
+            }
+        })
+        .await?;
+    Ok((stats, Histogram::of(&pnls)))
+}
+
 async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, ApiError> {
     let (filter, per_page) = trade_filter(q)?;
     let total = usize::try_from(state.store.trade_count(&filter).await?).unwrap_or(usize::MAX);
@@ -283,24 +307,15 @@ async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, Api
         .into_iter()
         .map(trade_row)
         .collect();
-    let rt = state
-        .store
-        .round_trip_stats(filter.symbol.as_deref())
-        .await?;
-    let stats = TradeStats {
-        round_trips: usize::try_from(rt.count).unwrap_or(usize::MAX),
-        win_rate_pct: (rt.count > 0).then(|| rt.wins as f64 / rt.count as f64 * 100.0),
-        profit_factor: (rt.gross_loss > 0.0).then(|| rt.gross_win / rt.gross_loss),
-        realised: rt.realised,
+    // The round trips of the symbol filter (a side filter does not apply to them).
+    let rt_filter = TradeFilter {
+        symbol: filter.symbol.clone(),
+        side: None,
     };
-    let mut pnls = Vec::with_capacity(stats.round_trips.min(1 << 20));
-    state
-        .store
-        .for_each_round_trip(filter.symbol.as_deref(), |t| {
-            if let Some(p) = t.pnl() {
-                pnls.push(p);
-            }
-        })
+    let version = state.store.trade_version(&rt_filter).await?;
+    let (stats, pnl_histogram) = state
+        .round_trip_cache
+        .get_or_make(&rt_filter, version, || round_trips(state, &rt_filter))
         .await?;
     let orders = state
         .store
@@ -323,7 +338,7 @@ async fn load_trades(state: &AppState, q: &TradeQuery) -> Result<TradesPage, Api
         page,
         pages,
         stats,
-        pnl_histogram: Histogram::of(&pnls),
+        pnl_histogram,
         trades,
         orders,
     })
@@ -382,40 +397,55 @@ fn csv_cell(out: &mut String, s: &str) {
     }
 }
 
-/// The trades CSV, rendered, for the filters asked lately: an export costs two index reads (the
-/// trades' version) instead of a read and a format of every trade, while no trade is added.
-#[derive(Debug, Default)]
-pub struct CsvCache {
-    /// Newest first. An async lock, held while a missing CSV is made: the requests that come
+/// Values made from the trades a filter keeps (the CSV export, the round trips' summary), for the
+/// filters asked lately: a request costs two index reads (the trades' version) instead of a read of
+/// every trade, while no trade of the filter is added.
+#[derive(Debug)]
+pub struct TradeCache<T> {
+    /// Newest first. An async lock, held while a missing value is made: the requests that come
     /// meanwhile wait for it instead of each making the same one.
-    entries: tokio::sync::Mutex<std::collections::VecDeque<(TradeFilter, TradeVersion, Bytes)>>,
+    entries: tokio::sync::Mutex<std::collections::VecDeque<(TradeFilter, TradeVersion, T)>>,
 }
 
-impl CsvCache {
-    /// Filters kept (each a CSV of every trade it keeps).
+impl<T> Default for TradeCache<T> {
+    fn default() -> Self {
+        TradeCache {
+            entries: Default::default(),
+        }
+    }
+}
+
+/// The trades CSV, rendered, per filter.
+pub type CsvCache = TradeCache<Bytes>;
+
+/// The round trips' statistics and P&L histogram, per symbol filter.
+pub type RoundTripCache = TradeCache<(TradeStats, Histogram)>;
+
+impl<T: Clone> TradeCache<T> {
+    /// Filters kept.
     const KEEP: usize = 8;
 
-    /// The CSV of the trades `f` keeps, made by `make` unless the one kept has the same version.
+    /// The value for the trades `f` keeps, made by `make` unless the one kept has the same version.
     async fn get_or_make<Fut>(
         &self,
         f: &TradeFilter,
         version: TradeVersion,
         make: impl FnOnce() -> Fut,
-    ) -> Result<Bytes, ApiError>
+    ) -> Result<T, ApiError>
     where
-        Fut: std::future::Future<Output = Result<Bytes, ApiError>>,
+        Fut: std::future::Future<Output = Result<T, ApiError>>,
     {
         let mut e = self.entries.lock().await;
-        if let Some((_, _, csv)) = e.iter().find(|(k, v, _)| k == f && *v == version) {
-            return Ok(csv.clone());
+        if let Some((_, _, v)) = e.iter().find(|(k, v, _)| k == f && *v == version) {
+            return Ok(v.clone());
         }
         // Read after `version`: it holds at least the trades the version counts, so a request
         // that sees this version later is never given fewer.
-        let csv = make().await?;
+        let v = make().await?;
         e.retain(|(k, _, _)| k != f);
-        e.push_front((f.clone(), version, csv.clone()));
+        e.push_front((f.clone(), version, v.clone()));
         e.truncate(Self::KEEP);
-        Ok(csv)
+        Ok(v)
     }
 }
 

@@ -63,6 +63,8 @@ pub struct AppState {
     pub sweep_cache: crate::sweeps::DetailCache,
     /// Trades CSV exports made lately.
     pub csv_cache: crate::live_pages::CsvCache,
+    /// The trades page's round-trip statistics and P&L histogram, per symbol filter.
+    pub round_trip_cache: crate::live_pages::RoundTripCache,
     /// Sessions read lately (a database read per request would cap the request rate).
     pub sessions: crate::session_cache::SessionCache,
     /// The trader running in this process (`vectura demo`), when one does.
@@ -94,6 +96,7 @@ impl AppState {
             jobs: Jobs::new(config.max_jobs),
             sweep_cache: Default::default(),
             csv_cache: Default::default(),
+            round_trip_cache: Default::default(),
             sessions: Default::default(),
             live: Default::default(),
             login_link: Mutex::new(None),

@@ -386,3 +386,55 @@ async fn the_trades_csv_follows_each_new_trade_of_its_filters() {
     );
     assert_eq!(get_csv(&mut c, sells).await, sells2);
 }
+
+/// The trades page's round-trip summary is kept between requests (`RoundTripCache`): a sell that
+/// closes a lot is in the next page's statistics and P&L histogram at once, and another symbol's
+/// summary is not touched.
+#[tokio::test]
+async fn the_round_trips_and_their_pnl_chart_follow_each_new_closing_sell() {
+    let srv = start().await;
+    fixture(&srv.store).await;
+    let mut c = Client::new(&srv.base);
+    c.login().await;
+    async fn summary(c: &mut Client, path: &str) -> (u64, Vec<u64>, serde_json::Value) {
+        let v: serde_json::Value = c.get(path).await.json().await.unwrap();
+        let h = &v["pnl_histogram"];
+        let counts: Vec<u64> = serde_json::from_value(h["count"].clone()).unwrap();
+        (
+            v["stats"]["round_trips"].as_u64().unwrap(),
+            counts,
+            h.clone(),
+        )
+    }
+    let (aaa, bbb) = ("/api/v1/trades?symbol=AAA", "/api/v1/trades?symbol=BBB");
+    let (n1, counts1, h1) = summary(&mut c, aaa).await;
+    assert!(n1 > 0);
+    assert_eq!(counts1.iter().sum::<u64>(), n1, "every round trip in a bin");
+    assert_eq!(summary(&mut c, aaa).await.2, h1, "nothing added: the same");
+    let b1 = summary(&mut c, bbb).await;
+    let at = t0() + Duration::days(400);
+    let rec = |id: &str, side: Side, price: f64, close: Option<&str>| TradeRecord {
+        id: id.into(),
+        timestamp: at,
+        side,
+        shares: 1.0,
+        price,
+        close_trade_id: close.map(str::to_string),
+    };
+    srv.store
+        .insert_trade("AAA", &rec("rt-buy", Side::Buy, 10.0, None))
+        .await
+        .unwrap();
+    srv.store
+        .insert_trade("AAA", &rec("rt-sell", Side::Sell, 5010.0, Some("rt-buy")))
+        .await
+        .unwrap();
+    let (n2, counts2, h2) = summary(&mut c, aaa).await;
+    assert_eq!(n2, n1 + 1, "the closing sell is a round trip more");
+    assert_eq!(counts2.iter().sum::<u64>(), n2);
+    // Its 5 000 dollars lie beyond every earlier bin: the last bin now reaches them.
+    let lo: Vec<f64> = serde_json::from_value(h2["lo"].clone()).unwrap();
+    let width = h2["width"].as_f64().unwrap();
+    assert!(lo.last().unwrap() + width >= 5000.0, "{h2}");
+    assert_eq!(summary(&mut c, bbb).await, b1, "BBB's summary is its own");
+}
