@@ -1251,11 +1251,20 @@ async fn halt(
         )));
     }
     let at = now_utc();
+    // The halt takes effect on the trader's clock (the replay's, under the demo): parity refuses
+    // the model's trades from there on.
+    let effective = state
+        .live
+        .get()
+        .map(|f| f.latest().overview.as_of)
+        .filter(|&t| t > 0)
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .unwrap_or(at);
     let reason = format!(
         "halted from the dashboard by {user}{}: resume it on the algorithm page or with `vectura trade resume --symbol {sym}`",
         f.reason.as_deref().map(|r| format!(" ({})", r.chars().take(200).collect::<String>())).unwrap_or_default()
     );
-    state.store.halt_symbol(&sym, &reason, at).await?;
+    state.store.halt_symbol(&sym, &reason, effective).await?;
     state
         .store
         .record_audit(

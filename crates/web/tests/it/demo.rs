@@ -229,6 +229,16 @@ async fn the_demo_logs_in_once_trades_and_its_overview_moves() {
                 }
             }
             assert_eq!(halted["symbols"][0]["state"], "halted", "{halted}");
+            // Stamped on the trader's clock (the replay's 2011), as parity reads it.
+            let at = state
+                .store
+                .trade_control("SPY")
+                .await
+                .unwrap()
+                .unwrap()
+                .halted_at
+                .unwrap();
+            assert_eq!(at.format("%Y").to_string(), "2011", "{at}");
             let trades_at_halt = halted["symbols"][0]["trades"].as_u64().unwrap();
             tokio::time::sleep(Duration::from_millis(500)).await;
             let later = overview(&mut c).await;
