@@ -2,14 +2,15 @@
 //! `vectura backtest --json` records (`+series`: chart series, trigger lines, final state), on seeded
 //! synthetic minute bars
 //! (1 and 10 years of dense regular sessions, generated in Rust, no file needed) and on the real INDA
-//! minute bars of `data/fixtures` (golden case c, joining off: thousands of live triggers).
+//! minute bars of `data/fixtures` (golden case c, joining off: thousands of live triggers). The
+//! `+series/cold` runs start from evicted caches, as a fresh `vectura backtest` process does.
 //!
 //! `VECTURA_BENCH_BARS=FILE.csv` replaces the seeded bars with a bar file (relative to the current
 //! folder or the repository's root), e.g. `peerdata/syn_10y.csv` that a peer's generator wrote, for
 //! side-by-side runs on the same input. A missing or unreadable input panics: a benchmark that measures
 //! nothing must not pass.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vectura_backtest::sweep::{run_sets, ParamAxis, Plan, Sampling};
@@ -56,6 +57,17 @@ fn inputs(years: &[u32]) -> Vec<(String, BarSeries)> {
             })
             .collect(),
     }
+}
+
+/// Bytes written between cold runs: well past the last-level cache (32 MiB on the development machine).
+const EVICT_BYTES: usize = 96 << 20;
+
+/// Pushes the bars out of the caches (and their pages out of the TLB) by writing a larger buffer.
+fn evict(junk: &mut [u8]) {
+    for b in junk.iter_mut().step_by(64) {
+        *b = b.wrapping_add(1);
+    }
+    std::hint::black_box(&*junk);
 }
 
 /// The default parameters as the peers' grid benchmark runs them (10 000 USD, no deposits).
@@ -133,6 +145,25 @@ fn bench(c: &mut Criterion) {
                         })
                     },
                 );
+                // The same from cold caches, as a fresh `vectura backtest` process meets bars that
+                // the parse pushed out of cache: what `timing.run_seconds` reports.
+                if name == "defaults" {
+                    let mut junk = vec![0u8; EVICT_BYTES];
+                    g.bench_with_input(
+                        BenchmarkId::new(format!("{mode}/{name}+series/cold"), &input),
+                        &bars,
+                        |b, bars| {
+                            b.iter_batched(
+                                || evict(&mut junk),
+                                |_| {
+                                    let r = run(bars, &mut Grid::new(p, gm), &whole).unwrap();
+                                    (r.final_equity, r.series.map(|s| s.time.len()))
+                                },
+                                BatchSize::PerIteration,
+                            )
+                        },
+                    );
+                }
             }
         }
     }

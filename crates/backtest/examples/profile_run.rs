@@ -1,6 +1,9 @@
 //! Runs one grid backtest many times over a bar file, for profilers:
-//! `profile_run FILE [v1|default] [defaults|active|golden-c] [reps]`, e.g.
+//! `profile_run FILE [v1|default] [defaults|active|golden-c] [reps] [series]`, e.g.
 //! `cargo run --release -p vectura-backtest --example profile_run -- data/fixtures/INDA_1min_2023-07-10_to_2025-07-07.csv.gz v1 golden-c`.
+//! `series` records what `vectura backtest --json` records (chart series, trigger lines, state).
+//! `VECTURA_COLD=1` evicts the caches before each run, as a fresh `vectura backtest` process meets
+//! the bars (loaded, then pushed out of cache by the parse).
 
 use vectura_backtest::{run, BacktestConfig, FillModel};
 use vectura_data::csv::{load_csv_path, LoadOptions};
@@ -9,7 +12,9 @@ use vectura_strategy::grid::{Grid, GridMode, GridParams};
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let Some(file) = a.get(1) else {
-        eprintln!("usage: profile_run FILE [v1|default] [defaults|active|golden-c] [reps]");
+        eprintln!(
+            "usage: profile_run FILE [v1|default] [defaults|active|golden-c] [reps] [series]"
+        );
         std::process::exit(2);
     };
     let bars = load_csv_path(file.as_ref(), &LoadOptions::default())
@@ -49,7 +54,8 @@ fn main() {
     let d1 = vectura_core::time::date_utc(*bars.ts.last().unwrap());
     let mut c = BacktestConfig::new("P", d0, d1);
     c.start_capital = cap;
-    c.record_series = false;
+    let series = a.get(5).map(|s| s == "series").unwrap_or(false);
+    c.record_series = series;
     if golden_c {
         c.contributions = Some(vectura_backtest::Contributions {
             every_days: 7,
@@ -65,7 +71,12 @@ fn main() {
     let mut x = 0.0;
     let mut trades = 0;
     let mut dt = f64::INFINITY;
-    for _ in 0..reps {
+    let cold = std::env::var_os("VECTURA_COLD").is_some();
+    let mut junk = vec![0u8; if cold { 96 << 20 } else { 0 }];
+    for k in 0..reps {
+        for b in junk.iter_mut().step_by(64) {
+            *b = b.wrapping_add(k as u8);
+        }
         let t = std::time::Instant::now();
         let r = run(
             &bars,
@@ -74,7 +85,7 @@ fn main() {
                 GridMode {
                     compat_v1: compat,
                     share_scale: 1e4,
-                    record_lines: false,
+                    record_lines: series,
                 },
             ),
             &c,
@@ -84,6 +95,7 @@ fn main() {
         x += r.final_equity;
         trades = r.trades.len();
     }
+    std::hint::black_box(&junk);
     println!(
         "{} bars, {trades} trades, {:.3} ms/run, {:.2} ns/bar, {:.0} M bars/s ({x})",
         bars.len(),

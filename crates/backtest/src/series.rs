@@ -114,6 +114,9 @@ pub struct Recorder {
     /// The open bucket's end (Unix s, exclusive); bars are in time order, so a bar before it is in it.
     bucket_end: i64,
     open: Option<Bucket>,
+    /// Bars in the last whole bucket a quiet run spanned: where the next bucket's end is looked for
+    /// first (a search over the whole run would wait on memory at every step).
+    per_bucket: usize,
     series: Series,
 }
 
@@ -129,6 +132,7 @@ impl Recorder {
             width,
             bucket_end: i64::MIN,
             open: None,
+            per_bucket: 0,
             series: Series {
                 bucket_seconds: width,
                 ..Series::default()
@@ -188,11 +192,15 @@ impl Recorder {
                 self.bucket_end = self.end_of(ts[k]);
             }
             // The stretch of the run inside this bucket.
+            let fresh = self.open.is_none();
             let end = if ts[n - 1] < self.bucket_end {
                 n
             } else {
-                k + ts[k..n].partition_point(|&t| t < self.bucket_end)
+                search_from(&ts[..n], k, k + self.per_bucket, self.bucket_end)
             };
+            if fresh && end < n {
+                self.per_bucket = end - k;
+            }
             let (lo, hi) = extremes(&close[k..end]);
             let point = |i: usize, equity: f64, peak: f64| Point {
                 ts: ts[i],
@@ -285,6 +293,31 @@ impl Recorder {
     }
 }
 
+/// The first position `p` in `k..=ts.len()` with `ts[p] >= end` (`ts` sorted, `ts[k] < end`), searched
+/// outward from `guess`: the same answer as a binary search, touching only memory near the guess.
+fn search_from(ts: &[i64], k: usize, guess: usize, end: i64) -> usize {
+    let n = ts.len();
+    let g = guess.clamp(k + 1, n);
+    if ts[g - 1] < end {
+        return g + crate::metrics::gallop(&ts[g..], end);
+    }
+    // ts[hi] >= end; step down in doubling strides to a stamp before `end` (ts[k] is one).
+    let mut hi = g - 1;
+    let mut step = 1;
+    let lo = loop {
+        if hi - k <= step {
+            break k;
+        }
+        let c = hi - step;
+        if ts[c] < end {
+            break c;
+        }
+        hi = c;
+        step *= 2;
+    };
+    lo + 1 + ts[lo + 1..hi].partition_point(|&t| t < end)
+}
+
 /// Bars per chunk of [`extremes`]: the chunk of an extreme is searched again for its first bar.
 const CHUNK: usize = 64;
 
@@ -293,6 +326,7 @@ fn extremes(x: &[f64]) -> (usize, usize) {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut c_lo, mut c_hi) = (0, 0);
     for (c, chunk) in x.chunks(CHUNK).enumerate() {
+        crate::kernel::prefetch_block(x, c * CHUNK + crate::kernel::PREFETCH_AHEAD);
         let (l, h) = min_max(chunk);
         if l < lo {
             lo = l;
@@ -489,6 +523,23 @@ mod tests {
         assert_eq!(hi, x.iter().position(|&v| v == 100.0).unwrap());
         assert_eq!(extremes(&[]), (0, 0));
         assert_eq!(extremes(&[2.0, 1.0, 1.0, 3.0, 3.0]), (1, 3));
+    }
+
+    #[test]
+    fn search_from_any_guess_is_the_partition_point() {
+        let ts: Vec<i64> = (0..300).map(|i| i * 3 + (i / 50) * 1000).collect();
+        for k in [0, 1, 7, 60, 299] {
+            for end in [ts[k] + 1, ts[k] + 4, ts[k] + 200, ts[k] + 5000, i64::MAX] {
+                let want = k + ts[k..].partition_point(|&t| t < end);
+                for guess in [0, k, k + 1, k + 2, k + 50, k + 63, 1000] {
+                    assert_eq!(
+                        search_from(&ts, k, guess, end),
+                        want,
+                        "k {k} end {end} guess {guess}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -297,6 +297,13 @@ impl Tracker {
                         // Timestamps are sorted: one look at each block's last stamp decides whether a
                         // day boundary or a deposit falls inside it (then a search of that block finds
                         // where), so the scan otherwise reads prices only.
+                        let ahead = i + crate::kernel::PREFETCH_AHEAD;
+                        crate::kernel::prefetch_block(ts, ahead);
+                        crate::kernel::prefetch_block(close, ahead);
+                        if TOUCH {
+                            crate::kernel::prefetch_block(low, ahead);
+                            crate::kernel::prefetch_block(high, ahead);
+                        }
                         let bound = sp.bound.min(self.next_boundary);
                         let mut max = (n - i).min(BLOCK);
                         if max > 0 && ts[i + max - 1] >= bound {
