@@ -202,11 +202,11 @@ fn compare(
     bars: &BarSeries,
     grid: Grid,
     cash: f64,
-    live: Vec<LiveOrder>,
+    live: &[LiveOrder],
     (limits, halt): (RiskLimits, Option<(i64, String)>),
 ) -> Result<(ParityReport, Vec<i64>), TraderError> {
     let mut refusals: HashMap<(i64, Side), Vec<String>> = HashMap::new();
-    for o in &live {
+    for o in live {
         if let Some(why) = &o.refused {
             refusals
                 .entry((o.bar_ts, o.side))
@@ -332,6 +332,21 @@ fn mean_slippage(fills: &[FillParity]) -> f64 {
         0.0
     } else {
         fills.iter().map(|f| f.slippage_bps).sum::<f64>() / fills.len() as f64
+    }
+}
+
+impl ParityReport {
+    /// A session where neither side traded.
+    fn empty(symbol: &str, date: NaiveDate) -> ParityReport {
+        ParityReport {
+            symbol: symbol.to_string(),
+            date,
+            model_trades: 0,
+            live_fills: 0,
+            fills: Vec::new(),
+            differences: Vec::new(),
+            mean_slippage_bps: 0.0,
+        }
     }
 }
 
@@ -461,7 +476,7 @@ pub async fn parity(
         ))
     })?;
     let limits = limits_and_halt(store, &sym).await?;
-    let (report, _) = compare(&sym, date, &bars, fresh_grid(&run), cash, live, limits)?;
+    let (report, _) = compare(&sym, date, &bars, fresh_grid(&run), cash, &live, limits)?;
     Ok(report)
 }
 
@@ -523,45 +538,29 @@ pub async fn by_day(store: &Store, symbol: &str) -> Result<Vec<DayParity>, Trade
     };
     let mut days = Vec::with_capacity(sessions.len());
     if covered > 0 {
-        let until = sessions[covered - 1].close.min(last + BAR_S);
+        let end = sessions[covered - 1].close;
         let bars = all.filter(|i| {
             let t = all.ts[i];
-            t <= last
-                && t < until
-                && calendar::classify(t) == SessionPart::Regular
-                && calendar::ny_date(t) >= first.date
+            t <= last && t < end && calendar::classify(t) == SessionPart::Regular
         });
         // A decision on the last bar is left out on both sides: its fill comes with a bar the
         // model has not seen yet.
-        let (live, cash) = live_orders(store, &sym, (began - BAR_S, until.min(last))).await?;
-        if let Some(cash) = cash {
-            let limits = limits_and_halt(store, &sym).await?;
-            let (whole, model_ts) = compare(
+        let (live, cash) = live_orders(store, &sym, (began - BAR_S, end.min(last))).await?;
+        let limits = limits_and_halt(store, &sym).await?;
+        // No decision yet: nothing traded on either side (the model has no cash to start from).
+        let (whole, model_ts) = match cash {
+            Some(cash) => compare(
                 &sym,
                 first.date,
                 &bars,
                 fresh_grid(&run),
                 cash,
-                live.clone(),
+                &live,
                 limits,
-            )?;
-            days.extend(split(&whole, &model_ts, &live, &sessions[..covered]));
-        } else {
-            // No decision yet: nothing traded on either side.
-            days.extend(sessions[..covered].iter().map(|s| DayParity {
-                date: s.date,
-                report: Some(ParityReport {
-                    symbol: sym.clone(),
-                    date: s.date,
-                    model_trades: 0,
-                    live_fills: 0,
-                    fills: Vec::new(),
-                    differences: Vec::new(),
-                    mean_slippage_bps: 0.0,
-                }),
-                missing: None,
-            }));
-        }
+            )?,
+            None => (ParityReport::empty(&sym, first.date), Vec::new()),
+        };
+        days.extend(split(&whole, &model_ts, &sessions[..covered]));
     }
     if let Some(gap) = sessions.get(covered) {
         days.extend(sessions[covered..].iter().map(|s| missing(s, gap.date)));
@@ -569,47 +568,45 @@ pub async fn by_day(store: &Store, symbol: &str) -> Result<Vec<DayParity>, Trade
     Ok(days)
 }
 
-/// The report of a run of sessions told per session (each fill and difference by its New York
-/// date; live's fills by the date of their decision).
-fn split(
-    whole: &ParityReport,
-    model_ts: &[i64],
-    live: &[LiveOrder],
-    sessions: &[calendar::Session],
-) -> Vec<DayParity> {
-    let day_of = |t: DateTime<Utc>| calendar::ny_date(t.timestamp());
-    sessions
+/// The report of a run of sessions told per session, each model trade, fill and difference by the
+/// New York date of its fill bar. Every filled live order is either a matched fill or a live-only
+/// difference, so those two count a day's live fills.
+fn split(whole: &ParityReport, model_ts: &[i64], sessions: &[calendar::Session]) -> Vec<DayParity> {
+    let mut days: Vec<ParityReport> = sessions
         .iter()
-        .map(|s| {
-            let fills: Vec<FillParity> = whole
-                .fills
-                .iter()
-                .filter(|f| day_of(f.time) == s.date)
-                .cloned()
-                .collect();
-            let report = ParityReport {
-                symbol: whole.symbol.clone(),
-                date: s.date,
-                model_trades: model_ts
-                    .iter()
-                    .filter(|&&t| calendar::ny_date(t) == s.date)
-                    .count(),
-                live_fills: live
-                    .iter()
-                    .filter(|o| o.filled > 0.0 && calendar::ny_date(o.bar_ts) == s.date)
-                    .count(),
-                mean_slippage_bps: mean_slippage(&fills),
-                fills,
-                differences: whole
-                    .differences
-                    .iter()
-                    .filter(|d| day_of(d.time()) == s.date)
-                    .cloned()
-                    .collect(),
-            };
+        .map(|s| ParityReport::empty(&whole.symbol, s.date))
+        .collect();
+    let at: HashMap<NaiveDate, usize> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.date, i))
+        .collect();
+    let day = |ts: i64| at.get(&calendar::ny_date(ts)).copied();
+    for &t in model_ts {
+        if let Some(i) = day(t) {
+            days[i].model_trades += 1;
+        }
+    }
+    for f in &whole.fills {
+        if let Some(i) = day(f.time.timestamp()) {
+            days[i].live_fills += 1;
+            days[i].fills.push(f.clone());
+        }
+    }
+    for d in &whole.differences {
+        if let Some(i) = day(d.time().timestamp()) {
+            if matches!(d, Difference::LiveOnly { .. }) {
+                days[i].live_fills += 1;
+            }
+            days[i].differences.push(d.clone());
+        }
+    }
+    days.into_iter()
+        .map(|mut r| {
+            r.mean_slippage_bps = mean_slippage(&r.fills);
             DayParity {
-                date: s.date,
-                report: Some(report),
+                date: r.date,
+                report: Some(r),
                 missing: None,
             }
         })

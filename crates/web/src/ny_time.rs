@@ -15,6 +15,13 @@ pub fn of(t: DateTime<Utc>) -> String {
         .to_string()
 }
 
+/// `09:30 ET`: the time of day only (beside a date shown elsewhere).
+pub fn clock(t: DateTime<Utc>) -> String {
+    t.with_timezone(&chrono_tz::America::New_York)
+        .format("%H:%M ET")
+        .to_string()
+}
+
 /// An RFC 3339 time in New York time; the text as it is when it is not one.
 pub fn of_rfc3339(s: &str) -> String {
     match DateTime::parse_from_rfc3339(s) {
@@ -40,6 +47,10 @@ mod tests {
             "2024-03-04 18:38:00 ET"
         );
         assert_eq!(text(1_688_995_800), "2023-07-10 09:30:00 ET");
+        assert_eq!(
+            clock(DateTime::from_timestamp(1_688_995_800, 0).unwrap()),
+            "09:30 ET"
+        );
         assert_eq!(of_rfc3339("not a time"), "not a time");
     }
 }

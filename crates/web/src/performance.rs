@@ -78,12 +78,6 @@ pub struct ParityDay {
     pub missing: Option<String>,
 }
 
-fn ny_hm(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&chrono_tz::America::New_York)
-        .format("%H:%M ET")
-        .to_string()
-}
-
 fn verb(side: vectura_core::Side) -> &'static str {
     match side {
         vectura_core::Side::Buy => "bought",
@@ -104,7 +98,7 @@ fn difference_text(d: &vectura_trader::parity::Difference) -> String {
             why,
         } => format!(
             "{}: the model {} {} @ {}; live did not ({why})",
-            ny_hm(*time),
+            crate::ny_time::clock(*time),
             verb(*side),
             n(shares),
             n(price)
@@ -117,7 +111,7 @@ fn difference_text(d: &vectura_trader::parity::Difference) -> String {
             client_order_id,
         } => format!(
             "{}: live {} {} @ {} ({client_order_id}); the model did not",
-            ny_hm(*time),
+            crate::ny_time::clock(*time),
             verb(*side),
             n(shares),
             n(price)
@@ -130,7 +124,7 @@ fn difference_text(d: &vectura_trader::parity::Difference) -> String {
             client_order_id,
         } => format!(
             "{}: both {}, the model {} shares, live {} ({client_order_id})",
-            ny_hm(*time),
+            crate::ny_time::clock(*time),
             verb(*side),
             n(model_shares),
             n(live_shares)
